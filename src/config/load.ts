@@ -1,0 +1,97 @@
+/**
+ * Configuration loading: YAML text → validated, resolved Config. Pure apart from `readConfigFile`.
+ * Every problem names its field path: `services[0].traffic: percents sum to 90, want 100`.
+ */
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { configSchema, type RawConfig, type RawRevision, type RawService } from './schema.js';
+import { resolveScaling, type ScalingSpec } from './autoscaling.js';
+
+export type Revision = RawRevision & { /** Resolved autoscaling knobs. */ scaling: ScalingSpec };
+export type Service = Omit<RawService, 'revisions'> & { revisions: Revision[] };
+export type Config = Omit<RawConfig, 'services'> & { services: Service[] };
+
+/** `services[0].traffic[1].percent` from zod's path array. */
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out === '' ? String(p) : `.${String(p)}`;
+  }
+  return out === '' ? '(root)' : out;
+}
+
+function zodProblems(error: z.ZodError): string[] {
+  return error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`);
+}
+
+/** Cross-field rules zod's shape cannot say. */
+function checkService(svc: RawService, i: number, problems: string[]): void {
+  const at = `services[${i}]`;
+  const names = new Set<string>();
+  svc.revisions.forEach((r, j) => {
+    if (names.has(r.name)) problems.push(`${at}.revisions[${j}].name: duplicate revision "${r.name}"`);
+    names.add(r.name);
+  });
+  const seen = new Set<string>();
+  const tags = new Set<string>();
+  let sum = 0;
+  svc.traffic.forEach((t, j) => {
+    if (!names.has(t.revision)) problems.push(`${at}.traffic[${j}].revision: unknown revision "${t.revision}"`);
+    if (seen.has(t.revision)) problems.push(`${at}.traffic[${j}].revision: revision "${t.revision}" listed twice`);
+    seen.add(t.revision);
+    if (t.tag !== undefined) {
+      if (tags.has(t.tag)) problems.push(`${at}.traffic[${j}].tag: duplicate tag "${t.tag}"`);
+      tags.add(t.tag);
+    }
+    sum += t.percent;
+  });
+  if (sum !== 100) problems.push(`${at}.traffic: percents sum to ${sum}, want 100`);
+}
+
+/** Validate a parsed document (an object from YAML or JSON). Throws ConfigError listing every problem. */
+export function parseConfig(doc: unknown): Config {
+  const parsed = configSchema.safeParse(doc ?? {});
+  if (!parsed.success) throw new ConfigError(zodProblems(parsed.error));
+  const raw = parsed.data;
+  const problems: string[] = [];
+  const serviceNames = new Set<string>();
+  raw.services.forEach((svc, i) => {
+    if (serviceNames.has(svc.name)) problems.push(`services[${i}].name: duplicate service "${svc.name}"`);
+    serviceNames.add(svc.name);
+    checkService(svc, i, problems);
+  });
+  const services: Service[] = raw.services.map((svc, i) => ({
+    ...svc,
+    revisions: svc.revisions.map((r, j) => ({
+      ...r,
+      scaling: resolveScaling(raw.autoscaler, r, `services[${i}].revisions[${j}]`, problems),
+    })),
+  }));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { ...raw, services };
+}
+
+/** Parse YAML text; syntax errors name the line. */
+export function parseConfigText(text: string, source = 'config'): Config {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { prettyErrors: true });
+  } catch (err) {
+    if (err instanceof YAMLParseError) throw new ConfigError([`${source}: YAML syntax: ${err.message}`]);
+    throw err;
+  }
+  return parseConfig(doc);
+}
+
+export async function readConfigFile(file: string): Promise<Config> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`${file}: cannot read: ${(err as Error).message}`]);
+  }
+  return parseConfigText(text, file);
+}

@@ -1,0 +1,39 @@
+/**
+ * The seam between deciding and acting: every backend (local processes, Kubernetes, static URLs)
+ * implements ScalerDriver. The control loop calls setReplicas; the gateway listens for endpoint sets.
+ */
+import type { Revision } from '../config/load.js';
+import type { Endpoint } from './endpoint.js';
+
+/** `service/revision`, the key every per-revision table uses. */
+export type RevisionKey = string;
+
+export function revisionKey(service: string, revision: string): RevisionKey {
+  return `${service}/${revision}`;
+}
+
+export interface ReplicaCounts {
+  /** What was last asked for. */
+  desired: number;
+  /** Replicas that exist (started, not yet stopped), ready or not. */
+  actual: number;
+  /** Replicas in the published endpoint set. */
+  ready: number;
+}
+
+/** Called with the full ready set each time it changes. */
+export type EndpointsListener = (key: RevisionKey, endpoints: readonly Endpoint[]) => void;
+
+export interface ScalerDriver {
+  /** Start managing a revision at zero replicas (or apply a changed spec to a managed one). */
+  add(key: RevisionKey, revision: Revision): void;
+  /** Scale the revision to zero, draining it, and forget it. */
+  remove(key: RevisionKey): Promise<void>;
+  /** Ask for `n` replicas; returns at once, the effect shows through endpoint events. */
+  setReplicas(key: RevisionKey, n: number): void;
+  replicas(key: RevisionKey): ReplicaCounts;
+  /** Subscribe to ready-set changes. */
+  onEndpoints(listener: EndpointsListener): void;
+  /** Stop every replica this driver started; resolves when none is left. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,19 @@
+/**
+ * An endpoint: one ready replica of a revision that the gateway may send requests to.
+ * Drivers create and publish endpoints; the balancer counts requests on them.
+ */
+export interface Endpoint {
+  /** Stable identity, `host:port`. */
+  readonly id: string;
+  /** `http://host:port`, the undici pool origin. */
+  readonly origin: string;
+  /** Requests this gateway has in flight on the endpoint; maintained by the balancer. */
+  inflight: number;
+  /** Set when the endpoint left the ready set: no new requests, in-flight ones finish. */
+  draining: boolean;
+}
+
+export function createEndpoint(origin: string): Endpoint {
+  const url = new URL(origin);
+  return { id: url.host, origin: url.origin, inflight: 0, draining: false };
+}
