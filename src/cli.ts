@@ -1,0 +1,41 @@
+#!/usr/bin/env node
+/**
+ * `sluice <command>`: each command lives in its own module and is loaded on demand, so
+ * `sluice predictor` does not pay for the gateway's imports.
+ */
+const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(argv: string[]): Promise<number | void> }> }> = {
+  gateway: { summary: 'run the gateway (data port + admin API)', load: () => import('./gateway/main.js') },
+  predictor: { summary: 'run the demo KServe V2 predictor', load: () => import('./predictor/main.js') },
+};
+
+const USAGE = `usage: sluice <command> [options]
+
+commands:
+${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`).join('\n')}
+
+Run 'sluice <command> --help' for a command's options.`;
+
+async function run(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return command === undefined ? 2 : 0;
+  }
+  const entry = COMMANDS[command];
+  if (!entry) {
+    process.stderr.write(`sluice: unknown command "${command}"\n\n${USAGE}\n`);
+    return 2;
+  }
+  const mod = await entry.load();
+  return (await mod.main(rest)) ?? 0;
+}
+
+run(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`sluice: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

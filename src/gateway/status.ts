@@ -1,0 +1,44 @@
+/**
+ * What the gateway knows about each service and revision, as the admin API and the metrics read it.
+ * The gateway implements StatusSource; admin and metrics only read.
+ */
+import type { ReplicaCounts } from '../scaler/driver.js';
+import type { RevisionStats } from '../stats/revision-stats.js';
+
+/** The autoscaler's latest view of a revision (written each tick). */
+export interface AutoscalerView {
+  /** Observed stable-window value (concurrency or RPS, per the revision's metric). */
+  stableConcurrency: number;
+  panicConcurrency: number;
+  rps: number;
+  panicMode: boolean;
+  /** The decider's answer before bounds; -1 until the first tick. */
+  desiredPodCount: number;
+  excessBurstCapacity: number;
+}
+
+/** One revision, live. Objects are owned by the gateway; readers must not mutate them. */
+export interface RevisionView {
+  service: string;
+  revision: string;
+  backend: 'local' | 'static' | 'kubernetes';
+  containerConcurrency: number;
+  /** Traffic percent and tag from the service's traffic block (0 / undefined when not listed). */
+  percent: number;
+  tag?: string;
+  stats: RevisionStats;
+  replicas: ReplicaCounts;
+  autoscaler: AutoscalerView;
+}
+
+export interface ServiceView {
+  name: string;
+  match: { hosts: string[]; pathPrefix?: string; model?: string };
+  revisions: RevisionView[];
+}
+
+export interface StatusSource {
+  services(): ServiceView[];
+  /** True once the gateway listens and its config is loaded. */
+  ready(): boolean;
+}
