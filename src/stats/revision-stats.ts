@@ -1,9 +1,10 @@
 /**
  * Per-revision request statistics, updated in O(1) on every request and read once per tick.
  *
- * Concurrency is time-weighted: each 1-second bucket holds the area under the in-flight curve during
- * that second divided by 1000 ms, so 20 requests each in flight for the whole second give 20, and one
- * request in flight for 250 ms gives 0.25. Request counts land in the bucket of the second they began.
+ * Concurrency is time-weighted: each 1-second bucket holds the area under the curve of active
+ * requests (arrived, not yet answered: held ones included, as Knative's activator counts them)
+ * during that second divided by 1000 ms, so 20 requests each active for the whole second give 20,
+ * and one request active for 250 ms gives 0.25. Request counts land in the bucket of the second they began.
  * Buckets form a ring sized to the longest window a reader needs (default 60 s stable window).
  */
 
@@ -11,6 +12,8 @@
 export const DURATION_BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 
 export class RevisionStats {
+  /** Requests arrived and not yet answered (held + in flight); the concurrency the windows see. */
+  active = 0;
   /** Requests in flight at endpoints (sent, response not finished). */
   inflight = 0;
   /** Requests held in the activator queue. */
@@ -49,28 +52,32 @@ export class RevisionStats {
     this.lastChange = now;
   }
 
-  /** A request arrives (before it is held or forwarded). One comparison and three adds in the common case. */
+  /** A request arrives (before it is held or forwarded). One comparison and four adds in the common case. */
   arrive(now: number): void {
     this.advance(now);
+    this.active++;
     this.count++;
     this.requestsTotal++;
     this.lastRequestAt = now;
   }
 
   /** A request is sent to an endpoint. */
-  begin(now: number): void {
-    this.advance(now);
+  begin(): void {
     this.inflight++;
   }
 
-  /** A forwarded request's response finished (or failed). */
-  end(now: number): void {
-    this.advance(now);
+  /** A forwarded request left its endpoint (answered, failed or aborted). */
+  end(): void {
     this.inflight--;
   }
 
-  /** Record the outcome of a request: status code (0 = client aborted) and duration in seconds. */
-  record(code: number, seconds: number): void {
+  /**
+   * A request is done: status code (0 = the client went away) and duration in seconds.
+   * Called exactly once per arrive().
+   */
+  record(code: number, seconds: number, now: number): void {
+    this.advance(now);
+    this.active--;
     this.codes.set(code, (this.codes.get(code) ?? 0) + 1);
     let i = 0;
     while (i < DURATION_BOUNDS.length && seconds > DURATION_BOUNDS[i]!) i++;
@@ -82,17 +89,17 @@ export class RevisionStats {
   advance(now: number): void {
     const sec = Math.floor(now / 1000);
     if (sec <= this.second) {
-      this.area += this.inflight * (now - this.lastChange);
+      this.area += this.active * (now - this.lastChange);
       this.lastChange = now;
       return;
     }
     // Close the current second, then fill whole seconds that passed with no change.
-    this.area += this.inflight * ((this.second + 1) * 1000 - this.lastChange);
+    this.area += this.active * ((this.second + 1) * 1000 - this.lastChange);
     this.store(this.second, this.area / 1000, this.count);
     const gap = Math.min(sec - this.second - 1, this.size);
-    for (let s = 1; s <= gap; s++) this.store(this.second + s, this.inflight, 0);
+    for (let s = 1; s <= gap; s++) this.store(this.second + s, this.active, 0);
     this.second = sec;
-    this.area = this.inflight * (now - sec * 1000);
+    this.area = this.active * (now - sec * 1000);
     this.lastChange = now;
     this.count = 0;
   }

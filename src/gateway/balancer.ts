@@ -1,0 +1,42 @@
+/**
+ * Endpoint choice within a revision: the endpoint with the fewest requests in flight among those
+ * with free capacity (containerConcurrency 0 = unbounded). Up to 16 endpoints a linear scan is
+ * cheapest; beyond that, power of two random choices, falling back to a scan when both are full.
+ */
+import type { Endpoint } from '../scaler/endpoint.js';
+
+const SCAN_LIMIT = 16;
+
+function hasRoom(ep: Endpoint, cc: number): boolean {
+  return !ep.draining && (cc === 0 || ep.inflight < cc);
+}
+
+function scan(endpoints: readonly Endpoint[], cc: number): Endpoint | undefined {
+  let best: Endpoint | undefined;
+  for (let i = 0; i < endpoints.length; i++) {
+    const ep = endpoints[i]!;
+    if (hasRoom(ep, cc) && (best === undefined || ep.inflight < best.inflight)) best = ep;
+  }
+  return best;
+}
+
+/** The endpoint to send the next request to, or undefined when none has room (hold the request). */
+export function pickEndpoint(endpoints: readonly Endpoint[], cc: number): Endpoint | undefined {
+  const n = endpoints.length;
+  if (n <= SCAN_LIMIT) return scan(endpoints, cc);
+  const a = endpoints[(Math.random() * n) | 0]!;
+  const b = endpoints[(Math.random() * n) | 0]!;
+  const pick = a.inflight <= b.inflight ? a : b;
+  if (hasRoom(pick, cc)) return pick;
+  const other = pick === a ? b : a;
+  return hasRoom(other, cc) ? other : scan(endpoints, cc);
+}
+
+/** Like pickEndpoint, skipping `except` (an endpoint that just refused a connection). Retry path only. */
+export function pickEndpointExcept(endpoints: readonly Endpoint[], cc: number, except: Endpoint): Endpoint | undefined {
+  let best: Endpoint | undefined;
+  for (const ep of endpoints) {
+    if (ep !== except && hasRoom(ep, cc) && (best === undefined || ep.inflight < best.inflight)) best = ep;
+  }
+  return best;
+}

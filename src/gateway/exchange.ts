@@ -1,0 +1,194 @@
+/**
+ * One client request on its way to an endpoint: held (maybe), sent, answered. The Exchange is the
+ * held request the activator releases and the undici dispatch handler that streams the response
+ * back, so a request costs one object of ours plus what Node and undici allocate anyway.
+ *
+ * Response bytes go straight from undici's parser to `res.write`, with backpressure both ways
+ * (a slow client pauses the upstream socket). A request whose connection was refused before any byte
+ * was sent is tried on another endpoint, or held again when there is none.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher, Pool } from 'undici';
+import type { SluiceError } from '../errors.js';
+import type { Endpoint } from '../scaler/endpoint.js';
+import type { Activator } from './activator.js';
+import { pickEndpoint, pickEndpointExcept } from './balancer.js';
+import type { HoldNode } from './hold-queue.js';
+import { downstreamResponseHeaders, hasHeader, upstreamRequestHeaders } from './headers.js';
+import { errors, sendError } from './respond.js';
+import type { Held, HeldRequest, RevisionRuntime } from './revision.js';
+
+/** What an exchange needs from the gateway around it. */
+export interface ExchangeContext {
+  readonly activator: Activator;
+  pool(endpoint: Endpoint): Pool;
+  /** Called after each request leaves an endpoint (capacity freed). */
+  released(rev: RevisionRuntime, now: number): void;
+}
+
+/** Errors that prove no byte reached the endpoint: safe to send elsewhere. */
+const UNSENT = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND']);
+const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+const MAX_ATTEMPTS = 3;
+
+export class Exchange implements HeldRequest, Dispatcher.DispatchHandler {
+  private endpoint: Endpoint | undefined;
+  private node: HoldNode<Held> | undefined;
+  private abortUpstream: ((err?: Error) => void) | undefined;
+  private resume: (() => void) | undefined;
+  private status = 0;
+  private attempts = 0;
+  private coldStartMs = -1;
+  private clientGone = false;
+  private finished = false;
+
+  constructor(
+    private readonly ctx: ExchangeContext,
+    private readonly rev: RevisionRuntime,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly startedAt: number,
+  ) {
+    res.once('close', this.onClientClose);
+  }
+
+  /** Route to an endpoint with room now, or hold. */
+  start(now: number): void {
+    const endpoint = pickEndpoint(this.rev.endpoints, this.rev.spec.containerConcurrency);
+    if (endpoint !== undefined) this.send(endpoint, -1);
+    else this.hold(now);
+  }
+
+  private hold(now: number): void {
+    // A request held while the revision has no ready endpoint waited for a cold start.
+    if (this.rev.endpoints.length === 0) this.coldStartMs = 0;
+    this.node = this.ctx.activator.hold(this.rev, this, now);
+  }
+
+  /** HeldRequest: the activator found room (waitedMs ≥ 0), or start() did (−1). */
+  send(endpoint: Endpoint, waitedMs: number): void {
+    this.node = undefined;
+    if (this.clientGone) return;
+    const now = Date.now();
+    if (this.coldStartMs === 0 && waitedMs >= 0) {
+      this.coldStartMs = waitedMs;
+      this.rev.stats.coldStarts++;
+      this.rev.stats.coldStartSeconds += waitedMs / 1000;
+    }
+    this.endpoint = endpoint;
+    this.attempts++;
+    endpoint.inflight++;
+    this.rev.stats.begin();
+    const { headers, hasBody } = upstreamRequestHeaders(this.req, 'http');
+    const timeoutMs = this.rev.spec.timeoutSeconds * 1000;
+    this.ctx.pool(endpoint).dispatch(
+      {
+        path: this.req.url!,
+        method: this.req.method as Dispatcher.HttpMethod,
+        headers,
+        body: hasBody ? this.req : null,
+        headersTimeout: Math.max(1, timeoutMs - (now - this.startedAt)),
+        bodyTimeout: timeoutMs,
+      },
+      this,
+    );
+  }
+
+  /** HeldRequest: refused or expired while held. */
+  fail(err: SluiceError): void {
+    this.node = undefined;
+    if (this.clientGone) return;
+    this.answerError(err);
+    this.record(err.status);
+  }
+
+  // --- undici dispatch handler (the raw callback API: no header objects built) ---
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortUpstream = abort;
+    if (this.clientGone) abort(new Error('client closed the connection'));
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true; // 1xx informational: Node answers 100-continue itself
+    this.status = statusCode;
+    this.resume = resume;
+    const extra = this.coldStartMs >= 0
+      ? ['sluice-revision', this.rev.name, 'sluice-cold-start', String(this.coldStartMs)]
+      : ['sluice-revision', this.rev.name];
+    const headers = downstreamResponseHeaders(rawHeaders, extra);
+    this.res.writeHead(statusCode, headers);
+    // A body of unknown length may be a stream (SSE, long poll): send the head now, not with the
+    // first chunk. With a Content-Length the head rides along with the body in one write.
+    if (!hasHeader(headers, 'content-length')) this.res.flushHeaders();
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    const ok = this.res.write(chunk);
+    if (!ok) this.res.once('drain', this.resume!);
+    return ok;
+  }
+
+  onComplete(): void {
+    this.res.end();
+    this.leaveEndpoint();
+    this.record(this.status);
+  }
+
+  onError(err: Error): void {
+    this.leaveEndpoint();
+    if (this.clientGone) return this.record(0);
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (!this.res.headersSent && UNSENT.has(code) && this.attempts < MAX_ATTEMPTS) return this.retry(this.endpoint!);
+    if (this.res.headersSent) {
+      this.res.destroy(err);
+      return this.record(this.status);
+    }
+    const answer = TIMEOUTS.has(code) ? errors.requestTimeout(this.rev.spec.timeoutSeconds * 1000) : errors.unreachable(err);
+    this.answerError(answer);
+    this.record(answer.status);
+  }
+
+  // --- internals ---
+
+  /** The connection was refused: try another endpoint, or wait for one. */
+  private retry(failed: Endpoint): void {
+    const next = pickEndpointExcept(this.rev.endpoints, this.rev.spec.containerConcurrency, failed);
+    if (next !== undefined) this.send(next, -1);
+    else this.hold(Date.now());
+  }
+
+  private leaveEndpoint(): void {
+    const endpoint = this.endpoint;
+    if (endpoint === undefined) return;
+    this.endpoint = undefined;
+    this.abortUpstream = undefined;
+    endpoint.inflight--;
+    this.rev.stats.end();
+    this.ctx.released(this.rev, Date.now());
+  }
+
+  private answerError(err: SluiceError): void {
+    sendError(this.res, err, this.rev.service, this.rev.name);
+  }
+
+  private record(status: number): void {
+    if (this.finished) return;
+    this.finished = true;
+    const now = Date.now();
+    this.rev.stats.record(status, (now - this.startedAt) / 1000, now);
+  }
+
+  private readonly onClientClose = (): void => {
+    if (this.res.writableFinished) return;
+    this.clientGone = true;
+    if (this.node !== undefined) {
+      this.ctx.activator.leave(this.rev, this.node);
+      this.node = undefined;
+      this.record(0);
+    } else if (this.abortUpstream !== undefined) {
+      this.abortUpstream(new Error('client closed the connection'));
+    }
+  };
+}

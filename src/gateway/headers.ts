@@ -1,0 +1,118 @@
+/**
+ * Header rewriting for one hop, on flat [name, value, name, value, …] arrays (Node's rawHeaders
+ * and undici's raw response headers), so nothing builds a header object per request.
+ * Cost: one pass over the headers, one toLowerCase per name.
+ */
+import type { IncomingMessage } from 'node:http';
+
+/** RFC 9110 §7.6.1 connection-specific headers, plus ones undici refuses to forward. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'expect',
+]);
+
+/** Headers the gateway writes itself on the way in. */
+const REWRITTEN = new Set(['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'forwarded']);
+
+/** Extra hop-by-hop names listed in a Connection header ("Connection: close, x-foo"). */
+function connectionTokens(value: string): Set<string> | undefined {
+  let extra: Set<string> | undefined;
+  for (const token of value.split(',')) {
+    const t = token.trim().toLowerCase();
+    if (t && t !== 'close' && t !== 'keep-alive' && !HOP_BY_HOP.has(t)) (extra ??= new Set()).add(t);
+  }
+  return extra;
+}
+
+/** Marks requests that came through a Sluice gateway (a queue-proxy counts them as proxied). */
+export const PROXIED_HEADER = 'sluice-proxied';
+
+export interface UpstreamHeaders {
+  headers: string[];
+  /** The request has a body to stream (Content-Length > 0 or Transfer-Encoding). */
+  hasBody: boolean;
+}
+
+/**
+ * Upstream request headers: hop-by-hop removed, X-Forwarded-For appended with the client address,
+ * X-Forwarded-Proto/Host kept when a trusted hop set them or filled in, Forwarded appended.
+ * Everything else (traceparent, tracestate, authorization, content-*) passes unchanged.
+ */
+export function upstreamRequestHeaders(req: IncomingMessage, proto: string): UpstreamHeaders {
+  const raw = req.rawHeaders;
+  const out: string[] = [];
+  let hasBody = false;
+  let xff: string | undefined;
+  let xfh: string | undefined;
+  let xfp: string | undefined;
+  let forwarded: string | undefined;
+  let host: string | undefined;
+  let extra: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    const value = raw[i + 1]!;
+    if (lower === 'connection') {
+      extra = connectionTokens(value);
+      continue;
+    }
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'transfer-encoding') hasBody = true;
+      continue;
+    }
+    if (REWRITTEN.has(lower)) {
+      if (lower === 'x-forwarded-for') xff = xff === undefined ? value : `${xff}, ${value}`;
+      else if (lower === 'x-forwarded-host') xfh ??= value;
+      else if (lower === 'x-forwarded-proto') xfp ??= value;
+      else forwarded = forwarded === undefined ? value : `${forwarded}, ${value}`;
+      continue;
+    }
+    if (lower === 'host') host = value;
+    else if (lower === 'content-length' && value !== '0') hasBody = true;
+    out.push(name, value);
+  }
+  if (extra !== undefined) {
+    for (let i = out.length - 2; i >= 0; i -= 2) if (extra.has(out[i]!.toLowerCase())) out.splice(i, 2);
+  }
+  const client = req.socket.remoteAddress ?? '';
+  out.push('x-forwarded-for', xff === undefined ? client : `${xff}, ${client}`);
+  out.push('x-forwarded-proto', xfp ?? proto);
+  if (host !== undefined || xfh !== undefined) out.push('x-forwarded-host', xfh ?? host!);
+  const forNode = client.includes(':') ? `"[${client}]"` : client;
+  const hop = host === undefined ? `for=${forNode};proto=${proto}` : `for=${forNode};host="${host}";proto=${proto}`;
+  out.push('forwarded', forwarded === undefined ? hop : `${forwarded}, ${hop}`);
+  out.push(PROXIED_HEADER, '1');
+  return { headers: out, hasBody };
+}
+
+/**
+ * Client response headers from undici's raw Buffer pairs: hop-by-hop removed (Node frames the body
+ * itself), `extra` pairs appended.
+ */
+export function downstreamResponseHeaders(raw: Buffer[], extra: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1');
+    if (HOP_BY_HOP.has(name.toLowerCase())) continue;
+    out.push(name, raw[i + 1]!.toString('latin1'));
+  }
+  for (let i = 0; i < extra.length; i++) out.push(extra[i]!);
+  return out;
+}
+
+/** Whether a flat header array has `name` (lowercase), case-insensitively. */
+export function hasHeader(flat: string[], name: string): boolean {
+  for (let i = 0; i < flat.length; i += 2) {
+    const n = flat[i]!;
+    if (n.length === name.length && n.toLowerCase() === name) return true;
+  }
+  return false;
+}

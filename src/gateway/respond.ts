@@ -1,0 +1,50 @@
+/**
+ * Data-path error responses, in one place: `{"error":{"code","message","service","revision"}}`.
+ */
+import type { ServerResponse } from 'node:http';
+import { SluiceError } from '../errors.js';
+
+/** Seconds a client should wait before retrying a 503 queue_full. */
+export const RETRY_AFTER_SECONDS = 1;
+
+export function sendError(res: ServerResponse, err: SluiceError, service?: string, revision?: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error: { code: err.code, message: err.message, service, revision } });
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+  };
+  if (err.status === 503) headers['retry-after'] = RETRY_AFTER_SECONDS;
+  if (revision) headers['sluice-revision'] = revision;
+  res.writeHead(err.status, headers);
+  res.end(body);
+}
+
+/** The same error on a raw socket (an upgrade request that cannot be served). */
+export function sendSocketError(socket: import('node:stream').Duplex, err: SluiceError, service?: string, revision?: string): void {
+  if (socket.destroyed) return;
+  const body = JSON.stringify({ error: { code: err.code, message: err.message, service, revision } });
+  const retry = err.status === 503 ? `Retry-After: ${RETRY_AFTER_SECONDS}\r\n` : '';
+  socket.end(
+    `HTTP/1.1 ${err.status} ${statusText(err.status)}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${retry}Connection: close\r\n\r\n${body}`,
+  );
+}
+
+function statusText(status: number): string {
+  return { 400: 'Bad Request', 404: 'Not Found', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' }[status] ?? 'Error';
+}
+
+export const errors = {
+  routeNotFound: (host: string | undefined, path: string) =>
+    new SluiceError('route_not_found', 404, `no service matches host "${host ?? ''}" and path "${path}"`),
+  queueFull: (depth: number) => new SluiceError('queue_full', 503, `hold queue is full (${depth} requests held)`),
+  activationTimeout: (ms: number) => new SluiceError('activation_timeout', 504, `no ready endpoint within ${ms} ms`),
+  requestTimeout: (ms: number) => new SluiceError('request_timeout', 504, `no response within ${ms} ms`),
+  unreachable: (cause: unknown) => new SluiceError('upstream_unreachable', 502, `endpoint unreachable: ${(cause as Error)?.message ?? cause}`, { cause }),
+  upstreamError: (cause: unknown) => new SluiceError('upstream_error', 502, `endpoint failed: ${(cause as Error)?.message ?? cause}`, { cause }),
+  badRequest: (message: string) => new SluiceError('bad_request', 400, message),
+  shuttingDown: () => new SluiceError('queue_full', 503, 'gateway is shutting down'),
+};

@@ -1,0 +1,59 @@
+/**
+ * A revision as the request path sees it: its spec, its ready endpoints, its stats and its hold
+ * queue. One object per configured revision, found through the service's traffic split.
+ */
+import type { Revision } from '../config/load.js';
+import type { ScalerDriver, RevisionKey, ReplicaCounts } from '../scaler/driver.js';
+import type { Endpoint } from '../scaler/endpoint.js';
+import { RevisionStats } from '../stats/revision-stats.js';
+import { HoldQueue } from './hold-queue.js';
+import type { AutoscalerView } from './status.js';
+
+/** A request waiting for capacity; the activator calls exactly one of send or fail. */
+export interface HeldRequest {
+  send(endpoint: Endpoint, waitedMs: number): void;
+  fail(err: import('../errors.js').SluiceError): void;
+}
+
+export interface Held {
+  readonly request: HeldRequest;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export class RevisionRuntime {
+  readonly key: RevisionKey;
+  readonly stats: RevisionStats;
+  readonly queue = new HoldQueue<Held>();
+  /** Ready endpoints, replaced whole on every change (never mutated in place). */
+  endpoints: readonly Endpoint[] = [];
+  autoscaler: AutoscalerView = {
+    stableConcurrency: 0,
+    panicConcurrency: 0,
+    rps: 0,
+    panicMode: false,
+    desiredPodCount: -1,
+    excessBurstCapacity: 0,
+  };
+  /** Wall-clock ms when the ready set last went from empty to non-empty. */
+  readySince = 0;
+
+  constructor(
+    readonly service: string,
+    public spec: Revision,
+    readonly driver: ScalerDriver,
+    now: number,
+  ) {
+    this.key = `${service}/${spec.name}`;
+    this.stats = new RevisionStats(now);
+  }
+
+  get name(): string {
+    return this.spec.name;
+  }
+  get containerConcurrency(): number {
+    return this.spec.containerConcurrency;
+  }
+  get replicas(): ReplicaCounts {
+    return this.driver.replicas(this.key);
+  }
+}
