@@ -1,0 +1,189 @@
+/**
+ * The admin API as a Hono app: health, readiness, Prometheus metrics and the read-only status routes.
+ * Serving it (and refusing an unsafe bind) lives in server.ts.
+ *
+ * Errors are JSON `{"error":{"code","message"}}` everywhere: unknown paths 404 `not_found`, a missing
+ * or wrong bearer token 401 `unauthorized`, a throwing handler 500 `internal_error` (logged, never a
+ * crash).
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Hono } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { Registry } from 'prom-client';
+import { SluiceError } from '../errors.js';
+import type { RevisionView, ServiceView, StatusSource } from '../gateway/status.js';
+
+/** The part of a pino logger the admin app uses. */
+export interface AdminLogger {
+  error(obj: object, msg?: string): void;
+}
+
+export interface AdminDeps {
+  status: StatusSource;
+  registry: Registry;
+  /** When set, every route except /healthz and /readyz needs `Authorization: Bearer <token>`. */
+  token?: string;
+  logger?: AdminLogger;
+  /** Wall clock in ms, for `/api/v1/stats`. Default Date.now. */
+  now?: () => number;
+}
+
+/** Routes a probe must reach without credentials. */
+const OPEN_PATHS = new Set(['/healthz', '/readyz']);
+
+/** One revision as the admin API shows it. */
+export interface RevisionJson {
+  name: string;
+  backend: RevisionView['backend'];
+  percent: number;
+  tag: string | null;
+  containerConcurrency: number;
+  replicas: { desired: number; actual: number; ready: number };
+  inflight: number;
+  held: number;
+  stableConcurrency: number;
+  panicConcurrency: number;
+  rps: number;
+  panicMode: boolean;
+  desiredPodCount: number;
+  excessBurstCapacity: number;
+  requestsTotal: number;
+  coldStarts: number;
+  /** ISO 8601, or null when the revision has never had a request. */
+  lastRequestAt: string | null;
+}
+
+export interface ServiceJson {
+  name: string;
+  match: ServiceView['match'];
+  revisions: RevisionJson[];
+}
+
+/** A service view as plain JSON: copies of the live numbers, nothing that aliases gateway state. */
+export function serviceJson(view: ServiceView): ServiceJson {
+  return {
+    name: view.name,
+    match: { ...view.match, hosts: [...view.match.hosts] },
+    revisions: view.revisions.map((r) => ({
+      name: r.revision,
+      backend: r.backend,
+      percent: r.percent,
+      tag: r.tag ?? null,
+      containerConcurrency: r.containerConcurrency,
+      replicas: { desired: r.replicas.desired, actual: r.replicas.actual, ready: r.replicas.ready },
+      inflight: r.stats.inflight,
+      held: r.stats.held,
+      stableConcurrency: r.autoscaler.stableConcurrency,
+      panicConcurrency: r.autoscaler.panicConcurrency,
+      rps: r.autoscaler.rps,
+      panicMode: r.autoscaler.panicMode,
+      desiredPodCount: r.autoscaler.desiredPodCount,
+      excessBurstCapacity: r.autoscaler.excessBurstCapacity,
+      requestsTotal: r.stats.requestsTotal,
+      coldStarts: r.stats.coldStarts,
+      lastRequestAt: r.stats.lastRequestAt > 0 ? new Date(r.stats.lastRequestAt).toISOString() : null,
+    })),
+  };
+}
+
+/** One revision's raw numbers, as a peer gateway reports them to the leader. */
+export interface RevisionStatsJson {
+  service: string;
+  revision: string;
+  inflight: number;
+  held: number;
+  requestsTotal: number;
+  stableConcurrency: number;
+  panicConcurrency: number;
+  rps: number;
+}
+
+export function statsJson(services: ServiceView[], now: number): { now: number; revisions: RevisionStatsJson[] } {
+  return {
+    now,
+    revisions: services.flatMap((s) =>
+      s.revisions.map((r) => ({
+        service: r.service,
+        revision: r.revision,
+        inflight: r.stats.inflight,
+        held: r.stats.held,
+        requestsTotal: r.stats.requestsTotal,
+        stableConcurrency: r.autoscaler.stableConcurrency,
+        panicConcurrency: r.autoscaler.panicConcurrency,
+        rps: r.autoscaler.rps,
+      })),
+    ),
+  };
+}
+
+/**
+ * Compare a presented bearer token with the configured one in constant time. Both sides are hashed
+ * first so the comparison is over equal-length digests and leaks neither content nor length.
+ */
+export function tokenMatches(presented: string, expected: string): boolean {
+  const a = createHash('sha256').update(presented).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+function errorBody(code: string, message: string) {
+  return { error: { code, message } };
+}
+
+/**
+ * Build the admin app.
+ *
+ * @example
+ * const app = createAdminApp({ status: gateway, registry: metrics.registry, token: process.env.SLUICE_ADMIN_TOKEN });
+ * await startAdminServer({ app, host: '127.0.0.1', port: 8081 });
+ */
+export function createAdminApp(deps: AdminDeps): Hono {
+  const { status, registry, token, logger } = deps;
+  const now = deps.now ?? Date.now;
+  const app = new Hono();
+
+  if (token !== undefined && token !== '') {
+    app.use('*', async (c, next) => {
+      if (OPEN_PATHS.has(c.req.path)) return next();
+      const header = c.req.header('authorization') ?? '';
+      const match = /^Bearer\s+(.+)$/i.exec(header);
+      if (!match || !tokenMatches(match[1]!.trim(), token)) {
+        c.header('WWW-Authenticate', 'Bearer realm="sluice-admin"');
+        return c.json(errorBody('unauthorized', 'missing or invalid bearer token'), 401);
+      }
+      return next();
+    });
+  }
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+
+  app.get('/readyz', (c) => (status.ready() ? c.json({ status: 'ready' }) : c.json({ status: 'not ready' }, 503)));
+
+  app.get('/metrics', async (c) => {
+    const text = await registry.metrics();
+    return c.body(text, 200, { 'Content-Type': registry.contentType });
+  });
+
+  app.get('/api/v1/services', (c) => c.json({ services: status.services().map(serviceJson) }));
+
+  app.get('/api/v1/services/:name', (c) => {
+    const name = c.req.param('name');
+    const view = status.services().find((s) => s.name === name);
+    if (!view) throw new SluiceError('not_found', 404, `service "${name}" not found`);
+    return c.json(serviceJson(view));
+  });
+
+  app.get('/api/v1/stats', (c) => c.json(statsJson(status.services(), now())));
+
+  app.notFound((c) => c.json(errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404));
+
+  app.onError((err, c) => {
+    if (err instanceof SluiceError) {
+      return c.json(errorBody(err.code, err.message), err.status as ContentfulStatusCode);
+    }
+    logger?.error({ err, method: c.req.method, path: c.req.path }, 'admin handler failed');
+    return c.json(errorBody('internal_error', 'internal error'), 500);
+  });
+
+  return app;
+}
