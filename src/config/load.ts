@@ -3,6 +3,7 @@
  * Every problem names its field path: `services[0].traffic: percents sum to 90, want 100`.
  */
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
@@ -93,5 +94,12 @@ export async function readConfigFile(file: string): Promise<Config> {
   } catch (err) {
     throw new ConfigError([`${file}: cannot read: ${(err as Error).message}`]);
   }
-  return parseConfigText(text, file);
+  const config = parseConfigText(text, file);
+  // A local revision's relative cwd is relative to the config file, so a config can name its
+  // model server's files wherever the gateway is started from.
+  const base = dirname(resolve(file));
+  for (const svc of config.services) {
+    for (const rev of svc.revisions) if (rev.backend === 'local' && rev.cwd !== undefined) rev.cwd = resolve(base, rev.cwd);
+  }
+  return config;
 }

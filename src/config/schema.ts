@@ -33,7 +33,7 @@ const localRevision = z.object({
   command: z.string().min(1),
   args: z.array(z.string()).default([]),
   env: z.record(z.string(), z.string()).default({}),
-  /** Working directory of the process; default the gateway's. */
+  /** Working directory of the process, relative to the config file; default the gateway's. */
   cwd: z.string().optional(),
   /** Path probed for readiness (200–399 means ready). */
   readinessPath: z.string().startsWith('/').default('/'),

@@ -36,6 +36,8 @@ export class RevisionRuntime {
   };
   /** Wall-clock ms when the ready set last went from empty to non-empty. */
   readySince = 0;
+  /** Routed: a traffic percent > 0 or a tag (Knative scales unreachable revisions down freely). */
+  reachable = true;
 
   constructor(
     readonly service: string,

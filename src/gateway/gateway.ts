@@ -1,0 +1,257 @@
+/**
+ * The gateway: config → routing tables and revision runtimes; the data-port request handler; the
+ * link from scaler drivers (endpoint sets) to the activator (release held requests).
+ *
+ * Per request: one Map lookup for the host, a path check, one weighted pick, then the Exchange.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Pool } from 'undici';
+import type { Config, Service } from '../config/load.js';
+import type { Logger } from '../log.js';
+import type { RevisionKey, ScalerDriver } from '../scaler/driver.js';
+import type { Endpoint } from '../scaler/endpoint.js';
+import { Activator, type Poke } from './activator.js';
+import { Exchange, type ExchangeContext } from './exchange.js';
+import { errors, sendError, sendSocketError } from './respond.js';
+import { RevisionRuntime } from './revision.js';
+import { Router } from './router.js';
+import type { ServiceView, StatusSource } from './status.js';
+import { WeightedSplit } from './traffic.js';
+import { UpgradeExchange } from './upgrade.js';
+
+export interface ServiceRuntime {
+  readonly name: string;
+  spec: Service;
+  revisions: Map<string, RevisionRuntime>;
+  split: WeightedSplit<RevisionRuntime>;
+}
+
+export interface GatewayOptions {
+  logger: Logger;
+  /** A driver per backend kind present in the config. */
+  drivers: Partial<Record<'local' | 'static' | 'kubernetes', ScalerDriver>>;
+  /** Called when a revision needs capacity now (the autoscaler's activation poke). */
+  poke?: Poke;
+}
+
+export class Gateway implements StatusSource, ExchangeContext {
+  readonly activator: Activator;
+  readonly server: Server;
+  private readonly logger: Logger;
+  private readonly drivers: GatewayOptions['drivers'];
+  private readonly pools = new Map<string, Pool>();
+  private readonly revisionsByKey = new Map<RevisionKey, RevisionRuntime>();
+  private serviceTable = new Map<string, ServiceRuntime>();
+  private router = new Router<ServiceRuntime>([]);
+  private listening = false;
+  private closing = false;
+  private pokeHook: Poke | undefined;
+
+  constructor(options: GatewayOptions) {
+    this.logger = options.logger;
+    this.drivers = options.drivers;
+    this.pokeHook = options.poke;
+    this.activator = new Activator((rev) => this.pokeHook?.(rev));
+    for (const driver of Object.values(this.drivers)) driver?.onEndpoints((key, eps) => this.setEndpoints(key, eps));
+    this.server = createServer({ requestTimeout: 0, keepAliveTimeout: 65_000 }, this.handle);
+    this.server.on('upgrade', this.handleUpgrade);
+  }
+
+  /** Set the activation hook (the autoscaler is built after the gateway). */
+  onPoke(poke: Poke): void {
+    this.pokeHook = poke;
+  }
+
+  /** Every revision runtime, for the control loop. */
+  revisions(): IterableIterator<RevisionRuntime> {
+    return this.revisionsByKey.values();
+  }
+
+  /** Build routing and revision runtimes from a validated config. */
+  apply(config: Config): void {
+    const now = Date.now();
+    const services = new Map<string, ServiceRuntime>();
+    for (const spec of config.services) {
+      const revisions = new Map<string, RevisionRuntime>();
+      for (const revSpec of spec.revisions) {
+        const key = `${spec.name}/${revSpec.name}`;
+        const driver = this.drivers[revSpec.backend];
+        if (!driver) throw new Error(`no scaler driver for backend "${revSpec.backend}" (${key})`);
+        let rev = this.revisionsByKey.get(key);
+        if (rev === undefined) {
+          rev = new RevisionRuntime(spec.name, revSpec, driver, now);
+          this.revisionsByKey.set(key, rev);
+        } else {
+          rev.spec = revSpec;
+        }
+        revisions.set(revSpec.name, rev);
+        driver.add(key, revSpec);
+      }
+      for (const rev of revisions.values()) {
+        rev.reachable = spec.traffic.some((t) => t.revision === rev.name && (t.percent > 0 || t.tag !== undefined));
+      }
+      const split = new WeightedSplit(spec.traffic.map((t) => ({ item: revisions.get(t.revision)!, weight: t.percent })));
+      services.set(spec.name, { name: spec.name, spec, revisions, split });
+    }
+    this.serviceTable = services;
+    this.router = new Router(
+      config.services.map((s) => ({ service: services.get(s.name)!, hosts: s.match.hosts, pathPrefix: s.match.pathPrefix, model: s.match.model })),
+    );
+  }
+
+  // --- ExchangeContext ---
+
+  pool(endpoint: Endpoint): Pool {
+    let pool = this.pools.get(endpoint.id);
+    if (pool === undefined) {
+      pool = new Pool(endpoint.origin, { connections: 1024, pipelining: 1, keepAliveTimeout: 60_000, connect: { timeout: 5_000 } });
+      this.pools.set(endpoint.id, pool);
+    }
+    return pool;
+  }
+
+  released(rev: RevisionRuntime, now: number): void {
+    if (rev.queue.length > 0) this.activator.release(rev, now);
+  }
+
+  // --- endpoint sets from drivers ---
+
+  private setEndpoints(key: RevisionKey, endpoints: readonly Endpoint[]): void {
+    const rev = this.revisionsByKey.get(key);
+    if (rev === undefined) return;
+    const before = rev.endpoints;
+    rev.endpoints = endpoints;
+    if (before.length === 0 && endpoints.length > 0) rev.readySince = Date.now();
+    // Close pools of endpoints that left; undici lets their in-flight requests finish first.
+    for (const old of before) {
+      if (!endpoints.includes(old)) {
+        const pool = this.pools.get(old.id);
+        if (pool !== undefined && !this.anyEndpointUses(old.id)) {
+          this.pools.delete(old.id);
+          pool.close().catch(() => {});
+        }
+      }
+    }
+    this.logger.debug({ revision: key, endpoints: endpoints.map((e) => e.id) }, 'endpoints changed');
+    this.activator.release(rev, Date.now());
+  }
+
+  private anyEndpointUses(id: string): boolean {
+    for (const rev of this.revisionsByKey.values()) for (const ep of rev.endpoints) if (ep.id === id) return true;
+    return false;
+  }
+
+  // --- data port ---
+
+  private readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    try {
+      const url = req.url ?? '';
+      // Only origin-form targets ("/path"): an absolute URL or authority never picks an upstream.
+      if (url.charCodeAt(0) !== 47 /* / */) {
+        return sendError(res, errors.badRequest('request target must be a path; this gateway is not a forward proxy'));
+      }
+      if (this.closing) return sendError(res, errors.shuttingDown());
+      const host = hostHeader(req.rawHeaders);
+      const service = this.router.match(host, url);
+      if (service === undefined) return sendError(res, errors.routeNotFound(host, url));
+      const rev = service.split.pick()!;
+      const now = Date.now();
+      rev.stats.arrive(now);
+      new Exchange(this, rev, req, res, now).start(now);
+    } catch (err) {
+      this.logger.error({ err }, 'request handler failed');
+      if (!res.headersSent) sendError(res, errors.upstreamError(err));
+      else res.destroy();
+    }
+  };
+
+  private readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    try {
+      const url = req.url ?? '';
+      if (url.charCodeAt(0) !== 47) return sendSocketError(socket, errors.badRequest('request target must be a path'));
+      if (this.closing) return sendSocketError(socket, errors.shuttingDown());
+      const host = hostHeader(req.rawHeaders);
+      const service = this.router.match(host, url);
+      if (service === undefined) return sendSocketError(socket, errors.routeNotFound(host, url));
+      const rev = service.split.pick()!;
+      const now = Date.now();
+      rev.stats.arrive(now);
+      new UpgradeExchange(this, rev, req, socket, head, now).start(now);
+    } catch (err) {
+      this.logger.error({ err }, 'upgrade handler failed');
+      socket.destroy();
+    }
+  };
+
+  /** Listen on the data port; resolves with the bound address. */
+  listen(host: string, port: number): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        this.listening = true;
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /**
+   * Stop: refuse new requests, let in-flight ones finish (up to `graceMs`), fail held ones, close
+   * pools. Drivers are closed by the caller (they outlive the data port so drains can finish).
+   */
+  async close(graceMs = 10_000): Promise<void> {
+    this.closing = true;
+    this.listening = false;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    const deadline = Date.now() + graceMs;
+    while (Date.now() < deadline && [...this.revisionsByKey.values()].some((r) => r.stats.active > 0)) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    for (const rev of this.revisionsByKey.values()) this.activator.failAll(rev, errors.shuttingDown());
+    this.server.closeAllConnections();
+    await closed;
+    await Promise.all([...this.pools.values()].map((p) => p.destroy().catch(() => {})));
+    this.pools.clear();
+  }
+
+  // --- StatusSource ---
+
+  ready(): boolean {
+    return this.listening && !this.closing;
+  }
+
+  services(): ServiceView[] {
+    const out: ServiceView[] = [];
+    for (const svc of this.serviceTable.values()) {
+      const percents = new Map(svc.spec.traffic.map((t) => [t.revision, t]));
+      out.push({
+        name: svc.name,
+        match: svc.spec.match,
+        revisions: [...svc.revisions.values()].map((rev) => ({
+          service: svc.name,
+          revision: rev.name,
+          backend: rev.spec.backend,
+          containerConcurrency: rev.spec.containerConcurrency,
+          percent: percents.get(rev.name)?.percent ?? 0,
+          tag: percents.get(rev.name)?.tag,
+          stats: rev.stats,
+          replicas: rev.replicas,
+          autoscaler: rev.autoscaler,
+        })),
+      });
+    }
+    return out;
+  }
+}
+
+/** The Host header from Node's raw header list, without building the headers object. */
+function hostHeader(raw: string[]): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4 && (name === 'Host' || name === 'host' || name.toLowerCase() === 'host')) return raw[i + 1];
+  }
+  return undefined;
+}

@@ -1,0 +1,134 @@
+/**
+ * `sluice gateway`: load the config, start the drivers, the data port, the control loop and the
+ * admin API; stop them in reverse order on SIGINT/SIGTERM (data port drains before admin stops).
+ */
+import { parseArgs } from 'node:util';
+import { createAdminApp } from '../admin/app.js';
+import { startAdminServer } from '../admin/server.js';
+import { AutoscalerLoop } from '../autoscaler/loop.js';
+import { readConfigFile } from '../config/load.js';
+import { ConfigError } from '../errors.js';
+import { createLogger, type LogFormat } from '../log.js';
+import { formatHostPort, parseHostPort } from '../net-address.js';
+import { LocalDriver } from '../scaler/local.js';
+import { StaticDriver } from '../scaler/static.js';
+import { createMetrics } from '../stats/metrics.js';
+import { Gateway } from './gateway.js';
+
+const USAGE = `usage: sluice gateway --config FILE [--listen HOST:PORT] [--admin HOST:PORT]
+
+options:
+  --config FILE        YAML config (env SLUICE_CONFIG)
+  --listen HOST:PORT   data port (default: config "listen", 0.0.0.0:8080)
+  --admin HOST:PORT    admin API (default: config "admin", 127.0.0.1:8081);
+                       a non-loopback address needs SLUICE_ADMIN_TOKEN
+  --log-format F       json | pretty (default: pretty on a terminal, else json)
+  --log-level L        trace | debug | info | warn | error (default info, env SLUICE_LOG_LEVEL)
+  -h, --help           this text`;
+
+export async function main(argv: string[]): Promise<number | void> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string' },
+        listen: { type: 'string' },
+        admin: { type: 'string' },
+        'log-format': { type: 'string' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    process.stderr.write(`sluice gateway: ${(err as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  const file = values.config ?? process.env.SLUICE_CONFIG;
+  if (!file) {
+    process.stderr.write(`sluice gateway: --config FILE is required (or env SLUICE_CONFIG)\n\n${USAGE}\n`);
+    return 2;
+  }
+  const format = values['log-format'];
+  if (format !== undefined && format !== 'json' && format !== 'pretty') {
+    process.stderr.write(`sluice gateway: --log-format: expected json or pretty, got "${format}"\n`);
+    return 2;
+  }
+  const logger = createLogger({ format: format as LogFormat | undefined, level: values['log-level'] });
+
+  let config;
+  try {
+    config = await readConfigFile(file);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`sluice gateway: invalid config ${file}:\n${err.problems.map((p) => `  - ${p}`).join('\n')}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  let listen;
+  let admin;
+  try {
+    listen = parseHostPort(values.listen ?? config.listen, '--listen');
+    admin = parseHostPort(values.admin ?? config.admin, '--admin');
+  } catch (err) {
+    process.stderr.write(`sluice gateway: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const token = process.env.SLUICE_ADMIN_TOKEN || undefined;
+
+  const local = new LocalDriver({ logger: logger.child({ component: 'local-driver' }) });
+  const drivers = { local, static: new StaticDriver() };
+  const gateway = new Gateway({ logger, drivers });
+  const metrics = createMetrics(gateway);
+  const loop = new AutoscalerLoop({
+    revisions: () => gateway.revisions(),
+    logger: logger.child({ component: 'autoscaler' }),
+    onScale: (result) => metrics.scaleOperation(result),
+  });
+  gateway.onPoke((rev) => loop.poke(rev));
+
+  let adminServer;
+  try {
+    gateway.apply(config);
+    adminServer = await startAdminServer({
+      app: createAdminApp({ status: gateway, registry: metrics.registry, token, logger }),
+      host: admin.host,
+      port: admin.port,
+      token,
+    });
+    const bound = await gateway.listen(listen.host, listen.port);
+    loop.start();
+    logger.info(
+      { listen: formatHostPort(bound.address, bound.port), admin: formatHostPort(adminServer.address.host, adminServer.address.port), config: file },
+      `sluice gateway listening on http://${formatHostPort(bound.address, bound.port)} (admin http://${formatHostPort(adminServer.address.host, adminServer.address.port)})`,
+    );
+  } catch (err) {
+    logger.error({ err }, `sluice gateway failed to start: ${(err as Error).message}`);
+    loop.stop();
+    await adminServer?.close();
+    await local.close();
+    return 1;
+  }
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping: draining the data port');
+    loop.stop();
+    await gateway.close();
+    await local.close();
+    await adminServer.close();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+}
