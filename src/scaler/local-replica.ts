@@ -1,0 +1,263 @@
+/**
+ * One replica of a local revision: a child process on a free port, from spawn to exit.
+ *
+ *   starting ──first 2xx/3xx probe──► ready ──┐
+ *      │                                      ├── stop(): draining, SIGTERM, SIGKILL ──► stopping ──► exited
+ *      └──────── exit, startup timeout, failed liveness (SIGKILL) ───────────────────────────────────► exited
+ *
+ * The replica reports through two hooks: `ready` and `exit`. An exit is `expected` only when stop()
+ * came first; anything else is a crash the driver replaces.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Agent } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import type { LocalRevision } from '../config/schema.js';
+import { trackChild, untrackChild } from './child-reaper.js';
+import { createEndpoint, type Endpoint } from './endpoint.js';
+import { freePort } from './free-port.js';
+import type { LocalDriverTimings } from './local-options.js';
+import { forEachLine } from './output-lines.js';
+import { probe } from './readiness-probe.js';
+
+export type ReplicaSpec = Pick<LocalRevision, 'command' | 'args' | 'env' | 'cwd' | 'readinessPath'>;
+export type ReplicaState = 'starting' | 'ready' | 'stopping' | 'exited';
+
+export interface ReplicaExit {
+  /** True when stop() came before the exit. */
+  expected: boolean;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Why the replica was killed or never ran (spawn error, startup timeout, liveness). */
+  reason?: string;
+}
+
+export interface ReplicaHooks {
+  ready(replica: LocalReplica): void;
+  exit(replica: LocalReplica, exit: ReplicaExit): void;
+}
+
+export interface ReplicaContext {
+  host: string;
+  /** Already bound to the revision. */
+  log: Logger;
+  timings: LocalDriverTimings;
+}
+
+export class LocalReplica {
+  state: ReplicaState = 'starting';
+  port = 0;
+  pid: number | undefined;
+  /** Set once ready; its `draining` turns true when the replica leaves the ready set. */
+  endpoint: Endpoint | undefined;
+  /** Date.now() when it became ready; 0 before. */
+  readyAt = 0;
+  readonly exited: Promise<ReplicaExit>;
+
+  private child: ChildProcess | undefined;
+  private resolveExited!: (exit: ReplicaExit) => void;
+  /** Aborts probe sleeps when the replica stops or dies. */
+  private readonly probes = new AbortController();
+  /** One keep-alive socket for all probes of this replica. */
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  private killReason: string | undefined;
+  private drainDeadline = Infinity;
+  private graceMs = Infinity;
+
+  constructor(
+    /** Creation order within the driver; higher is newer. */
+    readonly seq: number,
+    private readonly spec: ReplicaSpec,
+    private readonly ctx: ReplicaContext,
+    private readonly hooks: ReplicaHooks,
+  ) {
+    this.exited = new Promise((resolve) => (this.resolveExited = resolve));
+  }
+
+  /** Pick a port, spawn, probe; returns at once, never throws. */
+  start(): void {
+    this.run().catch((err: unknown) => {
+      this.ctx.log.error({ err, pid: this.pid }, 'replica supervision failed');
+      this.fail(`supervision failed: ${String(err)}`);
+    });
+  }
+
+  /**
+   * Leave the ready set, wait for in-flight requests (at most `drainMs`), SIGTERM, SIGKILL after
+   * `graceMs`. Calling again can only shorten the bounds (close() hurries a slow scale-down).
+   */
+  stop(drainMs: number, graceMs: number): Promise<ReplicaExit> {
+    this.drainDeadline = Math.min(this.drainDeadline, Date.now() + drainMs);
+    this.graceMs = Math.min(this.graceMs, graceMs);
+    if (this.state === 'starting' || this.state === 'ready') {
+      this.state = 'stopping';
+      this.stopProbes();
+      if (this.endpoint) this.endpoint.draining = true;
+      void this.terminate();
+    }
+    return this.exited;
+  }
+
+  private async run(): Promise<void> {
+    let port: number;
+    try {
+      port = await freePort(this.ctx.host);
+    } catch (err) {
+      this.finish({ code: null, signal: null, reason: `no free port: ${(err as Error).message}` });
+      return;
+    }
+    if (this.state !== 'starting') {
+      this.finish({ code: null, signal: null, reason: 'stopped before spawn' });
+      return;
+    }
+    this.port = port;
+    const args = this.spec.args.map((arg) => arg.replaceAll('${PORT}', String(port)));
+    let child: ChildProcess;
+    try {
+      child = spawn(this.spec.command, args, {
+        env: { ...process.env, ...this.spec.env, PORT: String(port) },
+        cwd: this.spec.cwd,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: false,
+      });
+    } catch (err) {
+      this.finish({ code: null, signal: null, reason: `spawn failed: ${(err as Error).message}` });
+      return;
+    }
+    this.child = child;
+    this.pid = child.pid;
+    // A failed spawn (ENOENT command or cwd) emits 'error' and never 'exit'.
+    child.on('error', (err) => {
+      if (child.pid === undefined) this.finish({ code: null, signal: null, reason: `spawn failed: ${err.message}` });
+      else this.ctx.log.warn({ err, pid: child.pid }, 'replica process error');
+    });
+    child.once('exit', (code, signal) => this.finish({ code, signal }));
+    const debug = this.ctx.log.isLevelEnabled('debug');
+    const pid = child.pid;
+    if (child.stdout) forEachLine(child.stdout, debug, (line) => this.ctx.log.debug({ pid, stream: 'stdout' }, line));
+    if (child.stderr) forEachLine(child.stderr, debug, (line) => this.ctx.log.debug({ pid, stream: 'stderr' }, line));
+    if (pid === undefined) return;
+    trackChild(child);
+    this.ctx.log.info({ pid, port }, 'replica started');
+    if (await this.waitReady()) await this.watchLiveness();
+  }
+
+  /**
+   * Probe until the first 2xx/3xx: every 2 ms while refused, every 5 ms while answering not-ready.
+   * True when the replica became ready.
+   */
+  private async waitReady(): Promise<boolean> {
+    const t = this.ctx.timings;
+    const timer = setTimeout(() => this.fail(`not ready after ${t.startupTimeoutMs} ms`), t.startupTimeoutMs);
+    const target = { host: this.ctx.host, port: this.port, path: this.spec.readinessPath, agent: this.agent, timeoutMs: t.probeTimeoutMs };
+    try {
+      while (this.state === 'starting' && this.killReason === undefined) {
+        const result = await probe(target);
+        if (this.state !== 'starting' || this.killReason !== undefined) return false;
+        if (result === 'ready') {
+          this.becomeReady();
+          return true;
+        }
+        const wait = result === 'refused' ? t.refusedProbeIntervalMs : t.probeIntervalMs;
+        await sleep(wait, undefined, { signal: this.probes.signal });
+      }
+    } catch {
+      // aborted: the replica stopped or died
+    } finally {
+      clearTimeout(timer);
+    }
+    return false;
+  }
+
+  private becomeReady(): void {
+    this.state = 'ready';
+    this.readyAt = Date.now();
+    const host = this.ctx.host.includes(':') ? `[${this.ctx.host}]` : this.ctx.host;
+    this.endpoint = createEndpoint(`http://${host}:${this.port}`);
+    this.ctx.log.info({ pid: this.pid, port: this.port }, 'replica ready');
+    this.callHook(() => this.hooks.ready(this));
+  }
+
+  /** Slow check after readiness; process exit stays the main death signal. */
+  private async watchLiveness(): Promise<void> {
+    const t = this.ctx.timings;
+    if (t.livenessIntervalMs <= 0) {
+      this.agent.destroy();
+      return;
+    }
+    const target = { host: this.ctx.host, port: this.port, path: this.spec.readinessPath, agent: this.agent, timeoutMs: t.livenessTimeoutMs };
+    let failures = 0;
+    try {
+      while (this.state === 'ready' && this.killReason === undefined) {
+        await sleep(t.livenessIntervalMs, undefined, { signal: this.probes.signal });
+        const result = await probe(target);
+        if (this.state !== 'ready') return;
+        failures = result === 'ready' ? 0 : failures + 1;
+        if (failures >= t.livenessFailureThreshold) this.fail(`failed ${failures} liveness probes in a row`);
+      }
+    } catch {
+      // aborted
+    }
+  }
+
+  private async terminate(): Promise<void> {
+    if (this.child === undefined) return; // run() sees 'stopping' when its port arrives and spawns nothing
+    const endpoint = this.endpoint;
+    while (endpoint !== undefined && endpoint.inflight > 0 && this.state === 'stopping') {
+      const left = this.drainDeadline - Date.now();
+      if (left <= 0) {
+        this.ctx.log.info({ pid: this.pid, inflight: endpoint.inflight }, 'drain timeout, terminating with requests in flight');
+        break;
+      }
+      await sleep(Math.min(this.ctx.timings.drainPollMs, left));
+    }
+    if (this.state !== 'stopping') return;
+    this.signal('SIGTERM');
+    const killTimer = setTimeout(() => this.signal('SIGKILL'), this.graceMs);
+    await this.exited;
+    clearTimeout(killTimer);
+  }
+
+  /** Kill a replica that failed on its own terms; its exit is reported as unexpected. */
+  private fail(reason: string): void {
+    if (this.state === 'exited' || this.state === 'stopping' || this.killReason !== undefined) return;
+    this.killReason = reason;
+    this.stopProbes();
+    this.ctx.log.warn({ pid: this.pid, reason }, 'killing replica');
+    if (this.child === undefined || this.pid === undefined) this.finish({ code: null, signal: null });
+    else this.signal('SIGKILL');
+  }
+
+  private signal(signal: NodeJS.Signals): void {
+    if (this.state === 'exited' || this.child === undefined) return;
+    try {
+      this.child.kill(signal);
+    } catch (err) {
+      this.ctx.log.warn({ err, pid: this.pid, signal }, 'cannot signal replica');
+    }
+  }
+
+  private stopProbes(): void {
+    this.probes.abort();
+    this.agent.destroy();
+  }
+
+  private finish(outcome: Omit<ReplicaExit, 'expected'>): void {
+    if (this.state === 'exited') return;
+    const exit: ReplicaExit = { ...outcome, expected: this.state === 'stopping', reason: this.killReason ?? outcome.reason };
+    this.state = 'exited';
+    this.stopProbes();
+    if (this.endpoint) this.endpoint.draining = true;
+    if (this.child) untrackChild(this.child);
+    this.resolveExited(exit);
+    this.callHook(() => this.hooks.exit(this, exit));
+  }
+
+  private callHook(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.ctx.log.error({ err, pid: this.pid }, 'replica hook failed');
+    }
+  }
+}
