@@ -22,9 +22,8 @@ const HOP_BY_HOP = new Set([
 /** Headers the gateway writes itself on the way in. */
 const REWRITTEN = new Set(['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'forwarded']);
 
-/** Extra hop-by-hop names listed in a Connection header ("Connection: close, x-foo"). */
-function connectionTokens(value: string): Set<string> | undefined {
-  let extra: Set<string> | undefined;
+/** Extra hop-by-hop names listed in a Connection header ("Connection: close, x-foo"), added to `extra`. */
+function connectionTokens(value: string, extra: Set<string> | undefined): Set<string> | undefined {
   for (const token of value.split(',')) {
     const t = token.trim().toLowerCase();
     if (t && t !== 'close' && t !== 'keep-alive' && !HOP_BY_HOP.has(t)) (extra ??= new Set()).add(t);
@@ -61,7 +60,7 @@ export function upstreamRequestHeaders(req: IncomingMessage, proto: string): Ups
     const lower = name.toLowerCase();
     const value = raw[i + 1]!;
     if (lower === 'connection') {
-      extra = connectionTokens(value);
+      extra = connectionTokens(value, extra);
       continue;
     }
     if (HOP_BY_HOP.has(lower)) {
@@ -82,7 +81,8 @@ export function upstreamRequestHeaders(req: IncomingMessage, proto: string): Ups
   if (extra !== undefined) {
     for (let i = out.length - 2; i >= 0; i -= 2) if (extra.has(out[i]!.toLowerCase())) out.splice(i, 2);
   }
-  const client = req.socket.remoteAddress ?? '';
+  // RFC 7239 §6.3: an address no longer known (the socket already closed) is "unknown".
+  const client = req.socket.remoteAddress ?? 'unknown';
   out.push('x-forwarded-for', xff === undefined ? client : `${xff}, ${client}`);
   out.push('x-forwarded-proto', xfp ?? proto);
   if (host !== undefined || xfh !== undefined) out.push('x-forwarded-host', xfh ?? host!);
@@ -99,10 +99,18 @@ export function upstreamRequestHeaders(req: IncomingMessage, proto: string): Ups
  */
 export function downstreamResponseHeaders(raw: Buffer[], extra: string[]): string[] {
   const out: string[] = [];
+  let named: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1');
-    if (HOP_BY_HOP.has(name.toLowerCase())) continue;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'connection') named = connectionTokens(raw[i + 1]!.toString('latin1'), named);
+      continue;
+    }
     out.push(name, raw[i + 1]!.toString('latin1'));
+  }
+  if (named !== undefined) {
+    for (let i = out.length - 2; i >= 0; i -= 2) if (named.has(out[i]!.toLowerCase())) out.splice(i, 2);
   }
   for (let i = 0; i < extra.length; i++) out.push(extra[i]!);
   return out;

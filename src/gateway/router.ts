@@ -18,48 +18,71 @@ interface Route<S> {
   service: S;
   pathPrefix?: string;
   model?: string;
-  /** Higher is more specific; routes are kept sorted by it, descending. */
-  rank: number;
+  /** Specificity, compared in order: host kind (2 exact, 1 wildcard, 0 any), wildcard suffix length, model set, prefix length. */
+  hostRank: number;
+  suffixLength: number;
+  modelRank: number;
+  prefixLength: number;
+  /** Position in the config: the first listed wins a tie. */
+  order: number;
+}
+
+function bySpecificity<S>(a: Route<S>, b: Route<S>): number {
+  return (
+    b.hostRank - a.hostRank ||
+    b.suffixLength - a.suffixLength ||
+    b.modelRank - a.modelRank ||
+    b.prefixLength - a.prefixLength ||
+    a.order - b.order
+  );
 }
 
 export class Router<S> {
+  /** Per exact host: its routes, every wildcard route matching it, and the any-host routes, most specific first. */
   private readonly exact = new Map<string, Route<S>[]>();
+  /** Per wildcard suffix (longest first): its routes, shorter matching wildcards' routes, any-host routes. */
   private readonly wildcard: Array<{ suffix: string; routes: Route<S>[] }> = [];
   private readonly anyHost: Route<S>[] = [];
 
   constructor(specs: ReadonlyArray<RouteSpec<S>>) {
+    const exactOwn = new Map<string, Route<S>[]>();
+    const wildOwn = new Map<string, Route<S>[]>();
     specs.forEach((spec, order) => {
-      const base = (spec.model ? 1 : 0) * 10_000 + (spec.pathPrefix ? spec.pathPrefix.length : 0);
-      const make = (hostRank: number): Route<S> => ({
+      const prefix = spec.pathPrefix === undefined || spec.pathPrefix === '/' ? undefined : spec.pathPrefix.replace(/\/+$/, '');
+      const make = (hostRank: number, suffixLength: number): Route<S> => ({
         service: spec.service,
-        pathPrefix: spec.pathPrefix === '/' ? undefined : spec.pathPrefix?.replace(/\/+$/, ''),
+        pathPrefix: prefix,
         model: spec.model,
-        // Listed-first wins ties: subtract a tiny order term.
-        rank: hostRank * 100_000 + base - order / 1_000,
+        hostRank,
+        suffixLength,
+        modelRank: spec.model ? 1 : 0,
+        prefixLength: prefix?.length ?? 0,
+        order,
       });
       if (spec.hosts.length === 0) {
-        this.anyHost.push(make(0));
+        this.anyHost.push(make(0, 0));
         return;
       }
       for (const raw of spec.hosts) {
         const host = raw.toLowerCase();
         if (host.startsWith('*.')) {
           const suffix = host.slice(1);
-          let entry = this.wildcard.find((w) => w.suffix === suffix);
-          if (!entry) this.wildcard.push((entry = { suffix, routes: [] }));
-          entry.routes.push(make(1));
+          const list = wildOwn.get(suffix) ?? [];
+          list.push(make(1, suffix.length));
+          wildOwn.set(suffix, list);
         } else {
-          const list = this.exact.get(host) ?? [];
-          list.push(make(2));
-          this.exact.set(host, list);
+          const list = exactOwn.get(host) ?? [];
+          list.push(make(2, 0));
+          exactOwn.set(host, list);
         }
       }
     });
-    const byRank = (a: Route<S>, b: Route<S>) => b.rank - a.rank;
-    for (const list of this.exact.values()) list.push(...this.anyHost), list.sort(byRank);
-    for (const w of this.wildcard) w.routes.push(...this.anyHost), w.routes.sort(byRank);
+    const matchingWildcards = (host: string): Route<S>[] =>
+      [...wildOwn].filter(([suffix]) => host.endsWith(suffix)).flatMap(([, routes]) => routes);
+    for (const [host, own] of exactOwn) this.exact.set(host, [...own, ...matchingWildcards(host), ...this.anyHost].sort(bySpecificity));
+    for (const suffix of wildOwn.keys()) this.wildcard.push({ suffix, routes: [...matchingWildcards(suffix), ...this.anyHost].sort(bySpecificity) });
     this.wildcard.sort((a, b) => b.suffix.length - a.suffix.length);
-    this.anyHost.sort(byRank);
+    this.anyHost.sort(bySpecificity);
   }
 
   /**
