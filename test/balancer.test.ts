@@ -169,6 +169,20 @@ describe('createEndpoint', () => {
     { label: 'IPv6', origin: 'http://[::1]:9000', wantId: '[::1]:9000', wantOrigin: 'http://[::1]:9000' },
   ])('$label', ({ origin, wantId, wantOrigin }) => {
     const ep = createEndpoint(origin);
-    expect(ep).toEqual({ id: wantId, origin: wantOrigin, inflight: 0, draining: false });
+    expect(ep).toEqual({ id: wantId, origin: wantOrigin, inflight: 0, draining: false, ejectedUntil: 0 });
+  });
+});
+
+describe('ejection', () => {
+  it('skips an endpoint until its ejection is over, then uses it again', () => {
+    const a = createEndpoint('http://127.0.0.1:1');
+    const b = createEndpoint('http://127.0.0.1:2');
+    a.ejectedUntil = Date.now() + 60_000;
+    for (let i = 0; i < 10; i++) expect(pickEndpoint([a, b], 0)).toBe(b);
+    b.ejectedUntil = Date.now() + 60_000;
+    expect(pickEndpoint([a, b], 0)).toBeUndefined();
+    a.ejectedUntil = Date.now() - 1;
+    expect(pickEndpoint([a, b], 0)).toBe(a);
+    expect(a.ejectedUntil).toBe(0);
   });
 });

@@ -1,6 +1,6 @@
 /**
  * Endpoint choice within a revision: the endpoint with the fewest requests in flight among those
- * with free capacity (containerConcurrency 0 = unbounded). Up to 16 endpoints a linear scan is
+ * with free capacity (containerConcurrency 0 = unbounded); ties take turns. Up to 16 endpoints a linear scan is
  * cheapest; beyond that, power of two random choices, falling back to a scan when both are full.
  */
 import type { Endpoint } from '../scaler/endpoint.js';
@@ -8,13 +8,25 @@ import type { Endpoint } from '../scaler/endpoint.js';
 const SCAN_LIMIT = 16;
 
 function hasRoom(ep: Endpoint, cc: number): boolean {
-  return !ep.draining && (cc === 0 || ep.inflight < cc);
+  // The clock is read only for an ejected endpoint (rare), never on the common path.
+  return !ep.draining && (cc === 0 || ep.inflight < cc) && (ep.ejectedUntil === 0 || ejectionOver(ep));
 }
 
+function ejectionOver(ep: Endpoint): boolean {
+  if (Date.now() < ep.ejectedUntil) return false;
+  ep.ejectedUntil = 0;
+  return true;
+}
+
+/** Rotates where a scan starts, so ties (idle endpoints under light load) take turns. */
+let rotation = 0;
+
 function scan(endpoints: readonly Endpoint[], cc: number): Endpoint | undefined {
+  const n = endpoints.length;
+  const start = n > 1 ? rotation++ % n : 0;
   let best: Endpoint | undefined;
-  for (let i = 0; i < endpoints.length; i++) {
-    const ep = endpoints[i]!;
+  for (let k = 0; k < n; k++) {
+    const ep = endpoints[(start + k) % n]!;
     if (hasRoom(ep, cc) && (best === undefined || ep.inflight < best.inflight)) best = ep;
   }
   return best;

@@ -24,11 +24,16 @@ export interface ExchangeContext {
   pool(endpoint: Endpoint): Pool;
   /** Called after each request leaves an endpoint (capacity freed). */
   released(rev: RevisionRuntime, now: number): void;
+  /** A connection to `endpoint` failed: skip it for a moment, then release held requests again. */
+  eject(rev: RevisionRuntime, endpoint: Endpoint): void;
 }
 
 /** Errors that prove no byte reached the endpoint: safe to send elsewhere. */
 const UNSENT = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND']);
 const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+/** Connection-level failures: the endpoint is probably gone; skip it briefly (see Endpoint.ejectedUntil). */
+const CONNECTION_FAILURES = new Set([...UNSENT, 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+export const EJECTION_MS = 250;
 const MAX_ATTEMPTS = 3;
 
 export class Exchange implements HeldRequest, Dispatcher.DispatchHandler {
@@ -137,10 +142,12 @@ export class Exchange implements HeldRequest, Dispatcher.DispatchHandler {
   }
 
   onError(err: Error): void {
+    const failed = this.endpoint!;
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (!this.clientGone && CONNECTION_FAILURES.has(code)) this.ctx.eject(this.rev, failed);
     this.leaveEndpoint();
     if (this.clientGone) return this.record(0);
-    const code = (err as NodeJS.ErrnoException).code ?? '';
-    if (!this.res.headersSent && UNSENT.has(code) && this.attempts < MAX_ATTEMPTS) return this.retry(this.endpoint!);
+    if (!this.res.headersSent && UNSENT.has(code) && this.attempts < MAX_ATTEMPTS) return this.retry(failed);
     if (this.res.headersSent) {
       this.res.destroy(err);
       return this.record(this.status);

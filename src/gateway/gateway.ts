@@ -13,7 +13,7 @@ import type { Logger } from '../log.js';
 import type { RevisionKey, ScalerDriver } from '../scaler/driver.js';
 import type { Endpoint } from '../scaler/endpoint.js';
 import { Activator, type Poke } from './activator.js';
-import { Exchange, type ExchangeContext } from './exchange.js';
+import { EJECTION_MS, Exchange, type ExchangeContext } from './exchange.js';
 import { errors, sendError, sendSocketError } from './respond.js';
 import { RevisionRuntime } from './revision.js';
 import { Router } from './router.js';
@@ -114,6 +114,13 @@ export class Gateway implements StatusSource, ExchangeContext {
 
   released(rev: RevisionRuntime, now: number): void {
     if (rev.queue.length > 0) this.activator.release(rev, now);
+  }
+
+  eject(rev: RevisionRuntime, endpoint: Endpoint): void {
+    if (endpoint.ejectedUntil !== 0) return;
+    endpoint.ejectedUntil = Date.now() + EJECTION_MS;
+    this.logger.debug({ revision: rev.key, endpoint: endpoint.id }, 'endpoint ejected after a connection failure');
+    setTimeout(() => this.activator.release(rev, Date.now()), EJECTION_MS + 1).unref();
   }
 
   // --- endpoint sets from drivers ---

@@ -46,7 +46,7 @@ export class RevisionRuntime {
     now: number,
   ) {
     this.key = `${service}/${spec.name}`;
-    this.stats = new RevisionStats(now);
+    this.stats = new RevisionStats(now, Math.ceil(spec.scaling.stableWindowMs / 1000));
   }
 
   get name(): string {

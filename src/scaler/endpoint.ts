@@ -11,9 +11,15 @@ export interface Endpoint {
   inflight: number;
   /** Set when the endpoint left the ready set: no new requests, in-flight ones finish. */
   draining: boolean;
+  /**
+   * Wall-clock ms until which the balancer skips this endpoint (0 = not ejected): set when a
+   * connection to it failed, so requests do not follow one another into a process that just died
+   * before its driver has noticed.
+   */
+  ejectedUntil: number;
 }
 
 export function createEndpoint(origin: string): Endpoint {
   const url = new URL(origin);
-  return { id: url.host, origin: url.origin, inflight: 0, draining: false };
+  return { id: url.host, origin: url.origin, inflight: 0, draining: false, ejectedUntil: 0 };
 }

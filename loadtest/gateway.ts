@@ -1,0 +1,144 @@
+/**
+ * `sluice gateway` as a child process: its config written to a temp dir (JSON, which is YAML), its
+ * JSON log lines parsed, its bound data port read from the "listening" line.
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Child } from './processes.js';
+
+/** One pino line: level (30 info, 40 warn, 50 error), time (epoch ms), msg, and fields. */
+export interface LogLine {
+  level: number;
+  time: number;
+  msg: string;
+  [field: string]: unknown;
+}
+
+export function parseLogLine(line: string): LogLine | undefined {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    const value = JSON.parse(line) as Partial<LogLine>;
+    if (typeof value.level !== 'number' || typeof value.time !== 'number' || typeof value.msg !== 'string') return undefined;
+    return value as LogLine;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface RunningGateway {
+  child: Child;
+  /** `http://127.0.0.1:PORT` of the data port. */
+  url: string;
+  /** Warn and error log lines, and any output that is not a log line, since start. */
+  problems: string[];
+  /** Calls `listener` for each later log line; returns the unsubscribe function. */
+  onLog(listener: (line: LogLine) => void): () => void;
+}
+
+const WARN = 40;
+
+/** Starts a gateway on 127.0.0.1 with OS-picked data and admin ports; resolves once it listens. */
+export async function startGateway(options: {
+  cliPath: string;
+  configPath: string;
+  logLevel: 'info' | 'debug';
+  name?: string;
+}): Promise<RunningGateway> {
+  const child = new Child({
+    name: options.name ?? 'gateway',
+    command: process.execPath,
+    args: [
+      options.cliPath, 'gateway',
+      '--config', options.configPath,
+      '--listen', '127.0.0.1:0',
+      '--admin', '127.0.0.1:0',
+      '--log-format', 'json',
+      '--log-level', options.logLevel,
+    ],
+    env: { ...process.env, SLUICE_LOG_LEVEL: options.logLevel },
+  });
+  const problems: string[] = [];
+  child.onLine((line) => {
+    const log = parseLogLine(line);
+    if (log === undefined) problems.push(line);
+    else if (log.level >= WARN) problems.push(`${log.level >= 50 ? 'error' : 'warn'}: ${log.msg}`);
+  });
+  const listen = await child.waitForLine((line) => {
+    const log = parseLogLine(line);
+    if (log === undefined || !log.msg.startsWith('sluice gateway listening on')) return undefined;
+    return typeof log.listen === 'string' ? log.listen : undefined;
+  }, 15_000);
+  return {
+    child,
+    url: `http://${listen}`,
+    problems,
+    onLog(listener) {
+      return child.onLine((line) => {
+        const log = parseLogLine(line);
+        if (log !== undefined) listener(log);
+      });
+    },
+  };
+}
+
+/** Config for the throughput runs: model `iris` → one static revision, the predictor. Pure proxying. */
+export async function writeStaticConfig(dir: string, predictorUrl: string): Promise<string> {
+  const config = {
+    services: [
+      {
+        name: 'iris',
+        match: { model: 'iris' },
+        revisions: [{ name: 'iris-static', backend: 'static', urls: [predictorUrl] }],
+        traffic: [{ revision: 'iris-static', percent: 100 }],
+      },
+    ],
+  };
+  const path = join(dir, 'static.yaml');
+  await writeFile(path, JSON.stringify(config, null, 2) + '\n');
+  return path;
+}
+
+/**
+ * Config for the cold starts: model `iris` → one local revision at zero (a predictor that needs
+ * `startupDelayMs` to get ready), plus a static service under `/warm` pointing at the already
+ * running predictor, used only to warm the gateway's request path before the cold request.
+ */
+export async function writeColdStartConfig(dir: string, options: {
+  cliPath: string;
+  startupDelayMs: number;
+  warmUrl: string;
+}): Promise<string> {
+  const config = {
+    autoscaler: {
+      'allow-zero-initial-scale': true,
+      'initial-scale': 0,
+      'scale-to-zero-grace-period': '1s',
+    },
+    services: [
+      {
+        name: 'iris',
+        match: { model: 'iris' },
+        revisions: [
+          {
+            name: 'iris-00001',
+            backend: 'local',
+            command: process.execPath,
+            args: [options.cliPath, 'predictor', '--model', 'iris', '--startup-delay', String(options.startupDelayMs)],
+            readinessPath: '/v2/health/ready',
+            annotations: { 'autoscaling.knative.dev/window': '6s' },
+          },
+        ],
+        traffic: [{ revision: 'iris-00001', percent: 100 }],
+      },
+      {
+        name: 'warm',
+        match: { pathPrefix: '/warm' },
+        revisions: [{ name: 'warm-static', backend: 'static', urls: [options.warmUrl] }],
+        traffic: [{ revision: 'warm-static', percent: 100 }],
+      },
+    ],
+  };
+  const path = join(dir, 'cold-start.yaml');
+  await writeFile(path, JSON.stringify(config, null, 2) + '\n');
+  return path;
+}

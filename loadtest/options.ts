@@ -1,0 +1,67 @@
+/** `npm run bench -- [options]`: parsed and checked once, each message naming the flag. */
+import { parseArgs } from 'node:util';
+
+export interface BenchOptions {
+  /** Measured run per target, seconds. Default 10. */
+  durationS: number;
+  /** Warm-up run per target before it, seconds. Default 2. */
+  warmupS: number;
+  /** Concurrent autocannon connections. Default 50. */
+  connections: number;
+  /** Cold-start samples, a fresh gateway each. Default 5. */
+  coldStarts: number;
+  /** Skip the nginx row even when nginx is on the PATH. */
+  noNginx: boolean;
+  skipColdStart: boolean;
+}
+
+export const USAGE = `usage: npm run bench -- [options]      (node dist/loadtest/overhead.js [options])
+
+Measures the gateway's overhead: the predictor directly, through the gateway (a static revision) and
+through nginx (when on the PATH), then cold starts of a local revision at zero.
+
+options:
+  --duration S        measured run per target, seconds (default 10)
+  --warmup S          warm-up run before it, seconds (default 2)
+  --connections N     concurrent connections (default 50)
+  --cold-starts N     cold-start samples, a fresh gateway each (default 5)
+  --no-nginx          skip nginx even when it is on the PATH
+  --skip-cold-start   skip the cold-start measurement
+  -h, --help          this text
+`;
+
+function number(flag: string, raw: string | undefined, fallback: number, integer: boolean, min: number): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(value) || value < min || (integer && !Number.isInteger(value))) {
+    throw new Error(`--${flag}: want ${integer ? 'an integer' : 'a number'} ≥ ${min}, got "${raw}"`);
+  }
+  return value;
+}
+
+/** Returns 'help' for --help; throws an Error naming the flag for a bad value. */
+export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      connections: { type: 'string' },
+      'cold-starts': { type: 'string' },
+      'no-nginx': { type: 'boolean' },
+      'skip-cold-start': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) return 'help';
+  return {
+    durationS: number('duration', values.duration, 10, false, 1),
+    warmupS: number('warmup', values.warmup, 2, false, 0),
+    connections: number('connections', values.connections, 50, true, 1),
+    coldStarts: number('cold-starts', values['cold-starts'], 5, true, 1),
+    noNginx: values['no-nginx'] ?? false,
+    skipColdStart: values['skip-cold-start'] ?? false,
+  };
+}

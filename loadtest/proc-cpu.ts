@@ -1,0 +1,108 @@
+/**
+ * CPU time of a process tree from /proc (Linux): utime + stime in clock ticks. A proxy's cost per
+ * request is the CPU its processes spent during a measured run divided by the requests answered.
+ */
+import { execSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+
+/** CPU ticks per pid, read at one moment. */
+export type CpuSnapshot = Map<number, number>;
+
+/** True where /proc/<pid>/stat can be read (Linux); elsewhere the CPU columns stay empty. */
+export function procAvailable(): boolean {
+  try {
+    readFileSync('/proc/self/stat', 'utf8');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Clock ticks per second (`getconf CLK_TCK`, 100 on most Linux systems), read once per run. */
+export function clockTicksPerSecond(): number {
+  const hz = Number(execSync('getconf CLK_TCK', { encoding: 'utf8' }).trim());
+  if (!Number.isInteger(hz) || hz <= 0) throw new Error(`getconf CLK_TCK: want a positive integer, got "${hz}"`);
+  return hz;
+}
+
+interface ProcStat {
+  ppid: number;
+  /** utime + stime, in clock ticks. */
+  ticks: number;
+  /** Start time after boot, in clock ticks: tells a process from a later one that reused its pid. */
+  startTime: number;
+}
+
+/**
+ * Parses /proc/<pid>/stat. The command name (field 2) is in parentheses and may hold spaces, so the
+ * fields are counted from the last ')': state is field 3, ppid 4, utime 14, stime 15, starttime 22.
+ */
+function readStat(pid: number): ProcStat | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined; // gone
+  }
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const ppid = Number(rest[1]);
+  const utime = Number(rest[11]);
+  const stime = Number(rest[12]);
+  const startTime = Number(rest[19]);
+  if (![ppid, utime, stime, startTime].every(Number.isFinite)) return undefined;
+  return { ppid, ticks: utime + stime, startTime };
+}
+
+/** `root` and every process below it (nginx's workers, the gateway's replicas). One pass over /proc. */
+export function processTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  let entries: string[] = [];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [root];
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    const stat = readStat(pid);
+    if (stat === undefined) continue;
+    const list = children.get(stat.ppid);
+    if (list) list.push(pid);
+    else children.set(stat.ppid, [pid]);
+  }
+  const out: number[] = [];
+  const todo = [root];
+  while (todo.length > 0) {
+    const pid = todo.pop()!;
+    out.push(pid);
+    todo.push(...(children.get(pid) ?? []));
+  }
+  return out;
+}
+
+/** The start time of `pid` (see ProcStat), or undefined once it is gone. */
+export function startTimeOf(pid: number): number | undefined {
+  return readStat(pid)?.startTime;
+}
+
+/** CPU ticks of `root` and its descendants now. */
+export function snapshotTree(root: number): CpuSnapshot {
+  const snap: CpuSnapshot = new Map();
+  for (const pid of processTree(root)) {
+    const stat = readStat(pid);
+    if (stat !== undefined) snap.set(pid, stat.ticks);
+  }
+  return snap;
+}
+
+/**
+ * Ticks spent between two snapshots. A process that appeared in between counts in full; one that
+ * left in between is lost (its ticks go to its parent only once reaped), so a run should not churn
+ * processes — nginx's worker and the predictor stay up for the whole run.
+ */
+export function ticksBetween(before: CpuSnapshot, after: CpuSnapshot): number {
+  let ticks = 0;
+  for (const [pid, now] of after) ticks += now - (before.get(pid) ?? 0);
+  return ticks;
+}

@@ -1,0 +1,163 @@
+/**
+ * The control loop: every tick (2 s), for each scalable revision, windows → decider → bounds →
+ * scaler driver. An activation poke (a request held at zero) scales a revision up at once instead of
+ * waiting for the tick.
+ *
+ * Bounds applied after the decider, in order (Knative's KPA reconciler):
+ *  1. initial-scale right after creation, until that many replicas were ready once;
+ *  2. zero only when the decider says 0, scale-to-zero is enabled, and the revision has had no
+ *     traffic for the grace period (and the pod retention period); otherwise at least 1;
+ *  3. min-scale, max-scale (0 = unbounded);
+ *  4. never 0 while a request is held or in flight.
+ */
+import { deciderSpec, type ScalingSpec } from '../config/autoscaling.js';
+import type { RevisionRuntime } from '../gateway/revision.js';
+import type { Logger } from '../log.js';
+import type { RevisionKey } from '../scaler/driver.js';
+import { MetricWindows, windowSpecOf } from '../stats/windows.js';
+import { Decider } from './kpa.js';
+
+export interface LoopOptions {
+  revisions: () => Iterable<RevisionRuntime>;
+  logger: Logger;
+  /** Tick period. Default 2000 ms (Knative's). */
+  tickMs?: number;
+  /** Wall clock; injectable for tests. */
+  now?: () => number;
+  /** Reports each setReplicas call. */
+  onScale?: (result: 'success' | 'error') => void;
+}
+
+interface RevisionState {
+  decider: Decider;
+  windows: MetricWindows;
+  scaling: ScalingSpec;
+  reachable: boolean;
+  /** Last time the revision had a request active; starts at creation so a new revision is not idle. */
+  lastActiveAt: number;
+  /** True once the revision had initial-scale ready replicas (initial-scale no longer applies). */
+  initialReached: boolean;
+}
+
+export class AutoscalerLoop {
+  private readonly states = new Map<RevisionKey, RevisionState>();
+  private readonly tickMs: number;
+  private readonly now: () => number;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: LoopOptions) {
+    this.tickMs = options.tickMs ?? 2000;
+    this.now = options.now ?? Date.now;
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.tick(this.now());
+    this.timer = setInterval(() => this.tick(this.now()), this.tickMs);
+    this.timer.unref?.();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /**
+   * A request is held for `rev`. At zero, scale to max(1, activation-scale) now: a cold start never
+   * waits for the tick.
+   */
+  poke(rev: RevisionRuntime): void {
+    if (rev.spec.backend === 'static') return;
+    if (rev.replicas.desired > 0) return;
+    const state = this.state(rev, this.now());
+    state.lastActiveAt = this.now();
+    this.scale(rev, Math.max(1, rev.spec.scaling.activationScale, rev.spec.scaling.minScale), 'activation');
+  }
+
+  /** One pass over every revision. Public so tests can drive time. */
+  tick(now: number): void {
+    const seen = new Set<RevisionKey>();
+    for (const rev of this.options.revisions()) {
+      seen.add(rev.key);
+      if (rev.spec.backend === 'static') continue;
+      try {
+        this.evaluate(rev, now);
+      } catch (err) {
+        this.options.logger.error({ err, revision: rev.key }, 'autoscaler tick failed');
+      }
+    }
+    for (const key of this.states.keys()) if (!seen.has(key)) this.states.delete(key);
+  }
+
+  private state(rev: RevisionRuntime, now: number): RevisionState {
+    let st = this.states.get(rev.key);
+    if (st === undefined) {
+      st = {
+        decider: new Decider(deciderSpec(rev.spec.scaling, rev.reachable), rev.endpoints.length, now),
+        windows: new MetricWindows(windowSpecOf(rev.spec.scaling), now),
+        scaling: rev.spec.scaling,
+        reachable: rev.reachable,
+        lastActiveAt: now,
+        initialReached: rev.spec.scaling.initialScale === 0,
+      };
+      this.states.set(rev.key, st);
+    } else if (st.scaling !== rev.spec.scaling || st.reachable !== rev.reachable) {
+      st.scaling = rev.spec.scaling;
+      st.reachable = rev.reachable;
+      st.decider.update(deciderSpec(st.scaling, st.reachable));
+      st.windows.update(windowSpecOf(st.scaling));
+    }
+    return st;
+  }
+
+  private evaluate(rev: RevisionRuntime, now: number): void {
+    const st = this.state(rev, now);
+    const s = st.scaling;
+    const stats = rev.stats;
+    const ready = rev.endpoints.length;
+    const w = st.windows.read(stats, now, ready);
+    const rpsMetric = s.metric === 'rps';
+    const observedStable = rpsMetric ? w.stableRps : w.stableConcurrency;
+    const observedPanic = rpsMetric ? w.panicRps : w.panicConcurrency;
+    // No data in the whole stable window (at zero, no traffic): Knative keeps the scale as it is.
+    const result = w.hasData ? st.decider.scale({ now, readyPods: ready, observedStable, observedPanic }) : undefined;
+
+    const busy = stats.active > 0 || rev.queue.length > 0;
+    if (busy || stats.lastRequestAt > st.lastActiveAt) st.lastActiveAt = busy ? now : stats.lastRequestAt;
+    if (!st.initialReached && ready >= s.initialScale) st.initialReached = true;
+
+    let want = result?.desiredPodCount ?? rev.replicas.desired;
+    if (!st.initialReached) want = Math.max(want, s.initialScale);
+    if (want < 1 && result !== undefined) {
+      const idleMs = now - st.lastActiveAt;
+      const mayZero = s.enableScaleToZero && idleMs >= s.scaleToZeroGraceMs && idleMs >= s.retentionMs;
+      const current = rev.replicas.desired;
+      want = mayZero || current === 0 ? 0 : 1;
+    }
+    want = Math.max(want, s.minScale);
+    if (s.maxScale > 0) want = Math.min(want, s.maxScale);
+    if (!s.enableScaleToZero || busy) want = Math.max(want, 1);
+
+    rev.autoscaler = {
+      stableConcurrency: w.stableConcurrency,
+      panicConcurrency: w.panicConcurrency,
+      rps: w.stableRps,
+      panicMode: result?.panicking ?? false,
+      desiredPodCount: result?.desiredPodCount ?? rev.autoscaler.desiredPodCount,
+      excessBurstCapacity: result?.excessBurstCapacity ?? rev.autoscaler.excessBurstCapacity,
+    };
+    if (want !== rev.replicas.desired) this.scale(rev, want, result?.panicking ? 'panic' : 'tick');
+  }
+
+  private scale(rev: RevisionRuntime, n: number, reason: string): void {
+    const from = rev.replicas.desired;
+    try {
+      rev.driver.setReplicas(rev.key, n);
+      this.options.onScale?.('success');
+      this.options.logger.info({ revision: rev.key, from, to: n, reason }, `scale ${rev.key} ${from} → ${n} (${reason})`);
+    } catch (err) {
+      this.options.onScale?.('error');
+      this.options.logger.error({ err, revision: rev.key, from, to: n }, 'scale failed');
+    }
+  }
+}
