@@ -36,6 +36,8 @@ export interface TargetRun {
   proxyCpuUsPerReq: number | null;
   predictorCpuMs: number | null;
   predictorCpuUsPerReq: number | null;
+  /** CPU of this process (autocannon, the load generator) per 2xx response, µs: it shares the machine. */
+  clientCpuUsPerReq: number | null;
   /** Non-2xx responses and errors seen in the warm-up (not counted above). */
   warmupNon2xx: number;
   warmupErrors: number;
@@ -110,9 +112,11 @@ export async function runTarget(target: string, url: string, settings: LoadSetti
     pid !== undefined && cpu.ticksPerSecond !== undefined ? snapshotTree(pid) : undefined;
   const proxyBefore = snap(cpu.proxyPid);
   const predictorBefore = snap(cpu.predictorPid);
+  const clientBefore = process.cpuUsage();
   const startedAt = performance.now();
   const { result, latenciesMs } = await fire(url, settings, settings.durationS);
   const wallS = (performance.now() - startedAt) / 1000;
+  const client = process.cpuUsage(clientBefore);
   const proxyAfter = snap(cpu.proxyPid);
   const predictorAfter = snap(cpu.predictorPid);
 
@@ -136,6 +140,7 @@ export async function runTarget(target: string, url: string, settings: LoadSetti
     proxyCpuUsPerReq: perRequest(proxyCpuMs),
     predictorCpuMs,
     predictorCpuUsPerReq: perRequest(predictorCpuMs),
+    clientCpuUsPerReq: perRequest((client.user + client.system) / 1000),
     warmupNon2xx: warm?.result.non2xx ?? 0,
     warmupErrors: warm?.result.errors ?? 0,
   };

@@ -27,6 +27,8 @@ export function clockTicksPerSecond(): number {
 
 interface ProcStat {
   ppid: number;
+  /** Process group id. */
+  pgrp: number;
   /** utime + stime, in clock ticks. */
   ticks: number;
   /** Start time after boot, in clock ticks: tells a process from a later one that reused its pid. */
@@ -35,7 +37,8 @@ interface ProcStat {
 
 /**
  * Parses /proc/<pid>/stat. The command name (field 2) is in parentheses and may hold spaces, so the
- * fields are counted from the last ')': state is field 3, ppid 4, utime 14, stime 15, starttime 22.
+ * fields are counted from the last ')': state is field 3, ppid 4, pgrp 5, utime 14, stime 15,
+ * starttime 22.
  */
 function readStat(pid: number): ProcStat | undefined {
   let text: string;
@@ -46,25 +49,38 @@ function readStat(pid: number): ProcStat | undefined {
   }
   const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
   const ppid = Number(rest[1]);
+  const pgrp = Number(rest[2]);
   const utime = Number(rest[11]);
   const stime = Number(rest[12]);
   const startTime = Number(rest[19]);
-  if (![ppid, utime, stime, startTime].every(Number.isFinite)) return undefined;
-  return { ppid, ticks: utime + stime, startTime };
+  if (![ppid, pgrp, utime, stime, startTime].every(Number.isFinite)) return undefined;
+  return { ppid, pgrp, ticks: utime + stime, startTime };
+}
+
+function allPids(): number[] {
+  try {
+    return readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Processes in group `pgid` started no earlier than `notBefore` (clock ticks after boot): what a
+ * child started as a group leader left running, its leader gone or not, and never a stranger that
+ * later reused the number.
+ */
+export function groupMembers(pgid: number, notBefore: number): number[] {
+  return allPids().filter((pid) => {
+    const stat = readStat(pid);
+    return stat !== undefined && stat.pgrp === pgid && stat.startTime >= notBefore;
+  });
 }
 
 /** `root` and every process below it (nginx's workers, the gateway's replicas). One pass over /proc. */
 export function processTree(root: number): number[] {
   const children = new Map<number, number[]>();
-  let entries: string[] = [];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return [root];
-  }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    const pid = Number(entry);
+  for (const pid of allPids()) {
     const stat = readStat(pid);
     if (stat === undefined) continue;
     const list = children.get(stat.ppid);

@@ -1,16 +1,21 @@
 /**
  * The child processes a benchmark run starts (predictor, gateways, nginx), their output lines, and
- * their cleanup: SIGTERM, SIGKILL after a grace, then SIGKILL for any descendant left behind.
- * Every child is registered, so one call stops them all on a normal end, an error or SIGINT.
+ * their cleanup. Each child leads its own process group, so whatever it starts (nginx's worker, the
+ * gateway's replicas) can be found and stopped even after the child itself has gone. Stopping is
+ * SIGTERM, SIGKILL after a grace, then SIGKILL for any member of its group still running. Every
+ * child is registered, so one call stops them all on a normal end, an error or SIGINT.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { processTree, startTimeOf } from './proc-cpu.js';
+import { groupMembers, startTimeOf } from './proc-cpu.js';
 
 /** Lines kept per child for error messages. */
 const TAIL_LINES = 40;
 
-const running = new Set<Child>();
+/** Every child started in this run, exited or not (an exited one may have left its group behind). */
+const started = new Set<Child>();
+/** Set by stopAll: a run being torn down starts nothing new. */
+let closed = false;
 
 export interface SpawnOptions {
   /** Label in messages: `predictor`, `gateway`, `nginx`. */
@@ -27,26 +32,33 @@ export class Child {
   readonly pid: number;
   /** Resolves with the exit code (or signal name) once the process has exited. */
   readonly exited: Promise<string>;
+  /** Start time in clock ticks after boot (0 where /proc is missing): members of its group start later. */
+  private readonly startTime: number;
   private exitStatus: string | undefined;
   private readonly tail: string[] = [];
   private readonly lineListeners = new Set<(line: string, stream: 'stdout' | 'stderr') => void>();
 
   constructor(options: SpawnOptions) {
+    if (closed) throw new Error(`${options.name}: not started, the run is stopping`);
     this.name = options.name;
     this.proc = spawn(options.command, options.args, {
       cwd: options.cwd,
       env: options.env ?? process.env,
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // its own process group; its lifetime is still tied to this run (see stopAll)
     });
     if (this.proc.pid === undefined) throw new Error(`${this.name}: could not start ${options.command}`);
     this.pid = this.proc.pid;
-    running.add(this);
+    this.startTime = startTimeOf(this.pid) ?? 0;
+    started.add(this);
     this.exited = new Promise((resolve) => {
       this.proc.once('exit', (code, signal) => {
         this.exitStatus = signal ?? `code ${code}`;
-        running.delete(this);
         resolve(this.exitStatus);
       });
+    });
+    this.proc.once('error', (err) => {
+      this.tail.push(`spawn error: ${err.message}`);
     });
     // Output is always read, so a chatty child never blocks on a full pipe.
     for (const stream of ['stdout', 'stderr'] as const) {
@@ -100,45 +112,42 @@ export class Child {
     });
   }
 
-  /** SIGTERM, SIGKILL after `graceMs`; then SIGKILL whatever it left running below it. */
+  /** SIGTERM, SIGKILL after `graceMs`; then SIGKILL whatever is left in its process group. */
   async stop(graceMs = 5000): Promise<void> {
-    // Remembered with their start times, so a pid reused meanwhile by another process is left alone.
-    const below = processTree(this.pid)
-      .filter((pid) => pid !== this.pid)
-      .map((pid) => ({ pid, startTime: startTimeOf(pid) }));
     if (!this.hasExited) {
       this.proc.kill('SIGTERM');
-      const killed = await Promise.race([
+      const late = await Promise.race([
         this.exited.then(() => false),
         new Promise<boolean>((resolve) => setTimeout(() => resolve(true), graceMs).unref()),
       ]);
-      if (killed && !this.hasExited) {
+      if (late && !this.hasExited) {
         this.proc.kill('SIGKILL');
         await this.exited;
       }
     }
-    for (const { pid, startTime } of below) {
-      if (startTime !== undefined && startTimeOf(pid) === startTime) killQuietly(pid, 'SIGKILL');
+    this.killGroup();
+  }
+
+  /** SIGKILL the child and its group now (synchronous: usable from an `exit` handler). */
+  killGroup(): void {
+    if (!this.hasExited) this.proc.kill('SIGKILL');
+    for (const pid of groupMembers(this.pid, this.startTime)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
     }
   }
 }
 
-function killQuietly(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    // already gone
-  }
-}
-
-/** Stops every child still running, in parallel. */
+/** Stops every child still running, in parallel; no child can be started afterwards. */
 export async function stopAll(graceMs = 5000): Promise<void> {
-  await Promise.all([...running].map((child) => child.stop(graceMs)));
+  closed = true;
+  await Promise.all([...started].map((child) => child.stop(graceMs)));
 }
 
-/** Last resort on process exit: SIGKILL every child (and its descendants) still registered. */
+/** Last resort on process exit: SIGKILL every child and its group. */
 export function killAllNow(): void {
-  for (const child of running) {
-    for (const pid of processTree(child.pid).reverse()) killQuietly(pid, 'SIGKILL');
-  }
+  for (const child of started) child.killGroup();
 }

@@ -152,7 +152,8 @@ export class Gateway implements StatusSource, ExchangeContext {
 
   // --- data port ---
 
-  private readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+  /** The data-port request listener (public so a wrapper, e.g. the queue-proxy, can count first). */
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     try {
       const url = req.url ?? '';
       // Only origin-form targets ("/path"): an absolute URL or authority never picks an upstream.
@@ -174,7 +175,8 @@ export class Gateway implements StatusSource, ExchangeContext {
     }
   };
 
-  private readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+  /** The data-port upgrade listener. */
+  readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     try {
       const url = req.url ?? '';
       if (url.charCodeAt(0) !== 47) return sendSocketError(socket, errors.badRequest('request target must be a path'));
