@@ -26,6 +26,8 @@ export interface LoopOptions {
   now?: () => number;
   /** Reports each setReplicas call. */
   onScale?: (result: 'success' | 'error') => void;
+  /** Runs after each tick (the gateway stops retired revisions that finished their work). */
+  afterTick?: () => void;
 }
 
 interface RevisionState {
@@ -87,6 +89,7 @@ export class AutoscalerLoop {
       }
     }
     for (const key of this.states.keys()) if (!seen.has(key)) this.states.delete(key);
+    this.options.afterTick?.();
   }
 
   private state(rev: RevisionRuntime, now: number): RevisionState {
@@ -137,6 +140,13 @@ export class AutoscalerLoop {
     want = Math.max(want, s.minScale);
     if (s.maxScale > 0) want = Math.min(want, s.maxScale);
     if (!s.enableScaleToZero || busy) want = Math.max(want, 1);
+    // A blue/green pre-warm or keep-warm floor holds until it expires.
+    if (rev.floor !== undefined) {
+      if (now < rev.floor.until) want = Math.max(want, rev.floor.replicas);
+      else rev.floor = undefined;
+    }
+    // A retired revision only finishes its work: it shrinks to what that needs, never grows.
+    if (rev.retired) want = busy ? Math.max(1, Math.min(want, rev.replicas.desired)) : 0;
 
     rev.autoscaler = {
       stableConcurrency: w.stableConcurrency,

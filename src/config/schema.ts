@@ -52,11 +52,32 @@ const staticRevision = z.object({
 
 export const revisionSchema = z.discriminatedUnion('backend', [localRevision, staticRevision]);
 
-const trafficTarget = z.object({
+/** DNS-1035 label (Knative's rule for tags): starts with a letter, so `<tag>-<host>` stays a valid name. */
+const dns1035 = z
+  .string()
+  .max(63)
+  .regex(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS-1035 label: a lowercase letter, then lowercase letters, digits or "-", not ending in "-"');
+
+export const trafficTargetSchema = z.object({
   revision: name,
   percent: z.number().int().min(0).max(100),
-  tag: name.optional(),
+  /** Reachable by header `Sluice-Tag: <tag>` and by host `<tag>-<first label>.<rest>` whatever its percent. */
+  tag: dns1035.optional(),
 }).strict();
+const trafficTarget = trafficTargetSchema;
+
+/** Sticky sessions: a key from a header or a cookie pins a client to a revision across re-weightings. */
+const stickiness = z
+  .object({
+    /** Request header holding the key (e.g. `x-user-id`). */
+    header: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a header name').optional(),
+    /** Cookie holding the key; the gateway sets it when the client has none. */
+    cookie: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a cookie name').optional(),
+    /** Cookie lifetime. */
+    cookieMaxAgeSeconds: z.number().int().positive().default(86_400),
+  })
+  .strict()
+  .refine((s) => (s.header === undefined) !== (s.cookie === undefined), { message: 'set exactly one of header or cookie' });
 
 const serviceSchema = z.object({
   name,
@@ -73,6 +94,7 @@ const serviceSchema = z.object({
     .default({ hosts: [] }),
   revisions: z.array(revisionSchema).min(1),
   traffic: z.array(trafficTarget).min(1),
+  stickiness: stickiness.optional(),
 }).strict();
 
 export const configSchema = z.object({
@@ -88,5 +110,7 @@ export const configSchema = z.object({
 export type RawConfig = z.infer<typeof configSchema>;
 export type RawService = RawConfig['services'][number];
 export type RawRevision = z.infer<typeof revisionSchema>;
+export type TrafficTarget = z.infer<typeof trafficTargetSchema>;
+export type Stickiness = NonNullable<RawService['stickiness']>;
 export type LocalRevision = Extract<RawRevision, { backend: 'local' }>;
 export type StaticRevision = Extract<RawRevision, { backend: 'static' }>;

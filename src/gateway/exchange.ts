@@ -46,6 +46,8 @@ export class Exchange implements HeldRequest, Dispatcher.DispatchHandler {
   private coldStartMs = -1;
   private clientGone = false;
   private finished = false;
+  /** Set-Cookie to add to the response (sticky cookie issued by the traffic policy). */
+  setCookie: string | undefined;
 
   constructor(
     private readonly ctx: ExchangeContext,
@@ -121,6 +123,7 @@ export class Exchange implements HeldRequest, Dispatcher.DispatchHandler {
     const extra = this.coldStartMs >= 0
       ? ['sluice-revision', this.rev.name, 'sluice-cold-start', String(this.coldStartMs)]
       : ['sluice-revision', this.rev.name];
+    if (this.setCookie !== undefined) extra.push('set-cookie', this.setCookie);
     const headers = downstreamResponseHeaders(rawHeaders, extra);
     this.res.writeHead(statusCode, headers);
     // A body of unknown length may be a stream (SSE, long poll): send the head now, not with the

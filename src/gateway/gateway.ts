@@ -16,16 +16,22 @@ import { Activator, type Poke } from './activator.js';
 import { EJECTION_MS, Exchange, type ExchangeContext } from './exchange.js';
 import { errors, sendError, sendSocketError } from './respond.js';
 import { RevisionRuntime } from './revision.js';
-import { Router } from './router.js';
+import { Router, type RouteSpec } from './router.js';
 import type { ServiceView, StatusSource } from './status.js';
-import { WeightedSplit } from './traffic.js';
+import { tagHost, TrafficPolicy, TAG_HEADER } from './traffic-policy.js';
 import { UpgradeExchange } from './upgrade.js';
 
 export interface ServiceRuntime {
   readonly name: string;
   spec: Service;
   revisions: Map<string, RevisionRuntime>;
-  split: WeightedSplit<RevisionRuntime>;
+  policy: TrafficPolicy;
+}
+
+/** What the router finds for a request: the service, and the tag when the host was a tag host. */
+interface RouteTarget {
+  service: ServiceRuntime;
+  tag?: string;
 }
 
 export interface GatewayOptions {
@@ -44,7 +50,7 @@ export class Gateway implements StatusSource, ExchangeContext {
   private readonly pools = new Map<string, Pool>();
   private readonly revisionsByKey = new Map<RevisionKey, RevisionRuntime>();
   private serviceTable = new Map<string, ServiceRuntime>();
-  private router = new Router<ServiceRuntime>([]);
+  private router = new Router<RouteTarget>([]);
   private listening = false;
   private closing = false;
   private pokeHook: Poke | undefined;
@@ -69,10 +75,16 @@ export class Gateway implements StatusSource, ExchangeContext {
     return this.revisionsByKey.values();
   }
 
-  /** Build routing and revision runtimes from a validated config. */
+  /**
+   * Build routing and revision runtimes from a validated config; also a hot reload. Revisions that
+   * stay keep their runtime (stats, endpoints, held requests); new ones start at zero; removed ones
+   * are retired: they keep serving what they hold and have in flight, then their driver stops them.
+   * The switch is one assignment, so a request is routed by either the old or the new config.
+   */
   apply(config: Config): void {
     const now = Date.now();
     const services = new Map<string, ServiceRuntime>();
+    const live = new Set<RevisionKey>();
     for (const spec of config.services) {
       const revisions = new Map<string, RevisionRuntime>();
       for (const revSpec of spec.revisions) {
@@ -80,25 +92,56 @@ export class Gateway implements StatusSource, ExchangeContext {
         const driver = this.drivers[revSpec.backend];
         if (!driver) throw new Error(`no scaler driver for backend "${revSpec.backend}" (${key})`);
         let rev = this.revisionsByKey.get(key);
+        if (rev !== undefined && rev.driver !== driver) {
+          this.retire(rev); // backend changed: a new runtime under the same key
+          rev = undefined;
+        }
         if (rev === undefined) {
           rev = new RevisionRuntime(spec.name, revSpec, driver, now);
           this.revisionsByKey.set(key, rev);
         } else {
           rev.spec = revSpec;
+          rev.retired = false;
         }
         revisions.set(revSpec.name, rev);
+        live.add(key);
         driver.add(key, revSpec);
       }
       for (const rev of revisions.values()) {
         rev.reachable = spec.traffic.some((t) => t.revision === rev.name && (t.percent > 0 || t.tag !== undefined));
       }
-      const split = new WeightedSplit(spec.traffic.map((t) => ({ item: revisions.get(t.revision)!, weight: t.percent })));
-      services.set(spec.name, { name: spec.name, spec, revisions, split });
+      services.set(spec.name, { name: spec.name, spec, revisions, policy: new TrafficPolicy(spec, revisions) });
+    }
+    const targets: Array<RouteSpec<RouteTarget>> = [];
+    for (const s of config.services) {
+      const service = services.get(s.name)!;
+      targets.push({ service: { service }, hosts: s.match.hosts, pathPrefix: s.match.pathPrefix, model: s.match.model });
+      // Tag hosts: `<tag>-<host>` for each exact host reach the tagged revision.
+      for (const tag of service.policy.tagNames()) {
+        const hosts = s.match.hosts.filter((h) => !h.startsWith('*.')).map((h) => tagHost(tag, h));
+        if (hosts.length > 0) targets.push({ service: { service, tag }, hosts, pathPrefix: s.match.pathPrefix, model: s.match.model });
+      }
     }
     this.serviceTable = services;
-    this.router = new Router(
-      config.services.map((s) => ({ service: services.get(s.name)!, hosts: s.match.hosts, pathPrefix: s.match.pathPrefix, model: s.match.model })),
-    );
+    this.router = new Router(targets);
+    for (const rev of this.revisionsByKey.values()) if (!live.has(rev.key)) this.retire(rev);
+  }
+
+  /** A revision left the config: no new requests reach it; it is stopped once it holds and serves nothing. */
+  private retire(rev: RevisionRuntime): void {
+    rev.retired = true;
+    rev.reachable = false;
+    this.sweepRetired();
+  }
+
+  /** Stop retired revisions that have finished their work. Called on reload and by the control loop. */
+  sweepRetired(): void {
+    for (const rev of this.revisionsByKey.values()) {
+      if (!rev.retired || rev.stats.active > 0 || rev.queue.length > 0) continue;
+      this.revisionsByKey.delete(rev.key);
+      this.logger.info({ revision: rev.key }, 'revision removed: draining and stopping');
+      rev.driver.remove(rev.key).catch((err: unknown) => this.logger.error({ err, revision: rev.key }, 'stopping a removed revision failed'));
+    }
   }
 
   // --- ExchangeContext ---
@@ -161,13 +204,18 @@ export class Gateway implements StatusSource, ExchangeContext {
         return sendError(res, errors.badRequest('request target must be a path; this gateway is not a forward proxy'));
       }
       if (this.closing) return sendError(res, errors.shuttingDown());
-      const host = hostHeader(req.rawHeaders);
-      const service = this.router.match(host, url);
-      if (service === undefined) return sendError(res, errors.routeNotFound(host, url));
-      const rev = service.split.pick()!;
+      const seen = scanHeaders(req.rawHeaders);
+      const target = this.router.match(seen.host, url);
+      if (target === undefined) return sendError(res, errors.routeNotFound(seen.host, url));
+      const tag = seen.tag ?? target.tag;
+      const choice = target.service.policy.choose(req, tag);
+      if (choice === undefined) return sendError(res, errors.tagNotFound(target.service.name, tag!));
+      const rev = choice.revision;
       const now = Date.now();
       rev.stats.arrive(now);
-      new Exchange(this, rev, req, res, now).start(now);
+      const exchange = new Exchange(this, rev, req, res, now);
+      if (choice.setCookie !== undefined) exchange.setCookie = choice.setCookie;
+      exchange.start(now);
     } catch (err) {
       this.logger.error({ err }, 'request handler failed');
       if (!res.headersSent) sendError(res, errors.upstreamError(err));
@@ -181,10 +229,13 @@ export class Gateway implements StatusSource, ExchangeContext {
       const url = req.url ?? '';
       if (url.charCodeAt(0) !== 47) return sendSocketError(socket, errors.badRequest('request target must be a path'));
       if (this.closing) return sendSocketError(socket, errors.shuttingDown());
-      const host = hostHeader(req.rawHeaders);
-      const service = this.router.match(host, url);
-      if (service === undefined) return sendSocketError(socket, errors.routeNotFound(host, url));
-      const rev = service.split.pick()!;
+      const seen = scanHeaders(req.rawHeaders);
+      const target = this.router.match(seen.host, url);
+      if (target === undefined) return sendSocketError(socket, errors.routeNotFound(seen.host, url));
+      const tag = seen.tag ?? target.tag;
+      const choice = target.service.policy.choose(req, tag);
+      if (choice === undefined) return sendSocketError(socket, errors.tagNotFound(target.service.name, tag!));
+      const rev = choice.revision;
       const now = Date.now();
       rev.stats.arrive(now);
       new UpgradeExchange(this, rev, req, socket, head, now).start(now);
@@ -256,11 +307,20 @@ export class Gateway implements StatusSource, ExchangeContext {
   }
 }
 
-/** The Host header from Node's raw header list, without building the headers object. */
-function hostHeader(raw: string[]): string | undefined {
+/**
+ * Host and Sluice-Tag from Node's raw header list in one pass, without building the headers object.
+ * Only names of the right length are lowercased.
+ */
+function scanHeaders(raw: string[]): { host: string | undefined; tag: string | undefined } {
+  let host: string | undefined;
+  let tag: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (name.length === 4 && (name === 'Host' || name === 'host' || name.toLowerCase() === 'host')) return raw[i + 1];
+    if (name.length === 4) {
+      if (host === undefined && name.toLowerCase() === 'host') host = raw[i + 1];
+    } else if (name.length === TAG_HEADER.length && name.toLowerCase() === TAG_HEADER) {
+      tag = raw[i + 1]!.trim().toLowerCase();
+    }
   }
-  return undefined;
+  return { host, tag };
 }

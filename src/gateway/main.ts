@@ -91,6 +91,7 @@ export async function main(argv: string[]): Promise<number | void> {
     revisions: () => gateway.revisions(),
     logger: logger.child({ component: 'autoscaler' }),
     onScale: (result) => metrics.scaleOperation(result),
+    afterTick: () => gateway.sweepRetired(),
   });
   gateway.onPoke((rev) => loop.poke(rev));
 

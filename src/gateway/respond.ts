@@ -45,6 +45,8 @@ export const errors = {
   requestTimeout: (ms: number) => new SluiceError('request_timeout', 504, `no response within ${ms} ms`),
   unreachable: (cause: unknown) => new SluiceError('upstream_unreachable', 502, `endpoint unreachable: ${(cause as Error)?.message ?? cause}`, { cause }),
   upstreamError: (cause: unknown) => new SluiceError('upstream_error', 502, `endpoint failed: ${(cause as Error)?.message ?? cause}`, { cause }),
+  tagNotFound: (service: string, tag: string) =>
+    new SluiceError('route_not_found', 404, `service "${service}" has no revision tagged "${tag}"`),
   badRequest: (message: string) => new SluiceError('bad_request', 400, message),
   shuttingDown: () => new SluiceError('queue_full', 503, 'gateway is shutting down'),
 };

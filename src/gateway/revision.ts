@@ -38,6 +38,13 @@ export class RevisionRuntime {
   readySince = 0;
   /** Routed: a traffic percent > 0 or a tag (Knative scales unreachable revisions down freely). */
   reachable = true;
+  /** Removed from the config: finishes what it holds and serves, then its driver stops it. */
+  retired = false;
+  /**
+   * A temporary lower bound on replicas (blue/green pre-warm and keep-warm): honoured by the
+   * control loop until `until` (wall-clock ms).
+   */
+  floor: { replicas: number; until: number } | undefined;
 
   constructor(
     readonly service: string,

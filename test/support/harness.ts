@@ -31,7 +31,12 @@ export async function startGateway(yaml: string, options: { tickMs?: number } = 
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const driver = new LocalDriver({ logger, closeDrainTimeoutMs: 500, livenessIntervalMs: 0 });
   const gateway = new Gateway({ logger, drivers: { local: driver, static: new StaticDriver() } });
-  const loop = new AutoscalerLoop({ revisions: () => gateway.revisions(), logger, tickMs: options.tickMs ?? 200 });
+  const loop = new AutoscalerLoop({
+    revisions: () => gateway.revisions(),
+    logger,
+    tickMs: options.tickMs ?? 200,
+    afterTick: () => gateway.sweepRetired(),
+  });
   gateway.onPoke((rev) => loop.poke(rev));
   gateway.apply(config);
   const address = await gateway.listen('127.0.0.1', 0);
