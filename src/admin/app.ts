@@ -10,7 +10,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { Hono } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Registry } from 'prom-client';
-import { SluiceError } from '../errors.js';
+import { ConfigError, SluiceError } from '../errors.js';
 import type { RevisionView, ServiceView, StatusSource } from '../gateway/status.js';
 
 /** The part of a pino logger the admin app uses. */
@@ -26,6 +26,20 @@ export interface AdminDeps {
   logger?: AdminLogger;
   /** Wall clock in ms, for `/api/v1/stats`. Default Date.now. */
   now?: () => number;
+  /** Traffic and rollout control; without it those routes answer 404. */
+  control?: AdminControl;
+}
+
+/** What the write routes call. Each rejects with a SluiceError (ConfigError for invalid input). */
+export interface AdminControl {
+  /** PUT /api/v1/services/:name/traffic with the request's JSON body. */
+  setTraffic(service: string, body: unknown): Promise<unknown>;
+  /** POST /api/v1/services/:name/rollout. */
+  startRollout(service: string, body: unknown): Promise<unknown>;
+  /** DELETE /api/v1/services/:name/rollout: abort and send traffic back to the stable revision. */
+  stopRollout(service: string): Promise<unknown>;
+  /** The service's rollout state for GET, or null. */
+  rollout(service: string): unknown;
 }
 
 /** Routes a probe must reach without credentials. */
@@ -164,20 +178,42 @@ export function createAdminApp(deps: AdminDeps): Hono {
     return c.body(text, 200, { 'Content-Type': registry.contentType });
   });
 
-  app.get('/api/v1/services', (c) => c.json({ services: status.services().map(serviceJson) }));
+  const control = deps.control;
+  const withRollout = (json: ServiceJson) => (control ? { ...json, rollout: control.rollout(json.name) ?? null } : json);
+
+  app.get('/api/v1/services', (c) => c.json({ services: status.services().map((v) => withRollout(serviceJson(v))) }));
 
   app.get('/api/v1/services/:name', (c) => {
     const name = c.req.param('name');
     const view = status.services().find((s) => s.name === name);
     if (!view) throw new SluiceError('not_found', 404, `service "${name}" not found`);
-    return c.json(serviceJson(view));
+    return c.json(withRollout(serviceJson(view)));
   });
+
+  if (control) {
+    const body = async (c: { req: { json(): Promise<unknown>; header(name: string): string | undefined } }) => {
+      try {
+        return await c.req.json();
+      } catch {
+        throw new SluiceError('bad_request', 400, 'request body must be JSON');
+      }
+    };
+    app.put('/api/v1/services/:name/traffic', async (c) => {
+      const result = await control.setTraffic(c.req.param('name'), await body(c));
+      return c.json({ traffic: result });
+    });
+    app.post('/api/v1/services/:name/rollout', async (c) => c.json(await control.startRollout(c.req.param('name'), await body(c)), 202));
+    app.delete('/api/v1/services/:name/rollout', async (c) => c.json(await control.stopRollout(c.req.param('name'))));
+  }
 
   app.get('/api/v1/stats', (c) => c.json(statsJson(status.services(), now())));
 
   app.notFound((c) => c.json(errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404));
 
   app.onError((err, c) => {
+    if (err instanceof ConfigError) {
+      return c.json({ error: { code: err.code, message: err.message, problems: err.problems } }, 400);
+    }
     if (err instanceof SluiceError) {
       return c.json(errorBody(err.code, err.message), err.status as ContentfulStatusCode);
     }

@@ -5,9 +5,9 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { configSchema, type RawConfig, type RawRevision, type RawService } from './schema.js';
+import { configSchema, trafficTargetSchema, type RawConfig, type RawRevision, type RawService, type TrafficTarget } from './schema.js';
 import { resolveScaling, type ScalingSpec } from './autoscaling.js';
 
 export type Revision = RawRevision & { /** Resolved autoscaling knobs. */ scaling: ScalingSpec };
@@ -36,20 +36,43 @@ function checkService(svc: RawService, i: number, problems: string[]): void {
     if (names.has(r.name)) problems.push(`${at}.revisions[${j}].name: duplicate revision "${r.name}"`);
     names.add(r.name);
   });
+  checkTraffic(names, svc.traffic, `${at}.traffic`, problems);
+}
+
+/**
+ * Traffic rules: each target names a revision of the service, once; tags are unique; percents sum
+ * to 100. `at` is the field path of the traffic list.
+ */
+export function checkTraffic(revisions: ReadonlySet<string>, traffic: ReadonlyArray<TrafficTarget>, at: string, problems: string[]): void {
   const seen = new Set<string>();
   const tags = new Set<string>();
   let sum = 0;
-  svc.traffic.forEach((t, j) => {
-    if (!names.has(t.revision)) problems.push(`${at}.traffic[${j}].revision: unknown revision "${t.revision}"`);
-    if (seen.has(t.revision)) problems.push(`${at}.traffic[${j}].revision: revision "${t.revision}" listed twice`);
+  traffic.forEach((t, j) => {
+    if (!revisions.has(t.revision)) problems.push(`${at}[${j}].revision: unknown revision "${t.revision}"`);
+    if (seen.has(t.revision)) problems.push(`${at}[${j}].revision: revision "${t.revision}" listed twice`);
     seen.add(t.revision);
     if (t.tag !== undefined) {
-      if (tags.has(t.tag)) problems.push(`${at}.traffic[${j}].tag: duplicate tag "${t.tag}"`);
+      if (tags.has(t.tag)) problems.push(`${at}[${j}].tag: duplicate tag "${t.tag}"`);
       tags.add(t.tag);
     }
     sum += t.percent;
   });
-  if (sum !== 100) problems.push(`${at}.traffic: percents sum to ${sum}, want 100`);
+  if (sum !== 100) problems.push(`${at}: percents sum to ${sum}, want 100`);
+}
+
+/**
+ * Validate a proposed traffic block for a service (shape and rules) without touching anything.
+ * Returns the parsed targets; throws ConfigError naming each problem under `traffic`.
+ */
+export function parseTraffic(service: Service, body: unknown): TrafficTarget[] {
+  const parsed = z.array(trafficTargetSchema).min(1).safeParse(body);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${formatPath(['traffic', ...issue.path])}: ${issue.message}`));
+  }
+  const problems: string[] = [];
+  checkTraffic(new Set(service.revisions.map((r) => r.name)), parsed.data, 'traffic', problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return parsed.data;
 }
 
 /** Validate a parsed document (an object from YAML or JSON). Throws ConfigError listing every problem. */

@@ -6,13 +6,15 @@ import { parseArgs } from 'node:util';
 import { createAdminApp } from '../admin/app.js';
 import { startAdminServer } from '../admin/server.js';
 import { AutoscalerLoop } from '../autoscaler/loop.js';
-import { readConfigFile } from '../config/load.js';
+import { FileConfigSource } from '../config/file-source.js';
+import type { Config } from '../config/load.js';
 import { ConfigError } from '../errors.js';
 import { createLogger, type LogFormat } from '../log.js';
 import { formatHostPort, parseHostPort } from '../net-address.js';
 import { LocalDriver } from '../scaler/local.js';
 import { StaticDriver } from '../scaler/static.js';
 import { createMetrics } from '../stats/metrics.js';
+import { TrafficController } from '../rollout/traffic-controller.js';
 import { Gateway } from './gateway.js';
 
 const USAGE = `usage: sluice gateway --config FILE [--listen HOST:PORT] [--admin HOST:PORT]
@@ -62,9 +64,10 @@ export async function main(argv: string[]): Promise<number | void> {
   }
   const logger = createLogger({ format: format as LogFormat | undefined, level: values['log-level'] });
 
-  let config;
+  const source = new FileConfigSource(file);
+  let config: Config;
   try {
-    config = await readConfigFile(file);
+    config = await source.load();
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`sluice gateway: invalid config ${file}:\n${err.problems.map((p) => `  - ${p}`).join('\n')}\n`);
@@ -94,12 +97,46 @@ export async function main(argv: string[]): Promise<number | void> {
     afterTick: () => gateway.sweepRetired(),
   });
   gateway.onPoke((rev) => loop.poke(rev));
+  const traffic = new TrafficController({ gateway, source, logger }, config);
+  const control = {
+    setTraffic: (service: string, body: unknown) => {
+      // Either a bare list of targets or { traffic: [...], keepWarmSeconds }.
+      const b = body as { traffic?: unknown; keepWarmSeconds?: unknown } | null;
+      const list = Array.isArray(body) ? body : b?.traffic;
+      const keepWarmMs = typeof b?.keepWarmSeconds === 'number' ? b.keepWarmSeconds * 1000 : undefined;
+      return traffic.setTraffic(service, list, { keepWarmMs, reason: 'api' });
+    },
+    startRollout: async () => {
+      throw new Error('rollouts are not available');
+    },
+    stopRollout: async () => {
+      throw new Error('rollouts are not available');
+    },
+    rollout: () => null,
+  };
+
+  const reload = (why: string) =>
+    source.load().then(
+      (next) => {
+        traffic.reload(next);
+        logger.info({ source: source.description, why }, 'config reloaded');
+      },
+      (err: unknown) => logger.error({ err, problems: (err as ConfigError).problems, why }, `config rejected, keeping the running one: ${(err as Error).message}`),
+    );
 
   let adminServer;
   try {
-    gateway.apply(config);
+    traffic.reload(config);
+    source.watch((change) => {
+      if (change.error) logger.error({ problems: change.error.problems }, `config rejected, keeping the running one: ${change.error.message}`);
+      else {
+        traffic.reload(change.config);
+        logger.info({ source: source.description }, 'config reloaded');
+      }
+    });
+    process.on('SIGHUP', () => void reload('SIGHUP'));
     adminServer = await startAdminServer({
-      app: createAdminApp({ status: gateway, registry: metrics.registry, token, logger }),
+      app: createAdminApp({ status: gateway, registry: metrics.registry, token, logger, control }),
       host: admin.host,
       port: admin.port,
       token,
@@ -124,6 +161,7 @@ export async function main(argv: string[]): Promise<number | void> {
     stopping = true;
     logger.info({ signal }, 'stopping: draining the data port');
     loop.stop();
+    source.close();
     await gateway.close();
     await local.close();
     await adminServer.close();
