@@ -4,7 +4,7 @@
  */
 import autocannon from 'autocannon';
 import { performance } from 'node:perf_hooks';
-import { snapshotTree, ticksBetween, type CpuSnapshot } from './proc-cpu.js';
+import { otherTicksBetween, snapshotMachine, snapshotTree, ticksBetween, type CpuSnapshot } from './proc-cpu.js';
 
 export interface LoadSettings {
   /** Measured run, seconds. */
@@ -38,6 +38,12 @@ export interface TargetRun {
   predictorCpuUsPerReq: number | null;
   /** CPU of this process (autocannon, the load generator) per 2xx response, µs: it shares the machine. */
   clientCpuUsPerReq: number | null;
+  /**
+   * CPUs' worth of work by other processes on the machine during the measured run (their CPU time ÷
+   * wall time; a lower bound, see snapshotMachine): 0.5 = at least half a CPU busy elsewhere. Well
+   * above 0, the run shared the machine and its figures are noisy.
+   */
+  otherCpus: number | null;
   /** Non-2xx responses and errors seen in the warm-up (not counted above). */
   warmupNon2xx: number;
   warmupErrors: number;
@@ -113,10 +119,12 @@ export async function runTarget(target: string, url: string, settings: LoadSetti
   const proxyBefore = snap(cpu.proxyPid);
   const predictorBefore = snap(cpu.predictorPid);
   const clientBefore = process.cpuUsage();
+  const machineBefore = cpu.ticksPerSecond !== undefined ? snapshotMachine() : undefined;
   const startedAt = performance.now();
   const { result, latenciesMs } = await fire(url, settings, settings.durationS);
   const wallS = (performance.now() - startedAt) / 1000;
   const client = process.cpuUsage(clientBefore);
+  const machineAfter = cpu.ticksPerSecond !== undefined ? snapshotMachine() : undefined;
   const proxyAfter = snap(cpu.proxyPid);
   const predictorAfter = snap(cpu.predictorPid);
 
@@ -126,6 +134,11 @@ export async function runTarget(target: string, url: string, settings: LoadSetti
   const perRequest = (ms: number | null): number | null => (ms === null || ok === 0 ? null : (ms * 1000) / ok);
   const proxyCpuMs = cpuMs(proxyBefore, proxyAfter);
   const predictorCpuMs = cpuMs(predictorBefore, predictorAfter);
+  let otherCpus: number | null = null;
+  if (cpu.ticksPerSecond && machineBefore && machineAfter) {
+    const ours = new Set([process.pid, ...(proxyAfter?.keys() ?? []), ...(predictorAfter?.keys() ?? [])]);
+    otherCpus = otherTicksBetween(machineBefore, machineAfter, ours) / cpu.ticksPerSecond / wallS;
+  }
   return {
     target,
     url,
@@ -141,6 +154,7 @@ export async function runTarget(target: string, url: string, settings: LoadSetti
     predictorCpuMs,
     predictorCpuUsPerReq: perRequest(predictorCpuMs),
     clientCpuUsPerReq: perRequest((client.user + client.system) / 1000),
+    otherCpus,
     warmupNon2xx: warm?.result.non2xx ?? 0,
     warmupErrors: warm?.result.errors ?? 0,
   };

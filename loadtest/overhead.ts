@@ -11,7 +11,7 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { coldStartOnce, type ColdStartSample } from './cold-start.js';
@@ -25,6 +25,7 @@ import { clockTicksPerSecond, procAvailable } from './proc-cpu.js';
 import { killAllNow, stopAll, type Child } from './processes.js';
 import {
   coldStartTable,
+  isRun,
   ratioLines,
   ratios,
   summarizeColdStarts,
@@ -45,6 +46,8 @@ const INFER_BODY = JSON.stringify({ inputs: [{ name: 'input-0', shape: [1, 4], d
 const COLD_STARTUP_DELAY_MS = 200;
 /** Requests through the cold-start gateway's warm service first, so its request path is not cold JIT. */
 const COLD_WARM_REQUESTS = 200;
+/** Other processes' CPU during a run (in CPUs) from which its figures are called out as noisy. */
+const NOISY_OTHER_CPUS = 0.2;
 
 const log = (text = ''): void => void process.stdout.write(text + '\n');
 
@@ -173,6 +176,7 @@ async function main(argv: string[]): Promise<number> {
   if (ticksPerSecond === undefined) log('no /proc here: CPU time per request is not measured');
 
   const startedAt = new Date();
+  const loadAverage = loadavg();
   const tmp = await mkdtemp(join(tmpdir(), 'sluice-bench-'));
   const interrupted = (signal: NodeJS.Signals): void => {
     process.stderr.write(`\nbench: ${signal}, stopping child processes\n`);
@@ -196,9 +200,13 @@ async function main(argv: string[]): Promise<number> {
     const derived = ratios(rows);
     log('\n' + throughputTable(rows));
     log('\n' + ratioLines(derived));
-    const warmupIssues = rows.filter((r) => 'warmupErrors' in r && (r.warmupErrors > 0 || r.warmupNon2xx > 0));
-    for (const r of warmupIssues) {
-      if ('warmupErrors' in r) log(`note: ${r.target} warm-up had ${r.warmupNon2xx} non-2xx and ${r.warmupErrors} errors (not counted above)`);
+    for (const r of rows.filter(isRun)) {
+      if (r.otherCpus !== null && r.otherCpus >= NOISY_OTHER_CPUS) {
+        log(`note: other processes used at least ${r.otherCpus.toFixed(2)} CPUs during the ${r.target} run; its rps and latency shared the machine`);
+      }
+      if (r.warmupErrors > 0 || r.warmupNon2xx > 0) {
+        log(`note: ${r.target} warm-up had ${r.warmupNon2xx} non-2xx and ${r.warmupErrors} errors (not counted above)`);
+      }
     }
     printProblems('gateway warn/error output during the throughput run', gatewayProblems);
 
@@ -221,7 +229,7 @@ async function main(argv: string[]): Promise<number> {
     const report = {
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
-      machine: { node: process.version, platform: process.platform, arch: process.arch, cpus: cpu.length, cpuModel: cpu[0]?.model.trim(), clockTicksPerSecond: ticksPerSecond ?? null },
+      machine: { node: process.version, platform: process.platform, arch: process.arch, cpus: cpu.length, cpuModel: cpu[0]?.model.trim(), clockTicksPerSecond: ticksPerSecond ?? null, loadAverageAtStart: loadAverage },
       settings: { ...settings, pipelining: 1 },
       targets: rows,
       ratios: derived,
@@ -241,7 +249,7 @@ main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
-  async (err: unknown) => {
+  (err: unknown) => {
     process.stderr.write(`bench: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
     process.exitCode = 1;
   },

@@ -97,6 +97,37 @@ export function processTree(root: number): number[] {
   return out;
 }
 
+/** Ticks per user-space process, with its start time to tell a reused pid from the same process. */
+export type MachineSnapshot = Map<number, { ticks: number; startTime: number }>;
+
+/**
+ * Every user-space process's utime + stime. Kernel threads (kthreadd, pid 2, and its children) are
+ * left out: softirq work for the loopback traffic under test runs there and is no one else's load.
+ * Between two snapshots this is a lower bound of the work done: a process that exits in between
+ * takes its last ticks with it (its reaped time lands in its parent's cutime, which also holds
+ * everything the child did before the first snapshot, so it cannot be used).
+ */
+export function snapshotMachine(): MachineSnapshot {
+  const snap: MachineSnapshot = new Map();
+  for (const pid of allPids()) {
+    const stat = readStat(pid);
+    if (stat === undefined || pid === 2 || stat.ppid === 2) continue;
+    snap.set(pid, { ticks: stat.ticks, startTime: stat.startTime });
+  }
+  return snap;
+}
+
+/** Ticks spent between two machine snapshots by processes other than `exclude`. */
+export function otherTicksBetween(before: MachineSnapshot, after: MachineSnapshot, exclude: ReadonlySet<number>): number {
+  let ticks = 0;
+  for (const [pid, now] of after) {
+    if (exclude.has(pid)) continue;
+    const then = before.get(pid);
+    ticks += now.ticks - (then !== undefined && then.startTime === now.startTime ? then.ticks : 0);
+  }
+  return ticks;
+}
+
 /** The start time of `pid` (see ProcStat), or undefined once it is gone. */
 export function startTimeOf(pid: number): number | undefined {
   return readStat(pid)?.startTime;

@@ -72,7 +72,7 @@ function table(header: string[], rows: string[][]): string {
 
 export function throughputTable(rows: TargetRow[]): string {
   return table(
-    ['target', 'rps', 'p50 ms', 'p99 ms', 'non-2xx/err', 'proxy CPU µs/req', 'predictor CPU µs/req'],
+    ['target', 'rps', 'p50 ms', 'p99 ms', 'non-2xx/err', 'proxy CPU µs/req', 'predictor CPU µs/req', 'other load (CPUs)'],
     rows.map((r) =>
       isRun(r)
         ? [
@@ -83,6 +83,7 @@ export function throughputTable(rows: TargetRow[]): string {
             `${r.non2xx}/${r.errors}`,
             r.target === 'direct' ? '—' : fixed(r.proxyCpuUsPerReq, 1),
             fixed(r.predictorCpuUsPerReq, 1),
+            fixed(r.otherCpus, 2),
           ]
         : [r.target, `skipped: ${r.skipped}`],
     ),
