@@ -135,13 +135,19 @@ describe('serviceJson', () => {
 
 describe('statsJson', () => {
   it('lists raw per-revision numbers across services', () => {
-    expect(statsJson([irisService()], T0 + 5000)).toEqual({
+    const json = statsJson([irisService()], T0 + 5000);
+    expect(json).toEqual({
       now: T0 + 5000,
       revisions: [
-        { service: 'iris', revision: 'iris-blue', inflight: 1, held: 1, requestsTotal: 2, stableConcurrency: 0.5, panicConcurrency: 1.5, rps: 0.25 },
-        { service: 'iris', revision: 'iris-green', inflight: 0, held: 0, requestsTotal: 0, stableConcurrency: 0, panicConcurrency: 0, rps: 0 },
+        expect.objectContaining({ service: 'iris', revision: 'iris-blue', inflight: 1, held: 1, requestsTotal: 2, stableConcurrency: 0.5, panicConcurrency: 1.5, rps: 0.25 }),
+        expect.objectContaining({ service: 'iris', revision: 'iris-green', inflight: 0, held: 0, requestsTotal: 0, stableConcurrency: 0, panicConcurrency: 0, rps: 0 }),
       ],
     });
+    // The last five completed seconds, oldest first, for the leader to sum.
+    const last = Math.floor((T0 + 5000) / 1000) - 1;
+    expect(json.revisions[0]!.seconds.map((s) => s.second)).toEqual([last - 4, last - 3, last - 2, last - 1, last]);
+    const blue = irisService().revisions[0]!.stats;
+    expect(json.revisions[0]!.seconds.reduce((a, s) => a + s.requests, 0)).toBe(blue.recentSeconds(T0 + 5000, 5).reduce((a, s) => a + s.requests, 0));
   });
 });
 

@@ -110,7 +110,12 @@ export interface RevisionStatsJson {
   stableConcurrency: number;
   panicConcurrency: number;
   rps: number;
+  /** The last few completed seconds of time-weighted concurrency and request counts, oldest first. */
+  seconds: Array<{ second: number; concurrency: number; requests: number }>;
 }
+
+/** Seconds of history each /api/v1/stats answer carries. */
+export const STATS_SECONDS = 5;
 
 export function statsJson(services: ServiceView[], now: number): { now: number; revisions: RevisionStatsJson[] } {
   return {
@@ -125,6 +130,7 @@ export function statsJson(services: ServiceView[], now: number): { now: number; 
         stableConcurrency: r.autoscaler.stableConcurrency,
         panicConcurrency: r.autoscaler.panicConcurrency,
         rps: r.autoscaler.rps,
+        seconds: r.stats.recentSeconds(now, STATS_SECONDS),
       })),
     ),
   };

@@ -5,7 +5,9 @@
 import type { Revision } from '../config/load.js';
 import type { ScalerDriver, RevisionKey, ReplicaCounts } from '../scaler/driver.js';
 import type { Endpoint } from '../scaler/endpoint.js';
+import { CombinedBuckets, ExternalBuckets } from '../stats/external-buckets.js';
 import { RevisionStats } from '../stats/revision-stats.js';
+import type { SecondBuckets } from '../stats/windows.js';
 import { HoldQueue } from './hold-queue.js';
 import type { AutoscalerView } from './status.js';
 
@@ -45,6 +47,25 @@ export class RevisionRuntime {
    * control loop until `until` (wall-clock ms).
    */
   floor: { replicas: number; until: number } | undefined;
+
+  /** Samples from peers or queue-proxies, and the view the windows read when there are any. */
+  private combined: CombinedBuckets | undefined;
+
+  /**
+   * Start taking per-second samples from elsewhere. `withLocal` false: they replace this gateway's
+   * own counts (queue-proxy stats); true: they add to them (peer gateways).
+   */
+  external(withLocal: boolean): ExternalBuckets {
+    if (this.combined === undefined) {
+      this.combined = new CombinedBuckets(withLocal ? this.stats : null, new ExternalBuckets(this.stats.size));
+    }
+    return this.combined.external;
+  }
+
+  /** What the autoscaler's windows read: local stats, or local plus/replaced by external samples. */
+  get metricBuckets(): SecondBuckets {
+    return this.combined ?? this.stats;
+  }
 
   constructor(
     readonly service: string,

@@ -134,4 +134,18 @@ export class RevisionStats {
     }
     return { concurrency: c / n, rps: r / n };
   }
+
+  /**
+   * The last `n` completed seconds, oldest first: what a peer gateway reports to the leader each
+   * second (a few, so one missed poll loses nothing).
+   */
+  recentSeconds(now: number, n: number): Array<{ second: number; concurrency: number; requests: number }> {
+    const last = this.lastCompleteSecond(now);
+    const out: Array<{ second: number; concurrency: number; requests: number }> = [];
+    for (let s = last - Math.min(n, this.size) + 1; s <= last; s++) {
+      const i = ((s % this.size) + this.size) % this.size;
+      out.push({ second: s, concurrency: this.concurrency[i]!, requests: this.counts[i]! });
+    }
+    return out;
+  }
 }
