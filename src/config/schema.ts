@@ -3,6 +3,7 @@
  * Cross-field rules (traffic sums, unique names, annotation ranges) live in validate.ts.
  */
 import { z } from 'zod';
+import { kubernetesRevisionFields } from '../kube/revision-schema.js';
 
 const name = z
   .string()
@@ -50,7 +51,13 @@ const staticRevision = z.object({
   urls: z.array(z.url({ protocol: /^https?$/ })).min(1),
 }).strict();
 
-export const revisionSchema = z.discriminatedUnion('backend', [localRevision, staticRevision]);
+/** A revision run as a Kubernetes Deployment (scale subresource) behind a Service (EndpointSlices). */
+const kubernetesRevision = z.object({
+  ...revisionCommon,
+  ...kubernetesRevisionFields,
+}).strict();
+
+export const revisionSchema = z.discriminatedUnion('backend', [localRevision, staticRevision, kubernetesRevision]);
 
 /** DNS-1035 label (Knative's rule for tags): starts with a letter, so `<tag>-<host>` stays a valid name. */
 const dns1035 = z
@@ -114,3 +121,4 @@ export type TrafficTarget = z.infer<typeof trafficTargetSchema>;
 export type Stickiness = NonNullable<RawService['stickiness']>;
 export type LocalRevision = Extract<RawRevision, { backend: 'local' }>;
 export type StaticRevision = Extract<RawRevision, { backend: 'static' }>;
+export type KubernetesRevision = Extract<RawRevision, { backend: 'kubernetes' }>;
