@@ -212,7 +212,7 @@ const invalidRows: InvalidRow[] = [
     edit: (d) => { d.services[0]!.revisions[0]!.name = 'Iris-Local'; d.services[0]!.traffic[0]!.revision = 'Iris-Local'; },
     want: ['services[0].revisions[0].name: must be a DNS label'],
   },
-  { label: 'tag upper case', edit: (d) => { d.services[0]!.traffic[1]!.tag = 'Canary'; }, want: ['services[0].traffic[1].tag: must be a DNS label'] },
+  { label: 'tag upper case', edit: (d) => { d.services[0]!.traffic[1]!.tag = 'Canary'; }, want: ['services[0].traffic[1].tag: must be a DNS-1035 label'] },
 
   // Strict objects: unknown fields are errors, not silently ignored.
   { label: 'unknown top-level field', edit: (d) => { d.listn = '0.0.0.0:8080'; }, want: ['(root): '], wantText: '"listn"' },
@@ -398,5 +398,32 @@ const durationRows: DurationRow[] = [
 describe('parseDuration', () => {
   it.each(durationRows)('$label', ({ text, want }) => {
     expect(parseDuration(text)).toBe(want);
+  });
+});
+
+describe('tags are DNS-1035 labels', () => {
+  it.each([
+    { label: 'starts with a digit', tag: '1canary', ok: false },
+    { label: 'ends with a dash', tag: 'canary-', ok: false },
+    { label: 'plain', tag: 'canary', ok: true },
+    { label: 'with digits and dash', tag: 'v2-candidate', ok: true },
+  ])('$label', ({ tag, ok }) => {
+    const doc = {
+      services: [
+        {
+          name: 's',
+          revisions: [
+            { name: 'a', backend: 'static', urls: ['http://127.0.0.1:1'] },
+            { name: 'b', backend: 'static', urls: ['http://127.0.0.1:2'] },
+          ],
+          traffic: [
+            { revision: 'a', percent: 100 },
+            { revision: 'b', percent: 0, tag },
+          ],
+        },
+      ],
+    };
+    if (ok) expect(() => parseConfig(doc)).not.toThrow();
+    else expect(() => parseConfig(doc)).toThrow(/services\[0\]\.traffic\[1\]\.tag: must be a DNS-1035 label/);
   });
 });
