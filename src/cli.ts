@@ -6,6 +6,7 @@
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(argv: string[]): Promise<number | void> }> }> = {
   gateway: { summary: 'run the gateway (data port + admin API)', load: () => import('./gateway/main.js') },
   predictor: { summary: 'run the demo KServe V2 predictor', load: () => import('./predictor/main.js') },
+  'queue-proxy': { summary: 'run the per-pod sidecar: concurrency limit, stats, drain', load: () => import('./queue-proxy/main.js') },
 };
 
 const USAGE = `usage: sluice <command> [options]
