@@ -14,6 +14,8 @@ import { formatHostPort, parseHostPort } from '../net-address.js';
 import { LocalDriver } from '../scaler/local.js';
 import { StaticDriver } from '../scaler/static.js';
 import { createMetrics } from '../stats/metrics.js';
+import { adminControl } from '../rollout/admin-control.js';
+import { RolloutController } from '../rollout/rollout-controller.js';
 import { TrafficController } from '../rollout/traffic-controller.js';
 import { Gateway } from './gateway.js';
 
@@ -98,22 +100,8 @@ export async function main(argv: string[]): Promise<number | void> {
   });
   gateway.onPoke((rev) => loop.poke(rev));
   const traffic = new TrafficController({ gateway, source, logger }, config);
-  const control = {
-    setTraffic: (service: string, body: unknown) => {
-      // Either a bare list of targets or { traffic: [...], keepWarmSeconds }.
-      const b = body as { traffic?: unknown; keepWarmSeconds?: unknown } | null;
-      const list = Array.isArray(body) ? body : b?.traffic;
-      const keepWarmMs = typeof b?.keepWarmSeconds === 'number' ? b.keepWarmSeconds * 1000 : undefined;
-      return traffic.setTraffic(service, list, { keepWarmMs, reason: 'api' });
-    },
-    startRollout: async () => {
-      throw new Error('rollouts are not available');
-    },
-    stopRollout: async () => {
-      throw new Error('rollouts are not available');
-    },
-    rollout: () => null,
-  };
+  const rollouts = new RolloutController({ traffic, gateway, logger: logger.child({ component: 'rollout' }) });
+  const control = adminControl(traffic, rollouts);
 
   const reload = (why: string) =>
     source.load().then(
@@ -149,6 +137,7 @@ export async function main(argv: string[]): Promise<number | void> {
     );
   } catch (err) {
     logger.error({ err }, `sluice gateway failed to start: ${(err as Error).message}`);
+    rollouts.close();
     loop.stop();
     await adminServer?.close();
     await local.close();
@@ -160,6 +149,7 @@ export async function main(argv: string[]): Promise<number | void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping: draining the data port');
+    rollouts.close();
     loop.stop();
     source.close();
     await gateway.close();
