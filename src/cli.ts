@@ -6,6 +6,9 @@
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(argv: string[]): Promise<number | void> }> }> = {
   gateway: { summary: 'run the gateway (data port + admin API)', load: () => import('./gateway/main.js') },
   predictor: { summary: 'run the demo KServe V2 predictor', load: () => import('./predictor/main.js') },
+  status: { summary: 'show services, revisions, replicas and rollouts (admin API)', load: () => import('./cli/status.js') },
+  traffic: { summary: 'set the traffic split and tags of a service (admin API)', load: () => import('./cli/traffic.js') },
+  rollout: { summary: 'start, abort or show a canary / blue-green rollout (admin API)', load: () => import('./cli/rollout.js') },
   'queue-proxy': { summary: 'run the per-pod sidecar: concurrency limit, stats, drain', load: () => import('./queue-proxy/main.js') },
 };
 
