@@ -2,14 +2,24 @@
  * Test harness: a real gateway on 127.0.0.1:0 with the real local and static drivers and the real
  * control loop (faster tick), configured from YAML text. Every process it starts is stopped by close().
  */
+import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
+import { createAdminApp } from '../../src/admin/app.js';
+import { startAdminServer } from '../../src/admin/server.js';
 import { AutoscalerLoop } from '../../src/autoscaler/loop.js';
+import { FileConfigSource } from '../../src/config/file-source.js';
 import { parseConfigText, type Config } from '../../src/config/load.js';
+import type { TrafficTarget } from '../../src/config/schema.js';
+import type { ConfigError } from '../../src/errors.js';
 import { Gateway } from '../../src/gateway/gateway.js';
 import type { RevisionRuntime } from '../../src/gateway/revision.js';
+import { adminControl } from '../../src/rollout/admin-control.js';
+import { RolloutController } from '../../src/rollout/rollout-controller.js';
+import { TrafficController } from '../../src/rollout/traffic-controller.js';
 import { LocalDriver } from '../../src/scaler/local.js';
 import { StaticDriver } from '../../src/scaler/static.js';
+import { createMetrics } from '../../src/stats/metrics.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
@@ -23,11 +33,39 @@ export interface TestGateway {
   loop: AutoscalerLoop;
   config: Config;
   revision(service: string, name: string): RevisionRuntime;
+  /** With `configFile`: the file-backed traffic controller, rollouts, and the admin API's URL. */
+  traffic?: TrafficController;
+  rollouts?: RolloutController;
+  adminUrl?: string;
+  /** With `configFile`: configs applied from the watched file, and the rejected ones. */
+  reloads: Config[];
+  reloadErrors: ConfigError[];
   close(): Promise<void>;
 }
 
-export async function startGateway(yaml: string, options: { tickMs?: number } = {}): Promise<TestGateway> {
-  const config = parseConfigText(yaml);
+export interface StartOptions {
+  tickMs?: number;
+  /**
+   * Back the gateway with this config file, as `sluice gateway` does: FileConfigSource (traffic
+   * changes persisted, the file watched for hot reload), a TrafficController, a RolloutController
+   * and the admin API on 127.0.0.1:0. The `yaml` text is written to the file first; pass '' to start
+   * from the file as it is (a restart).
+   */
+  configFile?: string;
+  /** With `configFile`: called after every applied traffic change. */
+  onTrafficChange?: (service: string, traffic: TrafficTarget[], reason: string) => void;
+}
+
+export async function startGateway(yaml: string, options: StartOptions = {}): Promise<TestGateway> {
+  let source: FileConfigSource | undefined;
+  let config: Config;
+  if (options.configFile !== undefined) {
+    if (yaml !== '') await writeFile(options.configFile, yaml);
+    source = new FileConfigSource(options.configFile);
+    config = await source.load();
+  } else {
+    config = parseConfigText(yaml);
+  }
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const driver = new LocalDriver({ logger, closeDrainTimeoutMs: 500, livenessIntervalMs: 0 });
   const gateway = new Gateway({ logger, drivers: { local: driver, static: new StaticDriver() } });
@@ -39,6 +77,25 @@ export async function startGateway(yaml: string, options: { tickMs?: number } = 
   });
   gateway.onPoke((rev) => loop.poke(rev));
   gateway.apply(config);
+  const reloads: Config[] = [];
+  const reloadErrors: ConfigError[] = [];
+  let traffic: TrafficController | undefined;
+  let rollouts: RolloutController | undefined;
+  let admin: Awaited<ReturnType<typeof startAdminServer>> | undefined;
+  if (source !== undefined) {
+    traffic = new TrafficController({ gateway, source, logger, onChange: options.onTrafficChange }, config);
+    rollouts = new RolloutController({ traffic, gateway, logger });
+    const t = traffic;
+    source.watch((change) => {
+      if (change.error) reloadErrors.push(change.error);
+      else {
+        t.reload(change.config);
+        reloads.push(change.config);
+      }
+    });
+    const app = createAdminApp({ status: gateway, registry: createMetrics(gateway, { defaultMetrics: false }).registry, logger, control: adminControl(traffic, rollouts) });
+    admin = await startAdminServer({ app, host: '127.0.0.1', port: 0 });
+  }
   const address = await gateway.listen('127.0.0.1', 0);
   loop.start();
   return {
@@ -48,14 +105,22 @@ export async function startGateway(yaml: string, options: { tickMs?: number } = 
     driver,
     loop,
     config,
+    traffic,
+    rollouts,
+    adminUrl: admin && `http://127.0.0.1:${admin.address.port}`,
+    reloads,
+    reloadErrors,
     revision(service, name) {
       for (const rev of gateway.revisions()) if (rev.service === service && rev.name === name) return rev;
       throw new Error(`no revision ${service}/${name}`);
     },
     async close() {
+      rollouts?.close();
+      source?.close();
       loop.stop();
       await gateway.close(1000);
       await driver.close();
+      await admin?.close();
     },
   };
 }
