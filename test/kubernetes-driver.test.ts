@@ -349,4 +349,16 @@ describe('KubernetesDriver', () => {
     await driver.close();
     await waitFor(() => w.fake.openWatches === 0, 'no watch left');
   }, 20_000);
+
+  it('close() while lists and watch requests are still on their way leaves no watch behind', async () => {
+    const w = await world(0);
+    for (let round = 0; round < 20; round++) {
+      const { driver } = driverFor(w);
+      // Let the requests get under way to a varying depth, then close.
+      await new Promise((r) => setTimeout(r, round % 5));
+      await driver.close();
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    expect(w.fake.openWatches).toBe(0);
+  }, 20_000);
 });

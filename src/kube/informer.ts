@@ -32,8 +32,15 @@ export interface RestartingInformerOptions<T extends KubernetesObject> {
   log: Logger;
 }
 
-/** A Watch that asks for bookmarks and a timeout and reports each watch that got under way. */
+/**
+ * A Watch that asks for bookmarks and a timeout, reports each watch that got under way, and can be
+ * closed for good. ListWatch.stop() aborts only a watch whose request has already been answered; a
+ * stop while the list or the watch request is still on its way would leave that watch running.
+ */
 class ObservedWatch extends Watch {
+  private current: AbortController | undefined;
+  private closed = false;
+
   constructor(
     config: KubeConfig,
     private readonly timeoutSeconds: number,
@@ -42,12 +49,28 @@ class ObservedWatch extends Watch {
     super(config);
   }
 
+  open(): void {
+    this.closed = false;
+  }
+
+  /** Abort the running watch, and any that would start from now on until open(). */
+  close(): void {
+    this.closed = true;
+    this.current?.abort();
+    this.current = undefined;
+  }
+
   override async watch(
     path: string,
     queryParams: Record<string, string | number | boolean | undefined>,
     callback: (phase: string, apiObj: any, watchObj?: any) => void, // eslint-disable-line @typescript-eslint/no-explicit-any
     done: (err: unknown) => void,
   ): Promise<AbortController> {
+    if (this.closed) {
+      const aborted = new AbortController();
+      aborted.abort();
+      return aborted;
+    }
     let finished = false;
     let guard: NodeJS.Timeout | undefined;
     const query = { ...queryParams, allowWatchBookmarks: true, timeoutSeconds: this.timeoutSeconds };
@@ -56,6 +79,11 @@ class ObservedWatch extends Watch {
       clearTimeout(guard);
       done(err);
     });
+    if (this.closed) {
+      controller.abort();
+      return controller;
+    }
+    this.current = controller;
     if (!finished) {
       guard = setTimeout(() => controller.abort(), (this.timeoutSeconds + 30) * 1000);
       guard.unref();
@@ -67,6 +95,7 @@ class ObservedWatch extends Watch {
 
 export class RestartingInformer<T extends KubernetesObject> {
   private readonly listWatch: ListWatch<T>;
+  private readonly watch: ObservedWatch;
   private readonly backoff: Backoff;
   private stopped = true;
   private restartTimer: NodeJS.Timeout | undefined;
@@ -74,13 +103,13 @@ export class RestartingInformer<T extends KubernetesObject> {
 
   constructor(private readonly options: RestartingInformerOptions<T>) {
     this.backoff = new Backoff(options.backoff);
-    const watch = new ObservedWatch(options.kubeConfig, options.watchTimeoutSeconds, () => this.healthy());
+    this.watch = new ObservedWatch(options.kubeConfig, options.watchTimeoutSeconds, () => this.healthy());
     const list = async (): Promise<KubernetesListObject<T>> => {
       const result = await options.list();
       this.healthy();
       return result;
     };
-    this.listWatch = new ListWatch<T>(options.path, watch, list, false, options.labelSelector, options.fieldSelector);
+    this.listWatch = new ListWatch<T>(options.path, this.watch, list, false, options.labelSelector, options.fieldSelector);
     this.listWatch.on('add', () => this.changed());
     this.listWatch.on('update', () => this.changed());
     this.listWatch.on('delete', () => this.changed());
@@ -90,6 +119,7 @@ export class RestartingInformer<T extends KubernetesObject> {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    this.watch.open();
     this.run();
   }
 
@@ -97,6 +127,7 @@ export class RestartingInformer<T extends KubernetesObject> {
     this.stopped = true;
     clearTimeout(this.restartTimer);
     this.restartTimer = undefined;
+    this.watch.close();
     await this.listWatch.stop();
   }
 
