@@ -5,7 +5,6 @@
  */
 export type ErrorCode =
   | 'route_not_found'
-  | 'tag_not_found'
   | 'queue_full'
   | 'activation_timeout'
   | 'request_timeout'
@@ -14,6 +13,8 @@ export type ErrorCode =
   | 'bad_request'
   | 'invalid_config'
   | 'not_found'
+  | 'conflict'
+  | 'unavailable'
   | 'unauthorized';
 
 export class SluiceError extends Error {

@@ -29,6 +29,12 @@ export interface LoopOptions {
   onScale?: (result: 'success' | 'error') => void;
   /** Runs after each tick (the gateway stops retired revisions that finished their work). */
   afterTick?: () => void;
+  /**
+   * Whether this gateway makes scale decisions (Kubernetes mode: only the Lease holder does).
+   * Every gateway still computes its windows for status, and any may activate a revision at zero.
+   * Default: always.
+   */
+  isLeader?: () => boolean;
 }
 
 interface RevisionState {
@@ -78,7 +84,15 @@ export class AutoscalerLoop {
     if (rev.replicas.desired > 0) return;
     const state = this.state(rev, this.now());
     state.lastActiveAt = this.now();
-    this.scale(rev, Math.max(1, rev.spec.scaling.activationScale, rev.spec.scaling.minScale), 'activation');
+    const n = Math.max(1, rev.spec.scaling.activationScale, rev.spec.scaling.minScale);
+    if (rev.driver.activate) {
+      // Any replica may wake a revision; the driver makes it a 0 → n change only (a guarded write).
+      const from = rev.replicas.desired;
+      rev.driver.activate(rev.key, n);
+      this.options.logger.info({ revision: rev.key, from, to: n, reason: 'activation' }, `activate ${rev.key} 0 → ${n}`);
+    } else {
+      this.scale(rev, n, 'activation');
+    }
   }
 
   /** One pass over every revision. Public so tests can drive time. */
@@ -127,7 +141,7 @@ export class AutoscalerLoop {
     const s = st.scaling;
     const stats = rev.stats;
     const ready = rev.endpoints.length;
-    const w = st.windows.read(stats, now, ready);
+    const w = st.windows.read(rev.metricBuckets, now, ready);
     const rpsMetric = s.metric === 'rps';
     const observedStable = rpsMetric ? w.stableRps : w.stableConcurrency;
     const observedPanic = rpsMetric ? w.panicRps : w.panicConcurrency;
@@ -139,6 +153,9 @@ export class AutoscalerLoop {
     if (!st.initialReached && ready >= s.initialScale) st.initialReached = true;
 
     let want = result?.desiredPodCount ?? rev.replicas.desired;
+    // No data, nothing ready, nothing waiting (replicas that never became ready, no traffic): after
+    // the grace period give up on them rather than keep them forever.
+    if (result === undefined && ready === 0 && !busy && now - st.lastActiveAt >= s.scaleToZeroGraceMs) want = 0;
     if (!st.initialReached) want = Math.max(want, s.initialScale);
     if (want < 1 && result !== undefined) {
       const idleMs = now - st.lastActiveAt;
@@ -149,13 +166,13 @@ export class AutoscalerLoop {
     // min-scale holds only while traffic can reach the revision: min-scale=2 on a revision whose
     // traffic moved to another one lets it drain to zero.
     if (rev.reachable) want = Math.max(want, s.minScale);
-    if (s.maxScale > 0) want = Math.min(want, s.maxScale);
     if (!s.enableScaleToZero || busy) want = Math.max(want, 1);
     // A blue/green pre-warm or keep-warm floor holds until it expires.
     if (rev.floor !== undefined) {
       if (now < rev.floor.until) want = Math.max(want, rev.floor.replicas);
       else rev.floor = undefined;
     }
+    if (s.maxScale > 0) want = Math.min(want, s.maxScale);
     // A retired revision only finishes its work: it shrinks to what that needs, never grows.
     if (rev.retired) want = busy ? Math.max(1, Math.min(want, rev.replicas.desired)) : 0;
 
@@ -167,6 +184,7 @@ export class AutoscalerLoop {
       desiredPodCount: result?.desiredPodCount ?? rev.autoscaler.desiredPodCount,
       excessBurstCapacity: result?.excessBurstCapacity ?? rev.autoscaler.excessBurstCapacity,
     };
+    if (this.options.isLeader && !this.options.isLeader()) return;
     if (want !== rev.replicas.desired) this.scale(rev, want, result?.panicking ? 'panic' : 'tick');
   }
 

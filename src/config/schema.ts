@@ -25,6 +25,13 @@ const revisionCommon = {
   queueDepth: z.number().int().min(0).max(1_000_000).default(10_000),
   /** Knative `autoscaling.knative.dev/*` annotations. */
   annotations: z.record(z.string(), z.string()).default({}),
+  /**
+   * Where the autoscaler's numbers come from: `gateway` (its own counts) or `queue-proxy` (also each
+   * endpoint's queue-proxy `/api/v1/stats`, adding the traffic that bypassed the gateways).
+   */
+  metricsSource: z.enum(['gateway', 'queue-proxy']).default('gateway'),
+  /** Admin port of each endpoint's queue-proxy (same host as the endpoint). */
+  queueProxyAdminPort: z.number().int().min(1).max(65_535).default(9091),
 };
 
 /** A revision run as local child processes; the port arrives as env PORT (and `${PORT}` in args). */

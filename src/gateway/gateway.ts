@@ -139,6 +139,10 @@ export class Gateway implements StatusSource, ExchangeContext {
     for (const rev of this.revisionsByKey.values()) {
       if (!rev.retired || rev.stats.active > 0 || rev.queue.length > 0) continue;
       this.revisionsByKey.delete(rev.key);
+      // Its endpoint events stop reaching us from here on: close its pools now.
+      const endpoints = rev.endpoints;
+      rev.endpoints = [];
+      this.closeUnusedPools(endpoints, []);
       this.logger.info({ revision: rev.key }, 'revision removed: draining and stopping');
       rev.driver.remove(rev.key).catch((err: unknown) => this.logger.error({ err, revision: rev.key }, 'stopping a removed revision failed'));
     }
@@ -174,18 +178,21 @@ export class Gateway implements StatusSource, ExchangeContext {
     const before = rev.endpoints;
     rev.endpoints = endpoints;
     if (before.length === 0 && endpoints.length > 0) rev.readySince = Date.now();
-    // Close pools of endpoints that left; undici lets their in-flight requests finish first.
-    for (const old of before) {
-      if (!endpoints.includes(old)) {
-        const pool = this.pools.get(old.id);
-        if (pool !== undefined && !this.anyEndpointUses(old.id)) {
-          this.pools.delete(old.id);
-          pool.close().catch(() => {});
-        }
-      }
-    }
+    this.closeUnusedPools(before, endpoints);
     this.logger.debug({ revision: key, endpoints: endpoints.map((e) => e.id) }, 'endpoints changed');
     this.activator.release(rev, Date.now());
+  }
+
+  /** Close pools of endpoints that left and no revision uses; undici lets their in-flight requests finish first. */
+  private closeUnusedPools(before: readonly Endpoint[], after: readonly Endpoint[]): void {
+    for (const old of before) {
+      if (after.includes(old)) continue;
+      const pool = this.pools.get(old.id);
+      if (pool !== undefined && !this.anyEndpointUses(old.id)) {
+        this.pools.delete(old.id);
+        pool.close().catch(() => {});
+      }
+    }
   }
 
   private anyEndpointUses(id: string): boolean {

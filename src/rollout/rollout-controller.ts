@@ -130,11 +130,11 @@ export class RolloutController {
    * @example await rollouts.start('shop', { to: 'shop-2', steps: [10, 50], intervalSeconds: 60 })
    */
   async start(service: string, body: unknown): Promise<RolloutState> {
-    if (this.closed) throw new SluiceError('bad_request', 503, 'the gateway is shutting down');
+    if (this.closed) throw new SluiceError('unavailable', 503, 'the gateway is shutting down');
     const running = this.runs.get(service);
     if (running?.phase === 'progressing') {
       throw new SluiceError(
-        'bad_request',
+        'conflict',
         409,
         `a rollout of ${service} is in progress (${running.plan.from} → ${running.plan.to}, ${running.percent} %); abort it first`,
       );

@@ -24,6 +24,11 @@ export interface TrafficChangeOptions {
   prewarmTimeoutMs?: number;
   /** Why (for logs and events): `api`, `rollout`, `rollback`… */
   reason?: string;
+  /**
+   * Pre-warm a revision taking 100 % (blue/green). Default true; a rollback skips it: the stable
+   * revision was kept warm, and sending traffic back must not wait.
+   */
+  prewarm?: boolean;
 }
 
 export interface TrafficControllerOptions {
@@ -76,7 +81,7 @@ export class TrafficController {
     const svc = this.service(name);
     const traffic = parseTraffic(svc, body);
     const reason = opts.reason ?? 'api';
-    await this.prewarm(name, svc.traffic, traffic, opts);
+    if (opts.prewarm ?? (reason !== 'rollback' && reason !== 'abort')) await this.prewarm(name, svc.traffic, traffic, opts);
     const config = await this.options.source.updateTraffic(name, traffic);
     this.keepWarm(name, svc.traffic, traffic, opts);
     this.reload(config);
@@ -97,7 +102,11 @@ export class TrafficController {
     let blueReady = 0;
     for (const t of before) if (t.percent > 0 && t.revision !== green.revision) blueReady += this.revision(service, t.revision)?.endpoints.length ?? 0;
     const rev = this.revision(service, green.revision);
-    if (!rev || blueReady === 0 || rev.endpoints.length >= blueReady) return;
+    // A static revision has the endpoints it has: nothing to scale, nothing to wait for.
+    if (!rev || rev.spec.backend === 'static' || blueReady === 0 || rev.endpoints.length >= blueReady) return;
+    // Green cannot go past its own max-scale.
+    if (rev.spec.scaling.maxScale > 0) blueReady = Math.min(blueReady, rev.spec.scaling.maxScale);
+    if (rev.endpoints.length >= blueReady) return;
     const timeoutMs = opts.prewarmTimeoutMs ?? this.options.prewarmTimeoutMs ?? 120_000;
     const keepMs = opts.keepWarmMs ?? this.options.keepWarmMs ?? 120_000;
     rev.floor = { replicas: blueReady, until: Date.now() + timeoutMs + keepMs };

@@ -31,6 +31,12 @@ export interface ScalerDriver {
   remove(key: RevisionKey): Promise<void>;
   /** Ask for `n` replicas; returns at once, the effect shows through endpoint events. */
   setReplicas(key: RevisionKey, n: number): void;
+  /**
+   * Wake a revision at zero: 0 → `n` only, never lowering or overriding a scale someone else set
+   * (Kubernetes: a write guarded by resourceVersion, so several gateways may race safely). Drivers
+   * without it are activated with setReplicas.
+   */
+  activate?(key: RevisionKey, n: number): void;
   replicas(key: RevisionKey): ReplicaCounts;
   /** Subscribe to ready-set changes. */
   onEndpoints(listener: EndpointsListener): void;

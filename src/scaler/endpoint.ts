@@ -17,6 +17,11 @@ export interface Endpoint {
    * before its driver has noticed.
    */
   ejectedUntil: number;
+  /**
+   * The endpoint's queue-proxy stats URL when it is not `http://<host>:<queueProxyAdminPort>`
+   * (local replicas each have their own admin port).
+   */
+  statsUrl?: string;
 }
 
 export function createEndpoint(origin: string): Endpoint {
