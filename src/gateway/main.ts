@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { createAdminApp } from '../admin/app.js';
 import { startAdminServer } from '../admin/server.js';
 import { AutoscalerLoop } from '../autoscaler/loop.js';
+import { QueueProxyMetrics } from '../autoscaler/queue-proxy-metrics.js';
 import { FileConfigSource } from '../config/file-source.js';
 import type { Config } from '../config/load.js';
 import { ConfigError } from '../errors.js';
@@ -92,11 +93,15 @@ export async function main(argv: string[]): Promise<number | void> {
   const drivers = { local, static: new StaticDriver() };
   const gateway = new Gateway({ logger, drivers });
   const metrics = createMetrics(gateway);
+  const queueProxyMetrics = new QueueProxyMetrics({ token });
   const loop = new AutoscalerLoop({
     revisions: () => gateway.revisions(),
     logger: logger.child({ component: 'autoscaler' }),
     onScale: (result) => metrics.scaleOperation(result),
-    afterTick: () => gateway.sweepRetired(),
+    afterTick: () => {
+      gateway.sweepRetired();
+      queueProxyMetrics.sync(gateway.revisions());
+    },
   });
   gateway.onPoke((rev) => loop.poke(rev));
   const traffic = new TrafficController({ gateway, source, logger }, config);
@@ -151,6 +156,7 @@ export async function main(argv: string[]): Promise<number | void> {
     logger.info({ signal }, 'stopping: draining the data port');
     rollouts.close();
     loop.stop();
+    queueProxyMetrics.close();
     source.close();
     await gateway.close();
     await local.close();
