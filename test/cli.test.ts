@@ -263,7 +263,7 @@ describe('sluice rollout', () => {
 
     const again = await cli(['rollout', 'shop', '--to', 'shop-2']);
     expect(again.code).toBe(1);
-    expect(again.stderr).toBe('sluice rollout: 409 bad_request: a rollout of shop is in progress (shop-1 → shop-2, 20 %); abort it first\n');
+    expect(again.stderr).toBe('sluice rollout: 409 conflict: a rollout of shop is in progress (shop-1 → shop-2, 20 %); abort it first\n');
 
     const abort = await cli(['rollout', 'shop', '--abort', '--json']);
     expect(abort.code).toBe(0);
