@@ -18,7 +18,8 @@ import { errors, sendError, sendSocketError } from './respond.js';
 import { RevisionRuntime } from './revision.js';
 import { Router, type RouteSpec } from './router.js';
 import type { ServiceView, StatusSource } from './status.js';
-import { tagHost, TrafficPolicy, TAG_HEADER } from './traffic-policy.js';
+import { tagHost, TrafficPolicy, TAG_HEADER, type TrafficChoice } from './traffic-policy.js';
+import { SluiceError } from '../errors.js';
 import { UpgradeExchange } from './upgrade.js';
 
 export interface ServiceRuntime {
@@ -202,25 +203,30 @@ export class Gateway implements StatusSource, ExchangeContext {
 
   // --- data port ---
 
+  /**
+   * Request → revision: origin-form target only (an absolute URL or authority never picks an
+   * upstream), then host/path/model, then tag or sticky key or weighted split. Returns the choice,
+   * or the error to answer with. Cost: one header scan, one Map lookup, one pick.
+   */
+  private route(req: IncomingMessage): TrafficChoice | SluiceError {
+    const url = req.url ?? '';
+    if (url.charCodeAt(0) !== 47 /* / */) return errors.badRequest('request target must be a path; this gateway is not a forward proxy');
+    if (this.closing) return errors.shuttingDown();
+    const seen = scanHeaders(req.rawHeaders);
+    const target = this.router.match(seen.host, url);
+    if (target === undefined) return errors.routeNotFound(seen.host, url);
+    const tag = seen.tag ?? target.tag;
+    return target.service.policy.choose(req, tag) ?? errors.tagNotFound(target.service.name, tag!);
+  }
+
   /** The data-port request listener (public so a wrapper, e.g. the queue-proxy, can count first). */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     try {
-      const url = req.url ?? '';
-      // Only origin-form targets ("/path"): an absolute URL or authority never picks an upstream.
-      if (url.charCodeAt(0) !== 47 /* / */) {
-        return sendError(res, errors.badRequest('request target must be a path; this gateway is not a forward proxy'));
-      }
-      if (this.closing) return sendError(res, errors.shuttingDown());
-      const seen = scanHeaders(req.rawHeaders);
-      const target = this.router.match(seen.host, url);
-      if (target === undefined) return sendError(res, errors.routeNotFound(seen.host, url));
-      const tag = seen.tag ?? target.tag;
-      const choice = target.service.policy.choose(req, tag);
-      if (choice === undefined) return sendError(res, errors.tagNotFound(target.service.name, tag!));
-      const rev = choice.revision;
+      const choice = this.route(req);
+      if (choice instanceof SluiceError) return sendError(res, choice);
       const now = Date.now();
-      rev.stats.arrive(now);
-      const exchange = new Exchange(this, rev, req, res, now);
+      choice.revision.stats.arrive(now);
+      const exchange = new Exchange(this, choice.revision, req, res, now);
       if (choice.setCookie !== undefined) exchange.setCookie = choice.setCookie;
       exchange.start(now);
     } catch (err) {
@@ -230,22 +236,14 @@ export class Gateway implements StatusSource, ExchangeContext {
     }
   };
 
-  /** The data-port upgrade listener. */
+  /** The data-port upgrade listener (WebSocket): routed like a request, then piped. */
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     try {
-      const url = req.url ?? '';
-      if (url.charCodeAt(0) !== 47) return sendSocketError(socket, errors.badRequest('request target must be a path'));
-      if (this.closing) return sendSocketError(socket, errors.shuttingDown());
-      const seen = scanHeaders(req.rawHeaders);
-      const target = this.router.match(seen.host, url);
-      if (target === undefined) return sendSocketError(socket, errors.routeNotFound(seen.host, url));
-      const tag = seen.tag ?? target.tag;
-      const choice = target.service.policy.choose(req, tag);
-      if (choice === undefined) return sendSocketError(socket, errors.tagNotFound(target.service.name, tag!));
-      const rev = choice.revision;
+      const choice = this.route(req);
+      if (choice instanceof SluiceError) return sendSocketError(socket, choice);
       const now = Date.now();
-      rev.stats.arrive(now);
-      new UpgradeExchange(this, rev, req, socket, head, now).start(now);
+      choice.revision.stats.arrive(now);
+      new UpgradeExchange(this, choice.revision, req, socket, head, now).start(now);
     } catch (err) {
       this.logger.error({ err }, 'upgrade handler failed');
       socket.destroy();
