@@ -95,6 +95,8 @@ export class KubernetesDriver implements ScalerDriver {
   private readonly revisions = new Map<RevisionKey, ManagedRevision>();
   private readonly listeners: EndpointsListener[] = [];
   private readonly state: KubernetesHealth = { apiReachable: true, since: Date.now() };
+  /** Revisions with an activate() call in flight. */
+  private readonly activating = new Set<RevisionKey>();
   private closed = false;
 
   constructor(options: KubernetesDriverOptions) {
@@ -179,6 +181,22 @@ export class KubernetesDriver implements ScalerDriver {
         await new Promise((resolve) => setTimeout(resolve, backoffDelay(this.opts.backoff, attempt)));
       }
     }
+  }
+
+  /**
+   * The loop's activation poke (ScalerDriver.activate): activateFromZero without waiting, logging
+   * the outcome and never throwing, so every gateway replica may wake a revision without the leader.
+   * A failure leaves the held requests waiting; the next held request pokes again, the leader's
+   * tick scales from its own windows.
+   */
+  activate(key: RevisionKey, n: number): void {
+    // A burst of held requests pokes once per request: one activation in flight per revision.
+    if (this.activating.has(key)) return;
+    this.activating.add(key);
+    this.activateFromZero(key, n).finally(() => this.activating.delete(key)).then(
+      (result) => this.log.debug({ revision: key, replicas: n, result }, `activation of ${key}: ${result}`),
+      (err: unknown) => this.log.warn({ revision: key, replicas: n, error: describeApiError(err) }, `activation of ${key} failed`),
+    );
   }
 
   /** Whether the API server answers; the endpoint sets stay published either way. */
