@@ -319,6 +319,23 @@ describe('AutoscalerLoop: bounds after the decider', () => {
     expect(rev.replicas.desired).toBe(0);
   });
 
+  it('a wake-up made elsewhere (another replica\'s activation) starts the grace: not scaled straight back to zero', () => {
+    const { rev, driver, loop } = fixture({ annotations: { 'initial-scale': '0' }, autoscaler: { 'allow-zero-initial-scale': true } });
+    loop.tick(T0);
+    expect(rev.replicas.desired).toBe(0);
+    // Idle for a minute, then another gateway replica activates the revision: desired 0 → 1 without
+    // this loop, and no data in its windows yet (the held request is on the other replica).
+    driver.setReplicas(rev.key, 1);
+    loop.tick(T0 + 60_000);
+    expect(rev.replicas.desired).toBe(1);
+    // Still nothing: once the 10 s grace has passed since the wake-up, down to zero.
+    loop.tick(T0 + 68_000);
+    expect(rev.replicas.desired).toBe(1);
+    loop.tick(T0 + 70_000);
+    expect(rev.replicas.desired).toBe(0);
+    expect(driver.calls).toEqual([1, 0]);
+  });
+
   it('keeps one replica while a request is held, even with scale-to-zero due', () => {
     const { rev, loop } = fixture({ annotations: { 'initial-scale': '1' } });
     loop.tick(T0);

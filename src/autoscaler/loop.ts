@@ -48,6 +48,8 @@ interface RevisionState {
   initialReached: boolean;
   /** The last tick that listed the revision (see tick()). */
   seenTick: number;
+  /** Desired replicas as this loop last left them: a 0 → N change since then was made elsewhere. */
+  seenDesired: number;
 }
 
 export class AutoscalerLoop {
@@ -85,6 +87,7 @@ export class AutoscalerLoop {
     const state = this.state(rev, this.now());
     state.lastActiveAt = this.now();
     const n = Math.max(1, rev.spec.scaling.activationScale, rev.spec.scaling.minScale);
+    state.seenDesired = n;
     if (rev.driver.activate) {
       // Any replica may wake a revision; the driver makes it a 0 → n change only (a guarded write).
       const from = rev.replicas.desired;
@@ -124,6 +127,7 @@ export class AutoscalerLoop {
         lastActiveAt: now,
         initialReached: rev.spec.scaling.initialScale === 0,
         seenTick: this.tickCount,
+        seenDesired: rev.replicas.desired,
       };
       this.states.set(rev.key, st);
     } else if (st.scaling !== rev.spec.scaling || st.reachable !== rev.reachable) {
@@ -150,6 +154,10 @@ export class AutoscalerLoop {
 
     const busy = stats.active > 0 || rev.queue.length > 0;
     if (busy || stats.lastRequestAt > st.lastActiveAt) st.lastActiveAt = busy ? now : stats.lastRequestAt;
+    // Woken elsewhere (another gateway replica's activation): the requests it holds reach these
+    // windows only through peer stats, a second or two later. Until then there is no data, and the
+    // rule below would scale an idle revision straight back to zero; the grace runs from the wake-up.
+    if (st.seenDesired === 0 && rev.replicas.desired > 0) st.lastActiveAt = Math.max(st.lastActiveAt, now);
     if (!st.initialReached && ready >= s.initialScale) st.initialReached = true;
 
     let want = result?.desiredPodCount ?? rev.replicas.desired;
@@ -184,8 +192,12 @@ export class AutoscalerLoop {
       desiredPodCount: result?.desiredPodCount ?? rev.autoscaler.desiredPodCount,
       excessBurstCapacity: result?.excessBurstCapacity ?? rev.autoscaler.excessBurstCapacity,
     };
-    if (this.options.isLeader && !this.options.isLeader()) return;
+    if (this.options.isLeader && !this.options.isLeader()) {
+      st.seenDesired = rev.replicas.desired;
+      return;
+    }
     if (want !== rev.replicas.desired) this.scale(rev, want, result?.panicking ? 'panic' : 'tick');
+    st.seenDesired = rev.replicas.desired;
   }
 
   private scale(rev: RevisionRuntime, n: number, reason: string): void {
