@@ -5,7 +5,7 @@
  * Test hooks: `failNext` (the next N matching requests fail with a Status), `stop()`/`start()` (the
  * API server is down for a while, same port after), `closeWatches()` (every watch ends, clients
  * re-watch), `compact()` (history dropped: watches from before now get 410), and `requests()` (what was
- * asked: method, path, query, body, answer code).
+ * asked: method, path, query, body, answer code, and the client's bearer token as `user`).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -37,6 +37,8 @@ export interface RequestRecord {
   status: number;
   watch: boolean;
   at: number;
+  /** The bearer token the client sent (a kubeconfig `user.token`): who asked, when tests give each client its own. */
+  user?: string;
 }
 
 export interface FailureRule {
@@ -204,8 +206,13 @@ export class FakeKubeServer {
   }
 
   /** Requests seen so far, oldest first, optionally only those matching method and path. */
-  requests(filter: { method?: string; path?: string | RegExp } = {}): RequestRecord[] {
-    return this.log.filter((r) => (filter.method === undefined || r.method === filter.method) && (filter.path === undefined || pathMatches(filter.path, r.path)));
+  requests(filter: { method?: string; path?: string | RegExp; user?: string } = {}): RequestRecord[] {
+    return this.log.filter(
+      (r) =>
+        (filter.method === undefined || r.method === filter.method) &&
+        (filter.path === undefined || pathMatches(filter.path, r.path)) &&
+        (filter.user === undefined || r.user === filter.user),
+    );
   }
 
   clearRequests(): void {
@@ -227,6 +234,8 @@ export class FakeKubeServer {
     const record: RequestRecord = { method, path: url.pathname, query: Object.fromEntries(url.searchParams), status: 0, watch, at: Date.now() };
     const contentType = req.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
     if (contentType !== undefined) record.contentType = contentType;
+    const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
+    if (bearer) record.user = bearer[1]!.trim();
     this.log.push(record);
     res.on('finish', () => (record.status = res.statusCode));
     res.on('close', () => (record.status ||= res.statusCode));
