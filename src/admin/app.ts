@@ -28,6 +28,11 @@ export interface AdminDeps {
   now?: () => number;
   /** Traffic and rollout control; without it those routes answer 404. */
   control?: AdminControl;
+  /**
+   * Conditions of what the gateway depends on beyond itself (Kubernetes mode:
+   * `{ kubernetes: { apiReachable, since, … } }`), shown by /readyz and each service's status.
+   */
+  conditions?: () => Record<string, unknown>;
 }
 
 /** What the write routes call. Each rejects with a SluiceError (ConfigError for invalid input). */
@@ -177,7 +182,15 @@ export function createAdminApp(deps: AdminDeps): Hono {
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
 
-  app.get('/readyz', (c) => (status.ready() ? c.json({ status: 'ready' }) : c.json({ status: 'not ready' }, 503)));
+  // Readiness is about this gateway: listening and configured. An unreachable API server is shown
+  // (conditions) but does not fail it: the gateway keeps forwarding warm traffic to the last known
+  // endpoints, and a failing probe on every replica at once would take all of them out of their
+  // Service and turn an API server outage into a full one.
+  const conditions = deps.conditions;
+  app.get('/readyz', (c) => {
+    const extra = conditions ? { conditions: conditions() } : {};
+    return status.ready() ? c.json({ status: 'ready', ...extra }) : c.json({ status: 'not ready', ...extra }, 503);
+  });
 
   app.get('/metrics', async (c) => {
     const text = await registry.metrics();
@@ -193,7 +206,8 @@ export function createAdminApp(deps: AdminDeps): Hono {
     const name = c.req.param('name');
     const view = status.services().find((s) => s.name === name);
     if (!view) throw new SluiceError('not_found', 404, `service "${name}" not found`);
-    return c.json(withRollout(serviceJson(view)));
+    const json = withRollout(serviceJson(view));
+    return c.json(conditions ? { ...json, conditions: conditions() } : json);
   });
 
   if (control) {

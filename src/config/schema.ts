@@ -111,6 +111,42 @@ const serviceSchema = z.object({
   stickiness: stickiness.optional(),
 }).strict();
 
+/**
+ * Kubernetes mode (`sluice gateway --configmap`, or any `backend: kubernetes` revision): where
+ * revisions live, which replica decides, where the others are. Read at start; a change takes a
+ * restart of the gateway.
+ */
+export const kubernetesSettingsSchema = z.object({
+  /** Namespace of `backend: kubernetes` revisions that name none. Default: env POD_NAMESPACE, else "default". */
+  namespace: name.optional(),
+  /** One replica, the holder of a coordination.k8s.io Lease, makes scale decisions. */
+  leaderElection: z
+    .object({
+      /** false: this replica always decides (run a single replica then). Default true. */
+      enabled: z.boolean().default(true),
+      /** Namespace of the Lease. Default: env POD_NAMESPACE, else the ConfigMap's namespace, else "default". */
+      namespace: name.optional(),
+      /** Lease name. Default sluice-leader. */
+      leaseName: name.default('sluice-leader'),
+      /** A leader that stops renewing is replaced this long after its last renewal (plus one retry period). Default 15. */
+      leaseDurationSeconds: z.number().int().min(2).max(3600).default(15),
+    })
+    .strict()
+    .prefault({}),
+  /** The other replicas, whose per-second counts the leader adds to its own. */
+  peers: z
+    .object({
+      /** Headless Service whose EndpointSlices list the gateway replicas. Default sluice-peers. */
+      service: dns1035.default('sluice-peers'),
+      /** Its namespace. Default: env POD_NAMESPACE, else the ConfigMap's namespace, else "default". */
+      namespace: name.optional(),
+      /** Admin port of the replicas. Default: this gateway's admin port (every replica runs the same config). */
+      port: z.number().int().min(1).max(65_535).optional(),
+    })
+    .strict()
+    .prefault({}),
+}).strict();
+
 export const configSchema = z.object({
   /** Data port address, HOST:PORT; the CLI's --listen wins. */
   listen: hostPort.default('0.0.0.0:8080'),
@@ -119,6 +155,8 @@ export const configSchema = z.object({
   /** Knative config-autoscaler keys (kebab-case) as cluster defaults. */
   autoscaler: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
   services: z.array(serviceSchema).default([]),
+  /** Kubernetes mode settings; all defaults when absent. */
+  kubernetes: kubernetesSettingsSchema.optional(),
 }).strict();
 
 export type RawConfig = z.infer<typeof configSchema>;
@@ -129,3 +167,4 @@ export type Stickiness = NonNullable<RawService['stickiness']>;
 export type LocalRevision = Extract<RawRevision, { backend: 'local' }>;
 export type StaticRevision = Extract<RawRevision, { backend: 'static' }>;
 export type KubernetesRevision = Extract<RawRevision, { backend: 'kubernetes' }>;
+export type KubernetesSettings = z.infer<typeof kubernetesSettingsSchema>;

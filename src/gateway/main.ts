@@ -9,7 +9,9 @@ import { AutoscalerLoop } from '../autoscaler/loop.js';
 import { QueueProxyMetrics } from '../autoscaler/queue-proxy-metrics.js';
 import { FileConfigSource } from '../config/file-source.js';
 import type { Config } from '../config/load.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, SluiceError } from '../errors.js';
+import { ConfigMapConfigSource } from '../kube/configmap-source.js';
+import { loadKubeConfig, parseConfigMapRef, startKubernetesMode, type KubernetesMode } from '../kube/kubernetes-mode.js';
 import { createLogger, type LogFormat } from '../log.js';
 import { formatHostPort, parseHostPort } from '../net-address.js';
 import { LocalDriver } from '../scaler/local.js';
@@ -20,10 +22,14 @@ import { RolloutController } from '../rollout/rollout-controller.js';
 import { TrafficController } from '../rollout/traffic-controller.js';
 import { Gateway } from './gateway.js';
 
-const USAGE = `usage: sluice gateway --config FILE [--listen HOST:PORT] [--admin HOST:PORT]
+const USAGE = `usage: sluice gateway (--config FILE | --configmap NAMESPACE/NAME) [--listen HOST:PORT] [--admin HOST:PORT]
 
 options:
   --config FILE        YAML config (env SLUICE_CONFIG)
+  --configmap NS/NAME  Kubernetes mode: the config is key sluice.yaml of this ConfigMap, read and
+                       watched through the API server; traffic changes are written back to it
+  --kubeconfig FILE    API server and credentials (default: env KUBECONFIG, ~/.kube/config, then
+                       the pod's service account)
   --listen HOST:PORT   data port (default: config "listen", 0.0.0.0:8080)
   --admin HOST:PORT    admin API (default: config "admin", 127.0.0.1:8081);
                        a non-loopback address needs SLUICE_ADMIN_TOKEN
@@ -38,6 +44,8 @@ export async function main(argv: string[]): Promise<number | void> {
       args: argv,
       options: {
         config: { type: 'string' },
+        configmap: { type: 'string' },
+        kubeconfig: { type: 'string' },
         listen: { type: 'string' },
         admin: { type: 'string' },
         'log-format': { type: 'string' },
@@ -55,9 +63,18 @@ export async function main(argv: string[]): Promise<number | void> {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
-  const file = values.config ?? process.env.SLUICE_CONFIG;
-  if (!file) {
-    process.stderr.write(`sluice gateway: --config FILE is required (or env SLUICE_CONFIG)\n\n${USAGE}\n`);
+  if (values.config !== undefined && values.configmap !== undefined) {
+    process.stderr.write(`sluice gateway: give --config or --configmap, not both\n\n${USAGE}\n`);
+    return 2;
+  }
+  const file = values.configmap === undefined ? values.config ?? process.env.SLUICE_CONFIG : undefined;
+  const configMap = values.configmap === undefined ? undefined : parseConfigMapRef(values.configmap);
+  if (typeof configMap === 'string') {
+    process.stderr.write(`sluice gateway: --configmap: ${configMap}\n`);
+    return 2;
+  }
+  if (!file && !configMap) {
+    process.stderr.write(`sluice gateway: --config FILE or --configmap NAMESPACE/NAME is required (or env SLUICE_CONFIG)\n\n${USAGE}\n`);
     return 2;
   }
   const format = values['log-format'];
@@ -67,14 +84,29 @@ export async function main(argv: string[]): Promise<number | void> {
   }
   const logger = createLogger({ format: format as LogFormat | undefined, level: values['log-level'] });
 
-  const source = new FileConfigSource(file);
+  let kubeConfig: ReturnType<typeof loadKubeConfig> | undefined;
+  let configMapSource: ConfigMapConfigSource | undefined;
+  try {
+    if (configMap) {
+      kubeConfig = loadKubeConfig(values.kubeconfig);
+      configMapSource = new ConfigMapConfigSource({ kubeConfig, ...configMap, logger: logger.child({ component: 'config' }) });
+    }
+  } catch (err) {
+    process.stderr.write(`sluice gateway: --kubeconfig: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const source = configMapSource ?? new FileConfigSource(file!);
   let config: Config;
   try {
     config = await source.load();
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`sluice gateway: invalid config ${file}:\n${err.problems.map((p) => `  - ${p}`).join('\n')}\n`);
+      process.stderr.write(`sluice gateway: invalid config (${source.description}):\n${err.problems.map((p) => `  - ${p}`).join('\n')}\n`);
       return 2;
+    }
+    if (err instanceof SluiceError) {
+      process.stderr.write(`sluice gateway: ${err.message}\n`);
+      return 1;
     }
     throw err;
   }
@@ -89,8 +121,19 @@ export async function main(argv: string[]): Promise<number | void> {
   }
   const token = process.env.SLUICE_ADMIN_TOKEN || undefined;
 
+  // Kubernetes mode: with --configmap, or when a revision is a Deployment.
+  let kube: KubernetesMode | undefined;
+  if (configMapSource || config.services.some((s) => s.revisions.some((r) => r.backend === 'kubernetes'))) {
+    try {
+      kubeConfig ??= loadKubeConfig(values.kubeconfig);
+      kube = startKubernetesMode({ kubeConfig, config, source: configMapSource, revisions: () => gateway.revisions(), adminPort: admin.port, token, logger });
+    } catch (err) {
+      process.stderr.write(`sluice gateway: kubernetes: ${(err as Error).message}\n`);
+      return 2;
+    }
+  }
   const local = new LocalDriver({ logger: logger.child({ component: 'local-driver' }) });
-  const drivers = { local, static: new StaticDriver() };
+  const drivers = { local, static: new StaticDriver(), ...(kube ? { kubernetes: kube.driver } : {}) };
   const gateway = new Gateway({ logger, drivers });
   const metrics = createMetrics(gateway);
   const queueProxyMetrics = new QueueProxyMetrics({ token });
@@ -100,8 +143,10 @@ export async function main(argv: string[]): Promise<number | void> {
     onScale: (result) => metrics.scaleOperation(result),
     afterTick: () => {
       gateway.sweepRetired();
-      queueProxyMetrics.sync(gateway.revisions());
+      // Queue-proxy stats feed decisions: only the replica that makes them reads them.
+      queueProxyMetrics.sync(!kube || kube.isLeader() ? gateway.revisions() : []);
     },
+    isLeader: kube?.isLeader,
   });
   gateway.onPoke((rev) => loop.poke(rev));
   const traffic = new TrafficController({ gateway, source, logger }, config);
@@ -129,7 +174,7 @@ export async function main(argv: string[]): Promise<number | void> {
     });
     process.on('SIGHUP', () => void reload('SIGHUP'));
     adminServer = await startAdminServer({
-      app: createAdminApp({ status: gateway, registry: metrics.registry, token, logger, control }),
+      app: createAdminApp({ status: gateway, registry: metrics.registry, token, logger, control, conditions: kube?.conditions }),
       host: admin.host,
       port: admin.port,
       token,
@@ -137,7 +182,7 @@ export async function main(argv: string[]): Promise<number | void> {
     const bound = await gateway.listen(listen.host, listen.port);
     loop.start();
     logger.info(
-      { listen: formatHostPort(bound.address, bound.port), admin: formatHostPort(adminServer.address.host, adminServer.address.port), config: file },
+      { listen: formatHostPort(bound.address, bound.port), admin: formatHostPort(adminServer.address.host, adminServer.address.port), config: source.description, identity: kube?.identity },
       `sluice gateway listening on http://${formatHostPort(bound.address, bound.port)} (admin http://${formatHostPort(adminServer.address.host, adminServer.address.port)})`,
     );
   } catch (err) {
@@ -146,6 +191,7 @@ export async function main(argv: string[]): Promise<number | void> {
     loop.stop();
     await adminServer?.close();
     await local.close();
+    await kube?.close();
     return 1;
   }
 
@@ -158,8 +204,11 @@ export async function main(argv: string[]): Promise<number | void> {
     loop.stop();
     queueProxyMetrics.close();
     source.close();
+    // Hand the Lease over first: another replica decides while this one drains.
+    await kube?.elector?.stop();
     await gateway.close();
     await local.close();
+    await kube?.close();
     await adminServer.close();
     logger.info('stopped');
     process.exit(0);
