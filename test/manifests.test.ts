@@ -293,18 +293,16 @@ describe('the gateway Deployment', () => {
     expect(c.securityContext.seccompProfile).toEqual({ type: 'RuntimeDefault' });
   });
 
-  it('runs `gateway` with the mounted config, data port 8080 and admin port 8081 on all interfaces', () => {
-    expect(c.args).toEqual(['gateway', '--config', '/etc/sluice/sluice.yaml', '--listen', '0.0.0.0:8080', '--admin', '0.0.0.0:8081']);
+  it('runs `gateway` with the config from the ConfigMap through the API, data port 8080 and admin port 8081 on all interfaces', () => {
+    expect(c.args).toEqual(['gateway', '--configmap', 'sluice-system/sluice-config', '--listen', '0.0.0.0:8080', '--admin', '0.0.0.0:8081']);
     expect(port('http')).toBe(8080);
     expect(port('admin')).toBe(8081);
   });
 
-  it('mounts the whole ConfigMap at /etc/sluice (no subPath, or updates never arrive) and an emptyDir at /tmp', () => {
+  it('mounts no ConfigMap (the config comes through the API, a mount would lag) and an emptyDir at /tmp', () => {
     const mount = (path: string): any => c.volumeMounts.find((m: any) => m.mountPath === path);
     const volume = (name: string): any => pod.volumes.find((v: any) => v.name === name);
-    expect(mount('/etc/sluice')).toMatchObject({ readOnly: true });
-    expect(mount('/etc/sluice').subPath).toBeUndefined();
-    expect(volume(mount('/etc/sluice').name).configMap.name).toBe('sluice-config');
+    expect(pod.volumes.filter((v: any) => v.configMap !== undefined)).toEqual([]);
     expect(named('ConfigMap', 'sluice-config', 'sluice-system').data['sluice.yaml']).toBeTypeOf('string');
     expect(volume(mount('/tmp').name).emptyDir).toBeDefined();
   });
@@ -446,7 +444,7 @@ describe('RBAC', () => {
 // ---------------------------------------------------------------------------------------------
 // The Sluice config inside each ConfigMap (manifests and patches).
 
-const TOP_LEVEL_KEYS = ['listen', 'admin', 'autoscaler', 'services'];
+const TOP_LEVEL_KEYS = ['listen', 'admin', 'autoscaler', 'services', 'kubernetes'];
 const SERVICE_KEYS = ['name', 'match', 'revisions', 'traffic', 'stickiness'];
 const KUBERNETES_REVISION_KEYS = [
   'name', 'backend', 'containerConcurrency', 'timeoutSeconds', 'activationTimeoutSeconds', 'queueDepth', 'annotations',
@@ -461,6 +459,15 @@ const sluiceConfig = (d: Doc): any => parse(d.object.data['sluice.yaml'] as stri
 describe('the Sluice config in each ConfigMap', () => {
   it('is found in the base and in the KServe example', () => {
     expect(CONFIG_DOCS.map((d) => d.file).sort()).toEqual(['deploy/kserve/sluice/sluice-config.yaml', 'deploy/kubernetes/base/sluice-config.yaml']);
+  });
+
+  it('the base config names the Lease the gateway may renew and the headless peers Service, on the admin port', () => {
+    const kube = sluiceConfig(CONFIG_DOCS.find((d) => d.file === 'deploy/kubernetes/base/sluice-config.yaml')!).kubernetes;
+    const leaseRule = ofKind('Role').flatMap((r) => r.object.rules as any[]).find((rule) => rule.resources.includes('leases') && rule.resourceNames);
+    expect(leaseRule.resourceNames).toEqual([kube.leaderElection.leaseName]);
+    const peers = named('Service', kube.peers.service, 'sluice-system');
+    expect(peers.spec.clusterIP).toBe('None');
+    expect(peers.spec.ports.map((p: any) => p.port)).toContain(kube.peers.port);
   });
 
   it.each(CONFIG_DOCS.map((d) => [d.file, d]))('%s: only known top-level keys, services present, ports as the Deployment says', (_, d) => {
