@@ -35,6 +35,10 @@ function checkService(svc: RawService, i: number, problems: string[]): void {
   svc.revisions.forEach((r, j) => {
     if (names.has(r.name)) problems.push(`${at}.revisions[${j}].name: duplicate revision "${r.name}"`);
     names.add(r.name);
+    // A local replica has a queue-proxy to read only when the driver starts one for it.
+    if (r.backend === 'local' && r.metricsSource === 'queue-proxy' && !r.queueProxy) {
+      problems.push(`${at}.revisions[${j}].metricsSource: queue-proxy on a local revision needs queueProxy: true`);
+    }
   });
   checkTraffic(names, svc.traffic, `${at}.traffic`, problems);
 }

@@ -49,6 +49,13 @@ const localRevision = z.object({
   drainTimeoutSeconds: z.number().min(0).max(3600).default(30),
   /** Time between SIGTERM and SIGKILL. */
   terminationGraceSeconds: z.number().min(0).max(3600).default(10),
+  /**
+   * Run each replica behind its own `sluice queue-proxy`, as a Knative pod: the process gets a
+   * private PORT, the queue-proxy takes the replica's port (containerConcurrency enforced there too,
+   * readiness and per-second stats on its admin port). Pair with `metricsSource: queue-proxy` to
+   * count requests that reach replicas without passing the gateway. Default false.
+   */
+  queueProxy: z.boolean().default(false),
 }).strict();
 
 /** A revision whose endpoints are fixed URLs; it is never scaled. */
