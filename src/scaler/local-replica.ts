@@ -1,5 +1,7 @@
 /**
- * One replica of a local revision: a child process on a free port, from spawn to exit.
+ * One replica of a local revision: its processes on free ports, from spawn to exit — the app alone,
+ * or the app behind its own queue-proxy (replica-processes.ts says which runs; this file does not
+ * care beyond where to probe).
  *
  *   starting ──first 2xx/3xx probe──► ready ──┐
  *      │                                      ├── stop(): draining, SIGTERM, SIGKILL ──► stopping ──► exited
@@ -8,19 +10,19 @@
  * The replica reports through two hooks: `ready` and `exit`. An exit is `expected` only when stop()
  * came first; anything else is a crash the driver replaces.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { Agent } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { LocalRevision } from '../config/schema.js';
-import { trackChild, untrackChild } from './child-reaper.js';
 import { createEndpoint, type Endpoint } from './endpoint.js';
-import { freePort } from './free-port.js';
+import { freePorts } from './free-port.js';
 import type { LocalDriverTimings } from './local-options.js';
-import { forEachLine } from './output-lines.js';
+import { QueueProxiedApp } from './queue-proxied-app.js';
 import { probe } from './readiness-probe.js';
+import { AppProcess, type ReplicaProcesses, type ReplicaSpec } from './replica-processes.js';
 
-export type ReplicaSpec = Pick<LocalRevision, 'command' | 'args' | 'env' | 'cwd' | 'readinessPath'>;
+export type { ReplicaSpec } from './replica-processes.js';
+/** Port (on the replica's host) and path of the readiness and liveness probes. */
+type ProbeAt = ReplicaProcesses['probe'];
 export type ReplicaState = 'starting' | 'ready' | 'stopping' | 'exited';
 
 export interface ReplicaExit {
@@ -46,15 +48,15 @@ export interface ReplicaContext {
 
 export class LocalReplica {
   state: ReplicaState = 'starting';
+  /** Where the gateway sends requests; 0 until the ports are chosen. */
   port = 0;
-  pid: number | undefined;
   /** Set once ready; its `draining` turns true when the replica leaves the ready set. */
   endpoint: Endpoint | undefined;
   /** Date.now() when it became ready; 0 before. */
   readyAt = 0;
   readonly exited: Promise<ReplicaExit>;
 
-  private child: ChildProcess | undefined;
+  private processes: ReplicaProcesses | undefined;
   private resolveExited!: (exit: ReplicaExit) => void;
   /** Aborts probe sleeps when the replica stops or dies. */
   private readonly probes = new AbortController();
@@ -74,7 +76,17 @@ export class LocalReplica {
     this.exited = new Promise((resolve) => (this.resolveExited = resolve));
   }
 
-  /** Pick a port, spawn, probe; returns at once, never throws. */
+  /** The app's pid; undefined before the spawn (or when it failed). */
+  get pid(): number | undefined {
+    return this.processes?.pid;
+  }
+
+  /** Every process of the replica still running (the app, and its queue-proxy when it has one). */
+  get pids(): number[] {
+    return this.processes?.pids ?? [];
+  }
+
+  /** Pick ports, spawn, probe; returns at once, never throws. */
   start(): void {
     this.run().catch((err: unknown) => {
       this.ctx.log.error({ err, pid: this.pid }, 'replica supervision failed');
@@ -99,9 +111,10 @@ export class LocalReplica {
   }
 
   private async run(): Promise<void> {
-    let port: number;
+    const behindQueueProxy = this.spec.queueProxy;
+    let ports: number[];
     try {
-      port = await freePort(this.ctx.host);
+      ports = await freePorts(this.ctx.host, behindQueueProxy ? 3 : 1);
     } catch (err) {
       this.finish({ code: null, signal: null, reason: `no free port: ${(err as Error).message}` });
       return;
@@ -110,46 +123,26 @@ export class LocalReplica {
       this.finish({ code: null, signal: null, reason: 'stopped before spawn' });
       return;
     }
-    this.port = port;
-    const args = this.spec.args.map((arg) => arg.replaceAll('${PORT}', String(port)));
-    let child: ChildProcess;
-    try {
-      child = spawn(this.spec.command, args, {
-        env: { ...process.env, ...this.spec.env, PORT: String(port) },
-        cwd: this.spec.cwd,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: false,
-      });
-    } catch (err) {
-      this.finish({ code: null, signal: null, reason: `spawn failed: ${(err as Error).message}` });
-      return;
-    }
-    this.child = child;
-    this.pid = child.pid;
-    // A failed spawn (ENOENT command or cwd) emits 'error' and never 'exit'.
-    child.on('error', (err) => {
-      if (child.pid === undefined) this.finish({ code: null, signal: null, reason: `spawn failed: ${err.message}` });
-      else this.ctx.log.warn({ err, pid: child.pid }, 'replica process error');
-    });
-    child.once('exit', (code, signal) => this.finish({ code, signal }));
-    const debug = this.ctx.log.isLevelEnabled('debug');
-    const pid = child.pid;
-    if (child.stdout) forEachLine(child.stdout, debug, (line) => this.ctx.log.debug({ pid, stream: 'stdout' }, line));
-    if (child.stderr) forEachLine(child.stderr, debug, (line) => this.ctx.log.debug({ pid, stream: 'stderr' }, line));
-    if (pid === undefined) return;
-    trackChild(child);
-    this.ctx.log.info({ pid, port }, 'replica started');
-    if (await this.waitReady()) await this.watchLiveness();
+    this.port = ports[0]!;
+    const processes = behindQueueProxy
+      ? new QueueProxiedApp(this.spec, this.ctx.host, { port: this.port, appPort: ports[1]!, adminPort: ports[2]! }, this.ctx.log)
+      : new AppProcess(this.spec, this.port, this.ctx.log);
+    this.processes = processes;
+    void processes.exited.then((exit) => this.finish(exit));
+    // A failed spawn (ENOENT command or cwd) has no pid; its exit follows at once.
+    if (processes.pid === undefined) return;
+    this.ctx.log.info(processes.describe(), 'replica started');
+    if (await this.waitReady(processes.probe)) await this.watchLiveness(processes.probe);
   }
 
   /**
    * Probe until the first 2xx/3xx: every 2 ms while refused, every 5 ms while answering not-ready.
    * True when the replica became ready.
    */
-  private async waitReady(): Promise<boolean> {
+  private async waitReady(at: ProbeAt): Promise<boolean> {
     const t = this.ctx.timings;
     const timer = setTimeout(() => this.fail(`not ready after ${t.startupTimeoutMs} ms`), t.startupTimeoutMs);
-    const target = { host: this.ctx.host, port: this.port, path: this.spec.readinessPath, agent: this.agent, timeoutMs: t.probeTimeoutMs };
+    const target = { host: this.ctx.host, ...at, agent: this.agent, timeoutMs: t.probeTimeoutMs };
     try {
       while (this.state === 'starting' && this.killReason === undefined) {
         const result = await probe(target);
@@ -174,18 +167,20 @@ export class LocalReplica {
     this.readyAt = Date.now();
     const host = this.ctx.host.includes(':') ? `[${this.ctx.host}]` : this.ctx.host;
     this.endpoint = createEndpoint(`http://${host}:${this.port}`);
+    const statsUrl = this.processes?.statsUrl;
+    if (statsUrl !== undefined) this.endpoint.statsUrl = statsUrl;
     this.ctx.log.info({ pid: this.pid, port: this.port }, 'replica ready');
     this.callHook(() => this.hooks.ready(this));
   }
 
   /** Slow check after readiness; process exit stays the main death signal. */
-  private async watchLiveness(): Promise<void> {
+  private async watchLiveness(at: ProbeAt): Promise<void> {
     const t = this.ctx.timings;
     if (t.livenessIntervalMs <= 0) {
       this.agent.destroy();
       return;
     }
-    const target = { host: this.ctx.host, port: this.port, path: this.spec.readinessPath, agent: this.agent, timeoutMs: t.livenessTimeoutMs };
+    const target = { host: this.ctx.host, ...at, agent: this.agent, timeoutMs: t.livenessTimeoutMs };
     let failures = 0;
     try {
       while (this.state === 'ready' && this.killReason === undefined) {
@@ -201,7 +196,7 @@ export class LocalReplica {
   }
 
   private async terminate(): Promise<void> {
-    if (this.child === undefined) return; // run() sees 'stopping' when its port arrives and spawns nothing
+    if (this.processes === undefined) return; // run() sees 'stopping' when its ports arrive and spawns nothing
     const endpoint = this.endpoint;
     while (endpoint !== undefined && endpoint.inflight > 0 && this.state === 'stopping') {
       const left = this.drainDeadline - Date.now();
@@ -212,10 +207,7 @@ export class LocalReplica {
       await sleep(Math.min(this.ctx.timings.drainPollMs, left));
     }
     if (this.state !== 'stopping') return;
-    this.signal('SIGTERM');
-    const killTimer = setTimeout(() => this.signal('SIGKILL'), this.graceMs);
-    await this.exited;
-    clearTimeout(killTimer);
+    this.processes.terminate(this.graceMs);
   }
 
   /** Kill a replica that failed on its own terms; its exit is reported as unexpected. */
@@ -224,17 +216,8 @@ export class LocalReplica {
     this.killReason = reason;
     this.stopProbes();
     this.ctx.log.warn({ pid: this.pid, reason }, 'killing replica');
-    if (this.child === undefined || this.pid === undefined) this.finish({ code: null, signal: null });
-    else this.signal('SIGKILL');
-  }
-
-  private signal(signal: NodeJS.Signals): void {
-    if (this.state === 'exited' || this.child === undefined) return;
-    try {
-      this.child.kill(signal);
-    } catch (err) {
-      this.ctx.log.warn({ err, pid: this.pid, signal }, 'cannot signal replica');
-    }
+    if (this.processes === undefined) this.finish({ code: null, signal: null });
+    else this.processes.kill();
   }
 
   private stopProbes(): void {
@@ -248,7 +231,6 @@ export class LocalReplica {
     this.state = 'exited';
     this.stopProbes();
     if (this.endpoint) this.endpoint.draining = true;
-    if (this.child) untrackChild(this.child);
     this.resolveExited(exit);
     this.callHook(() => this.hooks.exit(this, exit));
   }

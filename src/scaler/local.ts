@@ -1,5 +1,6 @@
 /**
- * The local driver: each replica of a `backend: local` revision is a child process of the gateway.
+ * The local driver: each replica of a `backend: local` revision is a child process of the gateway
+ * (two with `queueProxy: true`: the app and its own queue-proxy in front of it).
  *
  * setReplicas records the wish and reconciles at once: missing replicas are spawned (after the crash
  * backoff, if one is running), surplus ones are stopped — not-yet-ready first, then the newest ready.
@@ -106,6 +107,15 @@ export class LocalDriver implements ScalerDriver {
     let actual = 0;
     for (const replica of rev.replicas) if (isActive(replica)) actual++;
     return { desired: rev.desired, actual, ready: rev.published.length };
+  }
+
+  /**
+   * Process ids of the revision's replicas that have not exited yet: one per replica, two for one
+   * behind a queue-proxy (the app and its queue-proxy).
+   */
+  pids(key: RevisionKey): number[] {
+    const rev = this.revisions.get(key);
+    return rev ? [...rev.replicas].flatMap((replica) => replica.pids) : [];
   }
 
   onEndpoints(listener: EndpointsListener): void {
