@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { createAdminApp } from '../../src/admin/app.js';
 import { startAdminServer } from '../../src/admin/server.js';
 import { AutoscalerLoop } from '../../src/autoscaler/loop.js';
+import { QueueProxyMetrics } from '../../src/autoscaler/queue-proxy-metrics.js';
 import { FileConfigSource } from '../../src/config/file-source.js';
 import { parseConfigText, type Config } from '../../src/config/load.js';
 import type { TrafficTarget } from '../../src/config/schema.js';
@@ -69,11 +70,16 @@ export async function startGateway(yaml: string, options: StartOptions = {}): Pr
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const driver = new LocalDriver({ logger, closeDrainTimeoutMs: 500, livenessIntervalMs: 0 });
   const gateway = new Gateway({ logger, drivers: { local: driver, static: new StaticDriver() } });
+  // As `sluice gateway` wires it: revisions with `metricsSource: queue-proxy` read their replicas' stats.
+  const queueProxyMetrics = new QueueProxyMetrics();
   const loop = new AutoscalerLoop({
     revisions: () => gateway.revisions(),
     logger,
     tickMs: options.tickMs ?? 200,
-    afterTick: () => gateway.sweepRetired(),
+    afterTick: () => {
+      gateway.sweepRetired();
+      queueProxyMetrics.sync(gateway.revisions());
+    },
   });
   gateway.onPoke((rev) => loop.poke(rev));
   gateway.apply(config);
@@ -118,6 +124,7 @@ export async function startGateway(yaml: string, options: StartOptions = {}): Pr
       rollouts?.close();
       source?.close();
       loop.stop();
+      queueProxyMetrics.close();
       await gateway.close(1000);
       await driver.close();
       await admin?.close();
