@@ -5,7 +5,7 @@
 import { describe, expect, test } from 'vitest';
 import { RevisionStats } from '../src/stats/revision-stats.js';
 import {
-  MetricWindows, linearAverage, readWindows, smoothingCoefficient, weightedAverage, windowSpecOf,
+  MetricWindows, linearAverage, smoothingCoefficient, weightedAverage, windowSpecOf,
   type WindowAverages, type WindowSpec,
 } from '../src/stats/windows.js';
 
@@ -182,19 +182,5 @@ describe('averaging functions', () => {
       .toEqual({ stableSeconds: 60, panicSeconds: 6, algorithm: 'linear' });
     expect(windowSpecOf({ stableWindowMs: 6_000, panicWindowMs: 0, aggregation: 'weightedExponential' }))
       .toEqual({ stableSeconds: 6, panicSeconds: 1, algorithm: 'weightedExponential' });
-  });
-});
-
-describe('readWindows', () => {
-  test('keeps one reader per stats object and follows a changed spec', () => {
-    const stats = new RevisionStats(T0, 60);
-    for (let i = 0; i < 10; i++) stats.arrive(T0 + 119_000);
-    const linear = { stableWindowMs: 60_000, panicWindowMs: 6_000, aggregation: 'linear' as const };
-    const first = readWindows(stats, T0 + 120_000, linear, 1);
-    expect(first.stableConcurrency).toBeCloseTo(0.166666, 6);
-    // Same object back, no allocation per read.
-    expect(readWindows(stats, T0 + 120_000, linear, 1)).toBe(first);
-    const weighted = readWindows(stats, T0 + 120_000, { ...linear, aggregation: 'weightedExponential' }, 1);
-    expect(weighted.stableConcurrency).toBeCloseTo(2, 6);
   });
 });

@@ -213,34 +213,3 @@ export class MetricWindows {
     if (last > this.scanned) this.scanned = last;
   }
 }
-
-/** One reader per stats object for readWindows(), with the source it was built from; dropped with the stats. */
-const readers = new WeakMap<SecondBuckets, { windows: MetricWindows; source: WindowSource }>();
-
-/**
- * Averages for `stats` at `now` without holding a MetricWindows yourself: one is kept per stats object
- * and follows `source` (a ScalingSpec) when it changes. No allocation after the first call.
- *
- * It cannot know when collection began, so on its first read it counts the whole ring as observed
- * when `readyPods` > 0 (a restart with endpoints up reads a full window), or starts at the first
- * second with traffic otherwise. Pass the real `readyPods` for Knative's fresh start after a silent
- * window at zero; the default 1 treats every second as observed. Prefer a MetricWindows created with
- * the stats' creation time where the partial window right after creation matters.
- *
- * @example const w = readWindows(rev.stats, now, rev.spec.scaling, rev.endpoints.length);
- */
-export function readWindows(stats: SecondBuckets, now: number, source: WindowSource, readyPods = 1): WindowAverages {
-  let entry = readers.get(stats);
-  if (entry === undefined) {
-    const last = stats.lastCompleteSecond(now);
-    entry = { windows: new MetricWindows(windowSpecOf(source), (last - stats.size + 1) * 1000), source };
-    readers.set(stats, entry);
-  } else if (entry.source !== source) {
-    const old = entry.source;
-    if (old.stableWindowMs !== source.stableWindowMs || old.panicWindowMs !== source.panicWindowMs || old.aggregation !== source.aggregation) {
-      entry.windows.update(windowSpecOf(source));
-    }
-    entry.source = source;
-  }
-  return entry.windows.read(stats, now, readyPods);
-}
