@@ -1,6 +1,9 @@
 /**
- * One target's throughput run: autocannon (in this process) for a warm-up, then a measured run with
- * the CPU time of the proxy's and the predictor's processes read just before and just after it.
+ * One target's run under autocannon (in this process), with the CPU time of the proxy's and the
+ * predictor's processes read just before and just after the measured part:
+ *
+ *  - runTarget: a throughput run, as fast as the target answers (a warm-up, then a measured run);
+ *  - runAtRate: a run at a fixed offered rate, its first second unmeasured.
  */
 import autocannon from 'autocannon';
 import { performance } from 'node:perf_hooks';
@@ -62,10 +65,17 @@ interface Fired {
   latenciesMs: Float64Array;
 }
 
-function fire(url: string, settings: LoadSettings, durationS: number): Promise<Fired> {
+interface Firing {
+  done: Promise<Fired>;
+  /** 2xx responses so far. */
+  okSoFar(): number;
+}
+
+/** Starts autocannon; `overallRate` caps the requests per second over all connections. */
+function start(url: string, settings: Pick<LoadSettings, 'connections' | 'method' | 'path' | 'body'>, durationS: number, overallRate?: number): Firing {
   let latencies = new Float64Array(1 << 16);
   let count = 0;
-  return new Promise((resolve, reject) => {
+  const done = new Promise<Fired>((resolve, reject) => {
     const instance = autocannon(
       {
         url: url + settings.path,
@@ -76,6 +86,7 @@ function fire(url: string, settings: LoadSettings, durationS: number): Promise<F
         pipelining: 1,
         duration: durationS,
         timeout: 10,
+        ...(overallRate === undefined ? {} : { overallRate }),
       },
       (err: Error | null, result: autocannon.Result) => {
         current = undefined;
@@ -95,6 +106,11 @@ function fire(url: string, settings: LoadSettings, durationS: number): Promise<F
     });
     current = instance;
   });
+  return { done, okSoFar: () => count };
+}
+
+function fire(url: string, settings: LoadSettings, durationS: number): Promise<Fired> {
+  return start(url, settings, durationS).done;
 }
 
 /** Nearest-rank percentile of sorted values; NaN when empty. */
@@ -111,9 +127,25 @@ export interface CpuWatch {
   ticksPerSecond?: number;
 }
 
-export async function runTarget(target: string, url: string, settings: LoadSettings, cpu: CpuWatch): Promise<TargetRun> {
-  const warm = settings.warmupS > 0 ? await fire(url, settings, settings.warmupS) : undefined;
+/** CPU figures of one measured window; per request = per 2xx response in it. */
+export interface CpuReading {
+  wallS: number;
+  /** CPU of the proxy's process tree over the window, ms; null for the direct run or without /proc. */
+  proxyCpuMs: number | null;
+  proxyCpuUsPerReq: number | null;
+  predictorCpuMs: number | null;
+  predictorCpuUsPerReq: number | null;
+  /** CPU of this process (autocannon, the load generator) per 2xx response, µs. */
+  clientCpuUsPerReq: number | null;
+  /** CPUs' worth of work by other processes during the window (see TargetRun.otherCpus). */
+  otherCpus: number | null;
+}
 
+/**
+ * Reads the proxy's and the predictor's process trees, this process and the machine now; `finish`
+ * reads them again and gives the CPU between the two readings, per `ok` responses.
+ */
+function openCpuWindow(cpu: CpuWatch): { finish(ok: number): CpuReading } {
   const snap = (pid: number | undefined): CpuSnapshot | undefined =>
     pid !== undefined && cpu.ticksPerSecond !== undefined ? snapshotTree(pid) : undefined;
   const proxyBefore = snap(cpu.proxyPid);
@@ -121,41 +153,123 @@ export async function runTarget(target: string, url: string, settings: LoadSetti
   const clientBefore = process.cpuUsage();
   const machineBefore = cpu.ticksPerSecond !== undefined ? snapshotMachine() : undefined;
   const startedAt = performance.now();
-  const { result, latenciesMs } = await fire(url, settings, settings.durationS);
-  const wallS = (performance.now() - startedAt) / 1000;
-  const client = process.cpuUsage(clientBefore);
-  const machineAfter = cpu.ticksPerSecond !== undefined ? snapshotMachine() : undefined;
-  const proxyAfter = snap(cpu.proxyPid);
-  const predictorAfter = snap(cpu.predictorPid);
+  return {
+    finish(ok) {
+      const wallS = (performance.now() - startedAt) / 1000;
+      const client = process.cpuUsage(clientBefore);
+      const machineAfter = cpu.ticksPerSecond !== undefined ? snapshotMachine() : undefined;
+      const proxyAfter = snap(cpu.proxyPid);
+      const predictorAfter = snap(cpu.predictorPid);
 
+      const cpuMs = (before?: CpuSnapshot, after?: CpuSnapshot): number | null =>
+        before && after && cpu.ticksPerSecond ? (ticksBetween(before, after) * 1000) / cpu.ticksPerSecond : null;
+      const perRequest = (ms: number | null): number | null => (ms === null || ok === 0 ? null : (ms * 1000) / ok);
+      const proxyCpuMs = cpuMs(proxyBefore, proxyAfter);
+      const predictorCpuMs = cpuMs(predictorBefore, predictorAfter);
+      let otherCpus: number | null = null;
+      if (cpu.ticksPerSecond && machineBefore && machineAfter) {
+        const ours = new Set([process.pid, ...(proxyAfter?.keys() ?? []), ...(predictorAfter?.keys() ?? [])]);
+        otherCpus = otherTicksBetween(machineBefore, machineAfter, ours) / cpu.ticksPerSecond / wallS;
+      }
+      return {
+        wallS,
+        proxyCpuMs,
+        proxyCpuUsPerReq: perRequest(proxyCpuMs),
+        predictorCpuMs,
+        predictorCpuUsPerReq: perRequest(predictorCpuMs),
+        clientCpuUsPerReq: perRequest((client.user + client.system) / 1000),
+        otherCpus,
+      };
+    },
+  };
+}
+
+export async function runTarget(target: string, url: string, settings: LoadSettings, cpu: CpuWatch): Promise<TargetRun> {
+  const warm = settings.warmupS > 0 ? await fire(url, settings, settings.warmupS) : undefined;
+
+  const window = openCpuWindow(cpu);
+  const { result, latenciesMs } = await fire(url, settings, settings.durationS);
   const ok = result['2xx'];
-  const cpuMs = (before?: CpuSnapshot, after?: CpuSnapshot): number | null =>
-    before && after && cpu.ticksPerSecond ? (ticksBetween(before, after) * 1000) / cpu.ticksPerSecond : null;
-  const perRequest = (ms: number | null): number | null => (ms === null || ok === 0 ? null : (ms * 1000) / ok);
-  const proxyCpuMs = cpuMs(proxyBefore, proxyAfter);
-  const predictorCpuMs = cpuMs(predictorBefore, predictorAfter);
-  let otherCpus: number | null = null;
-  if (cpu.ticksPerSecond && machineBefore && machineAfter) {
-    const ours = new Set([process.pid, ...(proxyAfter?.keys() ?? []), ...(predictorAfter?.keys() ?? [])]);
-    otherCpus = otherTicksBetween(machineBefore, machineAfter, ours) / cpu.ticksPerSecond / wallS;
-  }
+  const reading = window.finish(ok);
   return {
     target,
     url,
-    rps: ok / wallS,
+    rps: ok / reading.wallS,
     p50Ms: percentile(latenciesMs, 50),
     p99Ms: percentile(latenciesMs, 99),
     ok,
     non2xx: result.non2xx,
     errors: result.errors,
-    wallS,
-    proxyCpuMs,
-    proxyCpuUsPerReq: perRequest(proxyCpuMs),
-    predictorCpuMs,
-    predictorCpuUsPerReq: perRequest(predictorCpuMs),
-    clientCpuUsPerReq: perRequest((client.user + client.system) / 1000),
-    otherCpus,
+    ...reading,
     warmupNon2xx: warm?.result.non2xx ?? 0,
     warmupErrors: warm?.result.errors ?? 0,
+  };
+}
+
+export interface RateSettings {
+  /** Offered load, requests per second over all connections (autocannon's `overallRate`). */
+  rps: number;
+  /** Measured window, whole seconds. */
+  durationS: number;
+  connections: number;
+  method: 'POST';
+  path: string;
+  body: string;
+}
+
+/** One run at a fixed offered rate: the CPU figures of its measured window. */
+export interface RateRun extends CpuReading {
+  target: string;
+  /** 1-based round of the fixed-rate phase. */
+  round: number;
+  requestedRps: number;
+  /** 2xx responses in the measured window ÷ the time between the two counts: well below requestedRps, the target did not keep up. */
+  rps: number;
+  /** 2xx responses in the measured window: the denominator of every per-request figure. */
+  ok: number;
+  /** Non-2xx responses and errors over the whole run, lead-in included. */
+  non2xx: number;
+  errors: number;
+}
+
+/** Unmeasured start of each fixed-rate run, seconds: one of autocannon's one-second rate windows. */
+export const RATE_LEAD_IN_S = 1;
+/** The window is read this long before a second's burst starts, when the previous one is done. */
+const RATE_MARGIN_S = 0.05;
+
+/** Resolves at `performance.now()` = `at`: marks set from one origin, so they do not drift apart. */
+const until = (at: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, at - performance.now())));
+
+/**
+ * autocannon paces `overallRate` per connection in one-second windows: at the start of every second
+ * each connection sends its share as fast as it is answered, then waits for the next second. The
+ * first second (connection set-up, upstream connections reopened after idling) is not measured. The
+ * 2xx count and the CPU are read 50 ms before the second burst and again `durationS` seconds later,
+ * 50 ms before the burst after the last measured one: the window holds `durationS` whole bursts and
+ * both readings fall while the target is idle between bursts (as long as it keeps up with the rate).
+ */
+export async function runAtRate(target: string, round: number, url: string, settings: RateSettings, cpu: CpuWatch): Promise<RateRun> {
+  const origin = performance.now();
+  const firing = start(url, settings, RATE_LEAD_IN_S + settings.durationS, settings.rps);
+  firing.done.catch(() => undefined); // awaited below; an early failure must not go unhandled meanwhile
+  const opensAt = origin + (RATE_LEAD_IN_S - RATE_MARGIN_S) * 1000;
+  await until(opensAt);
+  const countedFrom = performance.now();
+  const okBefore = firing.okSoFar();
+  const window = openCpuWindow(cpu);
+  await until(opensAt + settings.durationS * 1000);
+  const countedS = (performance.now() - countedFrom) / 1000;
+  const ok = firing.okSoFar() - okBefore;
+  const reading = window.finish(ok);
+  const { result } = await firing.done;
+  return {
+    target,
+    round,
+    requestedRps: settings.rps,
+    rps: ok / countedS,
+    ok,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    ...reading,
   };
 }

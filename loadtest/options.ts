@@ -10,6 +10,12 @@ export interface BenchOptions {
   connections: number;
   /** Cold-start samples, a fresh gateway each. Default 5. */
   coldStarts: number;
+  /** Offered load of the fixed-rate CPU phase, requests per second over all connections. Default 3000. */
+  cpuRate: number;
+  /** Interleaved rounds of the fixed-rate CPU phase; 0 skips the phase. Default 5. */
+  cpuRounds: number;
+  /** Measured window of each fixed-rate run, whole seconds (see runAtRate in load.ts). Default 4. */
+  cpuDurationS: number;
   /** Skip the nginx row even when nginx is on the PATH. */
   noNginx: boolean;
   skipColdStart: boolean;
@@ -18,12 +24,17 @@ export interface BenchOptions {
 export const USAGE = `usage: npm run bench -- [options]      (node dist/loadtest/overhead.js [options])
 
 Measures the gateway's overhead: the predictor directly, through the gateway (a static revision) and
-through nginx (when on the PATH), then cold starts of a local revision at zero.
+through nginx (when on the PATH), each at saturation; then the proxies' CPU per request at a fixed
+offered rate, gateway and nginx interleaved over several rounds; then cold starts of a local
+revision at zero.
 
 options:
   --duration S        measured run per target, seconds (default 10)
   --warmup S          warm-up run before it, seconds (default 2)
   --connections N     concurrent connections (default 50)
+  --cpu-rate N        offered load of the fixed-rate CPU runs, requests/s (default 3000)
+  --cpu-rounds N      interleaved gateway/nginx rounds at that rate (default 5; 0 skips them)
+  --cpu-duration S    measured window of each fixed-rate run, whole seconds (default 4)
   --cold-starts N     cold-start samples, a fresh gateway each (default 5)
   --no-nginx          skip nginx even when it is on the PATH
   --skip-cold-start   skip the cold-start measurement
@@ -48,6 +59,9 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
       warmup: { type: 'string' },
       connections: { type: 'string' },
       'cold-starts': { type: 'string' },
+      'cpu-rate': { type: 'string' },
+      'cpu-rounds': { type: 'string' },
+      'cpu-duration': { type: 'string' },
       'no-nginx': { type: 'boolean' },
       'skip-cold-start': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -61,6 +75,10 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
     warmupS: number('warmup', values.warmup, 2, false, 0),
     connections: number('connections', values.connections, 50, true, 1),
     coldStarts: number('cold-starts', values['cold-starts'], 5, true, 1),
+    cpuRate: number('cpu-rate', values['cpu-rate'], 3000, true, 1),
+    cpuRounds: number('cpu-rounds', values['cpu-rounds'], 5, true, 0),
+    // Whole seconds: autocannon paces a fixed rate in one-second windows (see runAtRate).
+    cpuDurationS: number('cpu-duration', values['cpu-duration'], 4, true, 1),
     noNginx: values['no-nginx'] ?? false,
     skipColdStart: values['skip-cold-start'] ?? false,
   };

@@ -1,10 +1,16 @@
 /**
  * `npm run bench`: the gateway's overhead, measured in one run on this machine.
  *
- *  1. autocannon against the predictor directly, through the gateway (one static revision: no
- *     scaling, pure proxying) and through nginx (when on the PATH), each a warm-up then a measured
- *     run, with the CPU time each proxy and the predictor spent per 2xx response;
- *  2. cold starts: a fresh gateway, a local revision at zero, one request, timed.
+ *  1. throughput: autocannon against the predictor directly, through the gateway (one static
+ *     revision: no scaling, pure proxying) and through nginx (when on the PATH), each a warm-up then
+ *     a saturating measured run, with the CPU time each proxy and the predictor spent per 2xx
+ *     response;
+ *  2. CPU per request at a fixed rate: gateway and nginx again, interleaved over several rounds at
+ *     one offered rate below saturation (see fixed-rate.ts for why): the budget figure;
+ *  3. cold starts: a fresh gateway, a local revision at zero, one request, timed.
+ *
+ * The gateway and nginx of phases 1 and 2 are started once, before the first measurement, and
+ * stay up until phase 2 ends.
  *
  * Prints tables and writes the same figures to loadtest/results/overhead-<timestamp>.json.
  * Every child process is stopped (SIGTERM, then SIGKILL) on a normal end, an error and SIGINT.
@@ -15,10 +21,11 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { coldStartOnce, type ColdStartSample } from './cold-start.js';
-import { startGateway, writeColdStartConfig, writeStaticConfig } from './gateway.js';
-import { runTarget, stopLoad, type LoadSettings } from './load.js';
+import { fixedRateLines, fixedRateTable, roundOrder, summarizeFixedRate, type FixedRateSummary } from './fixed-rate.js';
+import { startGateway, writeColdStartConfig, writeStaticConfig, type RunningGateway } from './gateway.js';
+import { RATE_LEAD_IN_S, runAtRate, runTarget, stopLoad, type LoadSettings, type RateRun, type RateSettings } from './load.js';
 import { exchange } from './net.js';
-import { findNginx, startNginx } from './nginx.js';
+import { findNginx, startNginx, type RunningNginx } from './nginx.js';
 import { USAGE, parseBenchArgs, type BenchOptions } from './options.js';
 import { startPredictor } from './predictor.js';
 import { clockTicksPerSecond, procAvailable } from './proc-cpu.js';
@@ -31,6 +38,7 @@ import {
   summarizeColdStarts,
   throughputTable,
   type ColdStartSummary,
+  type SkippedTarget,
   type TargetRow,
 } from './report.js';
 
@@ -76,7 +84,68 @@ async function measure(
   return runTarget(target, url, settings, { proxyPid: proxy?.pid, predictorPid: predictor.pid, ticksPerSecond });
 }
 
-async function throughput(options: BenchOptions, tmp: string, predictorUrl: string, predictor: Child, ticksPerSecond: number | undefined) {
+/** The proxies under test, each running or skipped with the reason. */
+interface Proxies {
+  gateway: RunningGateway | SkippedTarget;
+  nginx: RunningNginx | SkippedTarget;
+}
+
+/** The proxies in row order, each under its target name. */
+function proxyList(proxies: Proxies): { target: 'gateway' | 'nginx'; proxy: Proxies['gateway' | 'nginx'] }[] {
+  return [
+    { target: 'gateway', proxy: proxies.gateway },
+    { target: 'nginx', proxy: proxies.nginx },
+  ];
+}
+
+/**
+ * Starts the gateway (a static revision in front of the predictor) and nginx (when wanted and on
+ * the PATH), runs `body` with both up, and stops each in its own finally block. The gateway's
+ * warn/error output goes to `gatewayProblems` once it is stopped.
+ */
+async function withProxies<T>(
+  options: BenchOptions,
+  tmp: string,
+  predictorUrl: string,
+  gatewayProblems: string[],
+  body: (proxies: Proxies) => Promise<T>,
+): Promise<T> {
+  let gateway: Proxies['gateway'];
+  try {
+    gateway = await startGateway({ cliPath: CLI, configPath: await writeStaticConfig(tmp, predictorUrl), logLevel: 'info' });
+  } catch (err) {
+    gateway = { target: 'gateway', skipped: `did not start: ${firstLine(err)}` };
+    log(`gateway did not start:\n${(err as Error).message}`);
+  }
+  try {
+    let nginx: Proxies['nginx'];
+    const nginxBinary = findNginx();
+    if (options.noNginx) nginx = { target: 'nginx', skipped: '--no-nginx' };
+    else if (nginxBinary === undefined) {
+      log('nginx: not on the PATH, skipping the nginx row');
+      nginx = { target: 'nginx', skipped: 'nginx not on the PATH' };
+    } else {
+      try {
+        nginx = await startNginx(nginxBinary, join(tmp, 'nginx'), predictorUrl);
+      } catch (err) {
+        nginx = { target: 'nginx', skipped: `did not start: ${firstLine(err)}` };
+        log((err as Error).message);
+      }
+    }
+    try {
+      return await body({ gateway, nginx });
+    } finally {
+      if (!('skipped' in nginx)) await nginx.child.stop();
+    }
+  } finally {
+    if (!('skipped' in gateway)) {
+      gatewayProblems.push(...gateway.problems);
+      await gateway.child.stop();
+    }
+  }
+}
+
+async function throughput(options: BenchOptions, proxies: Proxies, predictorUrl: string, predictor: Child, ticksPerSecond: number | undefined) {
   const settings: LoadSettings = {
     durationS: options.durationS,
     warmupS: options.warmupS,
@@ -86,42 +155,79 @@ async function throughput(options: BenchOptions, tmp: string, predictorUrl: stri
     body: INFER_BODY,
   };
   const rows: TargetRow[] = [];
-  const gatewayProblems: string[] = [];
-
   rows.push(await measure('direct', predictorUrl, undefined, predictor, settings, ticksPerSecond));
-
-  try {
-    const gateway = await startGateway({ cliPath: CLI, configPath: await writeStaticConfig(tmp, predictorUrl), logLevel: 'info' });
-    try {
-      rows.push(await measure('gateway', gateway.url, gateway.child, predictor, settings, ticksPerSecond));
-    } finally {
-      gatewayProblems.push(...gateway.problems);
-      await gateway.child.stop();
-    }
-  } catch (err) {
-    rows.push({ target: 'gateway', skipped: `did not start: ${firstLine(err)}` });
-    log(`gateway did not start:\n${(err as Error).message}`);
+  for (const { target, proxy } of proxyList(proxies)) {
+    rows.push('skipped' in proxy ? proxy : await measure(target, proxy.url, proxy.child, predictor, settings, ticksPerSecond));
   }
+  return { settings, rows };
+}
 
-  const nginxBinary = findNginx();
-  if (options.noNginx) rows.push({ target: 'nginx', skipped: '--no-nginx' });
-  else if (nginxBinary === undefined) {
-    log('nginx: not on the PATH, skipping the nginx row');
-    rows.push({ target: 'nginx', skipped: 'nginx not on the PATH' });
-  } else {
-    try {
-      const nginx = await startNginx(nginxBinary, join(tmp, 'nginx'), predictorUrl);
-      try {
-        rows.push(await measure('nginx', nginx.url, nginx.child, predictor, settings, ticksPerSecond));
-      } finally {
-        await nginx.child.stop();
-      }
-    } catch (err) {
-      rows.push({ target: 'nginx', skipped: `did not start: ${firstLine(err)}` });
-      log((err as Error).message);
+type FixedRate =
+  | { settings: Omit<RateSettings, 'method' | 'path' | 'body'> & { rounds: number; leadInS: number; pipelining: 1 }; runs: RateRun[]; summary: FixedRateSummary }
+  | { skipped: string };
+
+/**
+ * Phase 2: `--cpu-rounds` rounds; in each, every proxy that passed its throughput run gets one
+ * runAtRate at `--cpu-rate` (gateway first in odd rounds, nginx first in even ones).
+ */
+async function fixedRate(options: BenchOptions, proxies: Proxies, rows: TargetRow[], predictor: Child, ticksPerSecond: number | undefined): Promise<FixedRate> {
+  if (options.cpuRounds === 0) return { skipped: '--cpu-rounds 0' };
+  if (ticksPerSecond === undefined) return { skipped: 'no /proc: CPU time is not measured' };
+  const targets = proxyList(proxies).flatMap(({ target, proxy }) =>
+    'skipped' in proxy || !isRun(rows.find((r) => r.target === target)) ? [] : [{ target, url: proxy.url, child: proxy.child }],
+  );
+  if (targets.length === 0) return { skipped: 'no proxy was measured' };
+
+  const settings: RateSettings = {
+    rps: options.cpuRate,
+    durationS: options.cpuDurationS,
+    connections: options.connections,
+    method: 'POST',
+    path: INFER_PATH,
+    body: INFER_BODY,
+  };
+  const rounds = options.cpuRounds;
+  const perRunS = RATE_LEAD_IN_S + settings.durationS;
+  log(
+    `\nCPU per request at a fixed rate: ${rounds} rounds × ${targets.map((t) => t.target).join(' and ')}, each run ` +
+      `${RATE_LEAD_IN_S} s lead-in + ${settings.durationS} s measured at ${settings.rps} rps, ${settings.connections} connections ` +
+      `(about ${rounds * targets.length * perRunS} s)`,
+  );
+  const runs: RateRun[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    const these: RateRun[] = [];
+    for (const t of roundOrder(targets, round)) {
+      these.push(await runAtRate(t.target, round, t.url, settings, { proxyPid: t.child.pid, predictorPid: predictor.pid, ticksPerSecond }));
     }
+    runs.push(...these);
+    log(`  round ${round}: ` + these.map((r) => `${r.target} ${r.proxyCpuUsPerReq?.toFixed(1) ?? '—'} µs/req at ${r.rps.toFixed(0)} rps`).join(', '));
   }
-  return { settings, rows, gatewayProblems };
+  return {
+    settings: { rps: settings.rps, rounds, durationS: settings.durationS, leadInS: RATE_LEAD_IN_S, connections: settings.connections, pipelining: 1 },
+    runs,
+    summary: summarizeFixedRate(runs, settings.rps, rounds),
+  };
+}
+
+function printFixedRate(result: FixedRate): void {
+  if ('skipped' in result) {
+    log(`\nCPU per request at a fixed rate: skipped (${result.skipped})`);
+    return;
+  }
+  const { settings, runs, summary } = result;
+  log(`\nCPU µs per 2xx response at ${settings.rps} rps, ${settings.durationS} s measured per run:`);
+  log(fixedRateTable(summary));
+  log('\n' + fixedRateLines(summary));
+  const noisy = runs.filter((r) => r.otherCpus !== null && r.otherCpus >= NOISY_OTHER_CPUS);
+  if (noisy.length > 0) {
+    log(`note: other processes used at least ${NOISY_OTHER_CPUS} CPUs during ` +
+      noisy.map((r) => `${r.target} #${r.round} (${r.otherCpus!.toFixed(2)})`).join(', ') +
+      '; the medians resist a few such runs');
+  }
+  const failing = runs.filter((r) => r.non2xx > 0 || r.errors > 0);
+  if (failing.length > 0) {
+    log('note: non-2xx/errors (whole run, lead-in included): ' + failing.map((r) => `${r.target} #${r.round} ${r.non2xx}/${r.errors}`).join(', '));
+  }
 }
 
 async function coldStarts(options: BenchOptions, tmp: string, predictorUrl: string) {
@@ -196,19 +302,25 @@ async function main(argv: string[]): Promise<number> {
     const predictor = await startPredictor(CLI, MODEL);
     log(`predictor: ${predictor.url} (pid ${predictor.child.pid})\n`);
 
-    const { settings, rows, gatewayProblems } = await throughput(options, tmp, predictor.url, predictor.child, ticksPerSecond);
-    const derived = ratios(rows);
-    log('\n' + throughputTable(rows));
-    log('\n' + ratioLines(derived));
-    for (const r of rows.filter(isRun)) {
-      if (r.otherCpus !== null && r.otherCpus >= NOISY_OTHER_CPUS) {
-        log(`note: other processes used at least ${r.otherCpus.toFixed(2)} CPUs during the ${r.target} run; its rps and latency shared the machine`);
+    const gatewayProblems: string[] = [];
+    const { settings, rows, derived, atRate } = await withProxies(options, tmp, predictor.url, gatewayProblems, async (proxies) => {
+      const { settings, rows } = await throughput(options, proxies, predictor.url, predictor.child, ticksPerSecond);
+      const derived = ratios(rows);
+      log('\n' + throughputTable(rows));
+      log('\n' + ratioLines(derived));
+      for (const r of rows.filter(isRun)) {
+        if (r.otherCpus !== null && r.otherCpus >= NOISY_OTHER_CPUS) {
+          log(`note: other processes used at least ${r.otherCpus.toFixed(2)} CPUs during the ${r.target} run; its rps and latency shared the machine`);
+        }
+        if (r.warmupErrors > 0 || r.warmupNon2xx > 0) {
+          log(`note: ${r.target} warm-up had ${r.warmupNon2xx} non-2xx and ${r.warmupErrors} errors (not counted above)`);
+        }
       }
-      if (r.warmupErrors > 0 || r.warmupNon2xx > 0) {
-        log(`note: ${r.target} warm-up had ${r.warmupNon2xx} non-2xx and ${r.warmupErrors} errors (not counted above)`);
-      }
-    }
-    printProblems('gateway warn/error output during the throughput run', gatewayProblems);
+      const atRate = await fixedRate(options, proxies, rows, predictor.child, ticksPerSecond);
+      printFixedRate(atRate);
+      return { settings, rows, derived, atRate };
+    });
+    printProblems('gateway warn/error output during the throughput and fixed-rate runs', gatewayProblems);
 
     let cold: { samples: ColdStartSample[]; summary: ColdStartSummary; problems: string[] } | { skipped: string };
     if (options.skipColdStart) cold = { skipped: '--skip-cold-start' };
@@ -233,6 +345,7 @@ async function main(argv: string[]): Promise<number> {
       settings: { ...settings, pipelining: 1 },
       targets: rows,
       ratios: derived,
+      fixedRate: atRate,
       coldStart: 'skipped' in cold ? cold : { startupDelayMs: COLD_STARTUP_DELAY_MS, warmRequests: COLD_WARM_REQUESTS, ...cold },
       gatewayProblems,
     };

@@ -18,7 +18,7 @@ export function isRun(row: TargetRow | undefined): row is TargetRun {
 export const CPU_BUDGET_VS_NGINX = 2.5;
 
 export interface Ratios {
-  /** Gateway CPU µs/req ÷ nginx CPU µs/req. */
+  /** Gateway CPU µs/req ÷ nginx CPU µs/req in the saturating runs (the fixed-rate figure is in fixed-rate.ts). */
   gatewayVsNginxCpu: number | null;
   /** Gateway rps ÷ direct rps. */
   gatewayVsDirectRps: number | null;
@@ -32,7 +32,7 @@ export interface Ratios {
   nginxAddedP50Ms: number | null;
 }
 
-const ratio = (a: number | null | undefined, b: number | null | undefined): number | null =>
+export const ratio = (a: number | null | undefined, b: number | null | undefined): number | null =>
   a === null || a === undefined || b === null || b === undefined || b === 0 ? null : a / b;
 const minus = (a: number | undefined, b: number | undefined): number | null =>
   a === undefined || b === undefined ? null : a - b;
@@ -55,15 +55,16 @@ export function ratios(rows: TargetRow[]): Ratios {
   };
 }
 
-function fixed(value: number | null | undefined, digits: number): string {
+export function fixed(value: number | null | undefined, digits: number): string {
   return value === null || value === undefined || !Number.isFinite(value) ? '—' : value.toFixed(digits);
 }
 
-function times(value: number | null): string {
+export function times(value: number | null): string {
   return value === null ? 'n/a' : `${value.toFixed(2)}×`;
 }
 
-function table(header: string[], rows: string[][]): string {
+/** Columns padded to their widest cell; the first left-aligned, the others right-aligned. */
+export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string =>
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
@@ -95,9 +96,9 @@ export function ratioLines(r: Ratios): string {
     r.gatewayVsNginxCpu === null ? '' : r.gatewayVsNginxCpu <= CPU_BUDGET_VS_NGINX ? ' — within budget' : ' — OVER budget';
   const ms = (v: number | null): string => (v === null ? 'n/a' : `${v >= 0 ? '+' : ''}${v.toFixed(2)} ms`);
   return [
-    `gateway / nginx CPU per request:  ${times(r.gatewayVsNginxCpu)} (budget ≤ ${CPU_BUDGET_VS_NGINX}×)${verdict}`,
-    `gateway / direct rps:             ${times(r.gatewayVsDirectRps)}`,
-    `nginx / direct rps:               ${times(r.nginxVsDirectRps)}`,
+    `gateway / nginx CPU per request at saturation: ${times(r.gatewayVsNginxCpu)} (budget ≤ ${CPU_BUDGET_VS_NGINX}×)${verdict}`,
+    `gateway / direct rps:                          ${times(r.gatewayVsDirectRps)}`,
+    `nginx / direct rps:                            ${times(r.nginxVsDirectRps)}`,
     `gateway CPU / predictor CPU (per request, predictor's from the direct run): ${times(r.gatewayCpuVsPredictorCpu)}`,
     `p50 added: gateway ${ms(r.gatewayAddedP50Ms)}, nginx ${ms(r.nginxAddedP50Ms)}`,
   ].join('\n');
@@ -115,7 +116,8 @@ const COLD_COLUMNS: [SampleField, string][] = [
   ['endpointsToResponseMs', 'endpoints→response'],
 ];
 
-function median(values: number[]): number | null {
+/** Median of the values (the mean of the middle two for an even count); null when empty. */
+export function median(values: number[]): number | null {
   if (values.length === 0) return null;
   const s = [...values].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
