@@ -1,16 +1,17 @@
 /**
  * One client request on its way to an endpoint: held (maybe), sent, answered. The Exchange is the
- * held request the activator releases and the undici dispatch handler that streams the response
- * back, so a request costs one object of ours plus what Node and undici allocate anyway.
+ * held request the activator releases and the upstream handler that streams the response back, so
+ * a request costs one object of ours plus what Node allocates anyway.
  *
- * Response bytes go straight from undici's parser to `res.write`, with backpressure both ways
- * (a slow client pauses the upstream socket). A request whose connection was refused before any byte
+ * Response bytes go straight from the upstream parser to `res.write`, with backpressure both ways
+ * (a slow client pauses the upstream socket). A request whose connection failed before any byte
  * was sent is tried on another endpoint, or held again when there is none.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Dispatcher, Pool } from 'undici';
 import type { SluiceError } from '../errors.js';
 import type { Endpoint } from '../scaler/endpoint.js';
+import type { UpstreamConnection, UpstreamHandler } from '../upstream/upstream-connection.js';
+import type { UpstreamPool } from '../upstream/upstream-pool.js';
 import type { Activator } from './activator.js';
 import { pickEndpoint, pickEndpointExcept } from './balancer.js';
 import type { HoldNode } from './hold-queue.js';
@@ -21,26 +22,22 @@ import type { Held, HeldRequest, RevisionRuntime } from './revision.js';
 /** What an exchange needs from the gateway around it. */
 export interface ExchangeContext {
   readonly activator: Activator;
-  pool(endpoint: Endpoint): Pool;
+  pool(endpoint: Endpoint): UpstreamPool;
   /** Called after each request leaves an endpoint (capacity freed). */
   released(rev: RevisionRuntime, now: number): void;
   /** A connection to `endpoint` failed: skip it for a moment, then release held requests again. */
   eject(rev: RevisionRuntime, endpoint: Endpoint): void;
 }
 
-/** Errors that prove no byte reached the endpoint: safe to send elsewhere. */
-const UNSENT = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND']);
-const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
-/** Connection-level failures: the endpoint is probably gone; skip it briefly (see Endpoint.ejectedUntil). */
-const CONNECTION_FAILURES = new Set([...UNSENT, 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+/** Failures that mean the endpoint itself is probably gone: skip it briefly (see Endpoint.ejectedUntil). */
+const CONNECTION_FAILURES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'UPSTREAM_CONNECT_TIMEOUT']);
 export const EJECTION_MS = 250;
 const MAX_ATTEMPTS = 3;
 
-export class Exchange implements HeldRequest, Dispatcher.DispatchHandler {
+export class Exchange implements HeldRequest, UpstreamHandler {
   private endpoint: Endpoint | undefined;
   private node: HoldNode<Held> | undefined;
-  private abortUpstream: ((err?: Error) => void) | undefined;
-  private resume: (() => void) | undefined;
+  private upstream: UpstreamConnection | undefined;
   private status = 0;
   private attempts = 0;
   private coldStartMs = -1;
@@ -86,19 +83,21 @@ export class Exchange implements HeldRequest, Dispatcher.DispatchHandler {
     this.attempts++;
     endpoint.inflight++;
     this.rev.stats.begin();
-    const { headers, hasBody } = upstreamRequestHeaders(this.req, 'http');
-    const timeoutMs = this.rev.spec.timeoutSeconds * 1000;
-    this.ctx.pool(endpoint).dispatch(
-      {
-        path: this.req.url!,
-        method: this.req.method as Dispatcher.HttpMethod,
-        headers,
-        body: hasBody ? this.req : null,
-        headersTimeout: Math.max(1, timeoutMs - (now - this.startedAt)),
-        bodyTimeout: timeoutMs,
-      },
-      this,
-    );
+    const { headers, hasBody, chunked } = upstreamRequestHeaders(this.req, 'http');
+    const request = {
+      method: this.req.method!,
+      path: this.req.url!,
+      headers,
+      body: hasBody ? this.req : null,
+      chunked,
+      timeoutMs: this.rev.spec.timeoutSeconds * 1000,
+    };
+    try {
+      this.upstream = this.ctx.pool(endpoint).request(request, this, now);
+    } catch (err) {
+      // The pool was closed under us (the endpoint left): nothing was sent.
+      queueMicrotask(() => this.onUpstreamError(err as Error, false));
+    }
   }
 
   /** HeldRequest: refused or expired while held. */
@@ -109,17 +108,10 @@ export class Exchange implements HeldRequest, Dispatcher.DispatchHandler {
     this.record(err.status);
   }
 
-  // --- undici dispatch handler (the raw callback API: no header objects built) ---
+  // --- UpstreamHandler ---
 
-  onConnect(abort: (err?: Error) => void): void {
-    this.abortUpstream = abort;
-    if (this.clientGone) abort(new Error('client closed the connection'));
-  }
-
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
-    if (statusCode < 200) return true; // 1xx informational: Node answers 100-continue itself
+  onResponseHead(statusCode: number, rawHeaders: string[]): void {
     this.status = statusCode;
-    this.resume = resume;
     const extra = this.coldStartMs >= 0
       ? ['sluice-revision', this.rev.name, 'sluice-cold-start', String(this.coldStartMs)]
       : ['sluice-revision', this.rev.name];
@@ -129,33 +121,35 @@ export class Exchange implements HeldRequest, Dispatcher.DispatchHandler {
     // A body of unknown length may be a stream (SSE, long poll): send the head now, not with the
     // first chunk. With a Content-Length the head rides along with the body in one write.
     if (!hasHeader(headers, 'content-length')) this.res.flushHeaders();
-    return true;
   }
 
-  onData(chunk: Buffer): boolean {
+  onResponseData(chunk: Buffer): boolean {
     const ok = this.res.write(chunk);
-    if (!ok) this.res.once('drain', this.resume!);
+    if (!ok) this.res.once('drain', this.onClientDrain);
     return ok;
   }
 
-  onComplete(): void {
-    this.res.end();
+  onResponseEnd(tail: Buffer | undefined): void {
+    if (tail === undefined) this.res.end();
+    else this.res.end(tail);
     this.leaveEndpoint();
     this.record(this.status);
   }
 
-  onError(err: Error): void {
+  onUpstreamError(err: Error, sent: boolean): void {
     const failed = this.endpoint!;
     const code = (err as NodeJS.ErrnoException).code ?? '';
-    if (!this.clientGone && CONNECTION_FAILURES.has(code)) this.ctx.eject(this.rev, failed);
+    if (!this.clientGone && (!sent || CONNECTION_FAILURES.has(code))) this.ctx.eject(this.rev, failed);
     this.leaveEndpoint();
     if (this.clientGone) return this.record(0);
-    if (!this.res.headersSent && UNSENT.has(code) && this.attempts < MAX_ATTEMPTS) return this.retry(failed);
+    if (!sent && !this.res.headersSent && this.attempts < MAX_ATTEMPTS) return this.retry(failed);
     if (this.res.headersSent) {
       this.res.destroy(err);
       return this.record(this.status);
     }
-    const answer = TIMEOUTS.has(code) ? errors.requestTimeout(this.rev.spec.timeoutSeconds * 1000) : errors.unreachable(err);
+    const answer = code === 'UPSTREAM_TIMEOUT'
+      ? errors.requestTimeout(this.rev.spec.timeoutSeconds * 1000)
+      : !sent || CONNECTION_FAILURES.has(code) ? errors.unreachable(err) : errors.upstreamError(err);
     this.answerError(answer);
     this.record(answer.status);
   }
@@ -173,7 +167,7 @@ export class Exchange implements HeldRequest, Dispatcher.DispatchHandler {
     const endpoint = this.endpoint;
     if (endpoint === undefined) return;
     this.endpoint = undefined;
-    this.abortUpstream = undefined;
+    this.upstream = undefined;
     endpoint.inflight--;
     this.rev.stats.end();
     this.ctx.released(this.rev, Date.now());
@@ -197,8 +191,14 @@ export class Exchange implements HeldRequest, Dispatcher.DispatchHandler {
       this.ctx.activator.leave(this.rev, this.node);
       this.node = undefined;
       this.record(0);
-    } else if (this.abortUpstream !== undefined) {
-      this.abortUpstream(new Error('client closed the connection'));
+    } else if (this.upstream !== undefined) {
+      this.upstream.abort();
+      this.leaveEndpoint();
+      this.record(0);
     }
+  };
+
+  private readonly onClientDrain = (): void => {
+    this.upstream?.resume();
   };
 }

@@ -7,7 +7,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Pool } from 'undici';
 import type { Config, Service } from '../config/load.js';
 import type { Logger } from '../log.js';
 import type { RevisionKey, ScalerDriver } from '../scaler/driver.js';
@@ -21,6 +20,7 @@ import type { ServiceView, StatusSource } from './status.js';
 import { tagHost, TrafficPolicy, TAG_HEADER, type TrafficChoice } from './traffic-policy.js';
 import { SluiceError } from '../errors.js';
 import { UpgradeExchange } from './upgrade.js';
+import { UpstreamPool } from '../upstream/upstream-pool.js';
 
 export interface ServiceRuntime {
   readonly name: string;
@@ -48,7 +48,7 @@ export class Gateway implements StatusSource, ExchangeContext {
   readonly server: Server;
   private readonly logger: Logger;
   private readonly drivers: GatewayOptions['drivers'];
-  private readonly pools = new Map<string, Pool>();
+  private readonly pools = new Map<string, UpstreamPool>();
   private readonly revisionsByKey = new Map<RevisionKey, RevisionRuntime>();
   private serviceTable = new Map<string, ServiceRuntime>();
   private router = new Router<RouteTarget>([]);
@@ -151,10 +151,10 @@ export class Gateway implements StatusSource, ExchangeContext {
 
   // --- ExchangeContext ---
 
-  pool(endpoint: Endpoint): Pool {
+  pool(endpoint: Endpoint): UpstreamPool {
     let pool = this.pools.get(endpoint.id);
     if (pool === undefined) {
-      pool = new Pool(endpoint.origin, { connections: 1024, pipelining: 1, keepAliveTimeout: 60_000, connect: { timeout: 5_000 } });
+      pool = new UpstreamPool(endpoint.origin, { connectTimeoutMs: 5_000 });
       this.pools.set(endpoint.id, pool);
     }
     return pool;
@@ -184,14 +184,14 @@ export class Gateway implements StatusSource, ExchangeContext {
     this.activator.release(rev, Date.now());
   }
 
-  /** Close pools of endpoints that left and no revision uses; undici lets their in-flight requests finish first. */
+  /** Close pools of endpoints that left and no revision uses; their in-flight requests finish first. */
   private closeUnusedPools(before: readonly Endpoint[], after: readonly Endpoint[]): void {
     for (const old of before) {
       if (after.includes(old)) continue;
       const pool = this.pools.get(old.id);
       if (pool !== undefined && !this.anyEndpointUses(old.id)) {
         this.pools.delete(old.id);
-        pool.close().catch(() => {});
+        pool.close();
       }
     }
   }
@@ -278,7 +278,7 @@ export class Gateway implements StatusSource, ExchangeContext {
     for (const rev of this.revisionsByKey.values()) this.activator.failAll(rev, errors.shuttingDown());
     this.server.closeAllConnections();
     await closed;
-    await Promise.all([...this.pools.values()].map((p) => p.destroy().catch(() => {})));
+    for (const pool of this.pools.values()) pool.destroy();
     this.pools.clear();
   }
 

@@ -1,11 +1,11 @@
 /**
  * Header rewriting for one hop, on flat [name, value, name, value, …] arrays (Node's rawHeaders
- * and undici's raw response headers), so nothing builds a header object per request.
+ * and the upstream response parser's headers), so nothing builds a header object per request.
  * Cost: one pass over the headers, one toLowerCase per name.
  */
 import type { IncomingMessage } from 'node:http';
 
-/** RFC 9110 §7.6.1 connection-specific headers, plus ones undici refuses to forward. */
+/** RFC 9110 §7.6.1 connection-specific headers, plus Expect (Node answers 100-continue itself). */
 const HOP_BY_HOP = new Set([
   'connection',
   'keep-alive',
@@ -38,6 +38,8 @@ export interface UpstreamHeaders {
   headers: string[];
   /** The request has a body to stream (Content-Length > 0 or Transfer-Encoding). */
   hasBody: boolean;
+  /** The body has no Content-Length (the client sent it chunked): it goes upstream chunked too. */
+  chunked: boolean;
 }
 
 /**
@@ -49,6 +51,7 @@ export function upstreamRequestHeaders(req: IncomingMessage, proto: string): Ups
   const raw = req.rawHeaders;
   const out: string[] = [];
   let hasBody = false;
+  let chunked = false;
   let xff: string | undefined;
   let xfh: string | undefined;
   let xfp: string | undefined;
@@ -64,7 +67,7 @@ export function upstreamRequestHeaders(req: IncomingMessage, proto: string): Ups
       continue;
     }
     if (HOP_BY_HOP.has(lower)) {
-      if (lower === 'transfer-encoding') hasBody = true;
+      if (lower === 'transfer-encoding') hasBody = chunked = true;
       continue;
     }
     if (REWRITTEN.has(lower)) {
@@ -90,24 +93,24 @@ export function upstreamRequestHeaders(req: IncomingMessage, proto: string): Ups
   const hop = host === undefined ? `for=${forNode};proto=${proto}` : `for=${forNode};host="${host}";proto=${proto}`;
   out.push('forwarded', forwarded === undefined ? hop : `${forwarded}, ${hop}`);
   out.push(PROXIED_HEADER, '1');
-  return { headers: out, hasBody };
+  return { headers: out, hasBody, chunked };
 }
 
 /**
- * Client response headers from undici's raw Buffer pairs: hop-by-hop removed (Node frames the body
- * itself), `extra` pairs appended.
+ * Client response headers from the endpoint's: hop-by-hop removed (Node frames the body itself),
+ * `extra` pairs appended.
  */
-export function downstreamResponseHeaders(raw: Buffer[], extra: string[]): string[] {
+export function downstreamResponseHeaders(raw: string[], extra: string[]): string[] {
   const out: string[] = [];
   let named: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1');
+    const name = raw[i]!;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower)) {
-      if (lower === 'connection') named = connectionTokens(raw[i + 1]!.toString('latin1'), named);
+      if (lower === 'connection') named = connectionTokens(raw[i + 1]!, named);
       continue;
     }
-    out.push(name, raw[i + 1]!.toString('latin1'));
+    out.push(name, raw[i + 1]!);
   }
   if (named !== undefined) {
     for (let i = out.length - 2; i >= 0; i -= 2) if (named.has(out[i]!.toLowerCase())) out.splice(i, 2);

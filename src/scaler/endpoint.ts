@@ -5,7 +5,7 @@
 export interface Endpoint {
   /** Stable identity, `host:port`. */
   readonly id: string;
-  /** `http://host:port`, the undici pool origin. */
+  /** `http://host:port`, the upstream pool origin. */
   readonly origin: string;
   /** Requests this gateway has in flight on the endpoint; maintained by the balancer. */
   inflight: number;

@@ -1,0 +1,309 @@
+/**
+ * One kept-alive HTTP/1.1 connection to an endpoint, carrying one request at a time.
+ *
+ * The request head is one pre-joined string and leaves with the first body bytes in a single
+ * write; response bytes go through the ResponseParser straight to the request's handler. Cost per
+ * request on a reused connection: one string join, one or two socket writes, one parse of the
+ * response head; no header objects, no promises, no per-request timers (the socket's own idle
+ * timeout is set once per connection and only changed when a request wants a different one).
+ */
+import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import { ResponseParser, type ResponseHead, type ResponseSink } from './response-parser.js';
+import { UpstreamError } from './upstream-error.js';
+
+/** One request as the forwarder hands it over. */
+export interface UpstreamRequest {
+  method: string;
+  /** Origin-form target ("/v2/models/iris/infer?x=1"), already checked by the router. */
+  path: string;
+  /** Flat [name, value, …] for this hop (hop-by-hop headers removed, X-Forwarded-* added). */
+  headers: string[];
+  /** Request body to stream, or null for none. */
+  body: Readable | null;
+  /** Frame `body` with Transfer-Encoding: chunked (the client sent no Content-Length). */
+  chunked: boolean;
+  /** Longest silence allowed from the endpoint while the request is out, ms. */
+  timeoutMs: number;
+}
+
+/** Receives one response. Exactly one of onResponseEnd / onUpstreamError ends an exchange. */
+export interface UpstreamHandler {
+  onResponseHead(status: number, headers: string[]): void;
+  /** Return false when the client cannot take more yet; call `resume()` on the connection later. */
+  onResponseData(chunk: Buffer): boolean;
+  /** The response ended; `tail` is its last body bytes when they arrived with the end. */
+  onResponseEnd(tail: Buffer | undefined): void;
+  /** `sent` is false when no byte of the request can have reached the endpoint (safe to retry). */
+  onUpstreamError(err: Error, sent: boolean): void;
+}
+
+/** What a connection needs from its pool. */
+export interface ConnectionOwner {
+  /** The response ended and the connection may be reused. */
+  release(conn: UpstreamConnection): void;
+  /** The connection is gone (closed, failed or not reusable). */
+  forget(conn: UpstreamConnection): void;
+}
+
+export class UpstreamConnection implements ResponseSink {
+  private readonly parser = new ResponseParser(this);
+  private handler: UpstreamHandler | undefined;
+  private body: Readable | null = null;
+  private chunked = false;
+  /** Set when the response ended inside the current parse; finished once the parse returns. */
+  private ended = false;
+  private tail: Buffer | undefined;
+  private paused = false;
+  private connected = false;
+  /** The socket's idle timeout now, and the one the current request asked for. */
+  private timeoutMs: number;
+  private wantTimeoutMs = 0;
+  /** When the connection last went idle (ms), and how long it may stay idle and still be used. */
+  idleSince = 0;
+  keepAliveMs = 0;
+
+  /**
+   * @param borrowedReads the socket reads into a buffer shared by every connection (net's
+   *   `onread`) and calls `received`; body bytes are then copied before they leave this object,
+   *   since the next read overwrites them. Otherwise the socket emits 'data' with its own buffers.
+   */
+  constructor(
+    readonly socket: Socket,
+    private readonly owner: ConnectionOwner,
+    connectTimeoutMs: number,
+    connectEvent: 'connect' | 'secureConnect',
+    private readonly borrowedReads: boolean,
+  ) {
+    this.timeoutMs = connectTimeoutMs;
+    socket.setTimeout(connectTimeoutMs);
+    socket.once(connectEvent, this.onConnect);
+    if (!borrowedReads) socket.on('data', this.onData);
+    socket.on('end', this.onSocketEnd);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+    socket.on('timeout', this.onTimeout);
+  }
+
+  /** Whether the socket is still usable for another request. */
+  get usable(): boolean {
+    return this.handler === undefined && !this.socket.destroyed && this.socket.readable;
+  }
+
+  /** Sends one request; its handler hears the outcome. */
+  send(req: UpstreamRequest, handler: UpstreamHandler): void {
+    this.handler = handler;
+    this.parser.expect(req.method === 'HEAD');
+    this.wantTimeoutMs = req.timeoutMs;
+    if (this.connected && this.timeoutMs !== req.timeoutMs) this.setTimeout(req.timeoutMs);
+
+    let head = req.method + ' ' + req.path + ' HTTP/1.1\r\n';
+    const h = req.headers;
+    for (let i = 0; i < h.length; i += 2) head += h[i] + ': ' + h[i + 1] + '\r\n';
+    const body = req.body;
+    if (body === null) {
+      this.socket.write(head + '\r\n');
+      return;
+    }
+    this.chunked = req.chunked;
+    if (req.chunked) head += 'transfer-encoding: chunked\r\n';
+    // Head and the body bytes already read leave in one write: the body's first 'data' events
+    // run on the next tick (when the client's stream starts flowing), before the uncork.
+    this.socket.cork();
+    this.socket.write(head + '\r\n');
+    this.body = body;
+    body.on('data', this.onBodyData);
+    body.on('end', this.onBodyEnd);
+    process.nextTick(uncork, this.socket);
+  }
+
+  /** The client can take more response bytes. */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.socket.resume();
+  }
+
+  /** Cancel the request (the client went away): the connection is closed, the handler hears nothing more. */
+  abort(): void {
+    if (this.handler === undefined) return;
+    this.handler = undefined;
+    this.close();
+  }
+
+  /** Close the connection; a request still on it fails with `err`. */
+  destroy(err: Error): void {
+    this.fail(err);
+  }
+
+  // --- ResponseSink (called by the parser, inside onData) ---
+
+  onHead(head: ResponseHead): void {
+    this.handler?.onResponseHead(head.status, head.headers);
+  }
+
+  onBody(chunk: Buffer): void {
+    const handler = this.handler;
+    if (handler === undefined) return;
+    if (!handler.onResponseData(this.borrowedReads ? Buffer.from(chunk) : chunk) && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+  }
+
+  onEnd(tail: Buffer | undefined): void {
+    this.ended = true;
+    this.tail = tail !== undefined && this.borrowedReads ? Buffer.from(tail) : tail;
+  }
+
+  /** `onread` callback of a socket with borrowed reads: `n` bytes arrived at the start of `buffer`. */
+  readonly received = (n: number, buffer: Buffer): boolean => {
+    this.onData(buffer.subarray(0, n));
+    return true;
+  };
+
+  // --- internals ---
+
+  private setTimeout(ms: number): void {
+    this.timeoutMs = ms;
+    this.socket.setTimeout(ms);
+  }
+
+  /** The response is complete: back to the pool (first, so a held request can take it), then tell the handler. */
+  private finishResponse(): void {
+    this.ended = false;
+    const tail = this.tail;
+    this.tail = undefined;
+    const handler = this.handler;
+    if (handler === undefined) return; // aborted while the parser was still delivering this read
+    this.handler = undefined;
+    const bodySent = this.body === null;
+    if (!bodySent) this.detachBody();
+    if (this.parser.keepAlive && bodySent) {
+      this.keepAliveMs = keepAliveFor(this.parser.keepAliveHintMs);
+      if (this.paused) this.resume();
+      this.owner.release(this);
+    } else {
+      // The endpoint answered before the whole request body was sent, or asked to close.
+      this.close();
+    }
+    handler.onResponseEnd(tail);
+  }
+
+  private fail(err: Error): void {
+    const handler = this.handler;
+    this.handler = undefined;
+    this.close();
+    handler?.onUpstreamError(err, this.connected);
+  }
+
+  private close(): void {
+    this.ended = false;
+    this.tail = undefined;
+    if (this.body !== null) this.detachBody();
+    this.socket.destroy();
+    this.owner.forget(this);
+  }
+
+  private detachBody(): void {
+    const body = this.body!;
+    this.body = null;
+    body.off('data', this.onBodyData);
+    body.off('end', this.onBodyEnd);
+    this.socket.off('drain', this.onDrain);
+    if (body.isPaused()) body.resume();
+  }
+
+  private readonly onConnect = (): void => {
+    this.connected = true;
+    if (this.handler !== undefined) this.setTimeout(this.wantTimeoutMs);
+  };
+
+  private readonly onData = (chunk: Buffer): void => {
+    try {
+      this.parser.execute(chunk);
+    } catch (err) {
+      if (this.handler === undefined) return this.close(); // bytes on an idle connection
+      return this.fail(err as Error);
+    }
+    if (this.ended) this.finishResponse();
+  };
+
+  private readonly onSocketEnd = (): void => {
+    try {
+      this.parser.finish();
+    } catch (err) {
+      return this.fail(err as Error);
+    }
+    if (this.ended) this.finishResponse();
+    else this.close();
+  };
+
+  private readonly onError = (err: Error): void => {
+    this.fail(err);
+  };
+
+  private readonly onClose = (): void => {
+    if (this.handler !== undefined) this.fail(new UpstreamError('UPSTREAM_CLOSED', 'endpoint closed the connection before the response ended'));
+    else this.owner.forget(this);
+  };
+
+  private readonly onTimeout = (): void => {
+    if (this.handler === undefined) return this.close(); // idle for a whole timeout: let it go
+    this.fail(this.connected
+      ? new UpstreamError('UPSTREAM_TIMEOUT', `no response byte within ${this.timeoutMs} ms`)
+      : new UpstreamError('UPSTREAM_CONNECT_TIMEOUT', `no connection within ${this.timeoutMs} ms`));
+  };
+
+  private readonly onBodyData = (data: Buffer | string): void => {
+    // A stream with an encoding set emits strings: chunk sizes count bytes, not characters.
+    const chunk = typeof data === 'string' ? Buffer.from(data) : data;
+    const socket = this.socket;
+    let ok: boolean;
+    if (this.chunked) {
+      if (chunk.length === 0) return; // a zero-size chunk would end the body
+      socket.write(chunk.length.toString(16) + '\r\n');
+      socket.write(chunk);
+      ok = socket.write('\r\n');
+    } else {
+      ok = socket.write(chunk);
+    }
+    if (!ok) {
+      this.body!.pause();
+      socket.once('drain', this.onDrain);
+    }
+  };
+
+  private readonly onDrain = (): void => {
+    this.body?.resume();
+  };
+
+  private readonly onBodyEnd = (): void => {
+    if (this.chunked) this.socket.write('0\r\n\r\n');
+    const body = this.body!;
+    this.body = null;
+    body.off('data', this.onBodyData);
+    body.off('end', this.onBodyEnd);
+    this.socket.off('drain', this.onDrain);
+  };
+}
+
+/** Idle connections are reused only while the endpoint will surely keep them open. */
+export const DEFAULT_KEEP_ALIVE_MS = 4_000;
+/** Margin under an endpoint's advertised keep-alive timeout, for the request in flight when it expires. */
+const KEEP_ALIVE_MARGIN_MS = 1_000;
+
+/**
+ * How long an idle connection may be reused: the endpoint's `Keep-Alive: timeout=N` less a
+ * second (Node's default 5 s → 4 s), or 4 s when it says nothing (uvicorn's default is 5 s and
+ * silent). 0 means do not reuse.
+ */
+export function keepAliveFor(hintMs: number): number {
+  if (hintMs < 0) return DEFAULT_KEEP_ALIVE_MS;
+  const ms = hintMs - KEEP_ALIVE_MARGIN_MS;
+  return ms >= KEEP_ALIVE_MARGIN_MS ? ms : 0;
+}
+
+function uncork(socket: Socket): void {
+  socket.uncork();
+}
