@@ -5,7 +5,7 @@
  * The per-second gauges describe the last completed second; longer windows live in `/api/v1/stats`.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { codeLabel } from '../stats/metrics.js';
+import { codeLabel, EVENT_LOOP_SAMPLE_MS } from '../stats/metrics.js';
 import type { QueueProxyStats } from './stats.js';
 
 export interface QueueProxyMetricsSource {
@@ -68,6 +68,6 @@ export function createQueueProxyMetrics(source: QueueProxyMetricsSource, options
     },
   });
 
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   return registry;
 }

@@ -18,6 +18,14 @@
  * Node.js dashboards work unchanged.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
+
+/**
+ * How often the event-loop delay histogram samples, ms. prom-client's default of 10 ms is a timer
+ * firing 100 times a second: at 1,000 requests a second that alone cost about 10 µs of CPU per
+ * request, a third of what nginx spends on the whole request. 100 ms still gives the percentiles
+ * a thousand samples every 100 s scrape window.
+ */
+export const EVENT_LOOP_SAMPLE_MS = 100;
 import type { RevisionView, StatusSource } from '../gateway/status.js';
 import { DURATION_BOUNDS } from './revision-stats.js';
 
@@ -143,7 +151,7 @@ export function createMetrics(source: StatusSource, options: MetricsOptions = {}
   scaleOperations.inc({ result: 'success' }, 0);
   scaleOperations.inc({ result: 'error' }, 0);
 
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
 
   return {
     registry,
