@@ -87,6 +87,14 @@ class Recorder implements UpstreamHandler {
   }
 }
 
+/** Sends one request on `p` and waits for its response to end. */
+async function roundTrip(p: UpstreamPool, req: UpstreamRequest): Promise<Recorder> {
+  const r = new Recorder();
+  p.request(req, r, Date.now());
+  await r.ok();
+  return r;
+}
+
 function request(over: Partial<UpstreamRequest> = {}): UpstreamRequest {
   return { method: 'GET', path: '/', headers: ['Host', 'backend.test'], body: null, chunked: false, timeoutMs: 10_000, ...over };
 }
@@ -237,9 +245,7 @@ describe('UpstreamPool', () => {
       res.end('hello');
     });
     const p = pool(srv.origin);
-    const r = new Recorder();
-    p.request(request({ path: '/v2/models/iris?x=1', headers: ['Host', 'backend.test', 'X-Request-Id', 'abc-123', 'Accept', 'text/plain'] }), r, Date.now());
-    await r.ok();
+    const r = await roundTrip(p, request({ path: '/v2/models/iris?x=1', headers: ['Host', 'backend.test', 'X-Request-Id', 'abc-123', 'Accept', 'text/plain'] }));
     expect(r.status).toBe(200);
     expect(r.header('x-answer')).toBe('42');
     expect(r.body).toBe('hello');
@@ -299,9 +305,7 @@ describe('UpstreamPool', () => {
     expect(srv.seen[0]!.headers['content-length']).toBeUndefined();
     expect(srv.seen[0]!.body).toBe(parts.join(''));
     // The connection is reusable after a chunked request body.
-    const again = new Recorder();
-    p.request(request(), again, Date.now());
-    await again.ok();
+    const again = await roundTrip(p, request());
     expect(srv.sockets).toHaveLength(1);
   });
 
@@ -321,9 +325,7 @@ describe('UpstreamPool', () => {
     const srv = await httpServer((req, res) => res.end(`answer to ${req.url}`));
     const p = pool(srv.origin);
     for (let i = 0; i < 5; i++) {
-      const r = new Recorder();
-      p.request(request({ path: `/n/${i}` }), r, Date.now());
-      await r.ok();
+      const r = await roundTrip(p, request({ path: `/n/${i}` }));
       expect(r.body).toBe(`answer to /n/${i}`);
       expect(p.size).toBe(1);
     }
@@ -375,12 +377,8 @@ describe('UpstreamPool', () => {
     const bodies = [randomBytes(1024 * 1024), randomBytes(300 * 1024)];
     const srv = await httpServer((req, res) => res.end(bodies[Number(req.url!.slice(1))]));
     const p = pool(srv.origin);
-    const first = new Recorder();
-    p.request(request({ path: '/0' }), first, Date.now());
-    await first.ok();
-    const second = new Recorder();
-    p.request(request({ path: '/1' }), second, Date.now());
-    await second.ok();
+    const first = await roundTrip(p, request({ path: '/0' }));
+    const second = await roundTrip(p, request({ path: '/1' }));
     expect(first.chunks.length).toBeGreaterThan(1);
     expect(first.tail).toBeDefined();
     expect(Buffer.concat([...first.chunks, first.tail!]).equals(bodies[0]!)).toBe(true);
@@ -393,14 +391,10 @@ describe('UpstreamPool', () => {
       res.end('bye');
     });
     const p = pool(srv.origin);
-    const first = new Recorder();
-    p.request(request(), first, Date.now());
-    await first.ok();
+    const first = await roundTrip(p, request());
     expect(first.body).toBe('bye');
     expect(p.size).toBe(0);
-    const second = new Recorder();
-    p.request(request(), second, Date.now());
-    await second.ok();
+    const second = await roundTrip(p, request());
     expect(second.body).toBe('bye');
     expect(srv.sockets).toHaveLength(2);
   });
@@ -409,15 +403,11 @@ describe('UpstreamPool', () => {
     const srv = await httpServer(hello);
     srv.server.keepAliveTimeout = 1000;
     const p = pool(srv.origin);
-    const first = new Recorder();
-    p.request(request(), first, Date.now());
-    await first.ok();
+    const first = await roundTrip(p, request());
     expect(first.header('keep-alive')).toBe('timeout=1');
     expect(keepAliveFor(1000)).toBe(0);
     expect(p.size).toBe(0);
-    const second = new Recorder();
-    p.request(request(), second, Date.now());
-    await second.ok();
+    const second = await roundTrip(p, request());
     expect(second.body).toBe('hello');
     expect(srv.sockets).toHaveLength(2);
   });
@@ -426,9 +416,7 @@ describe('UpstreamPool', () => {
     const srv = await httpServer(hello);
     srv.server.keepAliveTimeout = 5000;
     const p = pool(srv.origin);
-    const first = new Recorder();
-    p.request(request(), first, Date.now());
-    await first.ok();
+    const first = await roundTrip(p, request());
     expect(first.header('keep-alive')).toBe('timeout=5');
     expect(p.size).toBe(1);
   });
@@ -436,15 +424,11 @@ describe('UpstreamPool', () => {
   it('an idle connection the server closes leaves the pool; the next request opens a new one', async () => {
     const srv = await httpServer(hello);
     const p = pool(srv.origin);
-    const first = new Recorder();
-    p.request(request(), first, Date.now());
-    await first.ok();
+    const first = await roundTrip(p, request());
     expect(p.size).toBe(1);
     srv.sockets[0]!.end();
     await until(() => p.size === 0, 'the pool to see the server close its idle connection');
-    const second = new Recorder();
-    p.request(request(), second, Date.now());
-    await second.ok();
+    const second = await roundTrip(p, request());
     expect(second.body).toBe('hello');
     expect(p.size).toBe(1);
     expect(srv.sockets).toHaveLength(2);
@@ -453,9 +437,7 @@ describe('UpstreamPool', () => {
   it('an idle connection past its keep-alive allowance is not reused', async () => {
     const srv = await httpServer(hello);
     const p = pool(srv.origin);
-    const first = new Recorder();
-    p.request(request(), first, Date.now());
-    await first.ok();
+    const first = await roundTrip(p, request());
     // The clock passed in says the connection has been idle longer than it may be.
     const second = new Recorder();
     p.request(request(), second, Date.now() + DEFAULT_KEEP_ALIVE_MS + 1);
@@ -530,9 +512,7 @@ describe('UpstreamPool', () => {
   it('a body read until close ends when the server closes, and is not reused', async () => {
     const srv = await netServer(answerWith('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nstreamed to the end', (socket) => socket.end()));
     const p = pool(srv.origin);
-    const r = new Recorder();
-    p.request(request(), r, Date.now());
-    await r.ok();
+    const r = await roundTrip(p, request());
     expect(r.body).toBe('streamed to the end');
     expect(p.size).toBe(0);
   });
@@ -585,9 +565,7 @@ describe('UpstreamPool', () => {
     expect(r.body).toBe('firstsecond');
     // The connection goes back to the pool, reading again.
     expect(p.size).toBe(1);
-    const next = new Recorder();
-    p.request(request({ path: '/next' }), next, Date.now());
-    await next.ok();
+    const next = await roundTrip(p, request({ path: '/next' }));
     expect(next.body).toBe('next');
     expect(srv.sockets).toHaveLength(1);
   });
@@ -615,9 +593,7 @@ describe('UpstreamPool', () => {
     expect(r.ended).toBe(false);
     expect(r.error).toBeUndefined();
     // The pool goes on with a new connection.
-    const next = new Recorder();
-    p.request(request({ path: '/next' }), next, Date.now());
-    await next.ok();
+    const next = await roundTrip(p, request({ path: '/next' }));
     expect(next.body).toBe('next');
     expect(srv.sockets).toHaveLength(2);
   });
@@ -637,9 +613,7 @@ describe('UpstreamPool', () => {
     await until(() => srv.sockets[0]!.destroyed, 'the server to see the close');
     expect(r.calls).toEqual(['head']);
     expect(p.size).toBe(0);
-    const next = new Recorder();
-    p.request(request(), next, Date.now());
-    await next.ok();
+    const next = await roundTrip(p, request());
     expect(next.body).toBe('hello');
     expect(p.size).toBe(1);
   });
@@ -692,9 +666,7 @@ describe('UpstreamPool', () => {
     const p = pool(srv.origin);
     const busy = new Recorder();
     p.request(request({ path: '/hold' }), busy, Date.now());
-    const quick = new Recorder();
-    p.request(request({ path: '/quick' }), quick, Date.now());
-    await quick.ok();
+    const quick = await roundTrip(p, request({ path: '/quick' }));
     await until(() => held !== undefined, 'the held request at the server');
     expect(p.size).toBe(2);
     p.close();
@@ -715,18 +687,14 @@ describe('UpstreamPool', () => {
       }
     });
     const p = pool(srv.origin);
-    const head = new Recorder();
-    p.request(request({ method: 'HEAD' }), head, Date.now());
-    await head.ok();
+    const head = await roundTrip(p, request({ method: 'HEAD' }));
     expect(head.status).toBe(200);
     expect(head.header('content-length')).toBe('5');
     expect(head.chunks).toEqual([]);
     expect(head.tail).toBeUndefined();
     expect(head.calls).toEqual(['head', 'end']);
     expect(p.size).toBe(1);
-    const get = new Recorder();
-    p.request(request(), get, Date.now());
-    await get.ok();
+    const get = await roundTrip(p, request());
     expect(get.body).toBe('hello');
     expect(srv.sockets).toHaveLength(1);
     expect(srv.seen.map((s) => s.method)).toEqual(['HEAD', 'GET']);
@@ -739,9 +707,7 @@ describe('UpstreamPool', () => {
     });
     const p = pool(srv.origin);
     for (const path of ['/204', '/304']) {
-      const r = new Recorder();
-      p.request(request({ path }), r, Date.now());
-      await r.ok();
+      const r = await roundTrip(p, request({ path }));
       expect(r.status).toBe(Number(path.slice(1)));
       expect(r.calls).toEqual(['head', 'end']);
     }
