@@ -139,7 +139,8 @@ export class Exchange implements HeldRequest, UpstreamHandler {
   onUpstreamError(err: Error, sent: boolean): void {
     const failed = this.endpoint!;
     const code = (err as NodeJS.ErrnoException).code ?? '';
-    if (!this.clientGone && (!sent || CONNECTION_FAILURES.has(code))) this.ctx.eject(this.rev, failed);
+    const endpointFailed = !sent || CONNECTION_FAILURES.has(code);
+    if (!this.clientGone && endpointFailed) this.ctx.eject(this.rev, failed);
     this.leaveEndpoint();
     if (this.clientGone) return this.record(0);
     if (!sent && !this.res.headersSent && this.attempts < MAX_ATTEMPTS) return this.retry(failed);
@@ -149,7 +150,7 @@ export class Exchange implements HeldRequest, UpstreamHandler {
     }
     const answer = code === 'UPSTREAM_TIMEOUT'
       ? errors.requestTimeout(this.rev.spec.timeoutSeconds * 1000)
-      : !sent || CONNECTION_FAILURES.has(code) ? errors.unreachable(err) : errors.upstreamError(err);
+      : endpointFailed ? errors.unreachable(err) : errors.upstreamError(err);
     this.answerError(answer);
     this.record(answer.status);
   }

@@ -18,16 +18,16 @@
  * Node.js dashboards work unchanged.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
+import type { RevisionView, StatusSource } from '../gateway/status.js';
+import { DURATION_BOUNDS } from './revision-stats.js';
 
 /**
  * How often the event-loop delay histogram samples, ms. prom-client's default of 10 ms is a timer
  * firing 100 times a second: at 1,000 requests a second that alone cost about 10 µs of CPU per
- * request, a third of what nginx spends on the whole request. 100 ms still gives the percentiles
- * a thousand samples every 100 s scrape window.
+ * request, a third of what nginx spends on the whole request. At 100 ms the percentiles still get
+ * ten samples a second.
  */
 export const EVENT_LOOP_SAMPLE_MS = 100;
-import type { RevisionView, StatusSource } from '../gateway/status.js';
-import { DURATION_BOUNDS } from './revision-stats.js';
 
 export interface MetricsOptions {
   /** Also export prom-client's default Node.js process metrics. Default true. */
