@@ -7,13 +7,13 @@
  * (a slow client pauses the upstream socket). A request whose connection failed before any byte
  * was sent is tried on another endpoint, or held again when there is none.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SluiceError } from '../errors.js';
 import type { Endpoint } from '../scaler/endpoint.js';
 import type { UpstreamConnection, UpstreamHandler } from '../upstream/upstream-connection.js';
 import type { UpstreamPool } from '../upstream/upstream-pool.js';
 import type { Activator } from './activator.js';
 import { pickEndpoint, pickEndpointExcept } from './balancer.js';
+import type { GatewayRequest, GatewayResponse } from './client.js';
 import type { HoldNode } from './hold-queue.js';
 import { downstreamResponseHeaders, hasHeader, upstreamRequestHeaders } from './headers.js';
 import { errors, sendError } from './respond.js';
@@ -49,8 +49,8 @@ export class Exchange implements HeldRequest, UpstreamHandler {
   constructor(
     private readonly ctx: ExchangeContext,
     private readonly rev: RevisionRuntime,
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
+    private readonly req: GatewayRequest,
+    private readonly res: GatewayResponse,
     private readonly startedAt: number,
   ) {
     res.once('close', this.onClientClose);

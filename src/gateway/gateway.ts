@@ -4,14 +4,16 @@
  *
  * Per request: one Map lookup for the host, a path check, one weighted pick, then the Exchange.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Config, Service } from '../config/load.js';
+import { DownstreamServer } from '../downstream/downstream-server.js';
 import type { Logger } from '../log.js';
 import type { RevisionKey, ScalerDriver } from '../scaler/driver.js';
 import type { Endpoint } from '../scaler/endpoint.js';
 import { Activator, type Poke } from './activator.js';
+import type { GatewayRequest, GatewayResponse } from './client.js';
 import { EJECTION_MS, Exchange, type ExchangeContext } from './exchange.js';
 import { errors, sendError, sendSocketError } from './respond.js';
 import { RevisionRuntime } from './revision.js';
@@ -45,7 +47,7 @@ export interface GatewayOptions {
 
 export class Gateway implements StatusSource, ExchangeContext {
   readonly activator: Activator;
-  readonly server: Server;
+  readonly server: DownstreamServer;
   private readonly logger: Logger;
   private readonly drivers: GatewayOptions['drivers'];
   private readonly pools = new Map<string, UpstreamPool>();
@@ -62,8 +64,7 @@ export class Gateway implements StatusSource, ExchangeContext {
     this.pokeHook = options.poke;
     this.activator = new Activator((rev) => this.pokeHook?.(rev));
     for (const driver of Object.values(this.drivers)) driver?.onEndpoints((key, eps) => this.setEndpoints(key, eps));
-    this.server = createServer({ requestTimeout: 0, keepAliveTimeout: 65_000 }, this.handle);
-    this.server.on('upgrade', this.handleUpgrade);
+    this.server = new DownstreamServer({ request: this.handle, upgrade: this.handleUpgrade });
   }
 
   /** Set the activation hook (the autoscaler is built after the gateway). */
@@ -208,7 +209,7 @@ export class Gateway implements StatusSource, ExchangeContext {
    * upstream), then host/path/model, then tag or sticky key or weighted split. Returns the choice,
    * or the error to answer with. Cost: one header scan, one Map lookup, one pick.
    */
-  private route(req: IncomingMessage): TrafficChoice | SluiceError {
+  private route(req: GatewayRequest | IncomingMessage): TrafficChoice | SluiceError {
     const url = req.url ?? '';
     if (url.charCodeAt(0) !== 47 /* / */) return errors.badRequest('request target must be a path; this gateway is not a forward proxy');
     if (this.closing) return errors.shuttingDown();
@@ -220,7 +221,7 @@ export class Gateway implements StatusSource, ExchangeContext {
   }
 
   /** The data-port request listener (public so a wrapper, e.g. the queue-proxy, can count first). */
-  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+  readonly handle = (req: GatewayRequest, res: GatewayResponse): void => {
     try {
       const choice = this.route(req);
       if (choice instanceof SluiceError) return sendError(res, choice);
@@ -252,13 +253,9 @@ export class Gateway implements StatusSource, ExchangeContext {
 
   /** Listen on the data port; resolves with the bound address. */
   listen(host: string, port: number): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        this.listening = true;
-        resolve(this.server.address() as AddressInfo);
-      });
+    return this.server.listen(port, host).then((address) => {
+      this.listening = true;
+      return address;
     });
   }
 
@@ -269,7 +266,7 @@ export class Gateway implements StatusSource, ExchangeContext {
   async close(graceMs = 10_000): Promise<void> {
     this.closing = true;
     this.listening = false;
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const closed = this.server.close();
     this.server.closeIdleConnections();
     const deadline = Date.now() + graceMs;
     while (Date.now() < deadline && [...this.revisionsByKey.values()].some((r) => r.stats.active > 0)) {

@@ -3,7 +3,7 @@
  * and the upstream response parser's headers), so nothing builds a header object per request.
  * Cost: one pass over the headers, one toLowerCase per name.
  */
-import type { IncomingMessage } from 'node:http';
+import type { GatewayRequest } from './client.js';
 
 /** RFC 9110 §7.6.1 connection-specific headers, plus Expect (Node answers 100-continue itself). */
 const HOP_BY_HOP = new Set([
@@ -47,7 +47,7 @@ export interface UpstreamHeaders {
  * X-Forwarded-Proto/Host kept when a trusted hop set them or filled in, Forwarded appended.
  * Everything else (traceparent, tracestate, authorization, content-*) passes unchanged.
  */
-export function upstreamRequestHeaders(req: IncomingMessage, proto: string): UpstreamHeaders {
+export function upstreamRequestHeaders(req: Pick<GatewayRequest, 'rawHeaders' | 'socket'>, proto: string): UpstreamHeaders {
   const raw = req.rawHeaders;
   const out: string[] = [];
   let hasBody = false;

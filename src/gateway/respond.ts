@@ -1,24 +1,21 @@
 /**
  * Data-path error responses, in one place: `{"error":{"code","message","service","revision"}}`.
  */
-import type { ServerResponse } from 'node:http';
 import { SluiceError } from '../errors.js';
+import type { GatewayResponse } from './client.js';
 
 /** Seconds a client should wait before retrying a 503 queue_full. */
 export const RETRY_AFTER_SECONDS = 1;
 
-export function sendError(res: ServerResponse, err: SluiceError, service?: string, revision?: string): void {
+export function sendError(res: GatewayResponse, err: SluiceError, service?: string, revision?: string): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   const body = JSON.stringify({ error: { code: err.code, message: err.message, service, revision } });
-  const headers: Record<string, string | number> = {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
-  };
-  if (err.status === 503) headers['retry-after'] = RETRY_AFTER_SECONDS;
-  if (revision) headers['sluice-revision'] = revision;
+  const headers = ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body))];
+  if (err.status === 503) headers.push('retry-after', String(RETRY_AFTER_SECONDS));
+  if (revision) headers.push('sluice-revision', revision);
   res.writeHead(err.status, headers);
   res.end(body);
 }

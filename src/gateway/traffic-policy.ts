@@ -4,7 +4,6 @@
  * Cost of the common case (no tag, no stickiness): one weighted pick.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import type { Service } from '../config/load.js';
 import type { Stickiness } from '../config/schema.js';
 import type { RevisionRuntime } from './revision.js';
@@ -46,7 +45,7 @@ export class TrafficPolicy {
    * The revision for a request. `tag` is from the Sluice-Tag header or the tag host (undefined if
    * neither). Returns undefined for an unknown tag.
    */
-  choose(req: IncomingMessage, tag: string | undefined): TrafficChoice | undefined {
+  choose(req: { readonly rawHeaders: string[] }, tag: string | undefined): TrafficChoice | undefined {
     if (tag !== undefined) {
       const revision = this.tags.get(tag);
       return revision === undefined ? undefined : { revision };
@@ -55,7 +54,7 @@ export class TrafficPolicy {
     return this.chooseSticky(req);
   }
 
-  private chooseSticky(req: IncomingMessage): TrafficChoice {
+  private chooseSticky(req: { readonly rawHeaders: string[] }): TrafficChoice {
     const s = this.stickiness!;
     const raw = req.rawHeaders;
     let key: string | undefined;

@@ -8,9 +8,18 @@
  * timeout is set once per connection and only changed when a request wants a different one).
  */
 import type { Socket } from 'node:net';
-import type { Readable } from 'node:stream';
 import { ResponseParser, type ResponseHead, type ResponseSink } from './response-parser.js';
 import { UpstreamError } from './upstream-error.js';
+
+/** A request body as the connection reads it: a Readable, or the data port's ClientRequest. */
+export interface RequestBody {
+  on(event: 'data', listener: (chunk: Buffer | string) => void): unknown;
+  on(event: 'end', listener: () => void): unknown;
+  off(event: 'data' | 'end', listener: (...args: any[]) => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+  isPaused(): boolean;
+}
 
 /** One request as the forwarder hands it over. */
 export interface UpstreamRequest {
@@ -20,7 +29,7 @@ export interface UpstreamRequest {
   /** Flat [name, value, …] for this hop (hop-by-hop headers removed, X-Forwarded-* added). */
   headers: string[];
   /** Request body to stream, or null for none. */
-  body: Readable | null;
+  body: RequestBody | null;
   /** Frame `body` with Transfer-Encoding: chunked (the client sent no Content-Length). */
   chunked: boolean;
   /** Longest silence allowed from the endpoint while the request is out, ms. */
@@ -49,7 +58,7 @@ export interface ConnectionOwner {
 export class UpstreamConnection implements ResponseSink {
   private readonly parser = new ResponseParser(this);
   private handler: UpstreamHandler | undefined;
-  private body: Readable | null = null;
+  private body: RequestBody | null = null;
   private chunked = false;
   /** Set when the response ended inside the current parse; finished once the parse returns. */
   private ended = false;

@@ -1,0 +1,287 @@
+/**
+ * One client connection on the data port: socket bytes → native parser → ClientRequest, one
+ * request answered at a time, in order.
+ *
+ * A request is handed to the server's handler as soon as its head is parsed (the body streams
+ * after it). Requests pipelined behind it wait in `pending` and the socket is not read further
+ * until they are answered, so a pipelining client cannot queue more than one read's worth. The
+ * connection is busy from a request's head until both its response has ended and its body has
+ * been read (a body the endpoint did not read is read and dropped, so the next request parses).
+ *
+ * Timeouts: the socket's idle timeout (the keep-alive timeout) closes a connection that has no
+ * request in progress; while one is, the gateway's own deadlines apply and the timeout is ignored.
+ */
+import { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { ClientRequest, type BodyFlowControl } from './client-request.js';
+import { ClientResponse, type ResponseOwner } from './client-response.js';
+import { HTTPParser, isParseError, METHODS, type HeadersComplete, type NativeParser, type ParseError } from './native-parser.js';
+
+/** What a connection needs from its server. */
+export interface ConnectionHost {
+  readonly keepAliveLine: string;
+  /** The server is stopping: answer what is in progress with `Connection: close`. */
+  readonly closing: boolean;
+  request(req: ClientRequest, res: ClientResponse): void;
+  /** An Upgrade request; the socket and the bytes read after the head now belong to the handler. */
+  upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
+  /** A request the parser refused, or a method the gateway does not serve: answered and closed. */
+  clientError(err: ParseError | Error, socket: Socket): void;
+  forget(conn: ClientConnection): void;
+}
+
+export class ClientConnection implements BodyFlowControl, ResponseOwner {
+  private readonly parser: NativeParser = new HTTPParser();
+  /** The request being answered, and its response. */
+  private req: ClientRequest | undefined;
+  private res: ClientResponse | undefined;
+  /** The request whose body the parser is reading (the current one, or a pipelined one). */
+  private reading: ClientRequest | undefined;
+  private readonly pending: ClientRequest[] = [];
+  private upgradeRequest: IncomingMessage | undefined;
+  /** Headers and target of a head too long for one read, kept between parser callbacks. */
+  private partialHeaders: string[] = [];
+  private partialUrl = '';
+  private bodyPaused = false;
+  private pipelinePaused = false;
+  private closeAfterResponse = false;
+  private gone = false;
+
+  constructor(
+    readonly socket: Socket,
+    private readonly host: ConnectionHost,
+    keepAliveTimeoutMs: number,
+  ) {
+    const parser = this.parser;
+    parser.initialize(HTTPParser.REQUEST, {}, 0, 0);
+    parser[HTTPParser.kOnHeaders] = this.onHeaders;
+    parser[HTTPParser.kOnHeadersComplete] = this.onHeadersComplete;
+    parser[HTTPParser.kOnBody] = this.onBody;
+    parser[HTTPParser.kOnMessageComplete] = this.onMessageComplete;
+    socket.setTimeout(keepAliveTimeoutMs);
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('timeout', this.onTimeout);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+  }
+
+  /** No request in progress (closing it now loses nothing). */
+  get idle(): boolean {
+    return this.req === undefined && this.reading === undefined;
+  }
+
+  /** Close the connection once the response in progress has ended (now, when there is none). */
+  closeWhenIdle(): void {
+    if (this.idle) this.socket.destroy();
+    else this.closeAfterResponse = true;
+  }
+
+  // --- ResponseOwner ---
+
+  keepAlive(req: ClientRequest): boolean {
+    return req.shouldKeepAlive && !this.closeAfterResponse && !this.host.closing;
+  }
+
+  responseEnded(res: ClientResponse, keepAlive: boolean): void {
+    if (res !== this.res) return;
+    if (!keepAlive) {
+      this.closeAfterResponse = true;
+      this.detach();
+      this.socket.end();
+      return;
+    }
+    this.res = undefined;
+    if (this.reading !== this.req) this.next(); // its body is all read
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  // --- BodyFlowControl ---
+
+  pauseBody(): void {
+    this.bodyPaused = true;
+    this.socket.pause();
+  }
+
+  resumeBody(): void {
+    this.bodyPaused = false;
+    if (!this.pipelinePaused) this.socket.resume();
+  }
+
+  // --- internals ---
+
+  /** The current request is done both ways: start the next pipelined one, or wait for one. */
+  private next(): void {
+    this.req = undefined;
+    const req = this.pending.shift();
+    if (req !== undefined) {
+      this.dispatch(req);
+      return;
+    }
+    if (this.pipelinePaused) {
+      this.pipelinePaused = false;
+      if (!this.bodyPaused) this.socket.resume();
+    }
+    if (this.closeAfterResponse || this.host.closing) this.socket.end();
+  }
+
+  private dispatch(req: ClientRequest): void {
+    this.req = req;
+    const res = new ClientResponse(req, this, this.host.keepAliveLine);
+    this.res = res;
+    if (this.expectsContinue(req)) this.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+    this.host.request(req, res);
+  }
+
+  /** RFC 9110 §10.1.1: an HTTP/1.1 client waiting for 100 Continue before sending the body. */
+  private expectsContinue(req: ClientRequest): boolean {
+    if (req.httpVersion !== '1.1' || req.complete) return false;
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      if (raw[i]!.length === 6 && raw[i]!.toLowerCase() === 'expect') return raw[i + 1]!.trim().toLowerCase() === '100-continue';
+    }
+    return false;
+  }
+
+  private readonly onHeaders = (headers: string[], url: string): void => {
+    for (let i = 0; i < headers.length; i++) this.partialHeaders.push(headers[i]!);
+    this.partialUrl += url;
+  };
+
+  private readonly onHeadersComplete: HeadersComplete = (major, minor, rawHeaders, method, url, _s, _m, upgrade, keepAlive) => {
+    if (rawHeaders === undefined) {
+      rawHeaders = this.partialHeaders;
+      this.partialHeaders = [];
+    }
+    if (url === undefined) {
+      url = this.partialUrl;
+      this.partialUrl = '';
+    }
+    const methodName = METHODS[method] ?? 'GET';
+    if (upgrade) {
+      const req = new IncomingMessage(this.socket);
+      req.method = methodName;
+      req.url = url;
+      req.rawHeaders = rawHeaders;
+      req.headers = headerObject(rawHeaders);
+      req.httpVersionMajor = major;
+      req.httpVersionMinor = minor;
+      req.httpVersion = `${major}.${minor}`;
+      (req as { upgrade?: boolean }).upgrade = true;
+      req.complete = true;
+      this.upgradeRequest = req;
+      return 0;
+    }
+    const req = new ClientRequest(methodName, url, rawHeaders, `${major}.${minor}`, keepAlive, this.socket, this);
+    this.reading = req;
+    if (this.req === undefined && this.res === undefined) {
+      this.dispatch(req);
+    } else {
+      this.pending.push(req);
+      if (!this.pipelinePaused) {
+        this.pipelinePaused = true;
+        this.socket.pause();
+      }
+    }
+    return 0;
+  };
+
+  private readonly onBody = (chunk: Buffer): void => {
+    const req = this.reading;
+    // A body nobody will read any more (its response has ended) is dropped.
+    if (req !== undefined && (req !== this.req || this.res !== undefined)) req.push(chunk);
+  };
+
+  private readonly onMessageComplete = (): void => {
+    const req = this.reading;
+    if (req === undefined) return;
+    this.reading = undefined;
+    req.finish();
+    // The response ended before the body was all read: now the next request may start.
+    if (req === this.req && this.res === undefined && !this.closeAfterResponse) this.next();
+  };
+
+  private readonly onData = (data: Buffer): void => {
+    const result = this.parser.execute(data);
+    if (isParseError(result)) return this.refuse(result);
+    const upgrade = this.upgradeRequest;
+    if (upgrade !== undefined) this.handOver(upgrade, data.subarray(result));
+  };
+
+  /** Hand the socket to the upgrade handler: the data port reads no more from it. */
+  private handOver(req: IncomingMessage, head: Buffer): void {
+    this.upgradeRequest = undefined;
+    if (this.req !== undefined || this.pending.length > 0 || req.method === 'CONNECT') {
+      // CONNECT is a forward proxy's method; an upgrade behind a pipelined request is not served.
+      return this.refuse(new Error(`${req.method} ${req.url} cannot be served here`));
+    }
+    this.detach();
+    this.socket.setTimeout(0);
+    this.socket.off('error', this.onError);
+    this.socket.off('close', this.onClose);
+    this.host.forget(this);
+    this.parser.close();
+    this.host.upgrade(req, this.socket, head);
+  }
+
+  /** Answer a request the parser refused (when nothing else is in progress) and close. */
+  private refuse(err: ParseError | Error): void {
+    this.detach();
+    if (this.req !== undefined) this.socket.destroy();
+    else this.host.clientError(err, this.socket);
+  }
+
+  /** Stop parsing: no more requests are read from this socket. */
+  private detach(): void {
+    this.socket.off('data', this.onData);
+    this.socket.off('end', this.onEnd);
+    this.pending.length = 0;
+    if (this.reading !== undefined && this.reading !== this.req) this.reading = undefined;
+  }
+
+  /**
+   * The client closed its side. As with `http.Server` (without httpAllowHalfOpen), a request in
+   * progress counts as abandoned: the connection closes, and its response hears 'close'.
+   */
+  private readonly onEnd = (): void => {
+    const result = this.parser.finish();
+    if (isParseError(result) && this.idle) return this.refuse(result);
+    this.detach();
+    this.socket.end();
+  };
+
+  private readonly onTimeout = (): void => {
+    if (this.idle) this.socket.destroy();
+  };
+
+  private readonly onError = (): void => {
+    // 'close' follows and does the cleanup.
+  };
+
+  private readonly onClose = (): void => {
+    if (this.gone) return;
+    this.gone = true;
+    this.host.forget(this);
+    this.parser.close();
+    const res = this.res;
+    this.res = undefined;
+    this.req = undefined;
+    this.pending.length = 0;
+    res?.aborted();
+  };
+}
+
+/** The headers object an IncomingMessage would have: names lowercased, repeats joined (cookies with "; "). */
+function headerObject(raw: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    const value = raw[i + 1]!;
+    const seen = out[name];
+    out[name] = seen === undefined ? value : seen + (name === 'cookie' ? '; ' : ', ') + value;
+  }
+  return out;
+}

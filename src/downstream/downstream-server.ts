@@ -1,0 +1,122 @@
+/**
+ * The data port's HTTP/1.1 server: a `net` server whose connections parse requests with Node's
+ * native parser and answer with ClientResponse, in place of `http.Server`.
+ *
+ * Why: per proxied request, `http.Server` builds an IncomingMessage and a ServerResponse (two
+ * streams with their state machines, events and header objects). Measured at 3,000 requests a
+ * second through the gateway, that was 13 µs of the gateway's 80 µs of CPU per request.
+ *
+ * What it keeps from `http.Server`: keep-alive with a `Keep-Alive: timeout` hint, pipelining
+ * (answered in order), `Expect: 100-continue`, chunked request and response bodies, HEAD,
+ * half-closed clients, a 16 KiB head limit, Upgrade requests handed over as an IncomingMessage
+ * with the socket, and a graceful stop (idle connections close, busy ones after their response).
+ * Requests the parser refuses get a JSON 400 (431 for a head too large) and the connection closes.
+ */
+import type { IncomingMessage } from 'node:http';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { ClientConnection, type ConnectionHost } from './client-connection.js';
+import type { ClientRequest } from './client-request.js';
+import { keepAliveHeader, type ClientResponse } from './client-response.js';
+import type { ParseError } from './native-parser.js';
+
+export interface DownstreamHandlers {
+  request(req: ClientRequest, res: ClientResponse): void;
+  upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
+}
+
+export interface DownstreamServerOptions {
+  /** How long an idle keep-alive connection stays open, ms (default 65 s, above common load balancers' 60 s). */
+  keepAliveTimeoutMs?: number;
+}
+
+export class DownstreamServer implements ConnectionHost {
+  readonly keepAliveLine: string;
+  closing = false;
+  private readonly server: Server;
+  private readonly connections = new Set<ClientConnection>();
+  private readonly keepAliveTimeoutMs: number;
+
+  constructor(
+    private readonly handlers: DownstreamHandlers,
+    options: DownstreamServerOptions = {},
+  ) {
+    this.keepAliveTimeoutMs = options.keepAliveTimeoutMs ?? 65_000;
+    this.keepAliveLine = keepAliveHeader(this.keepAliveTimeoutMs);
+    this.server = createServer({ allowHalfOpen: true, noDelay: true }, this.onConnection);
+  }
+
+  /** Resolves with the bound address. */
+  listen(port: number, host: string): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  address(): AddressInfo | null {
+    return this.server.address() as AddressInfo | null;
+  }
+
+  /** Open connections. */
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /**
+   * Stop accepting; responses in progress say `Connection: close` and their connections close
+   * after them. Resolves once every connection has closed.
+   */
+  close(): Promise<void> {
+    this.closing = true;
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** Close connections with no request in progress; the others close after their response. */
+  closeIdleConnections(): void {
+    for (const conn of this.connections) conn.closeWhenIdle();
+  }
+
+  closeAllConnections(): void {
+    for (const conn of this.connections) conn.socket.destroy();
+  }
+
+  // --- ConnectionHost ---
+
+  request(req: ClientRequest, res: ClientResponse): void {
+    this.handlers.request(req, res);
+  }
+
+  upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    this.handlers.upgrade(req, socket, head);
+  }
+
+  clientError(err: ParseError | Error, socket: Socket): void {
+    if (socket.destroyed || !socket.writable) return void socket.destroy();
+    const code = (err as ParseError).code;
+    const tooLarge = code === 'HPE_HEADER_OVERFLOW';
+    const status = tooLarge ? 431 : 400;
+    const message = tooLarge
+      ? 'request head is larger than 16 KiB'
+      : code === undefined ? err.message : `malformed request: ${(err as ParseError).reason ?? err.message}`;
+    const body = JSON.stringify({ error: { code: 'bad_request', message } });
+    const reason = tooLarge ? 'Request Header Fields Too Large' : 'Bad Request';
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+    // A client that keeps sending is not read any more; cut it after a moment.
+    socket.setTimeout(1_000, () => socket.destroy());
+    socket.resume();
+  }
+
+  forget(conn: ClientConnection): void {
+    this.connections.delete(conn);
+  }
+
+  private readonly onConnection = (socket: Socket): void => {
+    if (this.closing) return void socket.destroy();
+    this.connections.add(new ClientConnection(socket, this, this.keepAliveTimeoutMs));
+  };
+}
