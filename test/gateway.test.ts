@@ -198,8 +198,12 @@ describe('endpoints', () => {
     expect(new Set(pids).size).toBe(2);
   });
 
-  it('retries a request whose connection was refused on another endpoint', async () => {
-    const live = createServer((_req, res) => res.end('live'));
+  it('retries a request whose connection was refused on another endpoint, body and all', async () => {
+    const live = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk));
+      req.on('end', () => res.end(`live ${body}`));
+    });
     servers.push(live);
     await new Promise<void>((r) => live.listen(0, '127.0.0.1', r));
     const dead = createServer();
@@ -221,7 +225,7 @@ services:
         return `${res.statusCode} ${await res.body.text()}`;
       }),
     );
-    expect(bodies).toEqual(Array(10).fill('200 live'));
+    expect(bodies).toEqual(Array(10).fill('200 live payload'));
   });
 });
 

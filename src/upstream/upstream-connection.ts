@@ -116,11 +116,25 @@ export class UpstreamConnection implements ResponseSink {
     }
     this.chunked = req.chunked;
     if (req.chunked) head += 'transfer-encoding: chunked\r\n';
-    // Head and the body bytes already read leave in one write: the body's first 'data' events
-    // run on the next tick (when the client's stream starts flowing), before the uncork.
+    this.body = body;
+    if (!this.connected) {
+      // The body is read only once the connection stands: a refused connection leaves it
+      // unread, so the request can be retried elsewhere body and all. The head waits in the
+      // socket and goes out first on 'connect'.
+      this.socket.write(head + '\r\n');
+      return;
+    }
     this.socket.cork();
     this.socket.write(head + '\r\n');
-    this.body = body;
+    this.readBody();
+  }
+
+  /**
+   * Stream the body after the head. The head and the body bytes already read leave in one write:
+   * the body's first 'data' events run on the next tick (when it starts flowing), before the uncork.
+   */
+  private readBody(): void {
+    const body = this.body!;
     body.on('data', this.onBodyData);
     body.on('end', this.onBodyEnd);
     process.nextTick(uncork, this.socket);
@@ -225,7 +239,13 @@ export class UpstreamConnection implements ResponseSink {
 
   private readonly onConnect = (): void => {
     this.connected = true;
-    if (this.handler !== undefined) this.setTimeout(this.wantTimeoutMs);
+    if (this.handler === undefined) return;
+    this.setTimeout(this.wantTimeoutMs);
+    if (this.body !== null) {
+      // The head written while connecting is flushed by a later 'connect' listener, inside this cork.
+      this.socket.cork();
+      this.readBody();
+    }
   };
 
   private readonly onData = (chunk: Buffer): void => {
