@@ -73,7 +73,7 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
 
   /** Close the connection once the response in progress has ended (now, when there is none). */
   closeWhenIdle(): void {
-    if (this.idle) this.socket.destroy();
+    if (this.res === undefined) this.socket.destroy();
     else this.closeAfterResponse = true;
   }
 
@@ -93,6 +93,7 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
     }
     this.res = undefined;
     if (this.reading !== this.req) this.next(); // its body is all read
+    else res.req.dump(); // the rest of the body is read and dropped
   }
 
   destroy(): void {
@@ -117,15 +118,13 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
   private next(): void {
     this.req = undefined;
     const req = this.pending.shift();
-    if (req !== undefined) {
-      this.dispatch(req);
-      return;
-    }
-    if (this.pipelinePaused) {
+    if (this.pending.length === 0 && this.pipelinePaused) {
+      // The last pipelined request may still be sending its body.
       this.pipelinePaused = false;
       if (!this.bodyPaused) this.socket.resume();
     }
-    if (this.closeAfterResponse || this.host.closing) this.socket.end();
+    if (req !== undefined) this.dispatch(req);
+    else if (this.closeAfterResponse || this.host.closing) this.socket.end();
   }
 
   private dispatch(req: ClientRequest): void {
@@ -201,12 +200,16 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
     this.reading = undefined;
     req.finish();
     // The response ended before the body was all read: now the next request may start.
-    if (req === this.req && this.res === undefined && !this.closeAfterResponse) this.next();
+    if (req === this.req && this.res === undefined) this.next();
   };
 
   private readonly onData = (data: Buffer): void => {
     const result = this.parser.execute(data);
-    if (isParseError(result)) return this.refuse(result);
+    if (isParseError(result)) {
+      // RFC 9112 §9.6: requests after one that asked to close are ignored, not refused.
+      if (result.code === 'HPE_CLOSED_CONNECTION' && this.req !== undefined) return this.detach();
+      return this.refuse(result);
+    }
     const upgrade = this.upgradeRequest;
     if (upgrade !== undefined) this.handOver(upgrade, data.subarray(result));
   };
@@ -224,14 +227,25 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
     this.socket.off('close', this.onClose);
     this.host.forget(this);
     this.parser.close();
+    // Bytes after the head wait in the socket until the upgrade handler reads (as http.Server does).
+    (this.socket as { readableFlowing: boolean | null }).readableFlowing = null;
     this.host.upgrade(req, this.socket, head);
   }
 
-  /** Answer a request the parser refused (when nothing else is in progress) and close. */
+  /**
+   * Answer a request the parser refused and close. A bad body after a good head ends the request
+   * in progress: its response hears 'close', and the client gets the 400 unless bytes of the
+   * response already went out.
+   */
   private refuse(err: ParseError | Error): void {
     this.detach();
-    if (this.req !== undefined) this.socket.destroy();
-    else this.host.clientError(err, this.socket);
+    const res = this.res;
+    if (res !== undefined && res.headersSent) return void this.socket.destroy();
+    this.req = undefined;
+    this.res = undefined;
+    this.reading = undefined;
+    res?.aborted();
+    this.host.clientError(err, this.socket);
   }
 
   /** Stop parsing: no more requests are read from this socket. */
@@ -253,8 +267,9 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
     this.socket.end();
   };
 
+  /** Idle, or only waiting for the rest of a body whose response has ended: close. */
   private readonly onTimeout = (): void => {
-    if (this.idle) this.socket.destroy();
+    if (this.res === undefined) this.socket.destroy();
   };
 
   private readonly onError = (): void => {

@@ -110,6 +110,17 @@ export class ClientRequest extends EventEmitter {
     if (this.flowing === true && this.chunks.length === 0 && this.complete) this.emitEnd();
   }
 
+  /** Nobody will read the rest: drop what is buffered, and let the socket be read again. */
+  dump(): void {
+    this.chunks = [];
+    this.buffered = 0;
+    this.removeAllListeners('data');
+    if (this.overLimit) {
+      this.overLimit = false;
+      this.flow.resumeBody();
+    }
+  }
+
   private deliver(chunk: Buffer): void {
     if (this.listenerCount('data') > 0) this.emit('data', chunk);
   }

@@ -92,6 +92,7 @@ export class ClientResponse extends EventEmitter {
 
   /** Body bytes; false when the socket's buffer is full (wait for 'drain'). */
   write(chunk: Buffer): boolean {
+    if (!this.headersSent) this.writeHead(this.statusCode, []);
     const socket = this.req.socket;
     if (this.noBody || chunk.length === 0) {
       this.flushHeaders();

@@ -34,6 +34,8 @@ export class DownstreamServer implements ConnectionHost {
   closing = false;
   private readonly server: Server;
   private readonly connections = new Set<ClientConnection>();
+  /** Sockets handed over to the upgrade handler (WebSockets), cut by closeAllConnections. */
+  private readonly upgraded = new Set<Socket>();
   private readonly keepAliveTimeoutMs: number;
 
   constructor(
@@ -81,6 +83,7 @@ export class DownstreamServer implements ConnectionHost {
 
   closeAllConnections(): void {
     for (const conn of this.connections) conn.socket.destroy();
+    for (const socket of this.upgraded) socket.destroy();
   }
 
   // --- ConnectionHost ---
@@ -90,6 +93,8 @@ export class DownstreamServer implements ConnectionHost {
   }
 
   upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    this.upgraded.add(socket);
+    socket.once('close', () => this.upgraded.delete(socket));
     this.handlers.upgrade(req, socket, head);
   }
 
