@@ -350,6 +350,42 @@ describe('DownstreamServer: request bodies reach the handler byte-exact', { time
     expect(bodies[0]!.equals(want)).toBe(true);
   });
 
+  it('hands a body that came with the head over whole through readAll(), and then emits no data or end', async () => {
+    const got: Array<{ complete: boolean; all: Buffer | undefined; again: Buffer | undefined; events: number }> = [];
+    const { port } = await start((req, res) => {
+      const row = { complete: req.complete, all: req.readAll(), again: req.readAll(), events: 0 };
+      got.push(row);
+      req.on('data', () => row.events++);
+      req.on('end', () => row.events++);
+      setTimeout(() => send(res, 200, 'ok'), 20);
+    });
+    const client = new RawClient(port);
+    client.write('POST /u HTTP/1.1\r\nHost: test\r\nContent-Length: 11\r\n\r\nhello world');
+    expect((await client.response()).status).toBe(200);
+    expect(got).toHaveLength(1);
+    expect(got[0]!.complete).toBe(true);
+    expect(got[0]!.all?.toString()).toBe('hello world');
+    expect(got[0]!.again).toBeUndefined();
+    expect(got[0]!.events).toBe(0);
+  });
+
+  it('gives no readAll() for a body still arriving, and streams it instead', async () => {
+    const got: Array<{ all: Buffer | undefined; body: Buffer }> = [];
+    const { port } = await start(async (req, res) => {
+      const all = req.readAll();
+      got.push({ all, body: await readBody(req) });
+      send(res, 200, 'ok');
+    });
+    const client = new RawClient(port);
+    client.write('POST /u HTTP/1.1\r\nHost: test\r\nContent-Length: 11\r\n\r\nhello');
+    await sleep(20);
+    client.write(' world');
+    expect((await client.response()).status).toBe(200);
+    expect(got).toHaveLength(1);
+    expect(got[0]!.all).toBeUndefined();
+    expect(got[0]!.body.toString()).toBe('hello world');
+  });
+
   it('delivers a 5 MiB body in order to a slow reader that pauses after every chunk', async () => {
     const body = randomBytes(5 * 1024 * 1024);
     const chunks: Buffer[] = [];
@@ -674,11 +710,16 @@ describe('DownstreamServer: malformed requests', { timeout: TEST_MS }, () => {
 
   it("a bad chunk size after a valid head (the request was already handed over): 400, connection closed, its response hears 'close'", async () => {
     const closes: Array<Promise<void>> = [];
+    let dispatched!: () => void;
+    const handedOver = new Promise<void>((resolve) => (dispatched = resolve));
     const { port } = await start((_req, res) => {
       closes.push(closeOf(res)); // the head is valid, so the request was dispatched; never answered
+      dispatched();
     });
     const client = new RawClient(port);
-    client.write('POST / HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n');
+    client.write('POST / HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n');
+    await within(handedOver, 'the request reaching the handler');
+    client.write('zz\r\nhello\r\n0\r\n\r\n');
     await client.untilClosed();
     expect(closes).toHaveLength(1);
     await within(closes[0]!, "the response's close");
@@ -686,6 +727,18 @@ describe('DownstreamServer: malformed requests', { timeout: TEST_MS }, () => {
     expect(res.status).toBe(400);
     expect(header(res, 'connection')).toBe('close');
     expect((JSON.parse(res.body.toString()) as { error: { code: string } }).error.code).toBe('bad_request');
+  });
+
+  it('a bad chunk size in the same read as its head: 400, connection closed, the handler never called', async () => {
+    let calls = 0;
+    const { port } = await start(() => calls++);
+    const client = new RawClient(port);
+    client.write('POST / HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n');
+    await client.untilClosed();
+    const res = await client.response();
+    expect(res.status).toBe(400);
+    expect((JSON.parse(res.body.toString()) as { error: { code: string } }).error.code).toBe('bad_request');
+    expect(calls).toBe(0);
   });
 
   it('serves a head of 100 headers that arrives over several writes (below 16 KiB)', async () => {

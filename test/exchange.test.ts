@@ -385,6 +385,35 @@ describe('connections', () => {
     expect(connections).toBe(1);
   });
 
+  it('passes header bytes above 0x7f and small bodies through byte for byte, both ways, on a reused connection', async () => {
+    const seen: Array<{ header: Buffer; body: Buffer }> = [];
+    const upstream = await httpUpstream((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        seen.push({ header: Buffer.from(req.headers['x-name'] as string, 'latin1'), body: Buffer.concat(chunks) });
+        res.setHeader('x-back', req.headers['x-name'] as string);
+        res.end(Buffer.concat(chunks));
+      });
+    });
+    const g = await gateway(config([{ port: upstream.port }]));
+    const name = Buffer.from('café ☕', 'utf8');
+    const body = Buffer.from([0x00, 0xff, 0xc3, 0xa9, 0x80, 0x0d, 0x0a]);
+    const head = (n: number) => Buffer.from(`POST /b/${n} HTTP/1.1\r\nHost: t\r\nContent-Length: ${body.length}\r\nConnection: ${n === 1 ? 'close' : 'keep-alive'}\r\nX-Name: `, 'latin1');
+    // Two requests on one client connection (the second reuses the upstream connection), each
+    // head and body in one write, so the gateway has the whole body when it forwards.
+    const reply = await rawExchange(g.port, [0, 1].map((n) => Buffer.concat([head(n), name, Buffer.from('\r\n\r\n'), body])), 50);
+    expect(seen).toHaveLength(2);
+    for (const s of seen) {
+      expect(s.header.equals(name)).toBe(true);
+      expect(s.body.equals(body)).toBe(true);
+    }
+    const text = reply.toString('latin1');
+    expect(text.split('HTTP/1.1 200 ').length - 1).toBe(2);
+    expect(text).toContain(`x-back: ${name.toString('latin1')}\r\n`);
+    expect(reply.subarray(reply.length - body.length).equals(body)).toBe(true);
+  });
+
   it('drops hop-by-hop headers of the response, including those its Connection header names', async () => {
     const upstream = await rawUpstream((socket) =>
       socket.end(

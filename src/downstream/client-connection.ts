@@ -2,8 +2,8 @@
  * One client connection on the data port: socket bytes → native parser → ClientRequest, one
  * request answered at a time, in order.
  *
- * A request is handed to the server's handler as soon as its head is parsed (the body streams
- * after it). Requests pipelined behind it wait in `pending` and the socket is not read further
+ * A request is handed to the server's handler once the read that carried its head is parsed: a
+ * body that came with the head is then complete, and a longer one streams after. Requests pipelined behind it wait in `pending` and the socket is not read further
  * until they are answered, so a pipelining client cannot queue more than one read's worth. The
  * connection is busy from a request's head until both its response has ended and its body has
  * been read (a body the endpoint did not read is read and dropped, so the next request parses).
@@ -45,6 +45,10 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
   private bodyPaused = false;
   private pipelinePaused = false;
   private closeAfterResponse = false;
+  /** The current request's response has ended; the rest of its body is read and dropped. */
+  private dropping = false;
+  /** A request whose head this read parsed: handed to the handler once the read is parsed. */
+  private deferred: ClientRequest | undefined;
   private gone = false;
 
   constructor(
@@ -92,8 +96,9 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
       return;
     }
     this.res = undefined;
-    if (this.reading !== this.req) this.next(); // its body is all read
-    else res.req.dump(); // the rest of the body is read and dropped
+    if (this.reading !== this.req) return this.next(); // its body is all read
+    this.dropping = true;
+    res.req.dump();
   }
 
   destroy(): void {
@@ -117,6 +122,7 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
   /** The current request is done both ways: start the next pipelined one, or wait for one. */
   private next(): void {
     this.req = undefined;
+    this.dropping = false;
     const req = this.pending.shift();
     if (this.pending.length === 0 && this.pipelinePaused) {
       // The last pipelined request may still be sending its body.
@@ -176,8 +182,11 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
     }
     const req = new ClientRequest(methodName, url, rawHeaders, `${major}.${minor}`, keepAlive, this.socket, this);
     this.reading = req;
-    if (this.req === undefined && this.res === undefined) {
-      this.dispatch(req);
+    if (this.req === undefined) {
+      // Handed over once this read is parsed: a body that came with the head is then complete,
+      // and the forwarder can send it with the request head in one write.
+      this.req = req;
+      this.deferred = req;
     } else {
       this.pending.push(req);
       if (!this.pipelinePaused) {
@@ -191,7 +200,7 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
   private readonly onBody = (chunk: Buffer): void => {
     const req = this.reading;
     // A body nobody will read any more (its response has ended) is dropped.
-    if (req !== undefined && (req !== this.req || this.res !== undefined)) req.push(chunk);
+    if (req !== undefined && !(req === this.req && this.dropping)) req.push(chunk);
   };
 
   private readonly onMessageComplete = (): void => {
@@ -200,18 +209,23 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
     this.reading = undefined;
     req.finish();
     // The response ended before the body was all read: now the next request may start.
-    if (req === this.req && this.res === undefined) this.next();
+    if (req === this.req && this.dropping) this.next();
   };
 
   private readonly onData = (data: Buffer): void => {
     const result = this.parser.execute(data);
     if (isParseError(result)) {
       // RFC 9112 §9.6: requests after one that asked to close are ignored, not refused.
-      if (result.code === 'HPE_CLOSED_CONNECTION' && this.req !== undefined) return this.detach();
-      return this.refuse(result);
+      if (result.code !== 'HPE_CLOSED_CONNECTION' || this.req === undefined) return this.refuse(result);
+      this.detach();
+    } else if (this.upgradeRequest !== undefined) {
+      return this.handOver(this.upgradeRequest, data.subarray(result));
     }
-    const upgrade = this.upgradeRequest;
-    if (upgrade !== undefined) this.handOver(upgrade, data.subarray(result));
+    const req = this.deferred;
+    if (req !== undefined) {
+      this.deferred = undefined;
+      this.dispatch(req);
+    }
   };
 
   /** Hand the socket to the upgrade handler: the data port reads no more from it. */
@@ -241,6 +255,7 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
     this.detach();
     const res = this.res;
     if (res !== undefined && res.headersSent) return void this.socket.destroy();
+    this.deferred = undefined;
     this.req = undefined;
     this.res = undefined;
     this.reading = undefined;

@@ -110,6 +110,24 @@ export class ClientRequest extends EventEmitter {
     if (this.flowing === true && this.chunks.length === 0 && this.complete) this.emitEnd();
   }
 
+  /**
+   * The whole body in one Buffer when it has all arrived and nothing of it was read yet (the
+   * usual small request body, which comes with the head); undefined otherwise. Taking it ends
+   * the body: no 'data' or 'end' follows. Cost: none for one chunk, one copy for several.
+   */
+  readAll(): Buffer | undefined {
+    if (!this.complete || this.flowing !== null || this.ended) return undefined;
+    this.ended = true;
+    const chunks = this.chunks;
+    this.chunks = [];
+    this.buffered = 0;
+    if (this.overLimit) {
+      this.overLimit = false;
+      this.flow.resumeBody();
+    }
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  }
+
   /** Nobody will read the rest: drop what is buffered, and let the socket be read again. */
   dump(): void {
     this.chunks = [];

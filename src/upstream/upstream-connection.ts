@@ -19,6 +19,8 @@ export interface RequestBody {
   pause(): unknown;
   resume(): unknown;
   isPaused(): boolean;
+  /** The whole body at once, when the source has it all and none was read (see ClientRequest). */
+  readAll?(): Buffer | undefined;
 }
 
 /** One request as the forwarder hands it over. */
@@ -111,8 +113,13 @@ export class UpstreamConnection implements ResponseSink {
     for (let i = 0; i < h.length; i += 2) head += h[i] + ': ' + h[i + 1] + '\r\n';
     const body = req.body;
     if (body === null) {
-      this.socket.write(head + '\r\n');
+      this.socket.write(head + '\r\n', 'latin1');
       return;
+    }
+    if (this.connected && !req.chunked && body.readAll !== undefined) {
+      // The body is all here already: head and body leave in one write, no events.
+      const whole = body.readAll();
+      if (whole !== undefined) return this.writeWhole(head + '\r\n', whole);
     }
     this.chunked = req.chunked;
     if (req.chunked) head += 'transfer-encoding: chunked\r\n';
@@ -121,12 +128,25 @@ export class UpstreamConnection implements ResponseSink {
       // The body is read only once the connection stands: a refused connection leaves it
       // unread, so the request can be retried elsewhere body and all. The head waits in the
       // socket and goes out first on 'connect'.
-      this.socket.write(head + '\r\n');
+      this.socket.write(head + '\r\n', 'latin1');
       return;
     }
     this.socket.cork();
-    this.socket.write(head + '\r\n');
+    this.socket.write(head + '\r\n', 'latin1');
     this.readBody();
+  }
+
+  /** Head and a body known in full: one string for a small body, a corked pair of writes for a large one. */
+  private writeWhole(head: string, body: Buffer): void {
+    const socket = this.socket;
+    if (body.length <= JOIN_LIMIT) {
+      socket.write(head + body.toString('latin1'), 'latin1');
+      return;
+    }
+    socket.cork();
+    socket.write(head, 'latin1');
+    socket.write(body);
+    socket.uncork();
   }
 
   /**
@@ -316,6 +336,9 @@ export class UpstreamConnection implements ResponseSink {
     this.socket.off('drain', this.onDrain);
   };
 }
+
+/** Bodies up to this size are joined to the head in one string (one copy, one write). */
+const JOIN_LIMIT = 16 * 1024;
 
 /** Idle connections are reused only while the endpoint will surely keep them open. */
 export const DEFAULT_KEEP_ALIVE_MS = 4_000;
