@@ -762,6 +762,40 @@ describe('DownstreamServer: malformed requests', { timeout: TEST_MS }, () => {
 
 // --- 9. Connection: close from the client ---
 
+describe('DownstreamServer: a head that takes too long', { timeout: TEST_MS }, () => {
+  it('answers 408 request_timeout and closes when a head trickles in past headersTimeoutMs', async () => {
+    let calls = 0;
+    const { port } = await start(() => calls++, { headersTimeoutMs: 300 });
+    const client = new RawClient(port);
+    client.write('GET / HTTP/1.1\r\nHost: test\r\nX-Slow: ');
+    // One byte every 50 ms keeps the connection active, so only the head deadline can end it.
+    const trickle = setInterval(() => client.socket.writable && client.write('a'), 50);
+    try {
+      await client.untilClosed();
+    } finally {
+      clearInterval(trickle);
+    }
+    const res = await client.response();
+    expect(res.status).toBe(408);
+    expect((JSON.parse(res.body.toString()) as { error: { code: string } }).error.code).toBe('request_timeout');
+    expect(calls).toBe(0);
+  });
+
+  it('serves a head that arrives in pieces within headersTimeoutMs, and keeps the connection for the next one', async () => {
+    const { port } = await start((req, res) => send(res, 200, req.url), { headersTimeoutMs: 1_000 });
+    const client = new RawClient(port);
+    for (const piece of ['GET /slow', '-but-in-time HTTP/1.1\r\n', 'Host: test\r\n', '\r\n']) {
+      client.write(piece);
+      await sleep(30);
+    }
+    expect((await client.response()).body.toString()).toBe('/slow-but-in-time');
+    // The deadline is per head: a connection idle after its request, longer than the deadline, is not cut by it.
+    await sleep(1_500);
+    client.write(get('/next'));
+    expect((await client.response()).body.toString()).toBe('/next');
+  });
+});
+
 describe('DownstreamServer: Connection: close from the client', { timeout: TEST_MS }, () => {
   const rows: Array<{ label: string; length: boolean }> = [
     { label: 'response with a Content-Length', length: true },

@@ -49,6 +49,8 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
   private dropping = false;
   /** A request whose head this read parsed: handed to the handler once the read is parsed. */
   private deferred: ClientRequest | undefined;
+  /** When the first bytes of a head not yet complete arrived (ms), 0 when no head is under way. */
+  headStartedAt = 0;
   private gone = false;
 
   constructor(
@@ -79,6 +81,16 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
   closeWhenIdle(): void {
     if (this.res === undefined) this.socket.destroy();
     else this.closeAfterResponse = true;
+  }
+
+  /**
+   * Called by the server's sweep when a head has been arriving for too long (a client trickling
+   * header bytes would otherwise hold the connection for as long as it keeps sending).
+   */
+  headersTimedOut(timeoutMs: number): void {
+    if (this.res !== undefined) return; // a response is still going out; the head waits behind it
+    const err = Object.assign(new Error(`request head not complete within ${timeoutMs} ms`), { code: 'HEADERS_TIMEOUT' });
+    this.refuse(err);
   }
 
   // --- ResponseOwner ---
@@ -157,6 +169,7 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
   };
 
   private readonly onHeadersComplete: HeadersComplete = (major, minor, rawHeaders, method, url, _s, _m, upgrade, keepAlive) => {
+    this.headStartedAt = 0;
     if (rawHeaders === undefined) {
       rawHeaders = this.partialHeaders;
       this.partialHeaders = [];
@@ -213,6 +226,8 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
   };
 
   private readonly onData = (data: Buffer): void => {
+    // A head that has not completed by the end of this read is timed (headersTimedOut).
+    if (this.headStartedAt === 0 && this.reading === undefined) this.headStartedAt = Date.now();
     const result = this.parser.execute(data);
     if (isParseError(result)) {
       // RFC 9112 §9.6: requests after one that asked to close are ignored, not refused.

@@ -10,7 +10,8 @@
  * (answered in order), `Expect: 100-continue`, chunked request and response bodies, HEAD,
  * half-closed clients, a 16 KiB head limit, Upgrade requests handed over as an IncomingMessage
  * with the socket, and a graceful stop (idle connections close, busy ones after their response).
- * Requests the parser refuses get a JSON 400 (431 for a head too large) and the connection closes.
+ * Requests the parser refuses get a JSON 400 (431 for a head too large, 408 for a head still
+ * incomplete after headersTimeoutMs) and the connection closes.
  */
 import type { IncomingMessage } from 'node:http';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
@@ -27,6 +28,8 @@ export interface DownstreamHandlers {
 export interface DownstreamServerOptions {
   /** How long an idle keep-alive connection stays open, ms (default 65 s, above common load balancers' 60 s). */
   keepAliveTimeoutMs?: number;
+  /** How long a request head may take to arrive in full, ms (default 60 s, as http.Server's headersTimeout). */
+  headersTimeoutMs?: number;
 }
 
 export class DownstreamServer implements ConnectionHost {
@@ -37,12 +40,15 @@ export class DownstreamServer implements ConnectionHost {
   /** Sockets handed over to the upgrade handler (WebSockets), cut by closeAllConnections. */
   private readonly upgraded = new Set<Socket>();
   private readonly keepAliveTimeoutMs: number;
+  private readonly headersTimeoutMs: number;
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly handlers: DownstreamHandlers,
     options: DownstreamServerOptions = {},
   ) {
     this.keepAliveTimeoutMs = options.keepAliveTimeoutMs ?? 65_000;
+    this.headersTimeoutMs = options.headersTimeoutMs ?? 60_000;
     this.keepAliveLine = keepAliveHeader(this.keepAliveTimeoutMs);
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, this.onConnection);
   }
@@ -53,6 +59,8 @@ export class DownstreamServer implements ConnectionHost {
       this.server.once('error', reject);
       this.server.listen(port, host, () => {
         this.server.off('error', reject);
+        // Heads are checked a few times per timeout: one timer per server, none per request.
+        this.sweeper = setInterval(this.sweep, Math.max(100, Math.min(this.headersTimeoutMs / 4, 15_000))).unref();
         resolve(this.server.address() as AddressInfo);
       });
     });
@@ -73,6 +81,7 @@ export class DownstreamServer implements ConnectionHost {
    */
   close(): Promise<void> {
     this.closing = true;
+    clearInterval(this.sweeper);
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
@@ -100,14 +109,8 @@ export class DownstreamServer implements ConnectionHost {
 
   clientError(err: ParseError | Error, socket: Socket): void {
     if (socket.destroyed || !socket.writable) return void socket.destroy();
-    const code = (err as ParseError).code;
-    const tooLarge = code === 'HPE_HEADER_OVERFLOW';
-    const status = tooLarge ? 431 : 400;
-    const message = tooLarge
-      ? 'request head is larger than 16 KiB'
-      : code === undefined ? err.message : `malformed request: ${(err as ParseError).reason ?? err.message}`;
-    const body = JSON.stringify({ error: { code: 'bad_request', message } });
-    const reason = tooLarge ? 'Request Header Fields Too Large' : 'Bad Request';
+    const { status, reason, code, message } = refusal(err);
+    const body = JSON.stringify({ error: { code, message } });
     socket.end(
       `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
     );
@@ -120,8 +123,25 @@ export class DownstreamServer implements ConnectionHost {
     this.connections.delete(conn);
   }
 
+  private readonly sweep = (): void => {
+    const now = Date.now();
+    const limit = this.headersTimeoutMs;
+    for (const conn of this.connections) {
+      if (conn.headStartedAt !== 0 && now - conn.headStartedAt > limit) conn.headersTimedOut(limit);
+    }
+  };
+
   private readonly onConnection = (socket: Socket): void => {
     if (this.closing) return void socket.destroy();
     this.connections.add(new ClientConnection(socket, this, this.keepAliveTimeoutMs));
   };
+}
+
+/** The answer to a request refused before the gateway saw it. */
+function refusal(err: ParseError | Error): { status: number; reason: string; code: string; message: string } {
+  const code = (err as ParseError).code;
+  if (code === 'HPE_HEADER_OVERFLOW') return { status: 431, reason: 'Request Header Fields Too Large', code: 'bad_request', message: 'request head is larger than 16 KiB' };
+  if (code === 'HEADERS_TIMEOUT') return { status: 408, reason: 'Request Timeout', code: 'request_timeout', message: err.message };
+  const message = code === undefined ? err.message : `malformed request: ${(err as ParseError).reason ?? err.message}`;
+  return { status: 400, reason: 'Bad Request', code: 'bad_request', message };
 }
