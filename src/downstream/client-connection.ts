@@ -3,13 +3,15 @@
  * request answered at a time, in order.
  *
  * A request is handed to the server's handler once the read that carried its head is parsed: a
- * body that came with the head is then complete, and a longer one streams after. Requests pipelined behind it wait in `pending` and the socket is not read further
- * until they are answered, so a pipelining client cannot queue more than one read's worth. The
- * connection is busy from a request's head until both its response has ended and its body has
- * been read (a body the endpoint did not read is read and dropped, so the next request parses).
+ * body that came with the head is then complete, and a longer one streams after. Requests
+ * pipelined behind it wait in `pending` and the socket is not read further until they are
+ * answered, so a pipelining client cannot queue more than one read's worth. The connection is
+ * busy from a request's head until both its response has ended and its body has been read (a body
+ * the endpoint did not read is read and dropped, so the next request parses).
  *
- * Timeouts: the socket's idle timeout (the keep-alive timeout) closes a connection that has no
- * request in progress; while one is, the gateway's own deadlines apply and the timeout is ignored.
+ * Timeouts: the socket's idle timeout (the keep-alive timeout) closes a connection with no
+ * response in progress; while one is, the gateway's own deadlines apply and the timeout is
+ * ignored. A head still incomplete after the server's headers timeout is answered with 408.
  */
 import { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';

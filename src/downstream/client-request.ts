@@ -54,6 +54,10 @@ export class ClientRequest extends EventEmitter {
     return this;
   }
 
+  override addListener(event: string | symbol, listener: (...args: any[]) => void): this {
+    return this.on(event, listener);
+  }
+
   pause(): this {
     this.flowing = false;
     return this;
