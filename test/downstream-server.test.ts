@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ClientRequest } from '../src/downstream/client-request.js';
-import type { ClientResponse } from '../src/downstream/client-response.js';
+import { ClientResponse } from '../src/downstream/client-response.js';
 import { DownstreamServer, type DownstreamServerOptions } from '../src/downstream/downstream-server.js';
 
 /** Bound on every wait for an event; a hang fails the test with what it waited for. */
@@ -37,7 +37,7 @@ type UpgradeHandler = (req: IncomingMessage, socket: Socket, head: Buffer) => vo
 /** A DownstreamServer on 127.0.0.1:0; an upgrade without a handler here is destroyed. */
 async function start(
   request: RequestHandler,
-  options: DownstreamServerOptions & { upgrade?: UpgradeHandler } = {},
+  options: DownstreamServerOptions & { upgrade?: UpgradeHandler; closed?: (res: ClientResponse) => void } = {},
 ): Promise<{ server: DownstreamServer; port: number }> {
   const upgrade: UpgradeHandler =
     options.upgrade ??
@@ -45,7 +45,7 @@ async function start(
       sockets.push(socket);
       socket.destroy();
     });
-  const server = new DownstreamServer({ request, upgrade }, options);
+  const server = new DownstreamServer({ request, upgrade, closed: options.closed }, options);
   servers.push(server);
   const { port } = await server.listen(0, '127.0.0.1');
   return { server, port };
@@ -836,6 +836,55 @@ describe('DownstreamServer: Connection: close from the client', { timeout: TEST_
 });
 
 // --- 10. clients that leave ---
+
+describe('DownstreamServer: the closed hook and the response class', { timeout: TEST_MS }, () => {
+  it('reports each response once when it is over: ended ones finished, cut-short ones not', async () => {
+    const closed: Array<{ url: string; finished: boolean }> = [];
+    let held: ClientResponse | undefined;
+    const { port } = await start(
+      (req, res) => {
+        if (req.url === '/hold') held = res; // never answered: the client leaves
+        else send(res, 200, 'ok');
+      },
+      { closed: (res) => closed.push({ url: res.req.url, finished: res.writableFinished }) },
+    );
+    const client = new RawClient(port);
+    client.write(get('/a'));
+    await client.response();
+    client.write(get('/b', 'Connection: close\r\n'));
+    await client.response();
+    await client.untilClosed();
+    const leaver = new RawClient(port);
+    leaver.write(get('/hold'));
+    await waitFor(() => held !== undefined, 'the held request at the handler');
+    leaver.socket.destroy();
+    await waitFor(() => closed.length === 3, 'three closed reports');
+    await sleep(50); // a second report for any of them would land by now
+    expect(closed).toEqual([
+      { url: '/a', finished: true },
+      { url: '/b', finished: true },
+      { url: '/hold', finished: false },
+    ]);
+  });
+
+  it('makes its responses of the class given as Response', async () => {
+    class TaggedResponse extends ClientResponse {
+      override writeHead(statusCode: number, headers: string[]): this {
+        return super.writeHead(statusCode, [...headers, 'x-class', 'tagged']);
+      }
+    }
+    const made: boolean[] = [];
+    const { port } = await start((_req, res) => {
+      made.push(res instanceof TaggedResponse);
+      send(res, 200, 'ok');
+    }, { Response: TaggedResponse });
+    const client = new RawClient(port);
+    client.write(get('/'));
+    const res = await client.response();
+    expect(made).toEqual([true]);
+    expect(header(res, 'x-class')).toBe('tagged');
+  });
+});
 
 describe('DownstreamServer: a client that leaves before the response ends', { timeout: TEST_MS }, () => {
   const rows: Array<{ label: string; answerFirst: boolean; leave: (client: RawClient) => void }> = [

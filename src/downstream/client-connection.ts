@@ -16,15 +16,21 @@
 import { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { ClientRequest, type BodyFlowControl } from './client-request.js';
-import { ClientResponse, type ResponseOwner } from './client-response.js';
+import type { ClientResponse, ResponseOwner } from './client-response.js';
 import { HTTPParser, isParseError, METHODS, type HeadersComplete, type NativeParser, type ParseError } from './native-parser.js';
+
+/** The response class a server makes (ClientResponse, or a subclass such as the queue-proxy's). */
+export type ResponseClass = new (req: ClientRequest, owner: ResponseOwner, keepAliveLine: string) => ClientResponse;
 
 /** What a connection needs from its server. */
 export interface ConnectionHost {
   readonly keepAliveLine: string;
+  readonly Response: ResponseClass;
   /** The server is stopping: answer what is in progress with `Connection: close`. */
   readonly closing: boolean;
   request(req: ClientRequest, res: ClientResponse): void;
+  /** A response is over: ended (`writableFinished`) or cut short with its connection. Once per response. */
+  responseClosed(res: ClientResponse): void;
   /** An Upgrade request; the socket and the bytes read after the head now belong to the handler. */
   upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
   /** A request the parser refused, or a method the gateway does not serve: answered and closed. */
@@ -103,13 +109,14 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
 
   responseEnded(res: ClientResponse, keepAlive: boolean): void {
     if (res !== this.res) return;
+    this.res = undefined;
+    this.host.responseClosed(res);
     if (!keepAlive) {
       this.closeAfterResponse = true;
       this.detach();
       this.socket.end();
       return;
     }
-    this.res = undefined;
     if (this.reading !== this.req) return this.next(); // its body is all read
     this.dropping = true;
     res.req.dump();
@@ -149,7 +156,7 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
 
   private dispatch(req: ClientRequest): void {
     this.req = req;
-    const res = new ClientResponse(req, this, this.host.keepAliveLine);
+    const res = new this.host.Response(req, this, this.host.keepAliveLine);
     this.res = res;
     if (this.expectsContinue(req)) this.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
     this.host.request(req, res);
@@ -276,7 +283,7 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
     this.req = undefined;
     this.res = undefined;
     this.reading = undefined;
-    res?.aborted();
+    if (res !== undefined) this.abort(res);
     this.host.clientError(err, this.socket);
   }
 
@@ -317,8 +324,14 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
     this.res = undefined;
     this.req = undefined;
     this.pending.length = 0;
-    res?.aborted();
+    if (res !== undefined) this.abort(res);
   };
+
+  /** A response that will not end: it hears 'close', the server hears it is over. */
+  private abort(res: ClientResponse): void {
+    res.aborted();
+    this.host.responseClosed(res);
+  }
 }
 
 /** The headers object an IncomingMessage would have: names lowercased, repeats joined (cookies with "; "). */

@@ -54,7 +54,7 @@ export class ClientResponse extends EventEmitter {
   }
 
   /** Status and flat [name, value, …] headers; hop-by-hop framing headers are the response's own. */
-  writeHead(statusCode: number, headers: readonly string[]): this {
+  writeHead(statusCode: number, headers: string[]): this {
     if (this.headersSent) throw new Error('response head already written');
     this.headersSent = true;
     this.statusCode = statusCode;

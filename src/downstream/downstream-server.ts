@@ -15,14 +15,16 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { ClientConnection, type ConnectionHost } from './client-connection.js';
+import { ClientConnection, type ConnectionHost, type ResponseClass } from './client-connection.js';
 import type { ClientRequest } from './client-request.js';
-import { keepAliveHeader, type ClientResponse } from './client-response.js';
+import { ClientResponse, keepAliveHeader } from './client-response.js';
 import type { ParseError } from './native-parser.js';
 
 export interface DownstreamHandlers {
   request(req: ClientRequest, res: ClientResponse): void;
   upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
+  /** A response is over, ended or cut short (`res.writableFinished` tells which); once per response. */
+  closed?(res: ClientResponse): void;
 }
 
 export interface DownstreamServerOptions {
@@ -30,10 +32,13 @@ export interface DownstreamServerOptions {
   keepAliveTimeoutMs?: number;
   /** How long a request head may take to arrive in full, ms (default 60 s, as http.Server's headersTimeout). */
   headersTimeoutMs?: number;
+  /** The class responses are made of, as http.createServer's `ServerResponse` option (default ClientResponse). */
+  Response?: ResponseClass;
 }
 
 export class DownstreamServer implements ConnectionHost {
   readonly keepAliveLine: string;
+  readonly Response: ResponseClass;
   closing = false;
   private readonly server: Server;
   private readonly connections = new Set<ClientConnection>();
@@ -49,6 +54,7 @@ export class DownstreamServer implements ConnectionHost {
   ) {
     this.keepAliveTimeoutMs = options.keepAliveTimeoutMs ?? 65_000;
     this.headersTimeoutMs = options.headersTimeoutMs ?? 60_000;
+    this.Response = options.Response ?? ClientResponse;
     this.keepAliveLine = keepAliveHeader(this.keepAliveTimeoutMs);
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, this.onConnection);
   }
@@ -99,6 +105,10 @@ export class DownstreamServer implements ConnectionHost {
 
   request(req: ClientRequest, res: ClientResponse): void {
     this.handlers.request(req, res);
+  }
+
+  responseClosed(res: ClientResponse): void {
+    this.handlers.closed?.(res);
   }
 
   upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {

@@ -1,43 +1,35 @@
 /**
  * The data port: counts a request as proxied when it came through a Sluice gateway, then hands it
  * to the gateway's own listener (breaker, forwarder, errors). It also keeps the set of open
- * responses, so that stopping can tell each in-flight one to close its connection when done.
+ * responses, so that stopping can wait for them. The same HTTP/1.1 server as the gateway's data
+ * port (src/downstream), with QueueProxyResponse as its response class.
  *
- * Per request: one pass over the raw header names, one Set add and delete, one 'close' listener
- * (shared, no closure); a proxied request adds two O(1) RevisionStats updates.
+ * Per request: one pass over the raw header names, one Set add and delete; a proxied request adds
+ * two O(1) RevisionStats updates.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { ClientRequest } from '../downstream/client-request.js';
+import { DownstreamServer } from '../downstream/downstream-server.js';
 import type { Gateway } from '../gateway/gateway.js';
 import type { RevisionStats } from '../stats/revision-stats.js';
+import type { ClientResponse } from '../downstream/client-response.js';
 import { QueueProxyResponse } from './response.js';
 import { isProxied } from './stats.js';
 
 export class DataPort {
-  readonly server: Server<typeof IncomingMessage, typeof QueueProxyResponse>;
+  readonly server: DownstreamServer;
   private readonly open = new Set<QueueProxyResponse>();
-  private readonly onResponseClose: (this: QueueProxyResponse) => void;
-  private stopping = false;
 
   constructor(
     private readonly gateway: Gateway,
     private readonly proxied: RevisionStats,
   ) {
-    const open = this.open;
-    this.onResponseClose = function (this: QueueProxyResponse) {
-      open.delete(this);
-      if (this.proxiedAt !== 0) {
-        const now = Date.now();
-        proxied.record(this.writableFinished ? this.statusCode : 0, (now - this.proxiedAt) / 1000, now);
-      }
-    };
-    // requestTimeout 0: a request may wait for a slot as long as its deadline allows (the gateway enforces it).
-    this.server = createServer(
-      { ServerResponse: QueueProxyResponse, requestTimeout: 0, keepAliveTimeout: 65_000 },
-      this.onRequest,
+    this.server = new DownstreamServer(
+      { request: this.onRequest, upgrade: this.onUpgrade, closed: this.onResponseClosed },
+      { Response: QueueProxyResponse },
     );
-    this.server.on('upgrade', this.onUpgrade);
   }
 
   /** Responses not yet closed (waiting for a slot, at the app, or still flushing to the client). */
@@ -46,23 +38,16 @@ export class DataPort {
   }
 
   listen(host: string, port: number): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve(this.server.address() as AddressInfo);
-      });
-    });
+    return this.server.listen(port, host);
   }
 
   /**
    * No new connections; idle keep-alive connections close now, and every open response closes its
-   * connection once sent (`Connection: close`), so no client reuses a connection about to go away.
+   * connection once sent (`Connection: close` when its head is still to go), so no client reuses a
+   * connection about to go away.
    */
   stopAccepting(): void {
-    this.stopping = true;
-    this.server.close();
-    for (const res of this.open) if (!res.headersSent) res.shouldKeepAlive = false;
+    void this.server.close();
     this.server.closeIdleConnections();
   }
 
@@ -84,18 +69,25 @@ export class DataPort {
     this.server.closeAllConnections();
   }
 
-  private readonly onRequest = (req: IncomingMessage, res: QueueProxyResponse): void => {
-    // Arrived on a connection that was busy when the port stopped accepting (a client that has not
-    // caught up yet): served like any other, and its connection closes after the answer.
-    if (this.stopping) res.shouldKeepAlive = false;
+  /** A request that arrives on a busy connection after the port stopped accepting is served, and its connection closes after it. */
+  private readonly onRequest = (req: ClientRequest, response: ClientResponse): void => {
+    const res = response as QueueProxyResponse;
     this.open.add(res);
-    res.on('close', this.onResponseClose);
     if (isProxied(req.rawHeaders)) {
       const now = Date.now();
       res.proxiedAt = now;
       this.proxied.arrive(now);
     }
     this.gateway.handle(req, res);
+  };
+
+  private readonly onResponseClosed = (response: ClientResponse): void => {
+    const res = response as QueueProxyResponse;
+    this.open.delete(res);
+    if (res.proxiedAt !== 0) {
+      const now = Date.now();
+      this.proxied.record(res.writableFinished ? res.statusCode : 0, (now - res.proxiedAt) / 1000, now);
+    }
   };
 
   /** A WebSocket counts as one request for its lifetime, as in the gateway's stats. */
