@@ -980,7 +980,8 @@ describe('DownstreamServer: Upgrade requests', { timeout: TEST_MS }, () => {
 
 describe('DownstreamServer: stopping', { timeout: TEST_MS }, () => {
   /** A server where GET /slow waits for `slow` to open; anything else is answered at once. */
-  async function slowAndFast(slow: { promise: Promise<void> }) {
+  /** A server with one idle keep-alive connection (answered /fast) and one busy on /slow until `slow` opens. */
+  async function idleAndBusy(slow: { promise: Promise<void> }) {
     const started = { slow: 0 };
     const responses: ClientResponse[] = [];
     const { server, port } = await start(async (req, res) => {
@@ -990,18 +991,18 @@ describe('DownstreamServer: stopping', { timeout: TEST_MS }, () => {
       await slow.promise;
       if (!res.writableFinished) send(res, 200, 'slow');
     });
-    return { server, port, started, responses };
-  }
-
-  it('closeIdleConnections closes idle keep-alive connections, and busy ones only after their response', async () => {
-    const slow = gate();
-    const { server, port, started } = await slowAndFast(slow);
     const idle = new RawClient(port);
     idle.write(get('/fast'));
     await idle.response();
     const busy = new RawClient(port);
     busy.write(get('/slow'));
     await waitFor(() => started.slow === 1, 'the slow request to start');
+    return { server, port, responses, idle, busy };
+  }
+
+  it('closeIdleConnections closes idle keep-alive connections, and busy ones only after their response', async () => {
+    const slow = gate();
+    const { server, port, idle, busy } = await idleAndBusy(slow);
 
     server.closeIdleConnections();
     await idle.untilClosed();
@@ -1082,13 +1083,7 @@ describe('DownstreamServer: stopping', { timeout: TEST_MS }, () => {
 
   it('closeAllConnections cuts idle and busy connections; the busy response hears close', async () => {
     const slow = gate();
-    const { server, port, started, responses } = await slowAndFast(slow);
-    const idle = new RawClient(port);
-    idle.write(get('/fast'));
-    await idle.response();
-    const busy = new RawClient(port);
-    busy.write(get('/slow'));
-    await waitFor(() => started.slow === 1, 'the slow request to start');
+    const { server, port, responses, idle, busy } = await idleAndBusy(slow);
     const busyClosed = closeOf(responses[1]!);
 
     const closed = server.close();
