@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'upstream_unreachable'
   | 'upstream_error'
   | 'bad_request'
+  | 'not_implemented'
   | 'invalid_config'
   | 'not_found'
   | 'conflict'

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { modelName, normalizeHost, Router, type RouteSpec } from '../src/gateway/router.js';
+import { normalizeHost } from '../src/gateway/host.js';
+import { modelName, Router, type RouteSpec } from '../src/gateway/router.js';
 
 /** `n` services on hosts nothing below asks for: they only move later specs down the list. */
 function unrelated(n: number): RouteSpec<string>[] {
@@ -405,7 +406,7 @@ const matchRows: MatchRow[] = [
 
 describe('Router.match', () => {
   it.each(matchRows)('$label', ({ specs, host, url, want }) => {
-    expect(new Router(specs).match(host, url)).toBe(want);
+    expect(new Router(specs).match(normalizeHost(host)!, url)).toBe(want);
   });
 });
 

@@ -8,6 +8,8 @@ import type { RequestBody } from '../upstream/upstream-connection.js';
 export interface GatewayRequest extends RequestBody {
   readonly method?: string | undefined;
   readonly url?: string | undefined;
+  /** "1.1" or "1.0". */
+  readonly httpVersion: string;
   /** Flat [name, value, …] as received. */
   readonly rawHeaders: string[];
   readonly socket: { readonly remoteAddress?: string | undefined };

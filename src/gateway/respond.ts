@@ -31,7 +31,7 @@ export function sendSocketError(socket: import('node:stream').Duplex, err: Sluic
 }
 
 function statusText(status: number): string {
-  return { 400: 'Bad Request', 404: 'Not Found', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' }[status] ?? 'Error';
+  return { 400: 'Bad Request', 404: 'Not Found', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' }[status] ?? 'Error';
 }
 
 export const errors = {

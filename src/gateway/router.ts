@@ -1,6 +1,7 @@
 /**
- * Request → service. Built once per config; matching a request costs a host normalisation, one Map
- * lookup and a short scan of that host's routes (usually one or two).
+ * Request → service. Built once per config; matching a request costs one Map lookup and a short
+ * scan of that host's routes (usually one or two). The host and the path come normalised
+ * (host.ts, request-target.ts).
  *
  * A service matches when every criterion it sets matches: host (exact, or `*.suffix`), path prefix on
  * a segment boundary, and KServe model name (`/v2/models/{name}/...`, `/v1/models/{name}:predict`).
@@ -86,11 +87,12 @@ export class Router<S> {
   }
 
   /**
-   * The service for a Host header value and a path (origin-form, query included), or undefined.
-   * @example router.match('iris.example.com:8080', '/v2/models/iris/infer')
+   * The service for a host (as normalizeHost gives it) and a normalised target (query included),
+   * or undefined.
+   * @example router.match('iris.example.com', '/v2/models/iris/infer')
    */
-  match(hostHeader: string | undefined, url: string): S | undefined {
-    const routes = this.routesFor(normalizeHost(hostHeader));
+  match(host: string, url: string): S | undefined {
+    const routes = this.routesFor(host);
     if (routes.length === 0) return undefined;
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
@@ -112,20 +114,6 @@ export class Router<S> {
     for (const w of this.wildcard) if (host.endsWith(w.suffix)) return w.routes;
     return this.anyHost;
   }
-}
-
-/** Lowercase, port removed (IPv6 brackets kept). */
-export function normalizeHost(host: string | undefined): string {
-  if (!host) return '';
-  let h = host;
-  if (h.charCodeAt(0) === 91 /* [ */) {
-    const end = h.indexOf(']');
-    h = end === -1 ? h : h.slice(0, end + 1);
-  } else {
-    const colon = h.indexOf(':');
-    if (colon !== -1) h = h.slice(0, colon);
-  }
-  return h.toLowerCase();
 }
 
 function hasPrefix(path: string, prefix: string): boolean {
