@@ -655,9 +655,13 @@ describe('DownstreamServer: Expect: 100-continue', { timeout: TEST_MS }, () => {
 
 describe('DownstreamServer: malformed requests', { timeout: TEST_MS }, () => {
   const bigValue = 'a'.repeat(17 * 1024);
-  const rows: Array<{ label: string; parts: string[]; wantStatus: number }> = [
+  const rows: Array<{ label: string; parts: string[]; wantStatus: number; wantCode?: string }> = [
     { label: 'not a request line', parts: ['NOT A REQUEST\r\n\r\n'], wantStatus: 400 },
-    { label: 'unknown HTTP version', parts: ['GET / HTTP/7.1\r\nHost: test\r\n\r\n'], wantStatus: 400 },
+    { label: 'unknown HTTP version', parts: ['GET / HTTP/7.1\r\nHost: test\r\n\r\n'], wantStatus: 505, wantCode: 'version_not_supported' },
+    { label: 'HTTP/1.2', parts: ['GET / HTTP/1.2\r\nHost: test\r\n\r\n'], wantStatus: 505, wantCode: 'version_not_supported' },
+    { label: 'HTTP/2.0 in a request line (h2 is not spoken like this)', parts: ['GET / HTTP/2.0\r\nHost: test\r\n\r\n'], wantStatus: 505, wantCode: 'version_not_supported' },
+    { label: 'a malformed version', parts: ['GET / HTTP/1.x\r\nHost: test\r\n\r\n'], wantStatus: 400 },
+    { label: 'a bare LF after the version', parts: ['GET / HTTP/1.1\nHost: test\n\n'], wantStatus: 400 },
     { label: 'space in a header name', parts: ['GET / HTTP/1.1\r\nHost: test\r\nBad Name: 1\r\n\r\n'], wantStatus: 400 },
     { label: 'control character in a header name', parts: ['GET / HTTP/1.1\r\nHost: test\r\nBad\x01: 1\r\n\r\n'], wantStatus: 400 },
     { label: 'header line without a colon', parts: ['GET / HTTP/1.1\r\nHost: test\r\nnocolon\r\n\r\n'], wantStatus: 400 },
@@ -676,7 +680,7 @@ describe('DownstreamServer: malformed requests', { timeout: TEST_MS }, () => {
     },
   ];
 
-  it.each(rows)('$label → $wantStatus, handler not called, connection closed', async ({ parts, wantStatus }) => {
+  it.each(rows)('$label → $wantStatus, handler not called, connection closed', async ({ parts, wantStatus, wantCode = 'bad_request' }) => {
     let calls = 0;
     const { port } = await start(
       (_req, res) => {
@@ -703,8 +707,24 @@ describe('DownstreamServer: malformed requests', { timeout: TEST_MS }, () => {
     expect(header(res, 'connection')).toBe('close');
     expect(header(res, 'content-type')).toBe('application/json');
     const json = JSON.parse(res.body.toString()) as { error: { code: string; message: unknown } };
-    expect(json.error.code).toBe('bad_request');
+    expect(json.error.code).toBe(wantCode);
     expect(typeof json.error.message).toBe('string');
+    expect(calls).toBe(0);
+  });
+
+  it.each([
+    { label: 'a request line without a version, and nothing more', parts: ['GET /\r\n'] },
+    { label: 'a request line without a version, after empty lines', parts: ['\r\n\r\nGET /index.html\r\n'] },
+    { label: 'an HTTP/0.9 request with an empty line', parts: ['GET /\r\n\r\n'] },
+    { label: 'HTTP/0.9 written out', parts: ['GET / HTTP/0.9\r\nHost: test\r\n\r\n'] },
+  ])('HTTP/0.9, $label: closed at once without an answer, handler not called', async ({ parts }) => {
+    let calls = 0;
+    const { port } = await start(() => calls++);
+    const client = new RawClient(port);
+    for (const part of parts) client.write(part);
+    // Closed by the server long before its 60 s head deadline (the test's own timeout is shorter).
+    await client.untilClosed();
+    expect(client.received.length).toBe(0);
     expect(calls).toBe(0);
   });
 
@@ -973,6 +993,45 @@ describe('DownstreamServer: Upgrade requests', { timeout: TEST_MS }, () => {
     socket.write('HTTP/1.1 101 Switching Protocols\r\n\r\n');
     await client.receivedText('\r\n\r\n');
     expect(client.received.toString()).toBe('HTTP/1.1 101 Switching Protocols\r\n\r\n');
+  });
+});
+
+describe('DownstreamServer: Upgrade requests that are declined', { timeout: TEST_MS }, () => {
+  it.each([
+    {
+      label: 'Upgrade: h2c (curl --http2) on a GET',
+      request: 'GET /a HTTP/1.1\r\nHost: test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n',
+      want: 'GET /a ',
+    },
+    {
+      label: 'Upgrade: h2c on a POST with a body',
+      request: 'POST /a HTTP/1.1\r\nHost: test\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: 5\r\n\r\nhello',
+      want: 'POST /a hello',
+    },
+    {
+      label: 'Upgrade: websocket on a POST (RFC 6455 wants a GET)',
+      request: 'POST /a HTTP/1.1\r\nHost: test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 2\r\n\r\nhi',
+      want: 'POST /a hi',
+    },
+  ])('$label: served as HTTP/1.1, and a request pipelined behind it too', async ({ request, want }) => {
+    let upgrades = 0;
+    const { port } = await start(delayedEcho, {
+      upgrade: (_req, socket) => {
+        upgrades++;
+        sockets.push(socket);
+        socket.destroy();
+      },
+    });
+    const client = new RawClient(port);
+    client.write(request + get('/next'));
+    const first = await client.response();
+    expect(first.status).toBe(200);
+    expect(first.body.toString()).toBe(want);
+    expect(header(first, 'connection')).toBe('keep-alive');
+    const second = await client.response();
+    expect(second.body.toString()).toBe('GET /next ');
+    expect(upgrades).toBe(0);
+    expect(client.received.toString('latin1')).not.toContain('101');
   });
 });
 

@@ -60,6 +60,10 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
   /** When the first bytes of a head not yet complete arrived (ms), 0 when no head is under way. */
   headStartedAt = 0;
   private gone = false;
+  /** No more bytes are parsed from this socket (refused, closing, or handed over). */
+  private detached = false;
+  /** Why the parser was stopped from a callback (returned -1), for the answer. */
+  private refusal: Error | undefined;
 
   constructor(
     readonly socket: Socket,
@@ -188,19 +192,29 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
       this.partialUrl = '';
     }
     const methodName = METHODS[method] ?? 'GET';
+    if (major !== 1 || minor > 1) {
+      // HTTP/0.9 has no status line to answer with; other versions are told what is served.
+      this.refusal = major === 0 ? HTTP_09 : Object.assign(new Error(`HTTP/${major}.${minor} is not served here; use HTTP/1.1`), { code: 'HTTP_VERSION' });
+      return -1; // the parser stops: execute() returns HPE_CB_HEADERS_COMPLETE
+    }
     if (upgrade) {
-      const req = new IncomingMessage(this.socket);
-      req.method = methodName;
-      req.url = url;
-      req.rawHeaders = rawHeaders;
-      req.headers = headerObject(rawHeaders);
-      req.httpVersionMajor = major;
-      req.httpVersionMinor = minor;
-      req.httpVersion = `${major}.${minor}`;
-      (req as { upgrade?: boolean }).upgrade = true;
-      req.complete = true;
-      this.upgradeRequest = req;
-      return 0;
+      // A WebSocket GET is handed over, and CONNECT too (to be refused there: the parser takes
+      // what follows its head as tunnel bytes). Any other Upgrade (h2c from `curl --http2`, …)
+      // is declined: the request is served as HTTP/1.1 (RFC 9110 §7.8).
+      if (methodName === 'CONNECT' || (methodName === 'GET' && isWebSocketUpgrade(rawHeaders))) {
+        const req = new IncomingMessage(this.socket);
+        req.method = methodName;
+        req.url = url;
+        req.rawHeaders = rawHeaders;
+        req.headers = headerObject(rawHeaders);
+        req.httpVersionMajor = major;
+        req.httpVersionMinor = minor;
+        req.httpVersion = `${major}.${minor}`;
+        (req as { upgrade?: boolean }).upgrade = true;
+        req.complete = true;
+        this.upgradeRequest = req;
+        return 0;
+      }
     }
     const req = new ClientRequest(methodName, url, rawHeaders, `${major}.${minor}`, keepAlive, this.socket, this);
     this.reading = req;
@@ -236,14 +250,28 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
 
   private readonly onData = (data: Buffer): void => {
     // A head that has not completed by the end of this read is timed (headersTimedOut).
-    if (this.headStartedAt === 0 && this.reading === undefined) this.headStartedAt = Date.now();
-    const result = this.parser.execute(data);
+    const headBegins = this.headStartedAt === 0 && this.reading === undefined;
+    if (headBegins) this.headStartedAt = Date.now();
+    let chunk = data;
+    let result = this.parser.execute(chunk);
+    // The parser stops after the head of an Upgrade request; a declined one goes on as HTTP/1.1.
+    while (!isParseError(result) && this.upgradeRequest === undefined && result < chunk.length && !this.detached) {
+      chunk = chunk.subarray(result);
+      result = this.parser.execute(chunk);
+    }
     if (isParseError(result)) {
+      const refusal = this.refusal;
+      this.refusal = undefined;
+      if (refusal === HTTP_09) return this.drop();
+      if (refusal !== undefined) return this.refuse(refusal);
       // RFC 9112 §9.6: requests after one that asked to close are ignored, not refused.
       if (result.code !== 'HPE_CLOSED_CONNECTION' || this.req === undefined) return this.refuse(result);
       this.detach();
     } else if (this.upgradeRequest !== undefined) {
-      return this.handOver(this.upgradeRequest, data.subarray(result));
+      return this.handOver(this.upgradeRequest, chunk.subarray(result));
+    } else if (headBegins && this.headStartedAt !== 0 && isHttp09Line(data)) {
+      // "GET /\r\n" and nothing more: an HTTP/0.9 request, which the parser would wait on.
+      return this.drop();
     }
     const req = this.deferred;
     if (req !== undefined) {
@@ -251,6 +279,12 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
       this.dispatch(req);
     }
   };
+
+  /** Close at once, without an answer (HTTP/0.9 has no status line to give one in). */
+  private drop(): void {
+    this.detach();
+    this.socket.destroy();
+  }
 
   /** Hand the socket to the upgrade handler: the data port reads no more from it. */
   private handOver(req: IncomingMessage, head: Buffer): void {
@@ -289,6 +323,7 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
 
   /** Stop parsing: no more requests are read from this socket. */
   private detach(): void {
+    this.detached = true;
     this.socket.off('data', this.onData);
     this.socket.off('end', this.onEnd);
     this.pending.length = 0;
@@ -332,6 +367,31 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
     res.aborted();
     this.host.responseClosed(res);
   }
+}
+
+/** Marks a refusal that gets no answer at all. */
+const HTTP_09 = new Error('HTTP/0.9 request');
+
+/**
+ * Whether a read that began a head holds a request line without an HTTP version ("GET /\r\n"):
+ * the first line ends before any " HTTP/". Only called for a head still incomplete after its first read.
+ */
+function isHttp09Line(data: Buffer): boolean {
+  let start = 0;
+  while (start < data.length && (data[start] === 13 || data[start] === 10)) start++; // empty lines before a request are allowed
+  const end = data.indexOf(10, start);
+  if (end === -1) return false;
+  const version = data.lastIndexOf(' HTTP/', end, 'latin1');
+  return version < start;
+}
+
+/** RFC 6455 §4.1: an Upgrade header listing the websocket protocol (token match, any case). */
+function isWebSocketUpgrade(raw: string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length !== 7 || raw[i]!.toLowerCase() !== 'upgrade') continue;
+    for (const token of raw[i + 1]!.split(',')) if (token.trim().toLowerCase() === 'websocket') return true;
+  }
+  return false;
 }
 
 /** The headers object an IncomingMessage would have: names lowercased, repeats joined (cookies with "; "). */

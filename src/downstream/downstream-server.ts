@@ -47,6 +47,8 @@ export class DownstreamServer implements ConnectionHost {
   private readonly keepAliveTimeoutMs: number;
   private readonly headersTimeoutMs: number;
   private sweeper: NodeJS.Timeout | undefined;
+  /** Resolves close() once the last connection is forgotten. */
+  private drained: (() => void) | undefined;
 
   constructor(
     private readonly handlers: DownstreamHandlers,
@@ -59,11 +61,14 @@ export class DownstreamServer implements ConnectionHost {
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, this.onConnection);
   }
 
-  /** Resolves with the bound address. */
+  /**
+   * Resolves with the bound address. The listen backlog is the kernel's largest (somaxconn, as Go
+   * servers use) rather than Node's 511: a burst of clients connecting at once is held, not reset.
+   */
   listen(port: number, host: string): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(port, host, () => {
+      this.server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
         this.server.off('error', reject);
         // Heads are checked a few times per timeout: one timer per server, none per request.
         this.sweeper = setInterval(this.sweep, Math.max(100, Math.min(this.headersTimeoutMs / 4, 15_000))).unref();
@@ -88,7 +93,11 @@ export class DownstreamServer implements ConnectionHost {
   close(): Promise<void> {
     this.closing = true;
     clearInterval(this.sweeper);
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    // net.Server calls back once its sockets are destroyed, which can be before each one's
+    // 'close' event (where a connection is forgotten): wait for those too.
+    return new Promise<void>((resolve) => this.server.close(() => resolve())).then(
+      () => new Promise<void>((resolve) => (this.connections.size === 0 ? resolve() : (this.drained = resolve))),
+    );
   }
 
   /** Close connections with no request in progress; the others close after their response. */
@@ -131,6 +140,10 @@ export class DownstreamServer implements ConnectionHost {
 
   forget(conn: ClientConnection): void {
     this.connections.delete(conn);
+    if (this.connections.size === 0 && this.drained !== undefined) {
+      this.drained();
+      this.drained = undefined;
+    }
   }
 
   private readonly sweep = (): void => {
@@ -147,11 +160,19 @@ export class DownstreamServer implements ConnectionHost {
   };
 }
 
+/** Asked of listen(); the kernel caps it at net.core.somaxconn (4096 on current Linux). */
+const LISTEN_BACKLOG = 65_535;
+
 /** The answer to a request refused before the gateway saw it. */
 function refusal(err: ParseError | Error): { status: number; reason: string; code: string; message: string } {
   const code = (err as ParseError).code;
   if (code === 'HPE_HEADER_OVERFLOW') return { status: 431, reason: 'Request Header Fields Too Large', code: 'bad_request', message: 'request head is larger than 16 KiB' };
   if (code === 'HEADERS_TIMEOUT') return { status: 408, reason: 'Request Timeout', code: 'request_timeout', message: err.message };
+  // A well-formed version other than 1.0 and 1.1: from the parser (HTTP/1.2, HTTP/3.0, …) or from
+  // the connection (HTTP/2.0 and HTTP/0.9, which the parser accepts).
+  if (code === 'HTTP_VERSION' || (code === 'HPE_INVALID_VERSION' && (err as ParseError).reason === 'Invalid HTTP version')) {
+    return { status: 505, reason: 'HTTP Version Not Supported', code: 'version_not_supported', message: code === 'HTTP_VERSION' ? err.message : 'only HTTP/1.0 and HTTP/1.1 are served here' };
+  }
   const message = code === undefined ? err.message : `malformed request: ${(err as ParseError).reason ?? err.message}`;
   return { status: 400, reason: 'Bad Request', code: 'bad_request', message };
 }
