@@ -415,6 +415,12 @@ describe('AutoscalerLoop with the local driver under a real burst', () => {
     expect([s.stableWindowMs, s.panicWindowMs, s.targetValue, s.maxScale, s.maxScaleDownRate, s.scaleToZeroGraceMs])
       .toEqual([6000, 1000, 1, MAX_SCALE, 2, GRACE_MS]);
     expect(rev.replicas.desired).toBe(0);
+    // Wake it with one request first: a burst held at zero is sized at activation (burstReplicas),
+    // and this test is about the decider panicking on what the windows see.
+    const wake = await request(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(IRIS_ROW) });
+    await wake.body.dump();
+    expect(wake.statusCode).toBe(200);
+    expect(rev.endpoints.length).toBe(1);
 
     // Every tick from here on, with the state just before and just after it.
     const ticks: TickSample[] = [];

@@ -172,19 +172,21 @@ describe('endpoints', () => {
     );
     const rev = gw.revision('iris', 'count-1');
     await until(() => rev.endpoints.length === 2, 'two ready endpoints');
-    const work = (ms: number) =>
-      request(`${gw!.url}/work?ms=${ms}`).then(async (r) => {
+    const work = (ms: number, method: 'GET' | 'POST') =>
+      request(`${gw!.url}/work?ms=${ms}`, { method, body: method === 'POST' ? 'x' : undefined }).then(async (r) => {
         const text = await r.body.text();
         return { status: r.statusCode, pid: r.statusCode === 200 ? (JSON.parse(text) as { pid: number }).pid : 0, text };
       });
-    // Both endpoints busy (cc=1) with long requests; four more are held.
-    const longOnes = [work(1500), work(1500)];
+    // Both endpoints busy (cc=1) with long POSTs (not idempotent); four GETs are held.
+    const longOnes = [work(1500, 'POST'), work(1500, 'POST')];
     await until(() => rev.stats.inflight === 2, 'both endpoints busy');
-    const held = [work(10), work(10), work(10), work(10)];
+    const held = [work(10, 'GET'), work(10, 'GET'), work(10, 'GET'), work(10, 'GET')];
     await until(() => rev.stats.held === 4, 'four requests held');
     const victim = Number((await (await request(`${rev.endpoints[0]!.origin}/stats`)).body.json() as { pid: number }).pid);
     process.kill(victim, 'SIGKILL');
-    // The request the victim was serving was sent, so it fails (never retried: it may have been delivered).
+    // The POST the victim was serving was delivered, so it fails (never sent twice). The held GETs
+    // were not sent yet; one released to the victim as it died (its listening socket can outlive
+    // the connections by a moment) is idempotent and goes to the survivor instead.
     const longResults = await Promise.all(longOnes);
     expect(longResults.map((r) => r.status).sort()).toEqual([200, 502]);
     // The held requests were not sent yet: all answered, none by the dead process.

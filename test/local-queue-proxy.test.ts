@@ -347,6 +347,12 @@ async function runBurst(viaQueueProxy: boolean): Promise<BurstRun> {
   const gw = await start(burstConfig(viaQueueProxy), TICK_MS);
   const rev = gw.revision('iris', 'iris-1');
   expect(rev.replicas.desired).toBe(0);
+  // Woken by one request first: a burst held at zero is sized at activation (burstReplicas), and
+  // this compares how each metrics source makes the decider panic.
+  const wake = await request(`${gw.url}/v2/models/iris/infer`, { dispatcher: agent, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(IRIS_ROW) });
+  await wake.body.dump();
+  expect(wake.statusCode).toBe(200);
+  expect(rev.endpoints.length).toBe(1);
   const ticks: TickSample[] = [];
   let onTick: ((sample: TickSample) => void) | undefined;
   const loop = gw.loop;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_KEEP_ALIVE_MS, keepAliveFor, type UpstreamConnection, type UpstreamHandler, type UpstreamRequest } from '../src/upstream/upstream-connection.js';
+import { DEFAULT_KEEP_ALIVE_MS, keepAliveFor, type Progress, type UpstreamConnection, type UpstreamHandler, type UpstreamRequest } from '../src/upstream/upstream-connection.js';
 import { UpstreamError } from '../src/upstream/upstream-error.js';
 import { UpstreamPool, type UpstreamPoolOptions } from '../src/upstream/upstream-pool.js';
 
@@ -23,7 +23,10 @@ class Recorder implements UpstreamHandler {
   tail: Buffer | undefined;
   ended = false;
   error: Error | undefined;
+  /** Whether any byte of the request can have reached the endpoint (progress past 'unsent'). */
   sent: boolean | undefined;
+  progress: Progress | undefined;
+  reused: boolean | undefined;
   /** Every call in order: 'head' | 'data' | 'end' | 'error'. */
   calls: string[] = [];
   readonly settled: Promise<void>;
@@ -54,10 +57,12 @@ class Recorder implements UpstreamHandler {
     this.settle();
   }
 
-  onUpstreamError(err: Error, sent: boolean): void {
+  onUpstreamError(err: Error, progress: Progress, reused: boolean): void {
     this.calls.push('error');
     this.error = err;
-    this.sent = sent;
+    this.sent = progress !== 'unsent';
+    this.progress = progress;
+    this.reused = reused;
     this.settle();
   }
 
@@ -80,10 +85,10 @@ class Recorder implements UpstreamHandler {
   }
 
   /** Waits for the error; fails if the exchange ended instead. */
-  async failed(): Promise<{ code: string | undefined; sent: boolean | undefined; err: Error }> {
+  async failed(): Promise<{ code: string | undefined; sent: boolean | undefined; progress: Progress | undefined; reused: boolean | undefined; err: Error }> {
     await this.settled;
     if (this.error === undefined) throw new Error(`exchange ended (status ${this.status}) where an error was expected`);
-    return { code: (this.error as NodeJS.ErrnoException).code, sent: this.sent, err: this.error };
+    return { code: (this.error as NodeJS.ErrnoException).code, sent: this.sent, progress: this.progress, reused: this.reused, err: this.error };
   }
 }
 
@@ -96,7 +101,7 @@ async function roundTrip(p: UpstreamPool, req: UpstreamRequest): Promise<Recorde
 }
 
 function request(over: Partial<UpstreamRequest> = {}): UpstreamRequest {
-  return { method: 'GET', path: '/', headers: ['Host', 'backend.test'], body: null, chunked: false, timeoutMs: 10_000, ...over };
+  return { method: 'GET', path: '/', headers: ['Host', 'backend.test'], body: null, contentLength: 0, timeoutMs: 10_000, ...over };
 }
 
 /** Polls `check` every 5 ms; fails after `timeoutMs` (a bound, not a measurement). */
@@ -269,8 +274,9 @@ describe('UpstreamPool', () => {
       request({
         method: 'POST',
         path: '/v2/models/iris/infer',
-        headers: ['Host', 'backend.test', 'Content-Type', 'application/json', 'Content-Length', String(payload.length)],
+        headers: ['Host', 'backend.test', 'Content-Type', 'application/json'],
         body: Readable.from([payload.subarray(0, 7), payload.subarray(7)]),
+        contentLength: payload.length,
       }),
       r,
       Date.now(),
@@ -291,7 +297,7 @@ describe('UpstreamPool', () => {
     const p = pool(srv.origin);
     const body = new PassThrough();
     const r = new Recorder();
-    p.request(request({ method: 'POST', path: '/upload', body, chunked: true }), r, Date.now());
+    p.request(request({ method: 'POST', path: '/upload', body, contentLength: -1 }), r, Date.now());
     const parts = ['alpha,', 'beta,', 'gamma,', 'delta'];
     for (const part of parts) {
       body.write(Buffer.from(part));
@@ -314,7 +320,7 @@ describe('UpstreamPool', () => {
     const p = pool(srv.origin);
     const body = new PassThrough();
     const r = new Recorder();
-    p.request(request({ method: 'POST', body, chunked: true }), r, Date.now());
+    p.request(request({ method: 'POST', body, contentLength: -1 }), r, Date.now());
     body.end();
     await r.ok();
     expect(r.body).toBe('got 0');
@@ -754,11 +760,11 @@ describe('UpstreamPool over https', () => {
       const one = (path) => new Promise((resolve) => {
         const chunks = [];
         let status;
-        pool.request({ method: 'GET', path, headers: ['Host', '127.0.0.1'], body: null, chunked: false, timeoutMs: 10000 }, {
+        pool.request({ method: 'GET', path, headers: ['Host', '127.0.0.1'], body: null, contentLength: 0, timeoutMs: 10000 }, {
           onResponseHead: (s) => { status = s; },
           onResponseData: (c) => { chunks.push(Buffer.from(c)); return true; },
           onResponseEnd: (t) => { if (t) chunks.push(Buffer.from(t)); resolve({ status, body: Buffer.concat(chunks).toString() }); },
-          onUpstreamError: (err, sent) => resolve({ error: err.code ?? err.message, sent }),
+          onUpstreamError: (err, progress) => resolve({ error: err.code ?? err.message, sent: progress !== 'unsent' }),
         }, Date.now());
       });
       const results = [await one('/a'), await one('/b')];
@@ -783,4 +789,223 @@ describe('UpstreamPool over https', () => {
     expect(srv.seen.map((s) => s.url)).toEqual(['/a', '/b']);
     expect(srv.sockets).toHaveLength(2); // the refused handshake, then one connection for both requests
   }, 30_000);
+});
+
+// --- bounds: a burst waits for connections instead of opening thousands ---
+
+/** A node:http server that holds every response until the test ends it. */
+async function heldServer(): Promise<TestHttpServer & { held: Array<{ url: string; res: ServerResponse }>; answerAll(): void }> {
+  const held: Array<{ url: string; res: ServerResponse }> = [];
+  const srv = await httpServer((req, res) => held.push({ url: req.url!, res }));
+  return Object.assign(srv, {
+    held,
+    answerAll() {
+      for (const h of held.splice(0)) h.res.end(`done ${h.url}`);
+    },
+  });
+}
+
+describe('UpstreamPool bounds', () => {
+  it('opens at most maxNewConnections before the endpoint answers on them; the rest wait, in order', async () => {
+    const srv = await heldServer();
+    const p = pool(srv.origin, { maxNewConnections: 3 });
+    const recorders = Array.from({ length: 10 }, (_, i) => {
+      const r = new Recorder();
+      p.request(request({ path: `/${i}` }), r, Date.now());
+      return r;
+    });
+    await until(() => srv.held.length === 3, 'three requests at the endpoint');
+    await turns();
+    expect(srv.sockets).toHaveLength(3);
+    expect(srv.held.map((h) => h.url).sort()).toEqual(['/0', '/1', '/2']);
+    expect(p.queued).toBe(7);
+
+    // Answered on: the three are proven and reused, and three new ones may open.
+    srv.answerAll();
+    await until(() => srv.held.length === 6, 'six more requests at the endpoint');
+    await turns();
+    expect(srv.sockets).toHaveLength(6);
+    expect(srv.held.map((h) => h.url).sort()).toEqual(['/3', '/4', '/5', '/6', '/7', '/8']);
+    expect(p.queued).toBe(1);
+
+    srv.answerAll();
+    await until(() => srv.held.length === 1, 'the last request at the endpoint');
+    expect(srv.held[0]!.url).toBe('/9');
+    srv.answerAll();
+    await Promise.all(recorders.map((r) => r.ok()));
+    expect(recorders.map((r) => r.body)).toEqual(recorders.map((_, i) => `done /${i}`));
+    expect(p.queued).toBe(0);
+  });
+
+  it('never opens more than maxConnections, reusing them for the requests that wait', async () => {
+    const srv = await httpServer(hello);
+    const p = pool(srv.origin, { maxConnections: 2 });
+    const recorders = Array.from({ length: 50 }, () => {
+      const r = new Recorder();
+      p.request(request(), r, Date.now());
+      return r;
+    });
+    await Promise.all(recorders.map((r) => r.ok()));
+    expect(recorders.every((r) => r.status === 200 && r.body === 'hello')).toBe(true);
+    expect(srv.sockets).toHaveLength(2);
+    expect(p.size).toBe(2);
+  });
+
+  it('a waiting request that is aborted never reaches the endpoint, and its handler hears nothing', async () => {
+    const srv = await heldServer();
+    const p = pool(srv.origin, { maxConnections: 1 });
+    const first = new Recorder();
+    p.request(request({ path: '/first' }), first, Date.now());
+    const waiting = new Recorder();
+    const call = p.request(request({ path: '/aborted' }), waiting, Date.now());
+    const last = new Recorder();
+    p.request(request({ path: '/last' }), last, Date.now());
+    await until(() => srv.held.length === 1, 'the first request at the endpoint');
+    call.abort();
+    expect(p.queued).toBe(1);
+    srv.answerAll();
+    await until(() => srv.held.length === 1, 'the next request at the endpoint');
+    expect(srv.held[0]!.url).toBe('/last');
+    srv.answerAll();
+    await Promise.all([first.ok(), last.ok()]);
+    await turns();
+    expect(waiting.calls).toEqual([]);
+    expect(srv.seen.map((s) => s.url)).toEqual(['/first', '/last']);
+  });
+
+  it('when the endpoint refuses connections, the requests waiting behind fail unsent too', async () => {
+    const p = pool(`http://127.0.0.1:${await closedPort()}`, { maxNewConnections: 1 });
+    const recorders = Array.from({ length: 3 }, () => {
+      const r = new Recorder();
+      p.request(request({ method: 'POST', body: Buffer.from('x'), contentLength: 1 }), r, Date.now());
+      return r;
+    });
+    const failures = await Promise.all(recorders.map((r) => r.failed()));
+    expect(failures.map((f) => [f.code, f.progress])).toEqual(Array(3).fill(['ECONNREFUSED', 'unsent']));
+    expect(p.queued).toBe(0);
+  });
+
+  it('a request that waits past its timeout fails with UPSTREAM_TIMEOUT, unsent', async () => {
+    const srv = await heldServer();
+    const p = pool(srv.origin, { maxConnections: 1 });
+    const first = new Recorder();
+    p.request(request({ timeoutMs: 10_000 }), first, Date.now());
+    const waiting = new Recorder();
+    p.request(request({ timeoutMs: 100 }), waiting, Date.now());
+    const { code, progress } = await waiting.failed();
+    expect([code, progress]).toEqual(['UPSTREAM_TIMEOUT', 'unsent']);
+    srv.answerAll();
+    await first.ok();
+    expect(srv.seen).toHaveLength(1);
+  });
+
+  it('close() fails the requests still waiting, unsent, and lets the busy one finish', async () => {
+    const srv = await heldServer();
+    const p = pool(srv.origin, { maxConnections: 1 });
+    const busy = new Recorder();
+    p.request(request(), busy, Date.now());
+    const waiting = new Recorder();
+    p.request(request(), waiting, Date.now());
+    await until(() => srv.held.length === 1, 'the busy request at the endpoint');
+    p.close();
+    const { code, progress } = await waiting.failed();
+    expect([code, progress]).toEqual(['UPSTREAM_ABORTED', 'unsent']);
+    srv.answerAll();
+    await busy.ok();
+    expect(busy.body).toBe('done /');
+  });
+
+  it('2,000 requests at once reach a node:http endpoint without one reset (its listen backlog is 511)', async () => {
+    const srv = await httpServer(hello);
+    const p = pool(srv.origin);
+    const recorders = Array.from({ length: 2000 }, () => {
+      const r = new Recorder();
+      p.request(request(), r, Date.now());
+      return r;
+    });
+    await Promise.all(recorders.map((r) => r.settled));
+    const errors = recorders.filter((r) => r.error !== undefined).map((r) => (r.error as NodeJS.ErrnoException).code);
+    expect(errors).toEqual([]);
+    expect(recorders.every((r) => r.status === 200)).toBe(true);
+    expect(srv.sockets.length).toBeLessThanOrEqual(1000);
+  }, 30_000);
+});
+
+describe('UpstreamPool: how far a failed request got', () => {
+  it('head: the endpoint reset after the head and before any body byte; the body stays unread and paused', async () => {
+    const srv = await netServer((socket) => {
+      let head = '';
+      socket.on('data', (c: Buffer) => {
+        head += c.toString('latin1');
+        if (head.includes('\r\n\r\n')) socket.resetAndDestroy();
+      });
+    });
+    const p = pool(srv.origin);
+    const body = new PassThrough();
+    const r = new Recorder();
+    p.request(request({ method: 'POST', body, contentLength: 5 }), r, Date.now());
+    const { code, progress, reused } = await r.failed();
+    expect([code, progress, reused]).toEqual(['ECONNRESET', 'head', false]);
+    expect(body.isPaused()).toBe(true);
+    body.write('hello');
+    expect(body.read()?.toString()).toBe('hello');
+  });
+
+  it('sent on a fresh connection, then sent on a reused one: the endpoint reset before answering', async () => {
+    let requests = 0;
+    const srv = await netServer((socket) => {
+      let buffered = '';
+      socket.on('data', (c: Buffer) => {
+        buffered += c.toString('latin1');
+        while (buffered.includes('\r\n\r\n')) {
+          buffered = buffered.slice(buffered.indexOf('\r\n\r\n') + 4);
+          requests++;
+          // The first request on a connection is answered, the second is reset.
+          if (requests % 2 === 1) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+          else socket.resetAndDestroy();
+        }
+      });
+    });
+    const p = pool(srv.origin);
+    expect((await roundTrip(p, request())).body).toBe('ok');
+    const r = new Recorder();
+    p.request(request(), r, Date.now());
+    const second = await r.failed();
+    expect([second.code, second.progress, second.reused]).toEqual(['ECONNRESET', 'sent', true]);
+
+    const silent = await netServer((socket) => socket.once('data', () => socket.resetAndDestroy()));
+    const q = pool(silent.origin);
+    const r2 = new Recorder();
+    q.request(request(), r2, Date.now());
+    const first = await r2.failed();
+    expect([first.code, first.progress, first.reused]).toEqual(['ECONNRESET', 'sent', false]);
+  });
+
+  it('answering: the endpoint reset after the response began', async () => {
+    const srv = await netServer(answerWith('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhel', (socket) => setTimeout(() => socket.resetAndDestroy(), 20)));
+    const p = pool(srv.origin);
+    const r = new Recorder();
+    p.request(request(), r, Date.now());
+    const { progress } = await r.failed();
+    expect(progress).toBe('answering');
+  });
+
+  it('a POST without a body is sent with content-length: 0; a GET without one has no framing header', async () => {
+    const srv = await httpServer(hello);
+    const p = pool(srv.origin);
+    await roundTrip(p, request({ method: 'POST' }));
+    await roundTrip(p, request({ method: 'GET' }));
+    expect(srv.seen[0]!.headers['content-length']).toBe('0');
+    expect(srv.seen[1]!.headers['content-length']).toBeUndefined();
+    expect(srv.seen[1]!.headers['transfer-encoding']).toBeUndefined();
+  });
+
+  it('a whole body goes with its length, whatever length the caller had in mind', async () => {
+    const srv = await httpServer((_req, res, body) => res.end(`got ${body}`));
+    const p = pool(srv.origin);
+    const r = await roundTrip(p, request({ method: 'PUT', body: Buffer.from('abc'), contentLength: -1 }));
+    expect(r.body).toBe('got abc');
+    expect(srv.seen[0]!.headers['content-length']).toBe('3');
+    expect(srv.seen[0]!.headers['transfer-encoding']).toBeUndefined();
+  });
 });

@@ -18,6 +18,16 @@ import type { RevisionKey } from '../scaler/driver.js';
 import { MetricWindows, windowSpecOf } from '../stats/windows.js';
 import { Decider } from './kpa.js';
 
+/**
+ * Replicas a queue of `held` requests needs at the per-replica target, within max-scale: 2,000
+ * held at target 70 → 29 (4 with max-scale 4); 10 held → 1.
+ */
+export function burstReplicas(held: number, s: Pick<ScalingSpec, 'burstTarget' | 'maxScale'>): number {
+  if (held === 0) return 0;
+  const n = Math.ceil(held / s.burstTarget);
+  return s.maxScale > 0 ? Math.min(n, s.maxScale) : n;
+}
+
 export interface LoopOptions {
   revisions: () => Iterable<RevisionRuntime>;
   logger: Logger;
@@ -79,14 +89,23 @@ export class AutoscalerLoop {
 
   /**
    * A request is held for `rev`. At zero, scale to max(1, activation-scale) now: a cold start never
-   * waits for the tick.
+   * waits for the tick. A burst held while nothing is ready gets the replicas it needs at once
+   * (burstReplicas), so it is spread over them rather than all sent to the first one ready.
    */
   poke(rev: RevisionRuntime): void {
     if (rev.spec.backend === 'static') return;
-    if (rev.replicas.desired > 0) return;
+    const s = rev.spec.scaling;
+    const desired = rev.replicas.desired;
+    if (desired > 0) {
+      // Raising a revision above zero is the deciding replica's job (any one may wake it).
+      if (rev.endpoints.length > 0 || (this.options.isLeader !== undefined && !this.options.isLeader())) return;
+      const burst = burstReplicas(rev.queue.length, s);
+      if (burst > desired) this.scale(rev, burst, 'activation burst');
+      return;
+    }
     const state = this.state(rev, this.now());
     state.lastActiveAt = this.now();
-    const n = Math.max(1, rev.spec.scaling.activationScale, rev.spec.scaling.minScale);
+    const n = Math.max(1, s.activationScale, s.minScale, burstReplicas(rev.queue.length, s));
     state.seenDesired = n;
     if (rev.driver.activate) {
       // Any replica may wake a revision; the driver makes it a 0 → n change only (a guarded write).
@@ -175,6 +194,8 @@ export class AutoscalerLoop {
     // traffic moved to another one lets it drain to zero.
     if (rev.reachable) want = Math.max(want, s.minScale);
     if (!s.enableScaleToZero || busy) want = Math.max(want, 1);
+    // Held requests keep the replicas they need until they are sent (the windows lag a burst).
+    want = Math.max(want, burstReplicas(rev.queue.length, s));
     // A blue/green pre-warm or keep-warm floor holds until it expires.
     if (rev.floor !== undefined) {
       if (now < rev.floor.until) want = Math.max(want, rev.floor.replicas);

@@ -134,6 +134,12 @@ export interface ScalingSpec {
   totalValue: number;
   /** Fraction of the total aimed for (0.7). */
   targetUtilization: number;
+  /**
+   * Concurrency one replica is meant to carry, whatever the metric: a burst held at zero is sized
+   * and spread by it. The target for the concurrency metric; for rps, containerConcurrency (or the
+   * default total) × the concurrency utilization, as if the metric were concurrency (0 × … → 100 × 0.7 = 70).
+   */
+  burstTarget: number;
   /** -1 (unlimited), 0, or > 0. */
   targetBurstCapacity: number;
   /** Ratio: 2 means 200 %. */
@@ -602,6 +608,7 @@ export function resolveScaling(defaults: RawAutoscaler, revision: ScalingRevisio
     targetValue,
     totalValue: total,
     targetUtilization: utilization,
+    burstTarget: metric === 'concurrency' ? targetValue : Math.max(TARGET_MIN, (cc > 0 ? cc : d.containerConcurrencyTargetDefault) * d.containerConcurrencyTargetFraction),
     targetBurstCapacity,
     panicThreshold: thresholdPct / 100,
     maxScaleUpRate: d.maxScaleUpRate,

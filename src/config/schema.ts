@@ -23,6 +23,13 @@ const revisionCommon = {
   activationTimeoutSeconds: z.number().positive().max(3600).default(120),
   /** Max requests held for this revision; beyond it a 503 with Retry-After. */
   queueDepth: z.number().int().min(0).max(1_000_000).default(10_000),
+  /** Connections the gateway keeps open to one endpoint, idle and busy; requests beyond wait for one. */
+  maxConnectionsPerEndpoint: z.number().int().min(1).max(100_000).default(1_000),
+  /**
+   * Connections opened to one endpoint and not yet answered on: what can sit in its listen backlog
+   * at once (Node's is 511), so a burst released at a cold start never overflows it.
+   */
+  maxNewConnectionsPerEndpoint: z.number().int().min(1).max(100_000).default(100),
   /** Knative `autoscaling.knative.dev/*` annotations. */
   annotations: z.record(z.string(), z.string()).default({}),
   /**

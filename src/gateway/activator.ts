@@ -3,37 +3,61 @@
  * requests oldest-first as endpoints gain room. Bounded (queueDepth), each held request has a
  * deadline (min of activation timeout and request timeout), and a client that leaves frees its slot
  * at once.
+ *
+ * A burst released at a cold start is spread over the replicas being started (releaseLimit): the
+ * first one ready takes its share, not the whole queue.
  */
 import type { SluiceError } from '../errors.js';
 import type { HoldNode } from './hold-queue.js';
-import { pickEndpoint } from './balancer.js';
+import { pickEndpoint, pickEndpointExcept } from './balancer.js';
 import { errors } from './respond.js';
 import type { Held, HeldRequest, RevisionRuntime } from './revision.js';
 
 /** Called when a revision needs capacity it lacks (its queue went from empty, or it is at zero). */
 export type Poke = (rev: RevisionRuntime) => void;
 
+/** Held requests looked at, from the head, when the head must avoid the endpoints with room (HeldRequest.avoid). */
+const AVOID_SCAN = 8;
+
+/**
+ * The most requests the activator puts in flight on one endpoint (0 = no limit). It is
+ * containerConcurrency, except while replicas are still starting (desired > ready): then a ready
+ * endpoint takes at most its share of the revision's demand (held + in flight) over the desired
+ * replicas, and never less than the per-replica target. 2,000 held, 4 desired → 500 on the first
+ * one ready, the rest as the others come up; 10 held → all 10 (the target is 70).
+ *
+ * @example releaseLimit(0, 4, 1, 2000, 70) // 500
+ */
+export function releaseLimit(cc: number, desired: number, ready: number, demand: number, target: number): number {
+  if (desired <= ready) return cc;
+  const share = Math.max(Math.ceil(target), Math.ceil(demand / desired));
+  return cc > 0 ? Math.min(cc, share) : share;
+}
+
 export class Activator {
   constructor(private readonly poke: Poke) {}
 
   /**
-   * Hold a request. Returns the node (pass it to leave() if the client goes away), or undefined when
-   * the request was refused at once (queue full: it got its 503).
+   * Hold a request (`front`: ahead of the others, for one sent before that must go again).
+   * Returns the node (pass it to leave() if the client goes away), or undefined when the request
+   * was refused or sent at once (queue full: it got its 503; room on an endpoint: it went).
    */
-  hold(rev: RevisionRuntime, request: HeldRequest, now: number): HoldNode<Held> | undefined {
+  hold(rev: RevisionRuntime, request: HeldRequest, now: number, front = false): HoldNode<Held> | undefined {
     const depth = rev.spec.queueDepth;
     if (rev.queue.length >= depth) {
       request.fail(errors.queueFull(rev.queue.length));
       return undefined;
     }
     const held: Held = { request, timer: undefined };
-    const node = rev.queue.push(held, now);
+    const node = front ? rev.queue.unshift(held, now) : rev.queue.push(held, now);
     rev.stats.held = rev.queue.length;
     const waitMs = Math.min(rev.spec.activationTimeoutSeconds, rev.spec.timeoutSeconds) * 1000;
     held.timer = setTimeout(() => this.expire(rev, node, waitMs), waitMs);
     held.timer.unref?.();
     this.poke(rev);
-    return node;
+    // Endpoints with room take held requests in order, this one included when its turn comes.
+    if (rev.endpoints.length > 0) this.release(rev, now);
+    return node.queued ? node : undefined;
   }
 
   /** The client went away while held: drop it now. */
@@ -46,13 +70,12 @@ export class Activator {
 
   /** Send held requests, oldest first, while some endpoint has room. Cheap when nothing is held. */
   release(rev: RevisionRuntime, now: number): void {
+    if (rev.queue.length === 0 || rev.endpoints.length === 0) return;
+    const replicas = rev.replicas;
+    const limit = releaseLimit(rev.spec.containerConcurrency, replicas.desired, replicas.ready, rev.queue.length + rev.stats.inflight, rev.spec.scaling.burstTarget);
     while (rev.queue.length > 0) {
-      const endpoint = pickEndpoint(rev.endpoints, rev.spec.containerConcurrency);
-      if (endpoint === undefined) break;
-      const node = rev.queue.shift()!;
-      clearTimeout(node.value.timer);
-      rev.stats.held = rev.queue.length;
-      node.value.request.send(endpoint, now - node.heldAt);
+      const sent = this.sendNext(rev, limit, now);
+      if (!sent) break;
     }
   }
 
@@ -63,6 +86,27 @@ export class Activator {
       node.value.request.fail(err);
     }
     rev.stats.held = 0;
+  }
+
+  /**
+   * Send the oldest held request that has an endpoint with room; false when none has. Past a head
+   * that must avoid the endpoints with room (HeldRequest.avoid), a few behind it may go first.
+   */
+  private sendNext(rev: RevisionRuntime, limit: number, now: number): boolean {
+    let node = rev.queue.peek();
+    for (let i = 0; node !== undefined && i < AVOID_SCAN; i++, node = node.next ?? undefined) {
+      const avoid = node.value.request.avoid;
+      const endpoint = avoid === undefined ? pickEndpoint(rev.endpoints, limit) : pickEndpointExcept(rev.endpoints, limit, ...avoid);
+      if (endpoint !== undefined) {
+        rev.queue.remove(node);
+        clearTimeout(node.value.timer);
+        rev.stats.held = rev.queue.length;
+        node.value.request.send(endpoint, now - node.heldAt);
+        return true;
+      }
+      if (avoid === undefined) return false; // no endpoint has room
+    }
+    return false;
   }
 
   private expire(rev: RevisionRuntime, node: HoldNode<Held>, waitMs: number): void {

@@ -1,6 +1,7 @@
 /**
  * Endpoint choice within a revision: the endpoint with the fewest requests in flight among those
- * with free capacity (containerConcurrency 0 = unbounded); ties take turns. Up to 16 endpoints a linear scan is
+ * with free capacity (a limit per endpoint, 0 = unbounded: containerConcurrency, or the
+ * activator's share during a cold start); ties take turns. Up to 16 endpoints a linear scan is
  * cheapest; beyond that, power of two random choices, falling back to a scan when both are full.
  */
 import type { Endpoint } from '../scaler/endpoint.js';
@@ -44,11 +45,11 @@ export function pickEndpoint(endpoints: readonly Endpoint[], cc: number): Endpoi
   return hasRoom(other, cc) ? other : scan(endpoints, cc);
 }
 
-/** Like pickEndpoint, skipping `except` (an endpoint that just refused a connection). Retry path only. */
-export function pickEndpointExcept(endpoints: readonly Endpoint[], cc: number, except: Endpoint): Endpoint | undefined {
+/** Like pickEndpoint, skipping the endpoints in `except` (ones a request already failed on). Retry path only. */
+export function pickEndpointExcept(endpoints: readonly Endpoint[], cc: number, ...except: Endpoint[]): Endpoint | undefined {
   let best: Endpoint | undefined;
   for (const ep of endpoints) {
-    if (ep !== except && hasRoom(ep, cc) && (best === undefined || ep.inflight < best.inflight)) best = ep;
+    if (!except.includes(ep) && hasRoom(ep, cc) && (best === undefined || ep.inflight < best.inflight)) best = ep;
   }
   return best;
 }

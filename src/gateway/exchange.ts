@@ -4,45 +4,47 @@
  * a request costs one object of ours plus what Node allocates anyway.
  *
  * Response bytes go straight from the upstream parser to `res.write`, with backpressure both ways
- * (a slow client pauses the upstream socket). A request whose connection failed before any byte
- * was sent is tried on another endpoint, or held again when there is none.
+ * (a slow client pauses the upstream socket). A failed attempt is tried again as retry-rule.ts
+ * says: on another endpoint, or held again (at the head of the queue) when none has room.
  */
 import type { SluiceError } from '../errors.js';
 import type { Endpoint } from '../scaler/endpoint.js';
-import type { UpstreamConnection, UpstreamHandler } from '../upstream/upstream-connection.js';
+import type { Progress, UpstreamCall, UpstreamHandler, UpstreamRequest } from '../upstream/upstream-connection.js';
 import type { UpstreamPool } from '../upstream/upstream-pool.js';
 import type { Activator } from './activator.js';
 import { pickEndpoint, pickEndpointExcept } from './balancer.js';
 import type { GatewayRequest, GatewayResponse } from './client.js';
 import type { HoldNode } from './hold-queue.js';
-import { downstreamResponseHeaders, hasHeader, upstreamRequestHeaders } from './headers.js';
+import { downstreamResponseHeaders, hasHeader, type RequestHead } from './headers.js';
 import { errors, sendError } from './respond.js';
+import { ejectsEndpoint, isUnreachable, retryTarget } from './retry-rule.js';
 import type { Held, HeldRequest, RevisionRuntime } from './revision.js';
 
 /** What an exchange needs from the gateway around it. */
 export interface ExchangeContext {
   readonly activator: Activator;
-  pool(endpoint: Endpoint): UpstreamPool;
+  pool(endpoint: Endpoint, rev: RevisionRuntime): UpstreamPool;
   /** Called after each request leaves an endpoint (capacity freed). */
   released(rev: RevisionRuntime, now: number): void;
   /** A connection to `endpoint` failed: skip it for a moment, then release held requests again. */
   eject(rev: RevisionRuntime, endpoint: Endpoint): void;
 }
 
-/** Failures that mean the endpoint itself is probably gone: skip it briefly (see Endpoint.ejectedUntil). */
-const CONNECTION_FAILURES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'UPSTREAM_CONNECT_TIMEOUT']);
 export const EJECTION_MS = 250;
-const MAX_ATTEMPTS = 3;
 
 export class Exchange implements HeldRequest, UpstreamHandler {
   private endpoint: Endpoint | undefined;
   private node: HoldNode<Held> | undefined;
-  private upstream: UpstreamConnection | undefined;
+  private upstream: UpstreamCall | undefined;
   private status = 0;
   private attempts = 0;
   private coldStartMs = -1;
   private clientGone = false;
   private finished = false;
+  /** The whole body once taken from the request, kept so another attempt can send it again. */
+  private body: Buffer | undefined;
+  /** HeldRequest: endpoints that may have read this request and failed; it never goes to them again. */
+  avoid: Endpoint[] | undefined;
   /** Set-Cookie to add to the response (sticky cookie issued by the traffic policy). */
   setCookie: string | undefined;
 
@@ -51,22 +53,25 @@ export class Exchange implements HeldRequest, UpstreamHandler {
     private readonly rev: RevisionRuntime,
     private readonly req: GatewayRequest,
     private readonly res: GatewayResponse,
+    private readonly head: RequestHead,
+    /** The normalised request target (request-target.ts). */
+    private readonly path: string,
     private readonly startedAt: number,
   ) {
     res.once('close', this.onClientClose);
   }
 
-  /** Route to an endpoint with room now, or hold. */
+  /** Route to an endpoint with room now, or hold (behind the requests already held: first come, first served). */
   start(now: number): void {
-    const endpoint = pickEndpoint(this.rev.endpoints, this.rev.spec.containerConcurrency);
+    const endpoint = this.rev.queue.length === 0 ? pickEndpoint(this.rev.endpoints, this.rev.spec.containerConcurrency) : undefined;
     if (endpoint !== undefined) this.send(endpoint, -1);
-    else this.hold(now);
+    else this.hold(now, false);
   }
 
-  private hold(now: number): void {
+  private hold(now: number, front: boolean): void {
     // A request held while the revision has no ready endpoint waited for a cold start.
-    if (this.rev.endpoints.length === 0) this.coldStartMs = 0;
-    this.node = this.ctx.activator.hold(this.rev, this, now);
+    if (this.rev.endpoints.length === 0 && this.coldStartMs < 0) this.coldStartMs = 0;
+    this.node = this.ctx.activator.hold(this.rev, this, now, front);
   }
 
   /** HeldRequest: the activator found room (waitedMs ≥ 0), or start() did (−1). */
@@ -83,20 +88,21 @@ export class Exchange implements HeldRequest, UpstreamHandler {
     this.attempts++;
     endpoint.inflight++;
     this.rev.stats.begin();
-    const { headers, hasBody, chunked } = upstreamRequestHeaders(this.req, 'http');
-    const request = {
+    const head = this.head;
+    const request: UpstreamRequest = {
       method: this.req.method!,
-      path: this.req.url!,
-      headers,
-      body: hasBody ? this.req : null,
-      chunked,
+      path: this.path,
+      // HTTP/1.0 without Host: the endpoint's own authority, as nginx sends.
+      headers: head.hasHost ? head.headers : head.headers.concat('host', endpoint.id),
+      body: head.contentLength === 0 ? null : this.requestBody(),
+      contentLength: head.contentLength,
       timeoutMs: this.rev.spec.timeoutSeconds * 1000,
     };
     try {
-      this.upstream = this.ctx.pool(endpoint).request(request, this, now);
+      this.upstream = this.ctx.pool(endpoint, this.rev).request(request, this, now);
     } catch (err) {
       // The pool was closed under us (the endpoint left): nothing was sent.
-      queueMicrotask(() => this.onUpstreamError(err as Error, false));
+      queueMicrotask(() => this.onUpstreamError(err as Error, 'unsent', false));
     }
   }
 
@@ -136,32 +142,58 @@ export class Exchange implements HeldRequest, UpstreamHandler {
     this.record(this.status);
   }
 
-  onUpstreamError(err: Error, sent: boolean): void {
+  onUpstreamError(err: Error, progress: Progress, reused: boolean): void {
     const failed = this.endpoint!;
     const code = (err as NodeJS.ErrnoException).code ?? '';
-    const endpointFailed = !sent || CONNECTION_FAILURES.has(code);
-    if (!this.clientGone && endpointFailed) this.ctx.eject(this.rev, failed);
+    if (!this.clientGone && ejectsEndpoint({ progress, reused, code })) this.ctx.eject(this.rev, failed);
     this.leaveEndpoint();
     if (this.clientGone) return this.record(0);
-    if (!sent && !this.res.headersSent && this.attempts < MAX_ATTEMPTS) return this.retry(failed);
     if (this.res.headersSent) {
       this.res.destroy(err);
       return this.record(this.status);
     }
+    const replayable = this.head.contentLength === 0 || this.body !== undefined || progress === 'unsent' || progress === 'head';
+    const target = retryTarget({ progress, reused, code, method: this.req.method!, replayable, attempts: this.attempts });
+    if (target === 'any') return this.retry(failed, false);
+    if (target === 'other') return this.retry(failed, true);
     const answer = code === 'UPSTREAM_TIMEOUT'
       ? errors.requestTimeout(this.rev.spec.timeoutSeconds * 1000)
-      : endpointFailed ? errors.unreachable(err) : errors.upstreamError(err);
+      : isUnreachable({ progress, code }) ? errors.unreachable(err) : errors.upstreamError(err);
     this.answerError(answer);
     this.record(answer.status);
   }
 
   // --- internals ---
 
-  /** The connection was refused: try another endpoint, or wait for one. */
-  private retry(failed: Endpoint): void {
-    const next = pickEndpointExcept(this.rev.endpoints, this.rev.spec.containerConcurrency, failed);
-    if (next !== undefined) this.send(next, -1);
-    else this.hold(Date.now());
+  /** The body to send: whole when it has all arrived (and kept for another attempt), else the stream. */
+  private requestBody(): Buffer | GatewayRequest {
+    if (this.body === undefined) this.body = this.req.readAll?.();
+    return this.body ?? this.req;
+  }
+
+  /**
+   * Try again: another endpoint with room now, or held at the head of the queue until one has
+   * room. With `avoidFailed` the failed endpoint may have read the request: it never gets it
+   * again, and with no other endpoint to go to the request fails now.
+   */
+  private retry(failed: Endpoint, avoidFailed: boolean): void {
+    const endpoints = this.rev.endpoints;
+    const cc = this.rev.spec.containerConcurrency;
+    if (avoidFailed) {
+      const avoid = (this.avoid ??= []);
+      avoid.push(failed);
+      if (endpoints.every((ep) => avoid.includes(ep))) {
+        const answer = errors.unreachable(new Error(`${failed.id} failed before answering, and the revision has no other endpoint`));
+        this.answerError(answer);
+        return this.record(answer.status);
+      }
+      const next = pickEndpointExcept(endpoints, cc, ...avoid);
+      if (next !== undefined) return this.send(next, -1);
+    } else {
+      const next = pickEndpointExcept(endpoints, cc, failed);
+      if (next !== undefined) return this.send(next, -1);
+    }
+    this.hold(Date.now(), true);
   }
 
   private leaveEndpoint(): void {

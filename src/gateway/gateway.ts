@@ -15,11 +15,13 @@ import type { Endpoint } from '../scaler/endpoint.js';
 import { Activator, type Poke } from './activator.js';
 import type { GatewayRequest, GatewayResponse } from './client.js';
 import { EJECTION_MS, Exchange, type ExchangeContext } from './exchange.js';
+import { upstreamRequestHeaders, type RequestHead } from './headers.js';
+import { normalizeTarget, targetProblemMessage } from './request-target.js';
 import { errors, sendError, sendSocketError } from './respond.js';
 import { RevisionRuntime } from './revision.js';
 import { Router, type RouteSpec } from './router.js';
 import type { ServiceView, StatusSource } from './status.js';
-import { tagHost, TrafficPolicy, TAG_HEADER, type TrafficChoice } from './traffic-policy.js';
+import { tagHost, TrafficPolicy, type TrafficChoice } from './traffic-policy.js';
 import { SluiceError } from '../errors.js';
 import { UpgradeExchange } from './upgrade.js';
 import { UpstreamPool } from '../upstream/upstream-pool.js';
@@ -35,6 +37,13 @@ export interface ServiceRuntime {
 interface RouteTarget {
   service: ServiceRuntime;
   tag?: string;
+}
+
+/** A request routed: its revision, its head for the endpoint, its normalised target. */
+interface Routed {
+  choice: TrafficChoice;
+  head: RequestHead;
+  path: string;
 }
 
 export interface GatewayOptions {
@@ -152,10 +161,14 @@ export class Gateway implements StatusSource, ExchangeContext {
 
   // --- ExchangeContext ---
 
-  pool(endpoint: Endpoint): UpstreamPool {
+  pool(endpoint: Endpoint, rev: RevisionRuntime): UpstreamPool {
     let pool = this.pools.get(endpoint.id);
     if (pool === undefined) {
-      pool = new UpstreamPool(endpoint.origin, { connectTimeoutMs: 5_000 });
+      pool = new UpstreamPool(endpoint.origin, {
+        connectTimeoutMs: 5_000,
+        maxConnections: rev.spec.maxConnectionsPerEndpoint,
+        maxNewConnections: rev.spec.maxNewConnectionsPerEndpoint,
+      });
       this.pools.set(endpoint.id, pool);
     }
     return pool;
@@ -206,28 +219,33 @@ export class Gateway implements StatusSource, ExchangeContext {
 
   /**
    * Request → revision: origin-form target only (an absolute URL or authority never picks an
-   * upstream), then host/path/model, then tag or sticky key or weighted split. Returns the choice,
-   * or the error to answer with. Cost: one header scan, one Map lookup, one pick.
+   * upstream), normalised; one Host; then host/path/model, then tag or sticky key or weighted
+   * split. Returns the route, or the error to answer with. Cost: one header pass, one Map
+   * lookup, one pick.
    */
-  private route(req: GatewayRequest | IncomingMessage): TrafficChoice | SluiceError {
-    const url = req.url ?? '';
-    if (url.charCodeAt(0) !== 47 /* / */) return errors.badRequest('request target must be a path; this gateway is not a forward proxy');
+  private route(req: GatewayRequest | IncomingMessage): Routed | SluiceError {
+    const path = normalizeTarget(req.url ?? '');
+    if (typeof path !== 'string') return errors.badRequest(targetProblemMessage(path.problem));
     if (this.closing) return errors.shuttingDown();
-    const seen = scanHeaders(req.rawHeaders);
-    const target = this.router.match(seen.host, url);
-    if (target === undefined) return errors.routeNotFound(seen.host, url);
-    const tag = seen.tag ?? target.tag;
-    return target.service.policy.choose(req, tag) ?? errors.tagNotFound(target.service.name, tag!);
+    const head = upstreamRequestHeaders({ rawHeaders: req.rawHeaders, httpVersion: req.httpVersion, remoteAddress: req.socket.remoteAddress, proto: 'http' });
+    if (head instanceof SluiceError) return head;
+    const target = this.router.match(head.host, path);
+    if (target === undefined) return errors.routeNotFound(head.host, path);
+    const tag = head.tag ?? target.tag;
+    const choice = target.service.policy.choose(req, tag);
+    if (choice === undefined) return errors.tagNotFound(target.service.name, tag!);
+    return { choice, head, path };
   }
 
   /** The data-port request listener (public so a wrapper, e.g. the queue-proxy, can count first). */
   readonly handle = (req: GatewayRequest, res: GatewayResponse): void => {
     try {
-      const choice = this.route(req);
-      if (choice instanceof SluiceError) return sendError(res, choice);
+      const routed = this.route(req);
+      if (routed instanceof SluiceError) return sendError(res, routed);
+      const { choice, head, path } = routed;
       const now = Date.now();
       choice.revision.stats.arrive(now);
-      const exchange = new Exchange(this, choice.revision, req, res, now);
+      const exchange = new Exchange(this, choice.revision, req, res, head, path, now);
       if (choice.setCookie !== undefined) exchange.setCookie = choice.setCookie;
       exchange.start(now);
     } catch (err) {
@@ -240,11 +258,12 @@ export class Gateway implements StatusSource, ExchangeContext {
   /** The data-port upgrade listener (WebSocket): routed like a request, then piped. */
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     try {
-      const choice = this.route(req);
-      if (choice instanceof SluiceError) return sendSocketError(socket, choice);
+      const routed = this.route(req);
+      if (routed instanceof SluiceError) return sendSocketError(socket, routed);
+      req.url = routed.path;
       const now = Date.now();
-      choice.revision.stats.arrive(now);
-      new UpgradeExchange(this, choice.revision, req, socket, head, now).start(now);
+      routed.choice.revision.stats.arrive(now);
+      new UpgradeExchange(this, routed.choice.revision, req, socket, head, now).start(now);
     } catch (err) {
       this.logger.error({ err }, 'upgrade handler failed');
       socket.destroy();
@@ -309,20 +328,3 @@ export class Gateway implements StatusSource, ExchangeContext {
   }
 }
 
-/**
- * Host and Sluice-Tag from Node's raw header list in one pass, without building the headers object.
- * Only names of the right length are lowercased.
- */
-function scanHeaders(raw: string[]): { host: string | undefined; tag: string | undefined } {
-  let host: string | undefined;
-  let tag: string | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length === 4) {
-      if (host === undefined && name.toLowerCase() === 'host') host = raw[i + 1];
-    } else if (name.length === TAG_HEADER.length && name.toLowerCase() === TAG_HEADER) {
-      tag = raw[i + 1]!.trim().toLowerCase();
-    }
-  }
-  return { host, tag };
-}

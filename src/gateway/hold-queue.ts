@@ -26,6 +26,21 @@ export class HoldQueue<T> {
     return node;
   }
 
+  /** Hold at the head: a request that already waited its turn and must be sent again. */
+  unshift(value: T, now: number): HoldNode<T> {
+    const node: HoldNode<T> = { value, heldAt: now, prev: null, next: this.head, queued: true };
+    if (this.head) this.head.prev = node;
+    else this.tail = node;
+    this.head = node;
+    this.length++;
+    return node;
+  }
+
+  /** The oldest node, left in place. */
+  peek(): HoldNode<T> | undefined {
+    return this.head ?? undefined;
+  }
+
   shift(): HoldNode<T> | undefined {
     const node = this.head;
     if (!node) return undefined;

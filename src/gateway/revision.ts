@@ -13,6 +13,8 @@ import type { AutoscalerView } from './status.js';
 
 /** A request waiting for capacity; the activator calls exactly one of send or fail. */
 export interface HeldRequest {
+  /** Endpoints it must not be sent to (they may have read it once and failed). */
+  readonly avoid?: readonly Endpoint[];
   send(endpoint: Endpoint, waitedMs: number): void;
   fail(err: import('../errors.js').SluiceError): void;
 }

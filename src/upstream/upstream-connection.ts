@@ -6,6 +6,10 @@
  * request on a reused connection: one string join, one or two socket writes, one parse of the
  * response head; no header objects, no promises, no per-request timers (the socket's own idle
  * timeout is set once per connection and only changed when a request wants a different one).
+ *
+ * The body's framing is decided here, from what the gateway knows, never copied from the client:
+ * `content-length` for a body held whole or of a known length, `transfer-encoding: chunked` for a
+ * stream of unknown length, `content-length: 0` for a POST, PUT or PATCH without one.
  */
 import type { Socket } from 'node:net';
 import { ResponseParser, type ResponseHead, type ResponseSink } from './response-parser.js';
@@ -28,15 +32,25 @@ export interface UpstreamRequest {
   method: string;
   /** Origin-form target ("/v2/models/iris/infer?x=1"), already checked by the router. */
   path: string;
-  /** Flat [name, value, …] for this hop (hop-by-hop headers removed, X-Forwarded-* added). */
+  /** Flat [name, value, …] for this hop, without framing headers (the connection writes those). */
   headers: string[];
-  /** Request body to stream, or null for none. */
-  body: RequestBody | null;
-  /** Frame `body` with Transfer-Encoding: chunked (the client sent no Content-Length). */
-  chunked: boolean;
+  /** The body: whole, as a stream, or null for none. */
+  body: Buffer | RequestBody | null;
+  /** A streamed body's length (sent as Content-Length), or -1 to send it chunked. */
+  contentLength: number;
   /** Longest silence allowed from the endpoint while the request is out, ms. */
   timeoutMs: number;
 }
+
+/**
+ * How far a failed request got, which decides whether it may be sent again:
+ *  - unsent: no byte can have reached the endpoint (the connection never stood, or the request
+ *    was still waiting for one);
+ *  - head: the head went out, but no byte of its streamed body, and no response byte came back;
+ *  - sent: the request (or part of its body) went out, no response byte came back;
+ *  - answering: the endpoint had started to answer.
+ */
+export type Progress = 'unsent' | 'head' | 'sent' | 'answering';
 
 /** Receives one response. Exactly one of onResponseEnd / onUpstreamError ends an exchange. */
 export interface UpstreamHandler {
@@ -45,23 +59,47 @@ export interface UpstreamHandler {
   onResponseData(chunk: Buffer): boolean;
   /** The response ended; `tail` is its last body bytes when they arrived with the end. */
   onResponseEnd(tail: Buffer | undefined): void;
-  /** `sent` is false when no byte of the request can have reached the endpoint (safe to retry). */
-  onUpstreamError(err: Error, sent: boolean): void;
+  /**
+   * The request failed; `reused` is true when the connection had carried a response before (a
+   * failure then may be the endpoint closing an idle connection as the request left).
+   */
+  onUpstreamError(err: Error, progress: Progress, reused: boolean): void;
+}
+
+/** A request handed to a pool: on a connection now, or waiting for one. */
+export interface UpstreamCall {
+  /** The client can take more response bytes. */
+  resume(): void;
+  /** Cancel the request (the client went away): the handler hears nothing more. */
+  abort(): void;
 }
 
 /** What a connection needs from its pool. */
 export interface ConnectionOwner {
   /** The response ended and the connection may be reused. */
   release(conn: UpstreamConnection): void;
-  /** The connection is gone (closed, failed or not reusable). */
-  forget(conn: UpstreamConnection): void;
+  /** The endpoint sent its first bytes on this connection: it has accepted it. */
+  answered(conn: UpstreamConnection): void;
+  /** The connection is gone (closed, failed or not reusable); `connectError` when it never stood. */
+  forget(conn: UpstreamConnection, connectError?: Error): void;
 }
 
-export class UpstreamConnection implements ResponseSink {
+/** Methods whose requests carry content by definition: sent with `content-length: 0` when they have none (RFC 9110 §8.6). */
+const CONTENT_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+
+export class UpstreamConnection implements ResponseSink, UpstreamCall {
   private readonly parser = new ResponseParser(this);
   private handler: UpstreamHandler | undefined;
+  /** The streamed body being sent (null when the request has none, or it went whole). */
   private body: RequestBody | null = null;
   private chunked = false;
+  /** For the request on the connection now: a byte of its streamed body went out; a response byte came back. */
+  private bodyStarted = false;
+  private answering = false;
+  /** The endpoint has answered on this connection at least once (it accepted it). */
+  private proven = false;
+  /** Responses completed on this connection. */
+  private served = 0;
   /** Set when the response ended inside the current parse; finished once the parse returns. */
   private ended = false;
   private tail: Buffer | undefined;
@@ -96,6 +134,11 @@ export class UpstreamConnection implements ResponseSink {
     socket.on('timeout', this.onTimeout);
   }
 
+  /** The endpoint has answered on this connection (so it is not waiting in the endpoint's listen backlog). */
+  get answeredOnce(): boolean {
+    return this.proven;
+  }
+
   /** Whether the socket is still usable for another request. */
   get usable(): boolean {
     return this.handler === undefined && !this.socket.destroyed && this.socket.readable;
@@ -104,6 +147,8 @@ export class UpstreamConnection implements ResponseSink {
   /** Sends one request; its handler hears the outcome. */
   send(req: UpstreamRequest, handler: UpstreamHandler): void {
     this.handler = handler;
+    this.bodyStarted = false;
+    this.answering = false;
     this.parser.expect(req.method === 'HEAD');
     this.wantTimeoutMs = req.timeoutMs;
     if (this.connected && this.timeoutMs !== req.timeoutMs) this.setTimeout(req.timeoutMs);
@@ -113,16 +158,16 @@ export class UpstreamConnection implements ResponseSink {
     for (let i = 0; i < h.length; i += 2) head += h[i] + ': ' + h[i + 1] + '\r\n';
     const body = req.body;
     if (body === null) {
+      if (CONTENT_METHODS.has(req.method)) head += 'content-length: 0\r\n';
       this.socket.write(head + '\r\n', 'latin1');
       return;
     }
-    if (this.connected && !req.chunked && body.readAll !== undefined) {
-      // The body is all here already: head and body leave in one write, no events.
-      const whole = body.readAll();
-      if (whole !== undefined) return this.writeWhole(head + '\r\n', whole);
+    if (Buffer.isBuffer(body)) {
+      // Head and body leave in one write (or wait in the socket for it to connect).
+      return this.writeWhole(head + 'content-length: ' + body.length + '\r\n\r\n', body);
     }
-    this.chunked = req.chunked;
-    if (req.chunked) head += 'transfer-encoding: chunked\r\n';
+    this.chunked = req.contentLength < 0;
+    head += this.chunked ? 'transfer-encoding: chunked\r\n' : 'content-length: ' + req.contentLength + '\r\n';
     this.body = body;
     if (!this.connected) {
       // The body is read only once the connection stands: a refused connection leaves it
@@ -157,17 +202,19 @@ export class UpstreamConnection implements ResponseSink {
     const body = this.body!;
     body.on('data', this.onBodyData);
     body.on('end', this.onBodyEnd);
+    // A body left paused by an earlier attempt that failed before sending any of it.
+    if (body.isPaused()) body.resume();
     process.nextTick(uncork, this.socket);
   }
 
-  /** The client can take more response bytes. */
+  /** UpstreamCall: the client can take more response bytes. */
   resume(): void {
     if (!this.paused) return;
     this.paused = false;
     this.socket.resume();
   }
 
-  /** Cancel the request (the client went away): the connection is closed, the handler hears nothing more. */
+  /** UpstreamCall: cancel the request (the client went away); the connection is closed. */
   abort(): void {
     if (this.handler === undefined) return;
     this.handler = undefined;
@@ -221,7 +268,8 @@ export class UpstreamConnection implements ResponseSink {
     if (handler === undefined) return; // aborted while the parser was still delivering this read
     this.handler = undefined;
     const bodySent = this.body === null;
-    if (!bodySent) this.detachBody();
+    if (!bodySent) this.detachBody(true);
+    this.served++;
     if (this.parser.keepAlive && bodySent) {
       this.keepAliveMs = keepAliveFor(this.parser.keepAliveHintMs);
       if (this.paused) this.resume();
@@ -236,25 +284,33 @@ export class UpstreamConnection implements ResponseSink {
   private fail(err: Error): void {
     const handler = this.handler;
     this.handler = undefined;
-    this.close();
-    handler?.onUpstreamError(err, this.connected);
+    const progress: Progress = !this.connected ? 'unsent' : this.answering ? 'answering' : this.body !== null && !this.bodyStarted ? 'head' : 'sent';
+    // A body none of which was sent stays paused with its bytes, for another attempt.
+    if (this.body !== null) this.detachBody(progress !== 'head');
+    this.close(this.connected ? undefined : err);
+    handler?.onUpstreamError(err, progress, this.served > 0);
   }
 
-  private close(): void {
+  private close(connectError?: Error): void {
     this.ended = false;
     this.tail = undefined;
-    if (this.body !== null) this.detachBody();
+    if (this.body !== null) this.detachBody(true);
     this.socket.destroy();
-    this.owner.forget(this);
+    this.owner.forget(this, connectError);
   }
 
-  private detachBody(): void {
+  /** Stop reading the body; `flow` lets what is left of it flow on (to be dropped by the data port). */
+  private detachBody(flow: boolean): void {
     const body = this.body!;
     this.body = null;
     body.off('data', this.onBodyData);
     body.off('end', this.onBodyEnd);
     this.socket.off('drain', this.onDrain);
-    if (body.isPaused()) body.resume();
+    if (flow) {
+      if (body.isPaused()) body.resume();
+    } else {
+      body.pause();
+    }
   }
 
   private readonly onConnect = (): void => {
@@ -269,6 +325,13 @@ export class UpstreamConnection implements ResponseSink {
   };
 
   private readonly onData = (chunk: Buffer): void => {
+    if (this.handler !== undefined) {
+      this.answering = true;
+      if (!this.proven) {
+        this.proven = true;
+        this.owner.answered(this);
+      }
+    }
     try {
       this.parser.execute(chunk);
     } catch (err) {
@@ -285,6 +348,7 @@ export class UpstreamConnection implements ResponseSink {
       return this.fail(err as Error);
     }
     if (this.ended) this.finishResponse();
+    else if (this.handler !== undefined) this.fail(closedEarly());
     else this.close();
   };
 
@@ -293,7 +357,7 @@ export class UpstreamConnection implements ResponseSink {
   };
 
   private readonly onClose = (): void => {
-    if (this.handler !== undefined) this.fail(new UpstreamError('UPSTREAM_CLOSED', 'endpoint closed the connection before the response ended'));
+    if (this.handler !== undefined) this.fail(closedEarly());
     else this.owner.forget(this);
   };
 
@@ -308,6 +372,7 @@ export class UpstreamConnection implements ResponseSink {
     // A stream with an encoding set emits strings: chunk sizes count bytes, not characters.
     const chunk = typeof data === 'string' ? Buffer.from(data) : data;
     const socket = this.socket;
+    this.bodyStarted = true;
     let ok: boolean;
     if (this.chunked) {
       if (chunk.length === 0) return; // a zero-size chunk would end the body
@@ -354,6 +419,10 @@ export function keepAliveFor(hintMs: number): number {
   if (hintMs < 0) return DEFAULT_KEEP_ALIVE_MS;
   const ms = hintMs - KEEP_ALIVE_MARGIN_MS;
   return ms >= KEEP_ALIVE_MARGIN_MS ? ms : 0;
+}
+
+function closedEarly(): UpstreamError {
+  return new UpstreamError('UPSTREAM_CLOSED', 'endpoint closed the connection before the response ended');
 }
 
 function uncork(socket: Socket): void {
