@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'upstream_unreachable'
   | 'upstream_error'
   | 'bad_request'
+  | 'payload_too_large'
   | 'invalid_config'
   | 'not_found'
   | 'conflict'
