@@ -34,12 +34,29 @@ async function run(argv: string[]): Promise<number> {
   return (await mod.main(rest)) ?? 0;
 }
 
+/**
+ * A command that failed has nothing left to do, so the process ends with its code. It should end by
+ * itself, everything it started closed; this is the net for a handle that was not: an unref'd timer,
+ * so it fires only when something else still holds the event loop open, and says what that was.
+ * No log line is lost by exiting: pino's JSON destination flushes its buffer synchronously on
+ * 'exit', and the pretty one writes synchronously.
+ */
+const FAILED_EXIT_GRACE_MS = 2_000;
+
+function fail(code: number): void {
+  process.exitCode = code;
+  setTimeout(() => {
+    process.stderr.write(`sluice: still running ${FAILED_EXIT_GRACE_MS} ms after failing (open: ${process.getActiveResourcesInfo().join(', ')}); exiting\n`);
+    process.exit(code);
+  }, FAILED_EXIT_GRACE_MS).unref();
+}
+
 run(process.argv.slice(2)).then(
   (code) => {
-    if (code !== 0) process.exitCode = code;
+    if (code !== 0) fail(code);
   },
   (err: unknown) => {
     process.stderr.write(`sluice: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
-    process.exitCode = 1;
+    fail(1);
   },
 );

@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'upstream_error'
   | 'bad_request'
   | 'not_implemented'
+  | 'payload_too_large'
   | 'invalid_config'
   | 'not_found'
   | 'conflict'

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseDuration } from '../src/config/duration.js';
-import { formatPath, parseConfig, parseConfigText } from '../src/config/load.js';
+import { parseConfig, parseConfigText } from '../src/config/load.js';
+import { formatPath } from '../src/config/problems.js';
 import { ConfigError } from '../src/errors.js';
 
 const MINIMAL = `

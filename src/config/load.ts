@@ -9,23 +9,14 @@ import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { configSchema, trafficTargetSchema, type RawConfig, type RawRevision, type RawService, type TrafficTarget } from './schema.js';
 import { resolveScaling, type ScalingSpec } from './autoscaling.js';
+import { boundProblems, issueProblems } from './problems.js';
 
 export type Revision = RawRevision & { /** Resolved autoscaling knobs. */ scaling: ScalingSpec };
 export type Service = Omit<RawService, 'revisions'> & { revisions: Revision[] };
 export type Config = Omit<RawConfig, 'services'> & { services: Service[] };
 
-/** `services[0].traffic[1].percent` from zod's path array. */
-export function formatPath(path: ReadonlyArray<PropertyKey>): string {
-  let out = '';
-  for (const p of path) {
-    if (typeof p === 'number') out += `[${p}]`;
-    else out += out === '' ? String(p) : `.${String(p)}`;
-  }
-  return out === '' ? '(root)' : out;
-}
-
 function zodProblems(error: z.ZodError): string[] {
-  return error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`);
+  return issueProblems(error.issues);
 }
 
 /** Cross-field rules zod's shape cannot say. */
@@ -66,16 +57,15 @@ export function checkTraffic(revisions: ReadonlySet<string>, traffic: ReadonlyAr
 
 /**
  * Validate a proposed traffic block for a service (shape and rules) without touching anything.
- * Returns the parsed targets; throws ConfigError naming each problem under `traffic`.
+ * Returns the parsed targets; throws ConfigError naming each problem under `traffic` (at most
+ * MAX_PROBLEMS of them: the block comes from an API client).
  */
 export function parseTraffic(service: Service, body: unknown): TrafficTarget[] {
   const parsed = z.array(trafficTargetSchema).min(1).safeParse(body);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((issue) => `${formatPath(['traffic', ...issue.path])}: ${issue.message}`));
-  }
+  if (!parsed.success) throw new ConfigError(boundProblems(issueProblems(parsed.error.issues, ['traffic'])));
   const problems: string[] = [];
   checkTraffic(new Set(service.revisions.map((r) => r.name)), parsed.data, 'traffic', problems);
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (problems.length > 0) throw new ConfigError(boundProblems(problems));
   return parsed.data;
 }
 

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { createAdminApp } from '../admin/app.js';
-import { startAdminServer } from '../admin/server.js';
+import { startAdminServer, type AdminServer } from '../admin/server.js';
 import { AutoscalerLoop } from '../autoscaler/loop.js';
 import { QueueProxyMetrics } from '../autoscaler/queue-proxy-metrics.js';
 import { FileConfigSource } from '../config/file-source.js';
@@ -162,7 +162,26 @@ export async function main(argv: string[]): Promise<number | void> {
       (err: unknown) => logger.error({ err, problems: (err as ConfigError).problems, why }, `config rejected, keeping the running one: ${(err as Error).message}`),
     );
 
-  let adminServer;
+  let adminServer: AdminServer | undefined;
+  const onHangup = () => void reload('SIGHUP');
+  // Everything started from here on, stopped in reverse by one function: a failed start must leave
+  // nothing behind (the config watcher alone keeps the event loop, and so the process, alive), and
+  // SIGINT/SIGTERM stop the same set. `graceMs` is how long in-flight requests get: none on a failed
+  // start, where the data port never accepted one.
+  const shutdown = async (graceMs: number) => {
+    process.off('SIGHUP', onHangup);
+    rollouts.close();
+    loop.stop();
+    queueProxyMetrics.close();
+    source.close();
+    // Hand the Lease over first: another replica decides while this one drains.
+    await kube?.elector?.stop();
+    await gateway.close(graceMs);
+    await local.close();
+    await kube?.close();
+    await adminServer?.close();
+  };
+
   try {
     traffic.reload(config);
     source.watch((change) => {
@@ -172,7 +191,7 @@ export async function main(argv: string[]): Promise<number | void> {
         logger.info({ source: source.description }, 'config reloaded');
       }
     });
-    process.on('SIGHUP', () => void reload('SIGHUP'));
+    process.on('SIGHUP', onHangup);
     adminServer = await startAdminServer({
       app: createAdminApp({ status: gateway, registry: metrics.registry, token, logger, control, conditions: kube?.conditions }),
       host: admin.host,
@@ -187,11 +206,7 @@ export async function main(argv: string[]): Promise<number | void> {
     );
   } catch (err) {
     logger.error({ err }, `sluice gateway failed to start: ${(err as Error).message}`);
-    rollouts.close();
-    loop.stop();
-    await adminServer?.close();
-    await local.close();
-    await kube?.close();
+    await shutdown(0);
     return 1;
   }
 
@@ -200,16 +215,7 @@ export async function main(argv: string[]): Promise<number | void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping: draining the data port');
-    rollouts.close();
-    loop.stop();
-    queueProxyMetrics.close();
-    source.close();
-    // Hand the Lease over first: another replica decides while this one drains.
-    await kube?.elector?.stop();
-    await gateway.close();
-    await local.close();
-    await kube?.close();
-    await adminServer.close();
+    await shutdown(10_000);
     logger.info('stopped');
     process.exit(0);
   };

@@ -17,6 +17,7 @@ import { Hono } from 'hono';
 import type { Registry } from 'prom-client';
 import { tokenMatches } from '../admin/app.js';
 import type { Logger } from '../log.js';
+import { quote } from '../quote.js';
 import type { Drain } from './drain.js';
 import type { AppProbe } from './probe.js';
 import type { QueueProxyStats } from './stats.js';
@@ -78,7 +79,7 @@ export function createQueueProxyAdminApp(deps: QueueProxyAdminDeps): Hono {
     if (raw !== undefined) {
       seconds = Number(raw);
       if (!/^\d+$/.test(raw) || seconds < 1 || seconds > stats.maxWindowSeconds) {
-        return c.json(errorBody('bad_request', `window: want whole seconds 1..${stats.maxWindowSeconds}, got ${JSON.stringify(raw)}`), 400);
+        return c.json(errorBody('bad_request', `window: want whole seconds 1..${stats.maxWindowSeconds}, got ${quote(raw)}`), 400);
       }
     }
     return c.json(stats.snapshot(Date.now(), seconds, drain.draining));

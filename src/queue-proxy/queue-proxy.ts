@@ -79,8 +79,11 @@ export async function startQueueProxy(options: QueueProxyOptions, deps: QueuePro
     adminServer = await startQueueProxyAdmin(app, options.admin.host, options.admin.port);
     data = await dataPort.listen(options.listen.host, options.listen.port);
   } catch (err) {
+    // Undo what started (the probe and the drain have not), so that a failed start leaves nothing
+    // holding the process open.
     await adminServer?.close(0);
     await gateway.close(0);
+    await driver.close();
     throw err;
   }
   probe.start();

@@ -4,6 +4,7 @@
  */
 import type { AdminControl } from '../admin/app.js';
 import { ConfigError } from '../errors.js';
+import { quote } from '../quote.js';
 import type { RolloutController } from './rollout-controller.js';
 import type { TrafficController } from './traffic-controller.js';
 
@@ -14,12 +15,16 @@ export function adminControl(traffic: TrafficController, rollouts: RolloutContro
   return {
     setTraffic: (service, body) => {
       // Either a bare list of targets or { traffic: [...], keepWarmSeconds }.
-      const b = body as { traffic?: unknown; keepWarmSeconds?: unknown } | null;
-      const list = Array.isArray(body) ? body : b?.traffic;
+      if (typeof body !== 'object' || body === null) {
+        return Promise.reject(new ConfigError([`(root): want a list of traffic targets or an object with "traffic", got ${quote(body)}`]));
+      }
+      const b = body as { traffic?: unknown; keepWarmSeconds?: unknown };
+      const list = Array.isArray(body) ? body : b.traffic;
       let keepWarmMs: number | undefined;
-      if (!Array.isArray(body) && b?.keepWarmSeconds !== undefined) {
-        if (typeof b.keepWarmSeconds !== 'number' || !(b.keepWarmSeconds >= 0)) {
-          return Promise.reject(new ConfigError([`keepWarmSeconds: want a number of seconds ≥ 0, got ${JSON.stringify(b.keepWarmSeconds)}`]));
+      if (!Array.isArray(body) && b.keepWarmSeconds !== undefined) {
+        // 1e400 is valid JSON and parses to Infinity: not a number of seconds.
+        if (typeof b.keepWarmSeconds !== 'number' || !Number.isFinite(b.keepWarmSeconds) || b.keepWarmSeconds < 0) {
+          return Promise.reject(new ConfigError([`keepWarmSeconds: want a number of seconds ≥ 0, got ${quote(b.keepWarmSeconds)}`]));
         }
         keepWarmMs = b.keepWarmSeconds * 1000;
       }

@@ -11,9 +11,11 @@
  * - blue-green: one flip to 100 % (TrafficController pre-warms green and keeps blue warm).
  */
 import { z } from 'zod';
-import { formatPath, type Service } from '../config/load.js';
+import type { Service } from '../config/load.js';
+import { boundProblems, issueProblems } from '../config/problems.js';
 import type { TrafficTarget } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
+import { quote } from '../quote.js';
 
 export type Strategy = 'canary' | 'blue-green';
 
@@ -89,18 +91,18 @@ export type RolloutRequest = z.input<typeof rolloutRequestSchema>;
  */
 export function planRollout(service: Pick<Service, 'revisions' | 'traffic'>, body: unknown): RolloutPlan {
   const parsed = rolloutRequestSchema.safeParse(body ?? {});
-  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`));
+  if (!parsed.success) throw new ConfigError(boundProblems(issueProblems(parsed.error.issues)));
   const req = parsed.data;
   const problems: string[] = [];
 
   const names = new Set(service.revisions.map((r) => r.name));
   const percentOf = (name: string) => service.traffic.find((t) => t.revision === name)?.percent ?? 0;
-  if (!names.has(req.to)) problems.push(`to: unknown revision "${req.to}"`);
+  if (!names.has(req.to)) problems.push(`to: unknown revision ${quote(req.to)}`);
   let from = req.from;
   if (from === undefined) {
     from = mostTraffic(service.traffic, req.to);
-    if (from === undefined) problems.push(`from: no revision other than "${req.to}" has traffic to take over`);
-  } else if (!names.has(from)) problems.push(`from: unknown revision "${from}"`);
+    if (from === undefined) problems.push(`from: no revision other than ${quote(req.to)} has traffic to take over`);
+  } else if (!names.has(from)) problems.push(`from: unknown revision ${quote(from)}`);
   else if (from === req.to) problems.push(`from: same revision as to ("${from}")`);
   else if (percentOf(from) === 0) problems.push(`from: revision "${from}" has no traffic to take over`);
 

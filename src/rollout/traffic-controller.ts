@@ -13,6 +13,7 @@ import { parseTraffic, type Config, type Service } from '../config/load.js';
 import type { TrafficTarget } from '../config/schema.js';
 import type { ConfigSource } from '../config/source.js';
 import { SluiceError } from '../errors.js';
+import { quote } from '../quote.js';
 import type { Gateway } from '../gateway/gateway.js';
 import type { RevisionRuntime } from '../gateway/revision.js';
 import type { Logger } from '../log.js';
@@ -57,7 +58,7 @@ export class TrafficController {
 
   service(name: string): Service {
     const svc = this.current.services.find((s) => s.name === name);
-    if (!svc) throw new SluiceError('not_found', 404, `service "${name}" not found`);
+    if (!svc) throw new SluiceError('not_found', 404, `service ${quote(name)} not found`);
     return svc;
   }
 
