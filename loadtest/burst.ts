@@ -327,8 +327,15 @@ async function run(o: BurstOptions, tmp: string, state: RunState): Promise<numbe
 
     log('\n' + memoryTable(memory, sent));
     log(heldBytesLine(memory, sent));
+    // EMFILE shows in the gateway's log (a replica that could not be spawned) and in its 502 bodies
+    // (an upstream connection that could not be opened); either means the limit was hit.
+    const emfileAnswers = summary.errorMessages.filter((m) => m.message.includes('EMFILE')).reduce((n, m) => n + m.count, 0);
+    const emfileSeen = [
+      emfile > 0 ? `${emfile} warn/error log lines` : '',
+      emfileAnswers > 0 ? `${emfileAnswers} error responses` : '',
+    ].filter((x) => x !== '').join(' and ');
     log(`gateway open fds: ${fdsBefore} idle, peak ${fdsPeak} (limit ${gatewayLimit ?? 'unknown'})` +
-      (emfile > 0 ? `; ${emfile} warn/error lines mention EMFILE: the fd limit was hit` : '') +
+      (emfileSeen !== '' ? `; ${emfileSeen} mention EMFILE: the fd limit was hit` : '') +
       (gatewayLimit !== undefined && fdsPeak >= gatewayLimit - 10 ? '; AT THE LIMIT' : ''));
     log(`listen overflows from the burst to the last answer: ${burstOverflows ?? 'unknown'} (machine-wide: the replicas' accept queues, the gateway's is already drained)`);
     log(`CPU from the burst to the last answer: gateway ${gatewayCpuMs.toFixed(0)} ms, replicas ${replicasCpuMs.toFixed(0)} ms ` +
@@ -352,7 +359,7 @@ async function run(o: BurstOptions, tmp: string, state: RunState): Promise<numbe
       burst: { writeMs, listenOverflows: burstOverflows, allHeldAtMs: allHeldAt?.t ?? null, firstReadyReadingMs: firstReadyReading?.t ?? null },
       summary,
       memory: { ...memory, bytesPerHeld: bytesPerHeld(memory) },
-      fds: { gatewayLimit: gatewayLimit ?? null, clientLimit: ownLimit ?? null, gatewayIdle: fdsBefore, gatewayPeak: fdsPeak, emfileLines: emfile },
+      fds: { gatewayLimit: gatewayLimit ?? null, clientLimit: ownLimit ?? null, gatewayIdle: fdsBefore, gatewayPeak: fdsPeak, emfileLogLines: emfile, emfileResponses: emfileAnswers },
       cpuMs: { gateway: gatewayCpuMs, replicas: replicasCpuMs },
       scaleEvents,
       readings,
