@@ -29,6 +29,8 @@ export interface RunningGateway {
   child: Child;
   /** `http://127.0.0.1:PORT` of the data port. */
   url: string;
+  /** `127.0.0.1:PORT` of the admin port. */
+  admin: string;
   /** Warn and error log lines, and any output that is not a log line, since start. */
   problems: string[];
   /** Calls `listener` for each later log line; returns the unsubscribe function. */
@@ -63,14 +65,15 @@ export async function startGateway(options: {
     if (log === undefined) problems.push(line);
     else if (log.level >= WARN) problems.push(`${log.level >= 50 ? 'error' : 'warn'}: ${log.msg}`);
   });
-  const listen = await child.waitForLine((line) => {
+  const { listen, admin } = await child.waitForLine((line) => {
     const log = parseLogLine(line);
     if (log === undefined || !log.msg.startsWith('sluice gateway listening on')) return undefined;
-    return typeof log.listen === 'string' ? log.listen : undefined;
+    return typeof log.listen === 'string' && typeof log.admin === 'string' ? { listen: log.listen, admin: log.admin } : undefined;
   }, 15_000);
   return {
     child,
     url: `http://${listen}`,
+    admin,
     problems,
     onLog(listener) {
       return child.onLine((line) => {
@@ -139,6 +142,57 @@ export async function writeColdStartConfig(dir: string, options: {
     ],
   };
   const path = join(dir, 'cold-start.yaml');
+  await writeFile(path, JSON.stringify(config, null, 2) + '\n');
+  return path;
+}
+
+/**
+ * Config for the burst: model `iris` → one local revision at zero, containerConcurrency 0 (no cap
+ * per replica) and a hold queue deep enough for the whole burst, at most `maxScale` replicas. The
+ * deadlines are the run's own bound, so the gateway answers every request before the run gives up.
+ */
+export async function writeBurstConfig(dir: string, options: {
+  cliPath: string;
+  service: string;
+  revision: string;
+  queueDepth: number;
+  maxScale: number;
+  startupDelayMs: number;
+  latencyMs: number;
+  timeoutS: number;
+}): Promise<string> {
+  const config = {
+    autoscaler: {
+      'allow-zero-initial-scale': true,
+      'initial-scale': 0,
+    },
+    services: [
+      {
+        name: options.service,
+        match: { model: 'iris' },
+        revisions: [
+          {
+            name: options.revision,
+            backend: 'local',
+            command: process.execPath,
+            args: [
+              options.cliPath, 'predictor', '--model', 'iris',
+              '--startup-delay', String(options.startupDelayMs),
+              '--latency', String(options.latencyMs),
+            ],
+            readinessPath: '/v2/health/ready',
+            containerConcurrency: 0,
+            queueDepth: options.queueDepth,
+            timeoutSeconds: options.timeoutS,
+            activationTimeoutSeconds: options.timeoutS,
+            annotations: { 'autoscaling.knative.dev/max-scale': String(options.maxScale) },
+          },
+        ],
+        traffic: [{ revision: options.revision, percent: 100 }],
+      },
+    ],
+  };
+  const path = join(dir, 'burst.yaml');
   await writeFile(path, JSON.stringify(config, null, 2) + '\n');
   return path;
 }
