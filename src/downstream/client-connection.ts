@@ -17,7 +17,7 @@ import { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { ClientRequest, type BodyFlowControl } from './client-request.js';
 import type { ClientResponse, ResponseOwner } from './client-response.js';
-import { HTTPParser, isParseError, METHODS, type HeadersComplete, type NativeParser, type ParseError } from './native-parser.js';
+import { HTTPParser, isParseError, METHODS, type NativeParser, type ParseError } from './native-parser.js';
 
 /** The response class a server makes (ClientResponse, or a subclass such as the queue-proxy's). */
 export type ResponseClass = new (req: ClientRequest, owner: ResponseOwner, keepAliveLine: string) => ClientResponse;
@@ -72,16 +72,20 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
   ) {
     const parser = this.parser;
     parser.initialize(HTTPParser.REQUEST, {}, 0, 0);
-    parser[HTTPParser.kOnHeaders] = this.onHeaders;
-    parser[HTTPParser.kOnHeadersComplete] = this.onHeadersComplete;
-    parser[HTTPParser.kOnBody] = this.onBody;
-    parser[HTTPParser.kOnMessageComplete] = this.onMessageComplete;
+    // Callbacks and listeners are functions shared by every connection, which each finds its
+    // connection on the parser or the socket: none made per connection (a burst holds thousands).
+    (parser as Owned<NativeParser>)[CONNECTION] = this;
+    (socket as Owned<Socket>)[CONNECTION] = this;
+    parser[HTTPParser.kOnHeaders] = parserOnHeaders;
+    parser[HTTPParser.kOnHeadersComplete] = parserOnHeadersComplete;
+    parser[HTTPParser.kOnBody] = parserOnBody;
+    parser[HTTPParser.kOnMessageComplete] = parserOnMessageComplete;
     socket.setTimeout(keepAliveTimeoutMs);
-    socket.on('data', this.onData);
-    socket.on('end', this.onEnd);
-    socket.on('timeout', this.onTimeout);
-    socket.on('error', this.onError);
-    socket.on('close', this.onClose);
+    socket.on('data', socketOnData);
+    socket.on('end', socketOnEnd);
+    socket.on('timeout', socketOnTimeout);
+    socket.on('error', socketOnError);
+    socket.on('close', socketOnClose);
   }
 
   /** No request in progress (closing it now loses nothing). */
@@ -176,12 +180,22 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
     return false;
   }
 
-  private readonly onHeaders = (headers: string[], url: string): void => {
+  private onHeaders(headers: string[], url: string): void {
     for (let i = 0; i < headers.length; i++) this.partialHeaders.push(headers[i]!);
     this.partialUrl += url;
-  };
+  }
 
-  private readonly onHeadersComplete: HeadersComplete = (major, minor, rawHeaders, method, url, _s, _m, upgrade, keepAlive) => {
+  private onHeadersComplete(
+    major: number,
+    minor: number,
+    rawHeaders: string[] | undefined,
+    method: number,
+    url: string | undefined,
+    _statusCode: unknown,
+    _statusMessage: unknown,
+    upgrade: boolean,
+    keepAlive: boolean,
+  ): number {
     this.headStartedAt = 0;
     if (rawHeaders === undefined) {
       rawHeaders = this.partialHeaders;
@@ -231,24 +245,24 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
       }
     }
     return 0;
-  };
+  }
 
-  private readonly onBody = (chunk: Buffer): void => {
+  private onBody(chunk: Buffer): void {
     const req = this.reading;
     // A body nobody will read any more (its response has ended) is dropped.
     if (req !== undefined && !(req === this.req && this.dropping)) req.push(chunk);
-  };
+  }
 
-  private readonly onMessageComplete = (): void => {
+  private onMessageComplete(): void {
     const req = this.reading;
     if (req === undefined) return;
     this.reading = undefined;
     req.finish();
     // The response ended before the body was all read: now the next request may start.
     if (req === this.req && this.dropping) this.next();
-  };
+  }
 
-  private readonly onData = (data: Buffer): void => {
+  private onData(data: Buffer): void {
     // A head that has not completed by the end of this read is timed (headersTimedOut).
     const headBegins = this.headStartedAt === 0 && this.reading === undefined;
     if (headBegins) this.headStartedAt = Date.now();
@@ -278,7 +292,7 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
       this.deferred = undefined;
       this.dispatch(req);
     }
-  };
+  }
 
   /** Close at once, without an answer (HTTP/0.9 has no status line to give one in). */
   private drop(): void {
@@ -295,8 +309,8 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
     }
     this.detach();
     this.socket.setTimeout(0);
-    this.socket.off('error', this.onError);
-    this.socket.off('close', this.onClose);
+    this.socket.off('error', socketOnError);
+    this.socket.off('close', socketOnClose);
     this.host.forget(this);
     this.parser.close();
     // Bytes after the head wait in the socket until the upgrade handler reads (as http.Server does).
@@ -324,8 +338,8 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
   /** Stop parsing: no more requests are read from this socket. */
   private detach(): void {
     this.detached = true;
-    this.socket.off('data', this.onData);
-    this.socket.off('end', this.onEnd);
+    this.socket.off('data', socketOnData);
+    this.socket.off('end', socketOnEnd);
     this.pending.length = 0;
     if (this.reading !== undefined && this.reading !== this.req) this.reading = undefined;
   }
@@ -334,23 +348,23 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
    * The client closed its side. As with `http.Server` (without httpAllowHalfOpen), a request in
    * progress counts as abandoned: the connection closes, and its response hears 'close'.
    */
-  private readonly onEnd = (): void => {
+  private onEnd(): void {
     const result = this.parser.finish();
     if (isParseError(result) && this.idle) return this.refuse(result);
     this.detach();
     this.socket.end();
-  };
+  }
 
   /** Idle, or only waiting for the rest of a body whose response has ended: close. */
-  private readonly onTimeout = (): void => {
+  private onTimeout(): void {
     if (this.res === undefined) this.socket.destroy();
-  };
+  }
 
-  private readonly onError = (): void => {
+  private onError(): void {
     // 'close' follows and does the cleanup.
-  };
+  }
 
-  private readonly onClose = (): void => {
+  private onClose(): void {
     if (this.gone) return;
     this.gone = true;
     this.host.forget(this);
@@ -360,14 +374,52 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
     this.req = undefined;
     this.pending.length = 0;
     if (res !== undefined) this.abort(res);
-  };
+  }
 
   /** A response that will not end: it hears 'close', the server hears it is over. */
   private abort(res: ClientResponse): void {
     res.aborted();
     this.host.responseClosed(res);
   }
+
+  /** The shared callbacks: `this` is the parser or the socket, which holds its connection. */
+  static readonly trampolines = {
+    parserOnHeaders(this: Owned<NativeParser>, headers: string[], url: string): void {
+      this[CONNECTION].onHeaders(headers, url);
+    },
+    parserOnHeadersComplete(this: Owned<NativeParser>, major: number, minor: number, rawHeaders: string[] | undefined, method: number, url: string | undefined, statusCode: unknown, statusMessage: unknown, upgrade: boolean, keepAlive: boolean): number {
+      return this[CONNECTION].onHeadersComplete(major, minor, rawHeaders, method, url, statusCode, statusMessage, upgrade, keepAlive);
+    },
+    parserOnBody(this: Owned<NativeParser>, chunk: Buffer): void {
+      this[CONNECTION].onBody(chunk);
+    },
+    parserOnMessageComplete(this: Owned<NativeParser>): void {
+      this[CONNECTION].onMessageComplete();
+    },
+    socketOnData(this: Owned<Socket>, data: Buffer): void {
+      this[CONNECTION].onData(data);
+    },
+    socketOnEnd(this: Owned<Socket>): void {
+      this[CONNECTION].onEnd();
+    },
+    socketOnTimeout(this: Owned<Socket>): void {
+      this[CONNECTION].onTimeout();
+    },
+    socketOnError(this: Owned<Socket>): void {
+      this[CONNECTION].onError();
+    },
+    socketOnClose(this: Owned<Socket>): void {
+      this[CONNECTION].onClose();
+    },
+  };
 }
+
+const CONNECTION = Symbol('sluice.clientConnection');
+/** A parser or socket that knows its connection. */
+type Owned<T> = T & { [CONNECTION]: ClientConnection };
+
+const { parserOnHeaders, parserOnHeadersComplete, parserOnBody, parserOnMessageComplete, socketOnData, socketOnEnd, socketOnTimeout, socketOnError, socketOnClose } =
+  ClientConnection.trampolines;
 
 /** Marks a refusal that gets no answer at all. */
 const HTTP_09 = new Error('HTTP/0.9 request');

@@ -6,6 +6,11 @@
  *
  * A burst released at a cold start is spread over the replicas being started (releaseLimit): the
  * first one ready takes its share, not the whole queue.
+ *
+ * Deadlines cost one timer per revision, not one per held request: requests are held in arrival
+ * order with the revision's one wait, so the queue is in deadline order and the timer is due at
+ * the head's. Only a request held again at the head (sent once, to go again) can have a later
+ * deadline than the ones behind it; the sweep looks past those.
  */
 import type { SluiceError } from '../errors.js';
 import type { HoldNode } from './hold-queue.js';
@@ -48,12 +53,11 @@ export class Activator {
       request.fail(errors.queueFull(rev.queue.length));
       return undefined;
     }
-    const held: Held = { request, timer: undefined };
+    const waitMs = Math.min(rev.spec.activationTimeoutSeconds, rev.spec.timeoutSeconds) * 1000;
+    const held: Held = { request, deadline: now + waitMs, waitMs, front };
     const node = front ? rev.queue.unshift(held, now) : rev.queue.push(held, now);
     rev.stats.held = rev.queue.length;
-    const waitMs = Math.min(rev.spec.activationTimeoutSeconds, rev.spec.timeoutSeconds) * 1000;
-    held.timer = setTimeout(() => this.expire(rev, node, waitMs), waitMs);
-    held.timer.unref?.();
+    if (rev.holdTimer === undefined || held.deadline < rev.holdTimerAt) this.arm(rev, held.deadline);
     this.poke(rev);
     // Endpoints with room take held requests in order, this one included when its turn comes.
     if (rev.endpoints.length > 0) this.release(rev, now);
@@ -64,8 +68,8 @@ export class Activator {
   leave(rev: RevisionRuntime, node: HoldNode<Held>): void {
     if (!node.queued) return;
     rev.queue.remove(node);
-    clearTimeout(node.value.timer);
     rev.stats.held = rev.queue.length;
+    if (rev.queue.length === 0) this.disarm(rev);
   }
 
   /** Send held requests, oldest first, while some endpoint has room. Cheap when nothing is held. */
@@ -73,18 +77,14 @@ export class Activator {
     if (rev.queue.length === 0 || rev.endpoints.length === 0) return;
     const replicas = rev.replicas;
     const limit = releaseLimit(rev.spec.containerConcurrency, replicas.desired, replicas.ready, rev.queue.length + rev.stats.inflight, rev.spec.scaling.burstTarget);
-    while (rev.queue.length > 0) {
-      const sent = this.sendNext(rev, limit, now);
-      if (!sent) break;
-    }
+    while (rev.queue.length > 0 && this.sendNext(rev, limit, now));
+    if (rev.queue.length === 0) this.disarm(rev);
   }
 
   /** Fail every held request (shutdown, or the revision was removed with nowhere to go). */
   failAll(rev: RevisionRuntime, err: SluiceError): void {
-    for (let node = rev.queue.shift(); node; node = rev.queue.shift()) {
-      clearTimeout(node.value.timer);
-      node.value.request.fail(err);
-    }
+    this.disarm(rev);
+    for (let node = rev.queue.shift(); node; node = rev.queue.shift()) node.value.request.fail(err);
     rev.stats.held = 0;
   }
 
@@ -99,7 +99,6 @@ export class Activator {
       const endpoint = avoid === undefined ? pickEndpoint(rev.endpoints, limit) : pickEndpointExcept(rev.endpoints, limit, ...avoid);
       if (endpoint !== undefined) {
         rev.queue.remove(node);
-        clearTimeout(node.value.timer);
         rev.stats.held = rev.queue.length;
         node.value.request.send(endpoint, now - node.heldAt);
         return true;
@@ -109,10 +108,38 @@ export class Activator {
     return false;
   }
 
-  private expire(rev: RevisionRuntime, node: HoldNode<Held>, waitMs: number): void {
-    if (!node.queued) return;
-    rev.queue.remove(node);
-    rev.stats.held = rev.queue.length;
-    node.value.request.fail(errors.activationTimeout(waitMs));
+  /** Answer every held request past its deadline with 504, then wait for the next deadline. */
+  private sweep(rev: RevisionRuntime): void {
+    rev.holdTimer = undefined;
+    const now = Date.now();
+    let next = Infinity;
+    let node = rev.queue.peek();
+    while (node !== undefined) {
+      const held = node.value;
+      const after = node.next ?? undefined;
+      if (held.deadline <= now) {
+        rev.queue.remove(node);
+        rev.stats.held = rev.queue.length;
+        held.request.fail(errors.activationTimeout(held.waitMs));
+      } else {
+        next = Math.min(next, held.deadline);
+        if (!held.front) break; // the rest are later still
+      }
+      node = after;
+    }
+    if (next !== Infinity) this.arm(rev, next);
+  }
+
+  private arm(rev: RevisionRuntime, at: number): void {
+    clearTimeout(rev.holdTimer);
+    rev.holdTimerAt = at;
+    rev.holdTimer = setTimeout(this.sweep.bind(this, rev), Math.max(0, at - Date.now()));
+    rev.holdTimer.unref();
+  }
+
+  private disarm(rev: RevisionRuntime): void {
+    if (rev.holdTimer === undefined) return;
+    clearTimeout(rev.holdTimer);
+    rev.holdTimer = undefined;
   }
 }

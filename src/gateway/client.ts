@@ -24,6 +24,8 @@ export interface GatewayResponse {
   write(chunk: Buffer): boolean;
   end(chunk?: Buffer | string): unknown;
   destroy(err?: Error): unknown;
-  /** 'close': the client left before the response ended; 'drain': `write` may go on. */
-  once(event: 'close' | 'drain', listener: () => void): unknown;
+  /** 'close' (at most once): the client left before the response ended. */
+  on(event: 'close', listener: () => void): unknown;
+  /** 'drain': `write` may go on. */
+  once(event: 'drain', listener: () => void): unknown;
 }

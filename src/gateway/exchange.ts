@@ -17,7 +17,7 @@ import type { GatewayRequest, GatewayResponse } from './client.js';
 import type { HoldNode } from './hold-queue.js';
 import { downstreamResponseHeaders, hasHeader, type RequestHead } from './headers.js';
 import { errors, sendError } from './respond.js';
-import { ejectsEndpoint, isUnreachable, retryTarget } from './retry-rule.js';
+import { ejectsEndpoint, isUnreachable, retryTarget, type AttemptFailure, type RetryTarget } from './retry-rule.js';
 import type { Held, HeldRequest, RevisionRuntime } from './revision.js';
 
 /** What an exchange needs from the gateway around it. */
@@ -28,6 +28,8 @@ export interface ExchangeContext {
   released(rev: RevisionRuntime, now: number): void;
   /** A connection to `endpoint` failed: skip it for a moment, then release held requests again. */
   eject(rev: RevisionRuntime, endpoint: Endpoint): void;
+  /** An attempt failed; `next` is what the request does now (logged at debug: rare, and worth a line). */
+  attemptFailed(rev: RevisionRuntime, endpoint: Endpoint, failure: AttemptFailure & { method: string; path: string; next: RetryTarget }): void;
 }
 
 export const EJECTION_MS = 250;
@@ -58,7 +60,8 @@ export class Exchange implements HeldRequest, UpstreamHandler {
     private readonly path: string,
     private readonly startedAt: number,
   ) {
-    res.once('close', this.onClientClose);
+    // 'on', not 'once': the response says 'close' at most once, and once() wraps every listener.
+    res.on('close', this.onClientClose);
   }
 
   /** Route to an endpoint with room now, or hold (behind the requests already held: first come, first served). */
@@ -153,7 +156,9 @@ export class Exchange implements HeldRequest, UpstreamHandler {
       return this.record(this.status);
     }
     const replayable = this.head.contentLength === 0 || this.body !== undefined || progress === 'unsent' || progress === 'head';
-    const target = retryTarget({ progress, reused, code, method: this.req.method!, replayable, attempts: this.attempts });
+    const failure = { progress, reused, code, method: this.req.method!, replayable, attempts: this.attempts };
+    const target = retryTarget(failure);
+    this.ctx.attemptFailed(this.rev, failed, { ...failure, path: this.path, next: target });
     if (target === 'any') return this.retry(failed, false);
     if (target === 'other') return this.retry(failed, true);
     const answer = code === 'UPSTREAM_TIMEOUT'

@@ -185,6 +185,10 @@ export class Gateway implements StatusSource, ExchangeContext {
     setTimeout(() => this.activator.release(rev, Date.now()), EJECTION_MS + 1).unref();
   }
 
+  attemptFailed(rev: RevisionRuntime, endpoint: Endpoint, failure: Parameters<ExchangeContext['attemptFailed']>[2]): void {
+    this.logger.debug({ revision: rev.key, endpoint: endpoint.id, ...failure }, `attempt failed (${failure.progress}, ${failure.code || 'no code'}): ${failure.next === 'none' ? 'answered with the error' : 'tried again'}`);
+  }
+
   // --- endpoint sets from drivers ---
 
   private setEndpoints(key: RevisionKey, endpoints: readonly Endpoint[]): void {

@@ -21,13 +21,20 @@ export interface HeldRequest {
 
 export interface Held {
   readonly request: HeldRequest;
-  timer: NodeJS.Timeout | undefined;
+  /** Wall-clock ms at which it is answered 504 activation_timeout, and the wait that makes. */
+  readonly deadline: number;
+  readonly waitMs: number;
+  /** Held ahead of the others (sent once, to go again): its deadline may be later than theirs. */
+  readonly front: boolean;
 }
 
 export class RevisionRuntime {
   readonly key: RevisionKey;
   readonly stats: RevisionStats;
   readonly queue = new HoldQueue<Held>();
+  /** One timer for the whole queue, due at its earliest deadline (the activator's sweep). */
+  holdTimer: NodeJS.Timeout | undefined;
+  holdTimerAt = 0;
   /** Ready endpoints, replaced whole on every change (never mutated in place). */
   endpoints: readonly Endpoint[] = [];
   autoscaler: AutoscalerView = {

@@ -4,7 +4,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { createAdminApp } from '../../src/admin/app.js';
 import { startAdminServer } from '../../src/admin/server.js';
 import { AutoscalerLoop } from '../../src/autoscaler/loop.js';
@@ -55,6 +55,8 @@ export interface StartOptions {
   configFile?: string;
   /** With `configFile`: called after every applied traffic change. */
   onTrafficChange?: (service: string, traffic: TrafficTarget[], reason: string) => void;
+  /** The gateway's logger (default: silent, or TEST_LOG_LEVEL). */
+  logger?: Logger;
 }
 
 export async function startGateway(yaml: string, options: StartOptions = {}): Promise<TestGateway> {
@@ -67,7 +69,7 @@ export async function startGateway(yaml: string, options: StartOptions = {}): Pr
   } else {
     config = parseConfigText(yaml);
   }
-  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const logger = options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const driver = new LocalDriver({ logger, closeDrainTimeoutMs: 500, livenessIntervalMs: 0 });
   const gateway = new Gateway({ logger, drivers: { local: driver, static: new StaticDriver() } });
   // As `sluice gateway` wires it: revisions with `metricsSource: queue-proxy` read their replicas' stats.
