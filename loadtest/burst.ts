@@ -54,6 +54,8 @@ const ACCEPT_WAIT_MS = 5000;
 const SAMPLE_MS = 50;
 /** Sockets and pipes the gateway has besides the burst's (listeners, admin, stdio, replicas' pipes): a margin. */
 const FD_MARGIN = 100;
+/** The revision default of maxConnectionsPerEndpoint (src/config/schema.ts), which the burst config keeps. */
+const MAX_CONNECTIONS_PER_ENDPOINT = 1000;
 /** Extra time after --timeout before the run kills everything and exits, whatever it was doing. */
 const HARD_STOP_GRACE_MS = 30_000;
 
@@ -159,14 +161,15 @@ async function run(o: BurstOptions, tmp: string, state: RunState): Promise<numbe
     if (line.level >= 40 && JSON.stringify(line).includes('EMFILE')) emfile++;
   });
 
-  // The gateway holds one socket per request and, at containerConcurrency 0, opens up to one
-  // upstream connection per request it releases: up to 2 N descriptors at once.
+  // The gateway holds one socket per request, plus at most maxConnectionsPerEndpoint (1000 by
+  // default) upstream connections per replica.
   const gatewayLimit = fdLimit(pid);
-  const gatewayNeed = 2 * o.requests + FD_MARGIN;
+  const upstream = Math.min(o.requests, MAX_CONNECTIONS_PER_ENDPOINT * o.maxScale);
+  const gatewayNeed = o.requests + upstream + FD_MARGIN;
   log(`gateway ${gateway.url} (admin ${gateway.admin}, pid ${pid}); fd limit ${gatewayLimit ?? 'unknown'}, ` +
     `this process ${ownLimit ?? 'unknown'}`);
   if (gatewayLimit !== undefined && gatewayNeed > gatewayLimit) {
-    log(`note: the gateway may need up to ${gatewayNeed} descriptors (${o.requests} client sockets + up to ${o.requests} upstream) ` +
+    log(`note: the gateway may need up to ${gatewayNeed} descriptors (${o.requests} client sockets + up to ${upstream} upstream) ` +
       `and its limit is ${gatewayLimit}; EMFILE and its peak open fds are reported below`);
   }
 
