@@ -29,7 +29,7 @@ export interface ExchangeContext {
   /** A connection to `endpoint` failed: skip it for a moment, then release held requests again. */
   eject(rev: RevisionRuntime, endpoint: Endpoint): void;
   /** An attempt failed; `next` is what the request does now (logged at debug: rare, and worth a line). */
-  attemptFailed(rev: RevisionRuntime, endpoint: Endpoint, failure: AttemptFailure & { method: string; path: string; next: RetryTarget }): void;
+  attemptFailed(rev: RevisionRuntime, endpoint: Endpoint, failure: AttemptFailure & { path: string; next: RetryTarget }): void;
 }
 
 export const EJECTION_MS = 250;

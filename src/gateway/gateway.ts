@@ -186,7 +186,9 @@ export class Gateway implements StatusSource, ExchangeContext {
   }
 
   attemptFailed(rev: RevisionRuntime, endpoint: Endpoint, failure: Parameters<ExchangeContext['attemptFailed']>[2]): void {
-    this.logger.debug({ revision: rev.key, endpoint: endpoint.id, ...failure }, `attempt failed (${failure.progress}, ${failure.code || 'no code'}): ${failure.next === 'none' ? 'answered with the error' : 'tried again'}`);
+    if (!this.logger.isLevelEnabled('debug')) return;
+    const outcome = failure.next === 'none' ? 'answered with the error' : 'tried again';
+    this.logger.debug({ revision: rev.key, endpoint: endpoint.id, ...failure }, `attempt failed (${failure.progress}, ${failure.code || 'no code'}): ${outcome}`);
   }
 
   // --- endpoint sets from drivers ---
