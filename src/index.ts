@@ -5,6 +5,7 @@ export { Decider, type DeciderInput, type DeciderResult, type DeciderSpec } from
 export { parseConfig, parseConfigText, readConfigFile, type Config, type Revision, type Service } from './config/load.js';
 export { LocalDriver } from './scaler/local.js';
 export { StaticDriver } from './scaler/static.js';
-export type { ScalerDriver, ReplicaCounts, RevisionKey } from './scaler/driver.js';
-export type { Endpoint } from './scaler/endpoint.js';
+export type { ScalerDriver } from './scaler/driver.js';
+export type { ReplicaCounts, RevisionKey } from './core/revision.js';
+export type { Endpoint } from './core/endpoint.js';
 export { SluiceError, ConfigError, type ErrorCode } from './errors.js';

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createAdminApp, serviceJson, statsJson, tokenMatches } from '../src/admin/app.js';
 import { isLoopback, startAdminServer, type AdminServer } from '../src/admin/server.js';
-import type { RevisionView, ServiceView, StatusSource } from '../src/gateway/status.js';
+import type { RevisionView, ServiceView, StatusSource } from '../src/core/status.js';
 import { createMetrics } from '../src/stats/metrics.js';
 import { RevisionStats } from '../src/stats/revision-stats.js';
 

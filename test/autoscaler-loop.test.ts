@@ -13,9 +13,10 @@ import { afterEach, describe, expect, it, test } from 'vitest';
 import { AutoscalerLoop } from '../src/autoscaler/loop.js';
 import { parseConfig } from '../src/config/load.js';
 import { RevisionRuntime } from '../src/gateway/revision.js';
-import type { AutoscalerView } from '../src/gateway/status.js';
-import type { ReplicaCounts, RevisionKey, ScalerDriver } from '../src/scaler/driver.js';
-import { createEndpoint } from '../src/scaler/endpoint.js';
+import type { AutoscalerView } from '../src/core/status.js';
+import type { ScalerDriver } from '../src/scaler/driver.js';
+import type { ReplicaCounts, RevisionKey } from '../src/core/revision.js';
+import { createEndpoint } from '../src/core/endpoint.js';
 import { IRIS_ROW, predictorRevision, startGateway, until, type TestGateway } from './support/harness.js';
 
 const silent = pino({ level: 'silent' });

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { pickEndpoint, pickEndpointExcept } from '../src/gateway/balancer.js';
-import { createEndpoint, type Endpoint } from '../src/scaler/endpoint.js';
+import { createEndpoint, type Endpoint } from '../src/core/endpoint.js';
 
 /** One endpoint's state: requests in flight, and whether it is draining. */
 interface EndpointState {

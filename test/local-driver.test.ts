@@ -14,7 +14,7 @@ import { pino } from 'pino';
 import ts from 'typescript';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig, type Revision } from '../src/config/load.js';
-import type { Endpoint } from '../src/scaler/endpoint.js';
+import type { Endpoint } from '../src/core/endpoint.js';
 import { LocalDriver, type LocalDriverOptions } from '../src/scaler/local.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

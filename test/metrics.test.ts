@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { RevisionView, ServiceView, StatusSource } from '../src/gateway/status.js';
+import type { RevisionView, ServiceView, StatusSource } from '../src/core/status.js';
 import { codeLabel, createMetrics } from '../src/stats/metrics.js';
 import { DURATION_BOUNDS, RevisionStats } from '../src/stats/revision-stats.js';
 

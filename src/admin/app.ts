@@ -13,7 +13,7 @@ import { Hono } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Registry } from 'prom-client';
 import { ConfigError, SluiceError } from '../errors.js';
-import type { RevisionView, ServiceView, StatusSource } from '../gateway/status.js';
+import type { RevisionView, ServiceView, StatusSource } from '../core/status.js';
 import { quote, truncate } from '../quote.js';
 import { adminBodyLimit } from './body-limit.js';
 import { parseJsonBody } from './json-body.js';

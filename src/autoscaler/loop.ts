@@ -14,7 +14,7 @@
 import { deciderSpec, type ScalingSpec } from '../config/autoscaling.js';
 import type { RevisionRuntime } from '../gateway/revision.js';
 import type { Logger } from '../log.js';
-import type { RevisionKey } from '../scaler/driver.js';
+import type { RevisionKey } from '../core/revision.js';
 import { MetricWindows, windowSpecOf } from '../stats/windows.js';
 import { Decider } from './kpa.js';
 

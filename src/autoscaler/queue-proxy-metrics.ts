@@ -10,7 +10,7 @@
  */
 import { QueueProxyStatsReader } from '../queue-proxy/stats-client.js';
 import type { RevisionRuntime } from '../gateway/revision.js';
-import type { Endpoint } from '../scaler/endpoint.js';
+import type { Endpoint } from '../core/endpoint.js';
 
 export function statsUrl(endpoint: Endpoint, adminPort: number): string {
   if (endpoint.statsUrl !== undefined) return endpoint.statsUrl;

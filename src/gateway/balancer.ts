@@ -4,7 +4,7 @@
  * activator's share during a cold start); ties take turns. Up to 16 endpoints a linear scan is
  * cheapest; beyond that, power of two random choices, falling back to a scan when both are full.
  */
-import type { Endpoint } from '../scaler/endpoint.js';
+import type { Endpoint } from '../core/endpoint.js';
 
 const SCAN_LIMIT = 16;
 

@@ -8,7 +8,7 @@
  * says: on another endpoint, or held again (at the head of the queue) when none has room.
  */
 import type { SluiceError } from '../errors.js';
-import type { Endpoint } from '../scaler/endpoint.js';
+import type { Endpoint } from '../core/endpoint.js';
 import type { Progress, UpstreamCall, UpstreamHandler, UpstreamRequest } from '../upstream/upstream-connection.js';
 import type { UpstreamPool } from '../upstream/upstream-pool.js';
 import type { Activator } from './activator.js';

@@ -3,13 +3,14 @@
  * queue. One object per configured revision, found through the service's traffic split.
  */
 import type { Revision } from '../config/load.js';
-import type { ScalerDriver, RevisionKey, ReplicaCounts } from '../scaler/driver.js';
-import type { Endpoint } from '../scaler/endpoint.js';
+import type { ScalerDriver } from '../scaler/driver.js';
+import type { RevisionKey, ReplicaCounts } from '../core/revision.js';
+import type { Endpoint } from '../core/endpoint.js';
 import { CombinedBuckets, ExternalBuckets } from '../stats/external-buckets.js';
 import { RevisionStats } from '../stats/revision-stats.js';
 import type { SecondBuckets } from '../stats/windows.js';
 import { HoldQueue } from './hold-queue.js';
-import type { AutoscalerView } from './status.js';
+import type { AutoscalerView } from '../core/status.js';
 
 /** A request waiting for capacity; the activator calls exactly one of send or fail. */
 export interface HeldRequest {

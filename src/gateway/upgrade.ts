@@ -6,7 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
 import type { SluiceError } from '../errors.js';
-import type { Endpoint } from '../scaler/endpoint.js';
+import type { Endpoint } from '../core/endpoint.js';
 import { pickEndpoint } from './balancer.js';
 import type { ExchangeContext } from './exchange.js';
 import type { HoldNode } from './hold-queue.js';

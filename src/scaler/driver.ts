@@ -3,23 +3,8 @@
  * implements ScalerDriver. The control loop calls setReplicas; the gateway listens for endpoint sets.
  */
 import type { Revision } from '../config/load.js';
-import type { Endpoint } from './endpoint.js';
-
-/** `service/revision`, the key every per-revision table uses. */
-export type RevisionKey = string;
-
-export function revisionKey(service: string, revision: string): RevisionKey {
-  return `${service}/${revision}`;
-}
-
-export interface ReplicaCounts {
-  /** What was last asked for. */
-  desired: number;
-  /** Replicas that exist (started, not yet stopped), ready or not. */
-  actual: number;
-  /** Replicas in the published endpoint set. */
-  ready: number;
-}
+import type { Endpoint } from '../core/endpoint.js';
+import type { ReplicaCounts, RevisionKey } from '../core/revision.js';
 
 /** Called with the full ready set each time it changes. */
 export type EndpointsListener = (key: RevisionKey, endpoints: readonly Endpoint[]) => void;

@@ -33,8 +33,9 @@ import { readyOrigins, SERVICE_NAME_LABEL } from '../kube/endpoint-slices.js';
 import { RestartingInformer } from '../kube/informer.js';
 import type { KubernetesRevision } from '../kube/revision-schema.js';
 import type { Logger } from '../log.js';
-import type { EndpointsListener, ReplicaCounts, RevisionKey, ScalerDriver } from './driver.js';
-import { createEndpoint, type Endpoint } from './endpoint.js';
+import type { EndpointsListener, ScalerDriver } from './driver.js';
+import type { ReplicaCounts, RevisionKey } from '../core/revision.js';
+import { createEndpoint, type Endpoint } from '../core/endpoint.js';
 
 export type { KubernetesDriverOptions } from '../kube/driver-options.js';
 

@@ -13,7 +13,7 @@
 import { Agent } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { createEndpoint, type Endpoint } from './endpoint.js';
+import { createEndpoint, type Endpoint } from '../core/endpoint.js';
 import { freePorts } from './free-port.js';
 import type { LocalDriverTimings } from './local-options.js';
 import { QueueProxiedApp } from './queue-proxied-app.js';

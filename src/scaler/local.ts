@@ -11,8 +11,9 @@ import type { Logger } from 'pino';
 import type { Revision } from '../config/load.js';
 import type { LocalRevision } from '../config/schema.js';
 import { SluiceError } from '../errors.js';
-import type { EndpointsListener, ReplicaCounts, RevisionKey, ScalerDriver } from './driver.js';
-import type { Endpoint } from './endpoint.js';
+import type { EndpointsListener, ScalerDriver } from './driver.js';
+import type { ReplicaCounts, RevisionKey } from '../core/revision.js';
+import type { Endpoint } from '../core/endpoint.js';
 import { resolveLocalOptions, type LocalDriverOptions, type LocalDriverTimings } from './local-options.js';
 import { LocalReplica, type ReplicaExit } from './local-replica.js';
 

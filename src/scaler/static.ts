@@ -3,8 +3,9 @@
  * records what was asked so status can show it.
  */
 import type { Revision } from '../config/load.js';
-import type { EndpointsListener, ReplicaCounts, RevisionKey, ScalerDriver } from './driver.js';
-import { createEndpoint, type Endpoint } from './endpoint.js';
+import type { EndpointsListener, ScalerDriver } from './driver.js';
+import type { ReplicaCounts, RevisionKey } from '../core/revision.js';
+import { createEndpoint, type Endpoint } from '../core/endpoint.js';
 
 export class StaticDriver implements ScalerDriver {
   private readonly revisions = new Map<RevisionKey, { endpoints: Endpoint[]; desired: number }>();

@@ -18,7 +18,7 @@
  * Node.js dashboards work unchanged.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
-import type { RevisionView, StatusSource } from '../gateway/status.js';
+import type { RevisionView, StatusSource } from '../core/status.js';
 import { DURATION_BOUNDS } from './revision-stats.js';
 
 /**

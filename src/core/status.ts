@@ -2,8 +2,25 @@
  * What the gateway knows about each service and revision, as the admin API and the metrics read it.
  * The gateway implements StatusSource; admin and metrics only read.
  */
-import type { ReplicaCounts } from '../scaler/driver.js';
-import type { RevisionStats } from '../stats/revision-stats.js';
+import type { ReplicaCounts } from './revision.js';
+
+/** A revision's request counters as readers see them (stats/revision-stats.ts keeps them). */
+export interface RevisionCounters {
+  readonly inflight: number;
+  readonly held: number;
+  readonly requestsTotal: number;
+  /** Wall-clock ms of the last request's arrival; 0 = never. */
+  readonly lastRequestAt: number;
+  /** Responses by status code; 0 = the client went away first. */
+  readonly codes: ReadonlyMap<number, number>;
+  /** Duration histogram counts, one per bound plus +Inf (stats/revision-stats.ts DURATION_BOUNDS). */
+  readonly durationCounts: ArrayLike<number>;
+  readonly durationSum: number;
+  readonly coldStarts: number;
+  readonly coldStartSeconds: number;
+  /** The last `n` completed seconds, oldest first. */
+  recentSeconds(now: number, n: number): Array<{ second: number; concurrency: number; requests: number }>;
+}
 
 /** The autoscaler's latest view of a revision (written each tick). */
 export interface AutoscalerView {
@@ -26,7 +43,7 @@ export interface RevisionView {
   /** Traffic percent and tag from the service's traffic block (0 / undefined when not listed). */
   percent: number;
   tag?: string;
-  stats: RevisionStats;
+  stats: RevisionCounters;
   replicas: ReplicaCounts;
   autoscaler: AutoscalerView;
 }
