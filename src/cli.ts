@@ -4,7 +4,7 @@
  * `sluice predictor` does not pay for the gateway's imports.
  */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(argv: string[]): Promise<number | void> }> }> = {
-  gateway: { summary: 'run the gateway (data port + admin API)', load: () => import('./gateway/main.js') },
+  gateway: { summary: 'run the gateway (data port + admin API)', load: () => import('./cli/gateway.js') },
   predictor: { summary: 'run the demo KServe V2 predictor', load: () => import('./predictor/main.js') },
   status: { summary: 'show services, revisions, replicas and rollouts (admin API)', load: () => import('./cli/status.js') },
   traffic: { summary: 'set the traffic split and tags of a service (admin API)', load: () => import('./cli/traffic.js') },

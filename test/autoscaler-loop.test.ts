@@ -81,7 +81,7 @@ function fixture(options: {
   const driver = new FakeDriver();
   const rev = new RevisionRuntime('svc', config.services[0]!.revisions[0]!, driver, T0);
   let clock = T0;
-  const loop = new AutoscalerLoop({ revisions: () => [rev], logger: silent, now: () => clock });
+  const loop = new AutoscalerLoop({ revisions: () => [rev], logger: silent, now: () => clock, onDecision: (_key, view) => (rev.autoscaler = view) });
   return { rev, driver, loop, setClock: (ms) => (clock = ms) };
 }
 
@@ -304,7 +304,7 @@ describe('AutoscalerLoop: bounds after the decider', () => {
   it('forgets a revision no longer listed: listed again, it starts afresh', () => {
     const { rev } = fixture();
     let listed = true;
-    const loop = new AutoscalerLoop({ revisions: () => (listed ? [rev] : []), logger: silent, now: () => T0 });
+    const loop = new AutoscalerLoop({ revisions: () => (listed ? [rev] : []), logger: silent, now: () => T0, onDecision: (_key, view) => (rev.autoscaler = view) });
     loop.tick(T0);
     setReady(rev, 1);
     loop.tick(T0 + 2000);

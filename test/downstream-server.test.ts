@@ -8,9 +8,9 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ClientRequest } from '../src/downstream/client-request.js';
-import { ClientResponse } from '../src/downstream/client-response.js';
-import { DownstreamServer, type DownstreamServerOptions } from '../src/downstream/downstream-server.js';
+import type { Http1Request } from '../src/downstream/http1-request.js';
+import { Http1Response } from '../src/downstream/http1-response.js';
+import { Http1Server, type Http1ServerOptions } from '../src/downstream/http1-server.js';
 
 /** Bound on every wait for an event; a hang fails the test with what it waited for. */
 const WAIT_MS = 5_000;
@@ -19,7 +19,7 @@ const TEST_MS = 20_000;
 
 // --- what a test opens, closed after it ---
 
-const servers: DownstreamServer[] = [];
+const servers: Http1Server[] = [];
 /** Client sockets, and server-side sockets handed to an upgrade handler. */
 const sockets: Socket[] = [];
 
@@ -31,21 +31,21 @@ afterEach(async () => {
   }
 });
 
-type RequestHandler = (req: ClientRequest, res: ClientResponse) => void;
+type RequestHandler = (req: Http1Request, res: Http1Response) => void;
 type UpgradeHandler = (req: IncomingMessage, socket: Socket, head: Buffer) => void;
 
-/** A DownstreamServer on 127.0.0.1:0; an upgrade without a handler here is destroyed. */
+/** A Http1Server on 127.0.0.1:0; an upgrade without a handler here is destroyed. */
 async function start(
   request: RequestHandler,
-  options: DownstreamServerOptions & { upgrade?: UpgradeHandler; closed?: (res: ClientResponse) => void } = {},
-): Promise<{ server: DownstreamServer; port: number }> {
+  options: Http1ServerOptions & { upgrade?: UpgradeHandler; closed?: (res: Http1Response) => void } = {},
+): Promise<{ server: Http1Server; port: number }> {
   const upgrade: UpgradeHandler =
     options.upgrade ??
     ((_req, socket) => {
       sockets.push(socket);
       socket.destroy();
     });
-  const server = new DownstreamServer({ request, upgrade, closed: options.closed }, options);
+  const server = new Http1Server({ request, upgrade, closed: options.closed }, options);
   servers.push(server);
   const { port } = await server.listen(0, '127.0.0.1');
   return { server, port };
@@ -93,7 +93,7 @@ function gate(): { promise: Promise<void>; open: () => void } {
 // --- handler helpers ---
 
 /** The whole request body, through 'data' and 'end'. */
-function readBody(req: ClientRequest): Promise<Buffer> {
+function readBody(req: Http1Request): Promise<Buffer> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -102,14 +102,14 @@ function readBody(req: ClientRequest): Promise<Buffer> {
 }
 
 /** A complete response with a Content-Length. */
-function send(res: ClientResponse, status: number, body: string | Buffer, headers: string[] = []): void {
+function send(res: Http1Response, status: number, body: string | Buffer, headers: string[] = []): void {
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
   res.writeHead(status, [...headers, 'content-length', String(bytes.length)]);
   res.end(bytes);
 }
 
 /** 'close' emitted by a response, as a promise. */
-function closeOf(res: ClientResponse): Promise<void> {
+function closeOf(res: Http1Response): Promise<void> {
   return new Promise((resolve) => res.once('close', () => resolve()));
 }
 
@@ -228,8 +228,8 @@ const HANDLER_DATE = 'Tue, 01 Jan 2030 00:00:00 GMT';
 /** IMF-fixdate, as `Date.prototype.toUTCString` writes it. */
 const IMF_FIXDATE = /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/;
 
-describe('DownstreamServer: a GET answered with a Content-Length body', { timeout: TEST_MS }, () => {
-  const rows: Array<{ label: string; options?: DownstreamServerOptions; headers: string[]; wantLines: string[] }> = [
+describe('Http1Server: a GET answered with a Content-Length body', { timeout: TEST_MS }, () => {
+  const rows: Array<{ label: string; options?: Http1ServerOptions; headers: string[]; wantLines: string[] }> = [
     {
       label: 'a date is added when the handler gives none; keep-alive for 65 s by default',
       headers: ['content-type', 'text/plain'],
@@ -249,7 +249,7 @@ describe('DownstreamServer: a GET answered with a Content-Length body', { timeou
   ];
 
   it.each(rows)('$label', async ({ options, headers, wantLines }) => {
-    const seen: ClientRequest[] = [];
+    const seen: Http1Request[] = [];
     const { port } = await start((req, res) => {
       seen.push(req);
       send(res, 200, 'hello', headers);
@@ -276,7 +276,7 @@ describe('DownstreamServer: a GET answered with a Content-Length body', { timeou
   });
 
   it('answers two requests one after the other on one connection', async () => {
-    const seen: ClientRequest[] = [];
+    const seen: Http1Request[] = [];
     const { server, port } = await start((req, res) => {
       seen.push(req);
       send(res, 200, `you asked for ${req.url}`);
@@ -299,7 +299,7 @@ describe('DownstreamServer: a GET answered with a Content-Length body', { timeou
 
 // --- 2. request bodies ---
 
-describe('DownstreamServer: request bodies reach the handler byte-exact', { timeout: TEST_MS }, () => {
+describe('Http1Server: request bodies reach the handler byte-exact', { timeout: TEST_MS }, () => {
   const binary = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
   const rows: Array<{ label: string; parts: Array<string | Buffer>; want: Buffer }> = [
     {
@@ -419,7 +419,7 @@ describe('DownstreamServer: request bodies reach the handler byte-exact', { time
 
 // --- 3 and 4. responses without a length ---
 
-describe('DownstreamServer: a response without Content-Length', { timeout: TEST_MS }, () => {
+describe('Http1Server: a response without Content-Length', { timeout: TEST_MS }, () => {
   it('is chunked to an HTTP/1.1 client, and a flushed head and each write reach it before end()', async () => {
     const steps = [gate(), gate(), gate()];
     const { port } = await start(async (_req, res) => {
@@ -531,7 +531,7 @@ describe('DownstreamServer: a response without Content-Length', { timeout: TEST_
 
 // --- 5. responses without a body ---
 
-describe('DownstreamServer: HEAD, 204 and 304 carry no body', { timeout: TEST_MS }, () => {
+describe('Http1Server: HEAD, 204 and 304 carry no body', { timeout: TEST_MS }, () => {
   const rows: Array<{ label: string; method: string; status: number; headers: string[]; wantLength: string | undefined }> = [
     { label: 'HEAD: Content-Length kept as given, the body the handler writes is not sent', method: 'HEAD', status: 200, headers: ['content-length', '11'], wantLength: '11' },
     { label: 'HEAD without a length', method: 'HEAD', status: 200, headers: [], wantLength: undefined },
@@ -572,7 +572,7 @@ const delayedEcho: RequestHandler = async (req, res) => {
   send(res, 200, text);
 };
 
-describe('DownstreamServer: pipelined requests', { timeout: TEST_MS }, () => {
+describe('Http1Server: pipelined requests', { timeout: TEST_MS }, () => {
   it('answers requests sent in one write in order, whatever each one takes', async () => {
     const { port } = await start(delayedEcho);
     const client = new RawClient(port);
@@ -628,7 +628,7 @@ describe('DownstreamServer: pipelined requests', { timeout: TEST_MS }, () => {
 
 // --- 7. 100 Continue ---
 
-describe('DownstreamServer: Expect: 100-continue', { timeout: TEST_MS }, () => {
+describe('Http1Server: Expect: 100-continue', { timeout: TEST_MS }, () => {
   it('sends 100 Continue before the client sends the body, then the final response', async () => {
     const completeAtDispatch: boolean[] = [];
     const { port } = await start(async (req, res) => {
@@ -653,7 +653,7 @@ describe('DownstreamServer: Expect: 100-continue', { timeout: TEST_MS }, () => {
 
 // --- 8. requests the parser refuses ---
 
-describe('DownstreamServer: malformed requests', { timeout: TEST_MS }, () => {
+describe('Http1Server: malformed requests', { timeout: TEST_MS }, () => {
   const bigValue = 'a'.repeat(17 * 1024);
   const rows: Array<{ label: string; parts: string[]; wantStatus: number; wantCode?: string }> = [
     { label: 'not a request line', parts: ['NOT A REQUEST\r\n\r\n'], wantStatus: 400 },
@@ -762,7 +762,7 @@ describe('DownstreamServer: malformed requests', { timeout: TEST_MS }, () => {
   });
 
   it('serves a head of 100 headers that arrives over several writes (below 16 KiB)', async () => {
-    const seen: ClientRequest[] = [];
+    const seen: Http1Request[] = [];
     const { port } = await start((req, res) => {
       seen.push(req);
       send(res, 200, 'ok');
@@ -782,7 +782,7 @@ describe('DownstreamServer: malformed requests', { timeout: TEST_MS }, () => {
 
 // --- 9. Connection: close from the client ---
 
-describe('DownstreamServer: a head that takes too long', { timeout: TEST_MS }, () => {
+describe('Http1Server: a head that takes too long', { timeout: TEST_MS }, () => {
   it('answers 408 request_timeout and closes when a head trickles in past headersTimeoutMs', async () => {
     let calls = 0;
     const { port } = await start(() => calls++, { headersTimeoutMs: 300 });
@@ -816,7 +816,7 @@ describe('DownstreamServer: a head that takes too long', { timeout: TEST_MS }, (
   });
 });
 
-describe('DownstreamServer: Connection: close from the client', { timeout: TEST_MS }, () => {
+describe('Http1Server: Connection: close from the client', { timeout: TEST_MS }, () => {
   const rows: Array<{ label: string; length: boolean }> = [
     { label: 'response with a Content-Length', length: true },
     { label: 'chunked response', length: false },
@@ -857,10 +857,10 @@ describe('DownstreamServer: Connection: close from the client', { timeout: TEST_
 
 // --- 10. clients that leave ---
 
-describe('DownstreamServer: the closed hook and the response class', { timeout: TEST_MS }, () => {
+describe('Http1Server: the closed hook and the response class', { timeout: TEST_MS }, () => {
   it('reports each response once when it is over: ended ones finished, cut-short ones not', async () => {
     const closed: Array<{ url: string; finished: boolean }> = [];
-    let held: ClientResponse | undefined;
+    let held: Http1Response | undefined;
     const { port } = await start(
       (req, res) => {
         if (req.url === '/hold') held = res; // never answered: the client leaves
@@ -888,7 +888,7 @@ describe('DownstreamServer: the closed hook and the response class', { timeout: 
   });
 
   it('makes its responses of the class given as Response', async () => {
-    class TaggedResponse extends ClientResponse {
+    class TaggedResponse extends Http1Response {
       override writeHead(statusCode: number, headers: string[]): this {
         return super.writeHead(statusCode, [...headers, 'x-class', 'tagged']);
       }
@@ -906,7 +906,7 @@ describe('DownstreamServer: the closed hook and the response class', { timeout: 
   });
 });
 
-describe('DownstreamServer: a client that leaves before the response ends', { timeout: TEST_MS }, () => {
+describe('Http1Server: a client that leaves before the response ends', { timeout: TEST_MS }, () => {
   const rows: Array<{ label: string; answerFirst: boolean; leave: (client: RawClient) => void }> = [
     { label: 'destroyed before the handler answers', answerFirst: false, leave: (client) => client.socket.destroy() },
     { label: 'destroyed mid-response, after the head and a chunk', answerFirst: true, leave: (client) => client.socket.destroy() },
@@ -915,7 +915,7 @@ describe('DownstreamServer: a client that leaves before the response ends', { ti
   ];
 
   it.each(rows)("$label: the response emits 'close'", async ({ answerFirst, leave }) => {
-    const responses: ClientResponse[] = [];
+    const responses: Http1Response[] = [];
     const { server, port } = await start((_req, res) => {
       responses.push(res);
       if (answerFirst) {
@@ -951,7 +951,7 @@ describe('DownstreamServer: a client that leaves before the response ends', { ti
 
 // --- 11. Upgrade ---
 
-describe('DownstreamServer: Upgrade requests', { timeout: TEST_MS }, () => {
+describe('Http1Server: Upgrade requests', { timeout: TEST_MS }, () => {
   it('hands the request, the socket and the bytes after the head to the upgrade handler, and stops reading', async () => {
     const upgrades: Array<{ req: IncomingMessage; socket: Socket; head: Buffer }> = [];
     let requests = 0;
@@ -996,7 +996,7 @@ describe('DownstreamServer: Upgrade requests', { timeout: TEST_MS }, () => {
   });
 });
 
-describe('DownstreamServer: Upgrade requests that are declined', { timeout: TEST_MS }, () => {
+describe('Http1Server: Upgrade requests that are declined', { timeout: TEST_MS }, () => {
   it.each([
     {
       label: 'Upgrade: h2c (curl --http2) on a GET',
@@ -1037,12 +1037,12 @@ describe('DownstreamServer: Upgrade requests that are declined', { timeout: TEST
 
 // --- 12. stopping ---
 
-describe('DownstreamServer: stopping', { timeout: TEST_MS }, () => {
+describe('Http1Server: stopping', { timeout: TEST_MS }, () => {
   /** A server where GET /slow waits for `slow` to open; anything else is answered at once. */
   /** A server with one idle keep-alive connection (answered /fast) and one busy on /slow until `slow` opens. */
   async function idleAndBusy(slow: { promise: Promise<void> }) {
     const started = { slow: 0 };
-    const responses: ClientResponse[] = [];
+    const responses: Http1Response[] = [];
     const { server, port } = await start(async (req, res) => {
       responses.push(res);
       if (req.url !== '/slow') return send(res, 200, 'fast');
@@ -1157,7 +1157,7 @@ describe('DownstreamServer: stopping', { timeout: TEST_MS }, () => {
 
 // --- 13. keep-alive timeout ---
 
-describe('DownstreamServer: keep-alive timeout', { timeout: TEST_MS }, () => {
+describe('Http1Server: keep-alive timeout', { timeout: TEST_MS }, () => {
   const rows: Array<{ label: string; request: boolean }> = [
     { label: 'idle after a response', request: true },
     { label: 'connected and never sent a request', request: false },
@@ -1193,7 +1193,7 @@ describe('DownstreamServer: keep-alive timeout', { timeout: TEST_MS }, () => {
 
 // --- 14. a response that ends before the request body has arrived ---
 
-describe('DownstreamServer: a response ended before the request body was read', { timeout: TEST_MS }, () => {
+describe('Http1Server: a response ended before the request body was read', { timeout: TEST_MS }, () => {
   it('reads and drops the rest of a body that follows in later writes, then serves the next request', async () => {
     const { port } = await start((req, res) => send(res, 200, `answered ${req.url}`));
     const client = new RawClient(port);
@@ -1234,7 +1234,7 @@ describe('DownstreamServer: a response ended before the request body was read', 
 
 // --- 15. backpressure ---
 
-describe('DownstreamServer: backpressure to a client that does not read', { timeout: TEST_MS }, () => {
+describe('Http1Server: backpressure to a client that does not read', { timeout: TEST_MS }, () => {
   it("write() returns false, and 'drain' comes once the client reads", async () => {
     const chunk = Buffer.alloc(1024 * 1024, 'd');
     let written = 0;

@@ -22,7 +22,7 @@ import { kubernetesSettingsSchema } from '../src/config/schema.js';
 import { ConfigError } from '../src/errors.js';
 import { combineHealth } from '../src/kube/api-health.js';
 import { ConfigMapConfigSource } from '../src/kube/configmap-source.js';
-import { parseConfigMapRef } from '../src/kube/kubernetes-mode.js';
+import { parseConfigMapRef } from '../src/kube/configmap-ref.js';
 import { peerOrigins } from '../src/kube/peers.js';
 import { KubernetesDriver } from '../src/scaler/kubernetes.js';
 import { kubernetesRevisionSchema } from '../src/kube/revision-schema.js';

@@ -13,6 +13,7 @@ import { parseConfigText, type Config } from '../src/config/load.js';
 import type { TrafficTarget } from '../src/config/schema.js';
 import type { ConfigSource } from '../src/config/source.js';
 import { ConfigError, SluiceError } from '../src/errors.js';
+import { http1Transport } from '../src/app/protocols.js';
 import { Gateway } from '../src/gateway/gateway.js';
 import { intervalStats, judge, quantileMs, snapshotStats, type IntervalStats } from '../src/rollout/analysis.js';
 import { DEFAULT_ANALYSIS, durationSteps, planRollout, stepTraffic, type AnalysisSpec, type RolloutStep } from '../src/rollout/plan.js';
@@ -357,7 +358,7 @@ services:
     traffic: ${traffic}
 `);
   const logger = pino({ level: 'silent' });
-  const gateway = new Gateway({ logger, drivers: { static: new StaticDriver() } });
+  const gateway = new Gateway({ logger, drivers: { static: new StaticDriver() }, transport: http1Transport });
   gateway.apply(config);
   const source = new MemorySource(config);
   const traffic_ = new TrafficController({ gateway, source, logger }, config);

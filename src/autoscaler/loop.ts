@@ -12,9 +12,13 @@
  *  4. never 0 while a request is held or in flight.
  */
 import { deciderSpec, type ScalingSpec } from '../config/autoscaling.js';
-import type { RevisionRuntime } from '../gateway/revision.js';
 import type { Logger } from '../log.js';
-import type { RevisionKey } from '../core/revision.js';
+import type { Endpoint } from '../core/endpoint.js';
+import type { ReplicaCounts, RevisionKey } from '../core/revision.js';
+import type { AutoscalerView } from '../core/status.js';
+import type { Revision } from '../config/load.js';
+import type { ScalerDriver } from '../scaler/driver.js';
+import type { SecondBuckets } from '../stats/windows.js';
 import { MetricWindows, windowSpecOf } from '../stats/windows.js';
 import { Decider } from './kpa.js';
 
@@ -28,8 +32,30 @@ export function burstReplicas(held: number, s: Pick<ScalingSpec, 'burstTarget' |
   return s.maxScale > 0 ? Math.min(n, s.maxScale) : n;
 }
 
+/**
+ * A revision as the loop reads it (the gateway's ScaledRevision is one): its spec, its replicas
+ * and ready endpoints, what it holds and serves, and the per-second buckets its windows read. The
+ * loop writes nothing into it: decisions go to the revision's driver and to `onDecision`.
+ */
+export interface ScaledRevision {
+  readonly key: RevisionKey;
+  readonly spec: Pick<Revision, 'backend' | 'scaling'>;
+  readonly driver: Pick<ScalerDriver, 'setReplicas' | 'activate'>;
+  readonly replicas: ReplicaCounts;
+  readonly endpoints: readonly Endpoint[];
+  readonly stats: { readonly active: number; readonly lastRequestAt: number };
+  readonly queue: { readonly length: number };
+  readonly metricBuckets: SecondBuckets;
+  /** Routed: a traffic percent > 0 or a tag. */
+  readonly reachable: boolean;
+  /** Removed from the config: it only finishes its work. */
+  readonly retired: boolean;
+  /** A temporary lower bound (blue/green pre-warm, keep-warm) until `until` (wall-clock ms). */
+  readonly floor: { readonly replicas: number; readonly until: number } | undefined;
+}
+
 export interface LoopOptions {
-  revisions: () => Iterable<RevisionRuntime>;
+  revisions: () => Iterable<ScaledRevision>;
   logger: Logger;
   /** Tick period. Default 2000 ms (Knative's). */
   tickMs?: number;
@@ -39,6 +65,8 @@ export interface LoopOptions {
   onScale?: (result: 'success' | 'error') => void;
   /** Runs after each tick (the gateway stops retired revisions that finished their work). */
   afterTick?: () => void;
+  /** Each revision's windows and decision, every tick (the gateway shows them in its status). */
+  onDecision?: (key: RevisionKey, view: AutoscalerView) => void;
   /**
    * Whether this gateway makes scale decisions (Kubernetes mode: only the Lease holder does).
    * Every gateway still computes its windows for status, and any may activate a revision at zero.
@@ -60,6 +88,9 @@ interface RevisionState {
   seenTick: number;
   /** Desired replicas as this loop last left them: a 0 → N change since then was made elsewhere. */
   seenDesired: number;
+  /** The decider's last answer and excess burst capacity, kept through ticks without data. */
+  desiredPodCount: number;
+  excessBurstCapacity: number;
 }
 
 export class AutoscalerLoop {
@@ -92,7 +123,7 @@ export class AutoscalerLoop {
    * waits for the tick. A burst held while nothing is ready gets the replicas it needs at once
    * (burstReplicas), so it is spread over them rather than all sent to the first one ready.
    */
-  poke(rev: RevisionRuntime): void {
+  poke(rev: ScaledRevision): void {
     if (rev.spec.backend === 'static') return;
     const s = rev.spec.scaling;
     const desired = rev.replicas.desired;
@@ -135,7 +166,7 @@ export class AutoscalerLoop {
     this.options.afterTick?.();
   }
 
-  private state(rev: RevisionRuntime, now: number): RevisionState {
+  private state(rev: ScaledRevision, now: number): RevisionState {
     let st = this.states.get(rev.key);
     if (st === undefined) {
       st = {
@@ -147,6 +178,8 @@ export class AutoscalerLoop {
         initialReached: rev.spec.scaling.initialScale === 0,
         seenTick: this.tickCount,
         seenDesired: rev.replicas.desired,
+        desiredPodCount: -1,
+        excessBurstCapacity: 0,
       };
       this.states.set(rev.key, st);
     } else if (st.scaling !== rev.spec.scaling || st.reachable !== rev.reachable) {
@@ -159,7 +192,7 @@ export class AutoscalerLoop {
     return st;
   }
 
-  private evaluate(rev: RevisionRuntime, now: number): void {
+  private evaluate(rev: ScaledRevision, now: number): void {
     const st = this.state(rev, now);
     const s = st.scaling;
     const stats = rev.stats;
@@ -197,22 +230,23 @@ export class AutoscalerLoop {
     // Held requests keep the replicas they need until they are sent (the windows lag a burst).
     want = Math.max(want, burstReplicas(rev.queue.length, s));
     // A blue/green pre-warm or keep-warm floor holds until it expires.
-    if (rev.floor !== undefined) {
-      if (now < rev.floor.until) want = Math.max(want, rev.floor.replicas);
-      else rev.floor = undefined;
-    }
+    if (rev.floor !== undefined && now < rev.floor.until) want = Math.max(want, rev.floor.replicas);
     if (s.maxScale > 0) want = Math.min(want, s.maxScale);
     // A retired revision only finishes its work: it shrinks to what that needs, never grows.
     if (rev.retired) want = busy ? Math.max(1, Math.min(want, rev.replicas.desired)) : 0;
 
-    rev.autoscaler = {
+    if (result !== undefined) {
+      st.desiredPodCount = result.desiredPodCount;
+      st.excessBurstCapacity = result.excessBurstCapacity;
+    }
+    this.options.onDecision?.(rev.key, {
       stableConcurrency: w.stableConcurrency,
       panicConcurrency: w.panicConcurrency,
       rps: w.stableRps,
       panicMode: result?.panicking ?? false,
-      desiredPodCount: result?.desiredPodCount ?? rev.autoscaler.desiredPodCount,
-      excessBurstCapacity: result?.excessBurstCapacity ?? rev.autoscaler.excessBurstCapacity,
-    };
+      desiredPodCount: st.desiredPodCount,
+      excessBurstCapacity: st.excessBurstCapacity,
+    });
     if (this.options.isLeader && !this.options.isLeader()) {
       st.seenDesired = rev.replicas.desired;
       return;
@@ -221,7 +255,7 @@ export class AutoscalerLoop {
     st.seenDesired = rev.replicas.desired;
   }
 
-  private scale(rev: RevisionRuntime, n: number, reason: string): void {
+  private scale(rev: ScaledRevision, n: number, reason: string): void {
     const from = rev.replicas.desired;
     try {
       rev.driver.setReplicas(rev.key, n);

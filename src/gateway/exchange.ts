@@ -10,10 +10,9 @@
 import type { SluiceError } from '../errors.js';
 import type { Endpoint } from '../core/endpoint.js';
 import type { Progress, UpstreamCall, UpstreamHandler, UpstreamRequest } from '../upstream/upstream-connection.js';
-import type { UpstreamPool } from '../upstream/upstream-pool.js';
 import type { Activator } from './activator.js';
 import { pickEndpoint, pickEndpointExcept } from './balancer.js';
-import type { GatewayRequest, GatewayResponse } from './client.js';
+import type { DownstreamRequest, DownstreamResponse, UpstreamTransport } from './http-types.js';
 import type { HoldNode } from './hold-queue.js';
 import { downstreamResponseHeaders, hasHeader, type RequestHead } from './headers.js';
 import { errors, sendError } from './respond.js';
@@ -23,7 +22,7 @@ import type { Held, HeldRequest, RevisionRuntime } from './revision.js';
 /** What an exchange needs from the gateway around it. */
 export interface ExchangeContext {
   readonly activator: Activator;
-  pool(endpoint: Endpoint, rev: RevisionRuntime): UpstreamPool;
+  pool(endpoint: Endpoint, rev: RevisionRuntime): UpstreamTransport;
   /** Called after each request leaves an endpoint (capacity freed). */
   released(rev: RevisionRuntime, now: number): void;
   /** A connection to `endpoint` failed: skip it for a moment, then release held requests again. */
@@ -53,8 +52,8 @@ export class Exchange implements HeldRequest, UpstreamHandler {
   constructor(
     private readonly ctx: ExchangeContext,
     private readonly rev: RevisionRuntime,
-    private readonly req: GatewayRequest,
-    private readonly res: GatewayResponse,
+    private readonly req: DownstreamRequest,
+    private readonly res: DownstreamResponse,
     private readonly head: RequestHead,
     /** The normalised request target (request-target.ts). */
     private readonly path: string,
@@ -171,7 +170,7 @@ export class Exchange implements HeldRequest, UpstreamHandler {
   // --- internals ---
 
   /** The body to send: whole when it has all arrived (and kept for another attempt), else the stream. */
-  private requestBody(): Buffer | GatewayRequest {
+  private requestBody(): Buffer | DownstreamRequest {
     if (this.body === undefined) this.body = this.req.readAll?.();
     return this.body ?? this.req;
   }

@@ -8,24 +8,22 @@ import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Config, Service } from '../config/load.js';
-import { DownstreamServer } from '../downstream/downstream-server.js';
 import type { Logger } from '../log.js';
 import type { ScalerDriver } from '../scaler/driver.js';
 import type { RevisionKey } from '../core/revision.js';
 import type { Endpoint } from '../core/endpoint.js';
 import { Activator, type Poke } from './activator.js';
-import type { GatewayRequest, GatewayResponse } from './client.js';
+import type { DownstreamRequest, DownstreamResponse, Listener, ListenerFactory, TransportFactory, UpstreamTransport } from './http-types.js';
 import { EJECTION_MS, Exchange, type ExchangeContext } from './exchange.js';
 import { upstreamRequestHeaders, type RequestHead } from './headers.js';
 import { normalizeTarget, targetProblemMessage } from './request-target.js';
 import { errors, sendError, sendSocketError } from './respond.js';
 import { RevisionRuntime } from './revision.js';
 import { Router, type RouteSpec } from './router.js';
-import type { ServiceView, StatusSource } from '../core/status.js';
+import type { AutoscalerView, ServiceView, StatusSource } from '../core/status.js';
 import { tagHost, TrafficPolicy, type TrafficChoice } from './traffic-policy.js';
 import { SluiceError } from '../errors.js';
 import { UpgradeExchange } from './upgrade.js';
-import { UpstreamPool } from '../upstream/upstream-pool.js';
 
 export interface ServiceRuntime {
   readonly name: string;
@@ -53,14 +51,19 @@ export interface GatewayOptions {
   drivers: Partial<Record<'local' | 'static' | 'kubernetes', ScalerDriver>>;
   /** Called when a revision needs capacity now (the autoscaler's activation poke). */
   poke?: Poke;
+  /** The data port; none when the owner serves requests itself (the queue-proxy calls `handle`). */
+  listener?: ListenerFactory;
+  /** How requests reach endpoints: one transport per endpoint. */
+  transport: TransportFactory;
 }
 
 export class Gateway implements StatusSource, ExchangeContext {
   readonly activator: Activator;
-  readonly server: DownstreamServer;
+  private readonly server: Listener | undefined;
+  private readonly transport: TransportFactory;
   private readonly logger: Logger;
   private readonly drivers: GatewayOptions['drivers'];
-  private readonly pools = new Map<string, UpstreamPool>();
+  private readonly pools = new Map<string, UpstreamTransport>();
   private readonly revisionsByKey = new Map<RevisionKey, RevisionRuntime>();
   private serviceTable = new Map<string, ServiceRuntime>();
   private router = new Router<RouteTarget>([]);
@@ -74,12 +77,19 @@ export class Gateway implements StatusSource, ExchangeContext {
     this.pokeHook = options.poke;
     this.activator = new Activator((rev) => this.pokeHook?.(rev));
     for (const driver of Object.values(this.drivers)) driver?.onEndpoints((key, eps) => this.setEndpoints(key, eps));
-    this.server = new DownstreamServer({ request: this.handle, upgrade: this.handleUpgrade });
+    this.transport = options.transport;
+    this.server = options.listener?.({ request: this.handle, upgrade: this.handleUpgrade });
   }
 
   /** Set the activation hook (the autoscaler is built after the gateway). */
   onPoke(poke: Poke): void {
     this.pokeHook = poke;
+  }
+
+  /** The autoscaler's latest view of a revision, for the status (the loop's onDecision). */
+  autoscalerView(key: RevisionKey, view: AutoscalerView): void {
+    const rev = this.revisionsByKey.get(key);
+    if (rev !== undefined) rev.autoscaler = view;
   }
 
   /** Every revision runtime, for the control loop. */
@@ -162,10 +172,10 @@ export class Gateway implements StatusSource, ExchangeContext {
 
   // --- ExchangeContext ---
 
-  pool(endpoint: Endpoint, rev: RevisionRuntime): UpstreamPool {
+  pool(endpoint: Endpoint, rev: RevisionRuntime): UpstreamTransport {
     let pool = this.pools.get(endpoint.id);
     if (pool === undefined) {
-      pool = new UpstreamPool(endpoint.origin, {
+      pool = this.transport(endpoint.origin, {
         connectTimeoutMs: 5_000,
         maxConnections: rev.spec.maxConnectionsPerEndpoint,
         maxNewConnections: rev.spec.maxNewConnectionsPerEndpoint,
@@ -230,7 +240,7 @@ export class Gateway implements StatusSource, ExchangeContext {
    * split. Returns the route, or the error to answer with. Cost: one header pass, one Map
    * lookup, one pick.
    */
-  private route(req: GatewayRequest | IncomingMessage): Routed | SluiceError {
+  private route(req: DownstreamRequest | IncomingMessage): Routed | SluiceError {
     const path = normalizeTarget(req.url ?? '');
     if (typeof path !== 'string') return errors.badRequest(targetProblemMessage(path.problem));
     if (this.closing) return errors.shuttingDown();
@@ -245,7 +255,7 @@ export class Gateway implements StatusSource, ExchangeContext {
   }
 
   /** The data-port request listener (public so a wrapper, e.g. the queue-proxy, can count first). */
-  readonly handle = (req: GatewayRequest, res: GatewayResponse): void => {
+  readonly handle = (req: DownstreamRequest, res: DownstreamResponse): void => {
     try {
       const routed = this.route(req);
       if (routed instanceof SluiceError) return sendError(res, routed);
@@ -279,6 +289,7 @@ export class Gateway implements StatusSource, ExchangeContext {
 
   /** Listen on the data port; resolves with the bound address. */
   listen(host: string, port: number): Promise<AddressInfo> {
+    if (this.server === undefined) return Promise.reject(new Error('this gateway has no listener'));
     return this.server.listen(port, host).then((address) => {
       this.listening = true;
       return address;
@@ -292,14 +303,14 @@ export class Gateway implements StatusSource, ExchangeContext {
   async close(graceMs = 10_000): Promise<void> {
     this.closing = true;
     this.listening = false;
-    const closed = this.server.close();
-    this.server.closeIdleConnections();
+    const closed = this.server?.close();
+    this.server?.closeIdleConnections();
     const deadline = Date.now() + graceMs;
     while (Date.now() < deadline && [...this.revisionsByKey.values()].some((r) => r.stats.active > 0)) {
       await new Promise((r) => setTimeout(r, 20));
     }
     for (const rev of this.revisionsByKey.values()) this.activator.failAll(rev, errors.shuttingDown());
-    this.server.closeAllConnections();
+    this.server?.closeAllConnections();
     await closed;
     for (const pool of this.pools.values()) pool.destroy();
     this.pools.clear();

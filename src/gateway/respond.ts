@@ -2,12 +2,12 @@
  * Data-path error responses, in one place: `{"error":{"code","message","service","revision"}}`.
  */
 import { SluiceError } from '../errors.js';
-import type { GatewayResponse } from './client.js';
+import type { DownstreamResponse } from './http-types.js';
 
 /** Seconds a client should wait before retrying a 503 queue_full. */
 export const RETRY_AFTER_SECONDS = 1;
 
-export function sendError(res: GatewayResponse, err: SluiceError, service?: string, revision?: string): void {
+export function sendError(res: DownstreamResponse, err: SluiceError, service?: string, revision?: string): void {
   if (res.headersSent) {
     res.destroy();
     return;

@@ -93,17 +93,6 @@ export function replicaIdentity(env: Record<string, string | undefined>): string
   return env.POD_NAME || `${hostname()}-${randomBytes(3).toString('hex')}`;
 }
 
-/**
- * `NAMESPACE/NAME` (the `--configmap` flag) → its parts, or what is wrong with it.
- *
- * @example parseConfigMapRef('sluice-system/sluice-config') // → { namespace: 'sluice-system', name: 'sluice-config' }
- */
-export function parseConfigMapRef(ref: string): { namespace: string; name: string } | string {
-  const match = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-.a-z0-9]*[a-z0-9])?)$/.exec(ref);
-  if (!match) return `want NAMESPACE/NAME (e.g. sluice-system/sluice-config), got "${ref}"`;
-  return { namespace: match[1]!, name: match[3]! };
-}
-
 export function startKubernetesMode(options: KubernetesModeOptions): KubernetesMode {
   const env = options.env ?? process.env;
   const settings = kubernetesSettingsSchema.parse(options.config.kubernetes ?? {});

@@ -10,23 +10,23 @@
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { ClientRequest } from '../downstream/client-request.js';
-import { DownstreamServer } from '../downstream/downstream-server.js';
+import type { Http1Request } from '../downstream/http1-request.js';
+import { Http1Server } from '../downstream/http1-server.js';
 import type { Gateway } from '../gateway/gateway.js';
 import type { RevisionStats } from '../stats/revision-stats.js';
-import type { ClientResponse } from '../downstream/client-response.js';
+import type { Http1Response } from '../downstream/http1-response.js';
 import { QueueProxyResponse } from './response.js';
 import { isProxied } from './stats.js';
 
 export class DataPort {
-  readonly server: DownstreamServer;
+  readonly server: Http1Server;
   private readonly open = new Set<QueueProxyResponse>();
 
   constructor(
     private readonly gateway: Gateway,
     private readonly proxied: RevisionStats,
   ) {
-    this.server = new DownstreamServer(
+    this.server = new Http1Server(
       { request: this.onRequest, upgrade: this.onUpgrade, closed: this.onResponseClosed },
       { Response: QueueProxyResponse },
     );
@@ -70,7 +70,7 @@ export class DataPort {
   }
 
   /** A request that arrives on a busy connection after the port stopped accepting is served, and its connection closes after it. */
-  private readonly onRequest = (req: ClientRequest, response: ClientResponse): void => {
+  private readonly onRequest = (req: Http1Request, response: Http1Response): void => {
     const res = response as QueueProxyResponse;
     this.open.add(res);
     if (isProxied(req.rawHeaders)) {
@@ -81,7 +81,7 @@ export class DataPort {
     this.gateway.handle(req, res);
   };
 
-  private readonly onResponseClosed = (response: ClientResponse): void => {
+  private readonly onResponseClosed = (response: Http1Response): void => {
     const res = response as QueueProxyResponse;
     this.open.delete(res);
     if (res.proxiedAt !== 0) {

@@ -12,6 +12,7 @@ import { Gateway } from '../gateway/gateway.js';
 import type { RevisionRuntime } from '../gateway/revision.js';
 import type { Logger } from '../log.js';
 import { StaticDriver } from '../scaler/static.js';
+import { UpstreamPool } from '../upstream/upstream-pool.js';
 import { createQueueProxyAdminApp, startQueueProxyAdmin, type QueueProxyAdminServer } from './admin.js';
 import { gatewayConfig } from './config.js';
 import { DataPort } from './data-port.js';
@@ -46,7 +47,7 @@ export interface QueueProxy {
 export async function startQueueProxy(options: QueueProxyOptions, deps: QueueProxyDeps): Promise<QueueProxy> {
   const { logger } = deps;
   const driver = new StaticDriver();
-  const gateway = new Gateway({ logger: logger.child({ component: 'breaker' }), drivers: { static: driver } });
+  const gateway = new Gateway({ logger: logger.child({ component: 'breaker' }), drivers: { static: driver }, transport: (origin, limits) => new UpstreamPool(origin, limits) });
   gateway.apply(gatewayConfig(options));
   const revision: RevisionRuntime = gateway.revisions().next().value!;
   const stats = new QueueProxyStats(revision.stats, options.containerConcurrency, Date.now(), deps.podName);

@@ -6,11 +6,11 @@
  *
  * Cost: two string comparisons at the tail of the header list (the gateway appends its own headers last).
  */
-import { ClientResponse } from '../downstream/client-response.js';
+import { Http1Response } from '../downstream/http1-response.js';
 
 const OWN_HEADERS = new Set(['sluice-revision', 'sluice-cold-start']);
 
-export class QueueProxyResponse extends ClientResponse {
+export class QueueProxyResponse extends Http1Response {
   /** Arrival (ms) of a request that carried `sluice-proxied`; 0 for one that did not. */
   proxiedAt = 0;
 

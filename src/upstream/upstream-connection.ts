@@ -15,7 +15,7 @@ import type { Socket } from 'node:net';
 import { ResponseParser, type ResponseHead, type ResponseSink } from './response-parser.js';
 import { UpstreamError } from './upstream-error.js';
 
-/** A request body as the connection reads it: a Readable, or the data port's ClientRequest. */
+/** A request body as the connection reads it: a Readable, or the data port's Http1Request. */
 export interface RequestBody {
   on(event: 'data', listener: (chunk: Buffer | string) => void): unknown;
   on(event: 'end', listener: () => void): unknown;
@@ -23,7 +23,7 @@ export interface RequestBody {
   pause(): unknown;
   resume(): unknown;
   isPaused(): boolean;
-  /** The whole body at once, when the source has it all and none was read (see ClientRequest). */
+  /** The whole body at once, when the source has it all and none was read (see Http1Request). */
   readAll?(): Buffer | undefined;
 }
 

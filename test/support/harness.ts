@@ -1,26 +1,24 @@
 /**
- * Test harness: a real gateway on 127.0.0.1:0 with the real local and static drivers and the real
- * control loop (faster tick), configured from YAML text. Every process it starts is stopped by close().
+ * Test harness: the gateway program as `sluice gateway` runs it (src/app/gateway-app.ts: the real
+ * local and static drivers, control loop, traffic and rollout controllers and admin API), on
+ * 127.0.0.1:0, configured from YAML text, with a faster tick. Every process it starts is stopped by close().
  */
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { pino, type Logger } from 'pino';
-import { createAdminApp } from '../../src/admin/app.js';
-import { startAdminServer } from '../../src/admin/server.js';
-import { AutoscalerLoop } from '../../src/autoscaler/loop.js';
-import { QueueProxyMetrics } from '../../src/autoscaler/queue-proxy-metrics.js';
+import { startGatewayApp } from '../../src/app/gateway-app.js';
+import type { AutoscalerLoop } from '../../src/autoscaler/loop.js';
 import { FileConfigSource } from '../../src/config/file-source.js';
-import { parseConfigText, type Config } from '../../src/config/load.js';
+import type { Config } from '../../src/config/load.js';
+import { MemoryConfigSource } from '../../src/config/memory-source.js';
 import type { TrafficTarget } from '../../src/config/schema.js';
+import type { ConfigSource } from '../../src/config/source.js';
 import type { ConfigError } from '../../src/errors.js';
-import { Gateway } from '../../src/gateway/gateway.js';
+import type { Gateway } from '../../src/gateway/gateway.js';
 import type { RevisionRuntime } from '../../src/gateway/revision.js';
-import { adminControl } from '../../src/rollout/admin-control.js';
-import { RolloutController } from '../../src/rollout/rollout-controller.js';
-import { TrafficController } from '../../src/rollout/traffic-controller.js';
-import { LocalDriver } from '../../src/scaler/local.js';
-import { StaticDriver } from '../../src/scaler/static.js';
-import { createMetrics } from '../../src/stats/metrics.js';
+import type { RolloutController } from '../../src/rollout/rollout-controller.js';
+import type { TrafficController } from '../../src/rollout/traffic-controller.js';
+import type { LocalDriver } from '../../src/scaler/local.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
@@ -34,11 +32,11 @@ export interface TestGateway {
   loop: AutoscalerLoop;
   config: Config;
   revision(service: string, name: string): RevisionRuntime;
-  /** With `configFile`: the file-backed traffic controller, rollouts, and the admin API's URL. */
-  traffic?: TrafficController;
-  rollouts?: RolloutController;
-  adminUrl?: string;
-  /** With `configFile`: configs applied from the watched file, and the rejected ones. */
+  /** The traffic controller (backed by the config file with `configFile`, else by the YAML text), rollouts, and the admin API's URL. */
+  traffic: TrafficController;
+  rollouts: RolloutController;
+  adminUrl: string;
+  /** Configs applied from the watched file, and the rejected ones (with `configFile`). */
   reloads: Config[];
   reloadErrors: ConfigError[];
   close(): Promise<void>;
@@ -47,90 +45,59 @@ export interface TestGateway {
 export interface StartOptions {
   tickMs?: number;
   /**
-   * Back the gateway with this config file, as `sluice gateway` does: FileConfigSource (traffic
-   * changes persisted, the file watched for hot reload), a TrafficController, a RolloutController
-   * and the admin API on 127.0.0.1:0. The `yaml` text is written to the file first; pass '' to start
-   * from the file as it is (a restart).
+   * Back the gateway with this config file, as `sluice gateway --config` does: traffic changes
+   * persisted, the file watched for hot reload. The `yaml` text is written to the file first; pass
+   * '' to start from the file as it is (a restart).
    */
   configFile?: string;
-  /** With `configFile`: called after every applied traffic change. */
+  /** Called after every applied traffic change. */
   onTrafficChange?: (service: string, traffic: TrafficTarget[], reason: string) => void;
   /** The gateway's logger (default: silent, or TEST_LOG_LEVEL). */
   logger?: Logger;
 }
 
 export async function startGateway(yaml: string, options: StartOptions = {}): Promise<TestGateway> {
-  let source: FileConfigSource | undefined;
-  let config: Config;
+  let source: ConfigSource;
   if (options.configFile !== undefined) {
     if (yaml !== '') await writeFile(options.configFile, yaml);
     source = new FileConfigSource(options.configFile);
-    config = await source.load();
   } else {
-    config = parseConfigText(yaml);
+    source = new MemoryConfigSource(yaml);
   }
+  const config = await source.load();
   const logger = options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const driver = new LocalDriver({ logger, closeDrainTimeoutMs: 500, livenessIntervalMs: 0 });
-  const gateway = new Gateway({ logger, drivers: { local: driver, static: new StaticDriver() } });
-  // As `sluice gateway` wires it: revisions with `metricsSource: queue-proxy` read their replicas' stats.
-  const queueProxyMetrics = new QueueProxyMetrics();
-  const loop = new AutoscalerLoop({
-    revisions: () => gateway.revisions(),
-    logger,
-    tickMs: options.tickMs ?? 200,
-    afterTick: () => {
-      gateway.sweepRetired();
-      queueProxyMetrics.sync(gateway.revisions());
-    },
-  });
-  gateway.onPoke((rev) => loop.poke(rev));
-  gateway.apply(config);
   const reloads: Config[] = [];
   const reloadErrors: ConfigError[] = [];
-  let traffic: TrafficController | undefined;
-  let rollouts: RolloutController | undefined;
-  let admin: Awaited<ReturnType<typeof startAdminServer>> | undefined;
-  if (source !== undefined) {
-    traffic = new TrafficController({ gateway, source, logger, onChange: options.onTrafficChange }, config);
-    rollouts = new RolloutController({ traffic, gateway, logger });
-    const t = traffic;
-    source.watch((change) => {
-      if (change.error) reloadErrors.push(change.error);
-      else {
-        t.reload(change.config);
-        reloads.push(change.config);
-      }
-    });
-    const app = createAdminApp({ status: gateway, registry: createMetrics(gateway, { defaultMetrics: false }).registry, logger, control: adminControl(traffic, rollouts) });
-    admin = await startAdminServer({ app, host: '127.0.0.1', port: 0 });
-  }
-  const address = await gateway.listen('127.0.0.1', 0);
-  loop.start();
-  return {
-    url: `http://127.0.0.1:${address.port}`,
-    port: address.port,
-    gateway,
-    driver,
-    loop,
+  const app = await startGatewayApp({
     config,
-    traffic,
-    rollouts,
-    adminUrl: admin && `http://127.0.0.1:${admin.address.port}`,
+    source,
+    logger,
+    listen: { host: '127.0.0.1', port: 0 },
+    admin: { host: '127.0.0.1', port: 0 },
+    localDriver: { closeDrainTimeoutMs: 500, livenessIntervalMs: 0 },
+    tickMs: options.tickMs ?? 200,
+    defaultMetrics: false,
+    onConfigChange: (change) => (change.error ? reloadErrors.push(change.error) : reloads.push(change.config)),
+    onTrafficChange: options.onTrafficChange,
+  });
+  const gateway = app.gateway;
+  return {
+    url: `http://127.0.0.1:${app.data.port}`,
+    port: app.data.port,
+    gateway,
+    driver: app.local,
+    loop: app.loop,
+    config,
+    traffic: app.traffic,
+    rollouts: app.rollouts,
+    adminUrl: `http://127.0.0.1:${app.admin.port}`,
     reloads,
     reloadErrors,
     revision(service, name) {
       for (const rev of gateway.revisions()) if (rev.service === service && rev.name === name) return rev;
       throw new Error(`no revision ${service}/${name}`);
     },
-    async close() {
-      rollouts?.close();
-      source?.close();
-      loop.stop();
-      queueProxyMetrics.close();
-      await gateway.close(1000);
-      await driver.close();
-      await admin?.close();
-    },
+    close: () => app.stop(1000),
   };
 }
 

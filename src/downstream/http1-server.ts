@@ -1,6 +1,6 @@
 /**
  * The data port's HTTP/1.1 server: a `net` server whose connections parse requests with Node's
- * native parser and answer with ClientResponse, in place of `http.Server`.
+ * native parser and answer with Http1Response, in place of `http.Server`.
  *
  * Why: per proxied request, `http.Server` builds an IncomingMessage and a ServerResponse (two
  * streams with their state machines, events and header objects). Measured at 3,000 requests a
@@ -15,33 +15,33 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { ClientConnection, type ConnectionHost, type ResponseClass } from './client-connection.js';
-import type { ClientRequest } from './client-request.js';
-import { ClientResponse, keepAliveHeader } from './client-response.js';
+import { Http1Connection, type ConnectionHost, type ResponseClass } from './http1-connection.js';
+import type { Http1Request } from './http1-request.js';
+import { Http1Response, keepAliveHeader } from './http1-response.js';
 import type { ParseError } from './native-parser.js';
 
-export interface DownstreamHandlers {
-  request(req: ClientRequest, res: ClientResponse): void;
+export interface Http1Handlers {
+  request(req: Http1Request, res: Http1Response): void;
   upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
   /** A response is over, ended or cut short (`res.writableFinished` tells which); once per response. */
-  closed?(res: ClientResponse): void;
+  closed?(res: Http1Response): void;
 }
 
-export interface DownstreamServerOptions {
+export interface Http1ServerOptions {
   /** How long an idle keep-alive connection stays open, ms (default 65 s, above common load balancers' 60 s). */
   keepAliveTimeoutMs?: number;
   /** How long a request head may take to arrive in full, ms (default 60 s, as http.Server's headersTimeout). */
   headersTimeoutMs?: number;
-  /** The class responses are made of, as http.createServer's `ServerResponse` option (default ClientResponse). */
+  /** The class responses are made of, as http.createServer's `ServerResponse` option (default Http1Response). */
   Response?: ResponseClass;
 }
 
-export class DownstreamServer implements ConnectionHost {
+export class Http1Server implements ConnectionHost {
   readonly keepAliveLine: string;
   readonly Response: ResponseClass;
   closing = false;
   private readonly server: Server;
-  private readonly connections = new Set<ClientConnection>();
+  private readonly connections = new Set<Http1Connection>();
   /** Sockets handed over to the upgrade handler (WebSockets), cut by closeAllConnections. */
   private readonly upgraded = new Set<Socket>();
   private readonly keepAliveTimeoutMs: number;
@@ -51,12 +51,12 @@ export class DownstreamServer implements ConnectionHost {
   private drained: (() => void) | undefined;
 
   constructor(
-    private readonly handlers: DownstreamHandlers,
-    options: DownstreamServerOptions = {},
+    private readonly handlers: Http1Handlers,
+    options: Http1ServerOptions = {},
   ) {
     this.keepAliveTimeoutMs = options.keepAliveTimeoutMs ?? 65_000;
     this.headersTimeoutMs = options.headersTimeoutMs ?? 60_000;
-    this.Response = options.Response ?? ClientResponse;
+    this.Response = options.Response ?? Http1Response;
     this.keepAliveLine = keepAliveHeader(this.keepAliveTimeoutMs);
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, this.onConnection);
   }
@@ -112,11 +112,11 @@ export class DownstreamServer implements ConnectionHost {
 
   // --- ConnectionHost ---
 
-  request(req: ClientRequest, res: ClientResponse): void {
+  request(req: Http1Request, res: Http1Response): void {
     this.handlers.request(req, res);
   }
 
-  responseClosed(res: ClientResponse): void {
+  responseClosed(res: Http1Response): void {
     this.handlers.closed?.(res);
   }
 
@@ -138,7 +138,7 @@ export class DownstreamServer implements ConnectionHost {
     socket.resume();
   }
 
-  forget(conn: ClientConnection): void {
+  forget(conn: Http1Connection): void {
     this.connections.delete(conn);
     if (this.connections.size === 0 && this.drained !== undefined) {
       this.drained();
@@ -156,7 +156,7 @@ export class DownstreamServer implements ConnectionHost {
 
   private readonly onConnection = (socket: Socket): void => {
     if (this.closing) return void socket.destroy();
-    this.connections.add(new ClientConnection(socket, this, this.keepAliveTimeoutMs));
+    this.connections.add(new Http1Connection(socket, this, this.keepAliveTimeoutMs));
   };
 }
 

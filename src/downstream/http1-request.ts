@@ -22,7 +22,7 @@ export interface BodyFlowControl {
   resumeBody(): void;
 }
 
-export class ClientRequest extends EventEmitter {
+export class Http1Request extends EventEmitter {
   /** The whole message (head and body) has been parsed. */
   complete = false;
   /** null: not yet read from; true: flowing; false: paused by the reader. */
@@ -154,6 +154,6 @@ export class ClientRequest extends EventEmitter {
   }
 }
 
-function flowNow(req: ClientRequest): void {
+function flowNow(req: Http1Request): void {
   req.drainBuffered();
 }

@@ -5,8 +5,8 @@
 import type { AdminControl } from '../admin/app.js';
 import { ConfigError } from '../errors.js';
 import { quote } from '../quote.js';
-import type { RolloutController } from './rollout-controller.js';
-import type { TrafficController } from './traffic-controller.js';
+import type { RolloutController } from '../rollout/rollout-controller.js';
+import type { TrafficController } from '../rollout/traffic-controller.js';
 
 /**
  * @example createAdminApp({ status: gateway, registry, control: adminControl(traffic, rollouts) })

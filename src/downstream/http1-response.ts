@@ -1,5 +1,5 @@
 /**
- * The response to one ClientRequest, written straight to the client's socket.
+ * The response to one Http1Request, written straight to the client's socket.
  *
  * The head is one string built by `writeHead` and leaves with the first body bytes (or with the
  * whole body at `end`) in one write; `flushHeaders` sends it alone, for streams. Framing follows
@@ -14,14 +14,14 @@
  */
 import { EventEmitter } from 'node:events';
 import { STATUS_CODES } from 'node:http';
-import type { ClientRequest } from './client-request.js';
+import type { Http1Request } from './http1-request.js';
 
 /** What the response needs from its connection. */
 export interface ResponseOwner {
   /** Whether the connection stays open after this response (no close asked for, not stopping). */
-  keepAlive(req: ClientRequest): boolean;
+  keepAlive(req: Http1Request): boolean;
   /** The last byte of the response was handed to the socket. */
-  responseEnded(res: ClientResponse, keepAlive: boolean): void;
+  responseEnded(res: Http1Response, keepAlive: boolean): void;
   /** The response cannot be finished: drop the connection. */
   destroy(err?: Error): void;
 }
@@ -34,7 +34,7 @@ export function keepAliveHeader(keepAliveTimeoutMs: number): string {
   return `connection: keep-alive\r\nkeep-alive: timeout=${Math.floor(keepAliveTimeoutMs / 1000)}\r\n`;
 }
 
-export class ClientResponse extends EventEmitter {
+export class Http1Response extends EventEmitter {
   headersSent = false;
   writableFinished = false;
   statusCode = 200;
@@ -46,7 +46,7 @@ export class ClientResponse extends EventEmitter {
   private waitingDrain = false;
 
   constructor(
-    readonly req: ClientRequest,
+    readonly req: Http1Request,
     private readonly owner: ResponseOwner,
     private readonly keepAliveLine: string,
   ) {

@@ -1,5 +1,5 @@
 /**
- * One client connection on the data port: socket bytes → native parser → ClientRequest, one
+ * One client connection on the data port: socket bytes → native parser → Http1Request, one
  * request answered at a time, in order.
  *
  * A request is handed to the server's handler once the read that carried its head is parsed: a
@@ -15,12 +15,12 @@
  */
 import { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { ClientRequest, type BodyFlowControl } from './client-request.js';
-import type { ClientResponse, ResponseOwner } from './client-response.js';
+import { Http1Request, type BodyFlowControl } from './http1-request.js';
+import type { Http1Response, ResponseOwner } from './http1-response.js';
 import { HTTPParser, isParseError, METHODS, type NativeParser, type ParseError } from './native-parser.js';
 
-/** The response class a server makes (ClientResponse, or a subclass such as the queue-proxy's). */
-export type ResponseClass = new (req: ClientRequest, owner: ResponseOwner, keepAliveLine: string) => ClientResponse;
+/** The response class a server makes (Http1Response, or a subclass such as the queue-proxy's). */
+export type ResponseClass = new (req: Http1Request, owner: ResponseOwner, keepAliveLine: string) => Http1Response;
 
 /** What a connection needs from its server. */
 export interface ConnectionHost {
@@ -28,24 +28,24 @@ export interface ConnectionHost {
   readonly Response: ResponseClass;
   /** The server is stopping: answer what is in progress with `Connection: close`. */
   readonly closing: boolean;
-  request(req: ClientRequest, res: ClientResponse): void;
+  request(req: Http1Request, res: Http1Response): void;
   /** A response is over: ended (`writableFinished`) or cut short with its connection. Once per response. */
-  responseClosed(res: ClientResponse): void;
+  responseClosed(res: Http1Response): void;
   /** An Upgrade request; the socket and the bytes read after the head now belong to the handler. */
   upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
   /** A request the parser refused, or a method the gateway does not serve: answered and closed. */
   clientError(err: ParseError | Error, socket: Socket): void;
-  forget(conn: ClientConnection): void;
+  forget(conn: Http1Connection): void;
 }
 
-export class ClientConnection implements BodyFlowControl, ResponseOwner {
+export class Http1Connection implements BodyFlowControl, ResponseOwner {
   private readonly parser: NativeParser = new HTTPParser();
   /** The request being answered, and its response. */
-  private req: ClientRequest | undefined;
-  private res: ClientResponse | undefined;
+  private req: Http1Request | undefined;
+  private res: Http1Response | undefined;
   /** The request whose body the parser is reading (the current one, or a pipelined one). */
-  private reading: ClientRequest | undefined;
-  private readonly pending: ClientRequest[] = [];
+  private reading: Http1Request | undefined;
+  private readonly pending: Http1Request[] = [];
   private upgradeRequest: IncomingMessage | undefined;
   /** Headers and target of a head too long for one read, kept between parser callbacks. */
   private partialHeaders: string[] = [];
@@ -56,7 +56,7 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
   /** The current request's response has ended; the rest of its body is read and dropped. */
   private dropping = false;
   /** A request whose head this read parsed: handed to the handler once the read is parsed. */
-  private deferred: ClientRequest | undefined;
+  private deferred: Http1Request | undefined;
   /** When the first bytes of a head not yet complete arrived (ms), 0 when no head is under way. */
   headStartedAt = 0;
   private gone = false;
@@ -111,11 +111,11 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
 
   // --- ResponseOwner ---
 
-  keepAlive(req: ClientRequest): boolean {
+  keepAlive(req: Http1Request): boolean {
     return req.shouldKeepAlive && !this.closeAfterResponse && !this.host.closing;
   }
 
-  responseEnded(res: ClientResponse, keepAlive: boolean): void {
+  responseEnded(res: Http1Response, keepAlive: boolean): void {
     if (res !== this.res) return;
     this.res = undefined;
     this.host.responseClosed(res);
@@ -162,7 +162,7 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
     else if (this.closeAfterResponse || this.host.closing) this.socket.end();
   }
 
-  private dispatch(req: ClientRequest): void {
+  private dispatch(req: Http1Request): void {
     this.req = req;
     const res = new this.host.Response(req, this, this.host.keepAliveLine);
     this.res = res;
@@ -171,7 +171,7 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
   }
 
   /** RFC 9110 §10.1.1: an HTTP/1.1 client waiting for 100 Continue before sending the body. */
-  private expectsContinue(req: ClientRequest): boolean {
+  private expectsContinue(req: Http1Request): boolean {
     if (req.httpVersion !== '1.1' || req.complete) return false;
     const raw = req.rawHeaders;
     for (let i = 0; i < raw.length; i += 2) {
@@ -230,7 +230,7 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
         return 0;
       }
     }
-    const req = new ClientRequest(methodName, url, rawHeaders, `${major}.${minor}`, keepAlive, this.socket, this);
+    const req = new Http1Request(methodName, url, rawHeaders, `${major}.${minor}`, keepAlive, this.socket, this);
     this.reading = req;
     if (this.req === undefined) {
       // Handed over once this read is parsed: a body that came with the head is then complete,
@@ -377,7 +377,7 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
   }
 
   /** A response that will not end: it hears 'close', the server hears it is over. */
-  private abort(res: ClientResponse): void {
+  private abort(res: Http1Response): void {
     res.aborted();
     this.host.responseClosed(res);
   }
@@ -416,10 +416,10 @@ export class ClientConnection implements BodyFlowControl, ResponseOwner {
 
 const CONNECTION = Symbol('sluice.clientConnection');
 /** A parser or socket that knows its connection. */
-type Owned<T> = T & { [CONNECTION]: ClientConnection };
+type Owned<T> = T & { [CONNECTION]: Http1Connection };
 
 const { parserOnHeaders, parserOnHeadersComplete, parserOnBody, parserOnMessageComplete, socketOnData, socketOnEnd, socketOnTimeout, socketOnError, socketOnClose } =
-  ClientConnection.trampolines;
+  Http1Connection.trampolines;
 
 /** Marks a refusal that gets no answer at all. */
 const HTTP_09 = new Error('HTTP/0.9 request');
