@@ -3,8 +3,9 @@
  * which pipes the two sockets. The connection counts as one request in flight for its lifetime.
  */
 import type { IncomingMessage } from 'node:http';
+import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
-import httpProxy from 'http-proxy';
+import type HttpProxy from 'http-proxy';
 import type { SluiceError } from '../errors.js';
 import type { Endpoint } from '../core/endpoint.js';
 import { pickEndpoint } from './balancer.js';
@@ -14,10 +15,18 @@ import { PROXIED_HEADER } from './headers.js';
 import { sendSocketError, errors } from './respond.js';
 import type { Held, HeldRequest, RevisionRuntime } from './revision.js';
 
-const proxy = httpProxy.createProxyServer({ xfwd: true, ws: true });
-// Errors are reported per call (the callback below); this keeps an unexpected one from crashing.
-proxy.on('error', () => {});
-proxy.on('proxyReqWs', (proxyReq) => proxyReq.setHeader(PROXIED_HEADER, '1'));
+let proxy: HttpProxy | undefined;
+
+/** http-proxy, loaded with the first upgrade: a gateway that never sees a WebSocket never holds it. */
+function wsProxy(): HttpProxy {
+  if (proxy !== undefined) return proxy;
+  const httpProxy = createRequire(import.meta.url)('http-proxy') as typeof HttpProxy;
+  proxy = httpProxy.createProxyServer({ xfwd: true, ws: true });
+  // Errors are reported per call (the callback in send); this keeps an unexpected one from crashing.
+  proxy.on('error', () => {});
+  proxy.on('proxyReqWs', (proxyReq) => proxyReq.setHeader(PROXIED_HEADER, '1'));
+  return proxy;
+}
 
 export class UpgradeExchange implements HeldRequest {
   private node: HoldNode<Held> | undefined;
@@ -48,7 +57,7 @@ export class UpgradeExchange implements HeldRequest {
     this.endpoint = endpoint;
     endpoint.inflight++;
     this.rev.stats.begin();
-    proxy.ws(this.req, this.socket, this.head, { target: endpoint.origin }, (err) => {
+    wsProxy().ws(this.req, this.socket, this.head, { target: endpoint.origin }, (err) => {
       sendSocketError(this.socket, errors.unreachable(err), this.rev.service, this.rev.name);
     });
   }
