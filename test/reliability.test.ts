@@ -18,9 +18,13 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Agent, request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
+import { chooseDataPort } from '../src/downstream/data-port-server.js';
 import { parseQueueProxyArgs } from '../src/queue-proxy/options.js';
 import { startQueueProxy, type QueueProxy } from '../src/queue-proxy/queue-proxy.js';
 import { countingRevision, IRIS_ROW, predictorRevision, startGateway, until, type TestGateway } from './support/harness.js';
+
+/** The data port's server here: its own HTTP/1.1 server, or node:http with SLUICE_HTTP_SERVER=node (CI runs both). */
+const KIND = chooseDataPort().kind;
 
 let gw: TestGateway | undefined;
 let qp: QueueProxy | undefined;
@@ -219,7 +223,8 @@ describe('smuggling: the endpoint sees exactly the requests clients sent', () =>
     { label: 'two Content-Length headers', text: 'POST / HTTP/1.1\r\nHost: app\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\nabcd', status: 400 },
     { label: 'a bad chunk size', text: 'POST / HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n', status: 400 },
     { label: 'a transfer coding before chunked', text: 'POST / HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n', status: 501 },
-    { label: 'Transfer-Encoding without chunked', text: 'POST / HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: gzip\r\n\r\nabc', status: 400 },
+    // The data port's parser refuses it outright; node:http's lets it through to the gateway, which refuses the coding.
+    { label: 'Transfer-Encoding without chunked', text: 'POST / HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: gzip\r\n\r\nabc', status: KIND === 'node' ? 501 : 400 },
   ])('$label: refused with $status, nothing reaches the endpoint', async ({ text, status }) => {
     const endpoint = await recordingEndpoint();
     gw = await startGateway(staticService(endpoint.url));
@@ -318,7 +323,9 @@ services:
     const [first, second] = responses(bytes);
     expect(first!.status).toBe(200);
     expect(JSON.parse(first!.body).url).toBe('/h2c');
-    expect(JSON.parse(second!.body).url).toBe('/next');
+    // node:http stops parsing a connection at an Upgrade head: it closes after the answer.
+    if (KIND === 'http1') expect(JSON.parse(second!.body).url).toBe('/next');
+    else expect([second, first!.headers.get('connection')]).toEqual([undefined, 'close']);
     expect(endpoint.seen[0]!.headers.upgrade).toBeUndefined();
     expect(endpoint.seen[0]!.headers['http2-settings']).toBeUndefined();
   });
@@ -326,7 +333,8 @@ services:
   it('HTTP/0.9 is closed at once without an answer; an HTTP/2.0 request line gets 505', async () => {
     const endpoint = await recordingEndpoint();
     gw = await startGateway(staticService(endpoint.url));
-    const http09 = await rawExchange(gw.port, 'GET /\r\n', 1, 10_000);
+    // A bare request line; node:http sees a request only once an empty line ends its head.
+    const http09 = await rawExchange(gw.port, KIND === 'http1' ? 'GET /\r\n' : 'GET /\r\n\r\n', 1, 10_000);
     expect(http09).toEqual({ bytes: '', closedByServer: true });
     const h2 = await one(gw.port, 'GET / HTTP/2.0\r\nHost: app\r\n\r\n');
     expect(h2.status).toBe(505);

@@ -3,7 +3,7 @@
  * to endpoints. Today one of each speaks HTTP/1.1 (src/downstream, src/upstream); the gateway
  * sees only the interfaces of src/gateway/http-types.ts.
  */
-import { Http1Server } from '../downstream/http1-server.js';
+import { chooseDataPort, createDataPortServer } from '../downstream/data-port-server.js';
 import type { ListenerFactory, TransportFactory } from '../gateway/http-types.js';
 import type { Logger } from '../log.js';
 import { UpstreamPool } from '../upstream/upstream-pool.js';
@@ -11,7 +11,9 @@ import { UpstreamPool } from '../upstream/upstream-pool.js';
 /** Kept-alive HTTP/1.1 connections to each endpoint, bounded as the revision says. */
 export const http1Transport: TransportFactory = (origin, limits) => new UpstreamPool(origin, limits);
 
-/** The data port's server. */
-export function dataPortListener(_logger: Logger): ListenerFactory {
-  return (handlers) => new Http1Server(handlers);
+/** The data port's server: its own HTTP/1.1 server, or node:http when that is asked for or Node's parser is unusable (said in the log). */
+export function dataPortListener(logger: Logger): ListenerFactory {
+  const choice = chooseDataPort();
+  if (choice.reason !== undefined) logger.warn({ server: choice.kind, reason: choice.reason }, `data port on ${choice.kind === 'node' ? 'node:http' : 'its own HTTP/1.1 server'}: ${choice.reason}`);
+  return (handlers) => createDataPortServer(choice.kind, handlers);
 }

@@ -17,13 +17,16 @@ import { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { Http1Request, type BodyFlowControl } from './http1-request.js';
 import type { Http1Response, ResponseOwner } from './http1-response.js';
-import { HTTPParser, isParseError, METHODS, type NativeParser, type ParseError } from './native-parser.js';
+import { isParseError, type NativeParser, type NativeParserModule, type ParseError } from './native-parser.js';
+import { isWebSocketUpgrade } from './upgrade-request.js';
 
 /** The response class a server makes (Http1Response, or a subclass such as the queue-proxy's). */
 export type ResponseClass = new (req: Http1Request, owner: ResponseOwner, keepAliveLine: string) => Http1Response;
 
 /** What a connection needs from its server. */
 export interface ConnectionHost {
+  /** Node's parser, past the fence. */
+  readonly native: NativeParserModule;
   readonly keepAliveLine: string;
   readonly Response: ResponseClass;
   /** The server is stopping: answer what is in progress with `Connection: close`. */
@@ -39,7 +42,7 @@ export interface ConnectionHost {
 }
 
 export class Http1Connection implements BodyFlowControl, ResponseOwner {
-  private readonly parser: NativeParser = new HTTPParser();
+  private readonly parser: NativeParser;
   /** The request being answered, and its response. */
   private req: Http1Request | undefined;
   private res: Http1Response | undefined;
@@ -70,7 +73,8 @@ export class Http1Connection implements BodyFlowControl, ResponseOwner {
     private readonly host: ConnectionHost,
     keepAliveTimeoutMs: number,
   ) {
-    const parser = this.parser;
+    const { HTTPParser } = host.native;
+    const parser = (this.parser = new HTTPParser());
     parser.initialize(HTTPParser.REQUEST, {}, 0, 0);
     // Callbacks and listeners are functions shared by every connection, which each finds its
     // connection on the parser or the socket: none made per connection (a burst holds thousands).
@@ -205,7 +209,7 @@ export class Http1Connection implements BodyFlowControl, ResponseOwner {
       url = this.partialUrl;
       this.partialUrl = '';
     }
-    const methodName = METHODS[method] ?? 'GET';
+    const methodName = this.host.native.METHODS[method] ?? 'GET';
     if (major !== 1 || minor > 1) {
       // HTTP/0.9 has no status line to answer with; other versions are told what is served.
       this.refusal = major === 0 ? HTTP_09 : Object.assign(new Error(`HTTP/${major}.${minor} is not served here; use HTTP/1.1`), { code: 'HTTP_VERSION' });
@@ -435,15 +439,6 @@ function isHttp09Line(data: Buffer): boolean {
   if (end === -1) return false;
   const version = data.lastIndexOf(' HTTP/', end, 'latin1');
   return version < start;
-}
-
-/** RFC 6455 §4.1: an Upgrade header listing the websocket protocol (token match, any case). */
-function isWebSocketUpgrade(raw: string[]): boolean {
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.length !== 7 || raw[i]!.toLowerCase() !== 'upgrade') continue;
-    for (const token of raw[i + 1]!.split(',')) if (token.trim().toLowerCase() === 'websocket') return true;
-  }
-  return false;
 }
 
 /** The headers object an IncomingMessage would have: names lowercased, repeats joined (cookies with "; "). */

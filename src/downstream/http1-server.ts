@@ -18,7 +18,8 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { Http1Connection, type ConnectionHost, type ResponseClass } from './http1-connection.js';
 import type { Http1Request } from './http1-request.js';
 import { Http1Response, keepAliveHeader } from './http1-response.js';
-import type { ParseError } from './native-parser.js';
+import { nativeParser, type NativeParserModule, type ParseError, type ParserFence } from './native-parser.js';
+import { refuseOnSocket } from './refusal.js';
 
 export interface Http1Handlers {
   request(req: Http1Request, res: Http1Response): void;
@@ -34,9 +35,12 @@ export interface Http1ServerOptions {
   headersTimeoutMs?: number;
   /** The class responses are made of, as http.createServer's `ServerResponse` option (default Http1Response). */
   Response?: ResponseClass;
+  /** Node's parser as the fence found it (default: this process's verdict). */
+  parser?: ParserFence;
 }
 
 export class Http1Server implements ConnectionHost {
+  readonly native: NativeParserModule;
   readonly keepAliveLine: string;
   readonly Response: ResponseClass;
   closing = false;
@@ -54,6 +58,9 @@ export class Http1Server implements ConnectionHost {
     private readonly handlers: Http1Handlers,
     options: Http1ServerOptions = {},
   ) {
+    const fence = options.parser ?? nativeParser;
+    if (!fence.ok) throw new Error(`the data port's HTTP/1.1 server needs Node's HTTP parser: ${fence.problem}`);
+    this.native = fence.native;
     this.keepAliveTimeoutMs = options.keepAliveTimeoutMs ?? 65_000;
     this.headersTimeoutMs = options.headersTimeoutMs ?? 60_000;
     this.Response = options.Response ?? Http1Response;
@@ -127,15 +134,7 @@ export class Http1Server implements ConnectionHost {
   }
 
   clientError(err: ParseError | Error, socket: Socket): void {
-    if (socket.destroyed || !socket.writable) return void socket.destroy();
-    const { status, reason, code, message } = refusal(err);
-    const body = JSON.stringify({ error: { code, message } });
-    socket.end(
-      `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    );
-    // A client that keeps sending is not read any more; cut it after a moment.
-    socket.setTimeout(1_000, () => socket.destroy());
-    socket.resume();
+    refuseOnSocket(err, socket);
   }
 
   forget(conn: Http1Connection): void {
@@ -163,16 +162,3 @@ export class Http1Server implements ConnectionHost {
 /** Asked of listen(); the kernel caps it at net.core.somaxconn (4096 on current Linux). */
 const LISTEN_BACKLOG = 65_535;
 
-/** The answer to a request refused before the gateway saw it. */
-function refusal(err: ParseError | Error): { status: number; reason: string; code: string; message: string } {
-  const code = (err as ParseError).code;
-  if (code === 'HPE_HEADER_OVERFLOW') return { status: 431, reason: 'Request Header Fields Too Large', code: 'bad_request', message: 'request head is larger than 16 KiB' };
-  if (code === 'HEADERS_TIMEOUT') return { status: 408, reason: 'Request Timeout', code: 'request_timeout', message: err.message };
-  // A well-formed version other than 1.0 and 1.1: from the parser (HTTP/1.2, HTTP/3.0, …) or from
-  // the connection (HTTP/2.0 and HTTP/0.9, which the parser accepts).
-  if (code === 'HTTP_VERSION' || (code === 'HPE_INVALID_VERSION' && (err as ParseError).reason === 'Invalid HTTP version')) {
-    return { status: 505, reason: 'HTTP Version Not Supported', code: 'version_not_supported', message: code === 'HTTP_VERSION' ? err.message : 'only HTTP/1.0 and HTTP/1.1 are served here' };
-  }
-  const message = code === undefined ? err.message : `malformed request: ${(err as ParseError).reason ?? err.message}`;
-  return { status: 400, reason: 'Bad Request', code: 'bad_request', message };
-}

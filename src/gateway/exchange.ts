@@ -22,6 +22,8 @@ import type { Held, HeldRequest, RevisionRuntime } from './revision.js';
 /** What an exchange needs from the gateway around it. */
 export interface ExchangeContext {
   readonly activator: Activator;
+  /** Responses carry Sluice-Revision (and Sluice-Cold-Start); false behind a queue-proxy, where the gateway in front names the revision. */
+  readonly announceRevision: boolean;
   pool(endpoint: Endpoint, rev: RevisionRuntime): UpstreamTransport;
   /** Called after each request leaves an endpoint (capacity freed). */
   released(rev: RevisionRuntime, now: number): void;
@@ -120,9 +122,11 @@ export class Exchange implements HeldRequest, UpstreamHandler {
 
   onResponseHead(statusCode: number, rawHeaders: string[]): void {
     this.status = statusCode;
-    const extra = this.coldStartMs >= 0
-      ? ['sluice-revision', this.rev.name, 'sluice-cold-start', String(this.coldStartMs)]
-      : ['sluice-revision', this.rev.name];
+    const extra = !this.ctx.announceRevision
+      ? []
+      : this.coldStartMs >= 0
+        ? ['sluice-revision', this.rev.name, 'sluice-cold-start', String(this.coldStartMs)]
+        : ['sluice-revision', this.rev.name];
     if (this.setCookie !== undefined) extra.push('set-cookie', this.setCookie);
     const headers = downstreamResponseHeaders(rawHeaders, extra);
     this.res.writeHead(statusCode, headers);
@@ -211,7 +215,7 @@ export class Exchange implements HeldRequest, UpstreamHandler {
   }
 
   private answerError(err: SluiceError): void {
-    sendError(this.res, err, this.rev.service, this.rev.name);
+    sendError(this.res, err, this.rev.service, this.rev.name, this.ctx.announceRevision);
   }
 
   private record(status: number): void {

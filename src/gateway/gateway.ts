@@ -55,10 +55,13 @@ export interface GatewayOptions {
   listener?: ListenerFactory;
   /** How requests reach endpoints: one transport per endpoint. */
   transport: TransportFactory;
+  /** Add Sluice-Revision / Sluice-Cold-Start to responses. Default true; false for the queue-proxy's inner gateway. */
+  announceRevision?: boolean;
 }
 
 export class Gateway implements StatusSource, ExchangeContext {
   readonly activator: Activator;
+  readonly announceRevision: boolean;
   private readonly server: Listener | undefined;
   private readonly transport: TransportFactory;
   private readonly logger: Logger;
@@ -78,6 +81,7 @@ export class Gateway implements StatusSource, ExchangeContext {
     this.activator = new Activator((rev) => this.pokeHook?.(rev));
     for (const driver of Object.values(this.drivers)) driver?.onEndpoints((key, eps) => this.setEndpoints(key, eps));
     this.transport = options.transport;
+    this.announceRevision = options.announceRevision ?? true;
     this.server = options.listener?.({ request: this.handle, upgrade: this.handleUpgrade });
   }
 

@@ -30,7 +30,10 @@ export interface DownstreamResponse {
   write(chunk: Buffer): boolean;
   end(chunk?: Buffer | string): unknown;
   destroy(err?: Error): unknown;
-  /** 'close' (at most once): the client left before the response ended. */
+  /**
+   * 'close' (at most once): the response or its connection is over; with `writableFinished` false,
+   * the client left before the response ended (the data port's own server says only that).
+   */
   on(event: 'close', listener: () => void): unknown;
   /** 'drain': `write` may go on. */
   once(event: 'drain', listener: () => void): unknown;

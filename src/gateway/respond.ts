@@ -7,7 +7,8 @@ import type { DownstreamResponse } from './http-types.js';
 /** Seconds a client should wait before retrying a 503 queue_full. */
 export const RETRY_AFTER_SECONDS = 1;
 
-export function sendError(res: DownstreamResponse, err: SluiceError, service?: string, revision?: string): void {
+/** `announce`: add Sluice-Revision (not behind a queue-proxy, where the gateway in front names the revision). */
+export function sendError(res: DownstreamResponse, err: SluiceError, service?: string, revision?: string, announce = true): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -15,7 +16,7 @@ export function sendError(res: DownstreamResponse, err: SluiceError, service?: s
   const body = JSON.stringify({ error: { code: err.code, message: err.message, service, revision } });
   const headers = ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body))];
   if (err.status === 503) headers.push('retry-after', String(RETRY_AFTER_SECONDS));
-  if (revision) headers.push('sluice-revision', revision);
+  if (revision && announce) headers.push('sluice-revision', revision);
   res.writeHead(err.status, headers);
   res.end(body);
 }

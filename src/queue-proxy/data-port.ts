@@ -1,35 +1,31 @@
 /**
  * The data port: counts a request as proxied when it came through a Sluice gateway, then hands it
  * to the gateway's own listener (breaker, forwarder, errors). It also keeps the set of open
- * responses, so that stopping can wait for them. The same HTTP/1.1 server as the gateway's data
- * port (src/downstream), with QueueProxyResponse as its response class.
+ * responses, so that stopping can wait for them. The same server as the gateway's data port
+ * (src/downstream: its own HTTP/1.1 server, or node:http when that is chosen).
  *
- * Per request: one pass over the raw header names, one Set add and delete; a proxied request adds
+ * Per request: one pass over the raw header names, one Map set and delete; a proxied request adds
  * two O(1) RevisionStats updates.
  */
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Http1Request } from '../downstream/http1-request.js';
-import { Http1Server } from '../downstream/http1-server.js';
+import { createDataPortServer, type DataPortKind, type DataPortRequest, type DataPortResponse, type DataPortServer } from '../downstream/data-port-server.js';
 import type { Gateway } from '../gateway/gateway.js';
 import type { RevisionStats } from '../stats/revision-stats.js';
-import type { Http1Response } from '../downstream/http1-response.js';
-import { QueueProxyResponse } from './response.js';
 import { isProxied } from './stats.js';
 
 export class DataPort {
-  readonly server: Http1Server;
-  private readonly open = new Set<QueueProxyResponse>();
+  readonly server: DataPortServer;
+  /** Open responses, each with the arrival (ms) of a request that carried `sluice-proxied`, 0 for one that did not. */
+  private readonly open = new Map<DataPortResponse, number>();
 
   constructor(
     private readonly gateway: Gateway,
     private readonly proxied: RevisionStats,
+    kind: DataPortKind,
   ) {
-    this.server = new Http1Server(
-      { request: this.onRequest, upgrade: this.onUpgrade, closed: this.onResponseClosed },
-      { Response: QueueProxyResponse },
-    );
+    this.server = createDataPortServer(kind, { request: this.onRequest, upgrade: this.onUpgrade, closed: this.onResponseClosed });
   }
 
   /** Responses not yet closed (waiting for a slot, at the app, or still flushing to the client). */
@@ -70,23 +66,22 @@ export class DataPort {
   }
 
   /** A request that arrives on a busy connection after the port stopped accepting is served, and its connection closes after it. */
-  private readonly onRequest = (req: Http1Request, response: Http1Response): void => {
-    const res = response as QueueProxyResponse;
-    this.open.add(res);
+  private readonly onRequest = (req: DataPortRequest, res: DataPortResponse): void => {
+    let proxiedAt = 0;
     if (isProxied(req.rawHeaders)) {
-      const now = Date.now();
-      res.proxiedAt = now;
-      this.proxied.arrive(now);
+      proxiedAt = Date.now();
+      this.proxied.arrive(proxiedAt);
     }
+    this.open.set(res, proxiedAt);
     this.gateway.handle(req, res);
   };
 
-  private readonly onResponseClosed = (response: Http1Response): void => {
-    const res = response as QueueProxyResponse;
+  private readonly onResponseClosed = (res: DataPortResponse): void => {
+    const proxiedAt = this.open.get(res);
     this.open.delete(res);
-    if (res.proxiedAt !== 0) {
+    if (proxiedAt !== undefined && proxiedAt !== 0) {
       const now = Date.now();
-      this.proxied.record(res.writableFinished ? res.statusCode : 0, (now - res.proxiedAt) / 1000, now);
+      this.proxied.record(res.writableFinished ? res.statusCode : 0, (now - proxiedAt) / 1000, now);
     }
   };
 

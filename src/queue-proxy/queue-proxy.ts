@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { Gateway } from '../gateway/gateway.js';
 import type { RevisionRuntime } from '../gateway/revision.js';
 import type { Logger } from '../log.js';
+import { chooseDataPort } from '../downstream/data-port-server.js';
 import { StaticDriver } from '../scaler/static.js';
 import { UpstreamPool } from '../upstream/upstream-pool.js';
 import { createQueueProxyAdminApp, startQueueProxyAdmin, type QueueProxyAdminServer } from './admin.js';
@@ -47,11 +48,15 @@ export interface QueueProxy {
 export async function startQueueProxy(options: QueueProxyOptions, deps: QueueProxyDeps): Promise<QueueProxy> {
   const { logger } = deps;
   const driver = new StaticDriver();
-  const gateway = new Gateway({ logger: logger.child({ component: 'breaker' }), drivers: { static: driver }, transport: (origin, limits) => new UpstreamPool(origin, limits) });
+  const breakerLog = logger.child({ component: 'breaker' });
+  // The gateway in front names the revision: this one's only revision ("app") would be noise.
+  const gateway = new Gateway({ logger: breakerLog, drivers: { static: driver }, transport: (origin, limits) => new UpstreamPool(origin, limits), announceRevision: false });
   gateway.apply(gatewayConfig(options));
   const revision: RevisionRuntime = gateway.revisions().next().value!;
   const stats = new QueueProxyStats(revision.stats, options.containerConcurrency, Date.now(), deps.podName);
-  const dataPort = new DataPort(gateway, stats.proxied);
+  const server = chooseDataPort();
+  if (server.reason !== undefined) logger.warn({ server: server.kind, reason: server.reason }, `data port on ${server.kind}: ${server.reason}`);
+  const dataPort = new DataPort(gateway, stats.proxied, server.kind);
   const probe = new AppProbe({ upstream: options.upstream, path: options.readinessPath, intervalMs: deps.probeIntervalMs, logger });
 
   const drain = new Drain(
