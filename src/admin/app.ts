@@ -15,6 +15,7 @@ import type { Registry } from 'prom-client';
 import { ConfigError, SluiceError } from '../errors.js';
 import type { RevisionView, ServiceView, StatusSource } from '../core/status.js';
 import { quote, truncate } from '../quote.js';
+import type { GatewayStatsJson } from '../stats/stats-json.js';
 import { adminBodyLimit } from './body-limit.js';
 import { parseJsonBody } from './json-body.js';
 
@@ -122,24 +123,10 @@ export function serviceJson(view: ServiceView): ServiceJson {
   };
 }
 
-/** One revision's raw numbers, as a peer gateway reports them to the leader. */
-export interface RevisionStatsJson {
-  service: string;
-  revision: string;
-  inflight: number;
-  held: number;
-  requestsTotal: number;
-  stableConcurrency: number;
-  panicConcurrency: number;
-  rps: number;
-  /** The last few completed seconds of time-weighted concurrency and request counts, oldest first. */
-  seconds: Array<{ second: number; concurrency: number; requests: number }>;
-}
-
 /** Seconds of history each /api/v1/stats answer carries. */
-export const STATS_SECONDS = 5;
+const STATS_SECONDS = 5;
 
-export function statsJson(services: ServiceView[], now: number): { now: number; revisions: RevisionStatsJson[] } {
+export function statsJson(services: ServiceView[], now: number): GatewayStatsJson {
   return {
     now,
     revisions: services.flatMap((s) =>
