@@ -15,9 +15,9 @@ import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { Registry } from 'prom-client';
-import { tokenMatches } from '../admin/app.js';
 import type { Logger } from '../log.js';
 import { quote } from '../quote.js';
+import { requireBearer } from '../require-bearer.js';
 import type { Drain } from './drain.js';
 import type { AppProbe } from './probe.js';
 import type { QueueProxyStats } from './stats.js';
@@ -49,17 +49,7 @@ export function createQueueProxyAdminApp(deps: QueueProxyAdminDeps): Hono {
   const { stats, probe, drain, registry, token, logger } = deps;
   const app = new Hono();
 
-  if (token !== undefined && token !== '') {
-    app.use('*', async (c, next) => {
-      if (OPEN_PATHS.has(c.req.path)) return next();
-      const match = /^Bearer\s+(.+)$/i.exec(c.req.header('authorization') ?? '');
-      if (!match || !tokenMatches(match[1]!.trim(), token)) {
-        c.header('WWW-Authenticate', 'Bearer realm="sluice-queue-proxy"');
-        return c.json(errorBody('unauthorized', 'missing or invalid bearer token'), 401);
-      }
-      return next();
-    });
-  }
+  if (token !== undefined && token !== '') app.use('*', requireBearer({ token, realm: 'sluice-queue-proxy', open: OPEN_PATHS }));
 
   app.get('/healthz', (c) => c.json({ status: 'ok', app: probe.state, draining: drain.draining }));
 
