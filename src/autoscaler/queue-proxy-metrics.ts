@@ -24,7 +24,7 @@ export interface QueueProxiedRevision {
   external(withLocal: boolean): ExternalBuckets;
 }
 
-export function statsUrl(endpoint: Endpoint, adminPort: number): string {
+function statsUrl(endpoint: Endpoint, adminPort: number): string {
   if (endpoint.statsUrl !== undefined) return endpoint.statsUrl;
   const url = new URL(endpoint.origin);
   url.port = String(adminPort);

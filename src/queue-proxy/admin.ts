@@ -27,7 +27,7 @@ import type { QueueProxyStats } from './stats.js';
  * normally milliseconds away; when it never comes, the app container alone is being restarted (a
  * failed liveness probe) and its restart must not wait for a drain that is not happening.
  */
-export const PRESTOP_SIGNAL_WAIT_MS = 5_000;
+const PRESTOP_SIGNAL_WAIT_MS = 5_000;
 
 /** Default `window` of /api/v1/stats: the stable window. */
 const DEFAULT_WINDOW_SECONDS = 60;
