@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createAdminApp, serviceJson, statsJson, tokenMatches } from '../src/admin/app.js';
+import { createAdminApp, serviceJson, statsJson } from '../src/admin/app.js';
 import { isLoopback, startAdminServer, type AdminServer } from '../src/admin/server.js';
 import type { RevisionView, ServiceView, StatusSource } from '../src/core/status.js';
 import { createMetrics } from '../src/stats/metrics.js';
@@ -151,14 +151,26 @@ describe('statsJson', () => {
   });
 });
 
-describe('tokenMatches', () => {
+describe('admin token comparison', () => {
+  const app = createAdminApp({ status: fakeSource([irisService()]), registry: createMetrics(fakeSource([]), { defaultMetrics: false }).registry, token: 's3cret' });
   it.each([
-    { label: 'same', presented: 's3cret', expected: 's3cret', want: true },
-    { label: 'different', presented: 's3cret', expected: 'S3cret', want: false },
-    { label: 'prefix', presented: 's3cr', expected: 's3cret', want: false },
-    { label: 'longer', presented: 's3cret!', expected: 's3cret', want: false },
-    { label: 'empty', presented: '', expected: 's3cret', want: false },
-  ])('$label', ({ presented, expected, want }) => expect(tokenMatches(presented, expected)).toBe(want));
+    { label: 'same', presented: 's3cret', want: 200 },
+    { label: 'different', presented: 'S3cret', want: 401 },
+    { label: 'prefix', presented: 's3cr', want: 401 },
+    { label: 'longer', presented: 's3cret!', want: 401 },
+    { label: 'longer, token characters', presented: 's3crets', want: 401 },
+    { label: 'empty', presented: '', want: 401 },
+  ])('$label', async ({ presented, want }) => {
+    const res = await app.request('/api/v1/stats', { headers: { authorization: `Bearer ${presented}` } });
+    expect(res.status).toBe(want);
+    if (want === 401) expect(await res.json()).toEqual({ error: { code: 'unauthorized', message: 'missing or invalid bearer token' } });
+  });
+
+  it('refuses a configured token that could never be presented', () => {
+    expect(() => createAdminApp({ status: fakeSource([]), registry: createMetrics(fakeSource([]), { defaultMetrics: false }).registry, token: 'two words' })).toThrow(
+      /^admin token \(SLUICE_ADMIN_TOKEN\): want letters, digits/,
+    );
+  });
 });
 
 describe('isLoopback', () => {

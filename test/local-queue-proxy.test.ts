@@ -18,7 +18,7 @@ import { Agent, request } from 'undici';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config/load.js';
 import type { RevisionRuntime } from '../src/gateway/revision.js';
-import type { QueueProxyStatsJson } from '../src/queue-proxy/stats.js';
+import type { QueueProxyStatsJson } from '../src/stats/stats-json.js';
 import type { Endpoint } from '../src/core/endpoint.js';
 import type { SecondBuckets } from '../src/stats/windows.js';
 import { CLI, FIXTURES, IRIS_ROW, countingRevision, predictorRevision, startGateway, until, type TestGateway } from './support/harness.js';

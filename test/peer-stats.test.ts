@@ -93,4 +93,21 @@ describe('PeerStatsCollector', () => {
     expect(collector.lastAnswered).toBe(0);
     expect(leader.revision('shop', 'shop-1').metricBuckets).toBe(leader.revision('shop', 'shop-1').stats);
   });
+
+  it('counts a peer that answers something other than stats as silent', async () => {
+    const port = await slowBackend(10);
+    const leader = await startGateway(config(port));
+    gateways.push(leader);
+    const notAGateway: Server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"hello":"world"}'));
+    await new Promise<void>((r) => notAGateway.listen(0, '127.0.0.1', r));
+    closers.push(() => new Promise((r) => notAGateway.close(r)));
+    const collector = new PeerStatsCollector({
+      peers: () => [`http://127.0.0.1:${(notAGateway.address() as { port: number }).port}`],
+      revisions: () => leader.gateway.revisions(),
+      logger: pino({ level: 'silent' }),
+    });
+    await collector.collect();
+    expect(collector.lastAnswered).toBe(0);
+    expect(leader.revision('shop', 'shop-1').metricBuckets).toBe(leader.revision('shop', 'shop-1').stats);
+  });
 });

@@ -17,8 +17,8 @@ import { Agent, request } from 'undici';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { parseQueueProxyArgs } from '../src/queue-proxy/options.js';
-import type { QueueProxyStatsJson, SecondStats } from '../src/queue-proxy/stats.js';
-import { QueueProxyStatsReader, type QueueProxyTotals } from '../src/queue-proxy/stats-client.js';
+import type { QueueProxyStatsJson, SecondStats } from '../src/stats/stats-json.js';
+import { QueueProxyStatsReader, type QueueProxyTotals } from '../src/autoscaler/queue-proxy-reader.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const IRIS_ROW = { inputs: [{ name: 'input-0', shape: [1, 4], datatype: 'FP32', data: [6.7, 3.0, 5.2, 2.3] }] };

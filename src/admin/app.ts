@@ -8,13 +8,14 @@
  * (logged, never a crash). Client input is answered 4xx, never 500, and messages quote what the
  * client sent only cut short (src/quote.ts).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { Hono } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Registry } from 'prom-client';
 import { ConfigError, SluiceError } from '../errors.js';
 import type { RevisionView, ServiceView, StatusSource } from '../core/status.js';
 import { quote, truncate } from '../quote.js';
+import { requireBearer } from '../require-bearer.js';
+import type { GatewayStatsJson } from '../stats/stats-json.js';
 import { adminBodyLimit } from './body-limit.js';
 import { parseJsonBody } from './json-body.js';
 
@@ -122,24 +123,10 @@ export function serviceJson(view: ServiceView): ServiceJson {
   };
 }
 
-/** One revision's raw numbers, as a peer gateway reports them to the leader. */
-export interface RevisionStatsJson {
-  service: string;
-  revision: string;
-  inflight: number;
-  held: number;
-  requestsTotal: number;
-  stableConcurrency: number;
-  panicConcurrency: number;
-  rps: number;
-  /** The last few completed seconds of time-weighted concurrency and request counts, oldest first. */
-  seconds: Array<{ second: number; concurrency: number; requests: number }>;
-}
-
 /** Seconds of history each /api/v1/stats answer carries. */
-export const STATS_SECONDS = 5;
+const STATS_SECONDS = 5;
 
-export function statsJson(services: ServiceView[], now: number): { now: number; revisions: RevisionStatsJson[] } {
+export function statsJson(services: ServiceView[], now: number): GatewayStatsJson {
   return {
     now,
     revisions: services.flatMap((s) =>
@@ -158,16 +145,6 @@ export function statsJson(services: ServiceView[], now: number): { now: number; 
   };
 }
 
-/**
- * Compare a presented bearer token with the configured one in constant time. Both sides are hashed
- * first so the comparison is over equal-length digests and leaks neither content nor length.
- */
-export function tokenMatches(presented: string, expected: string): boolean {
-  const a = createHash('sha256').update(presented).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
-}
-
 function errorBody(code: string, message: string) {
   return { error: { code, message } };
 }
@@ -184,18 +161,7 @@ export function createAdminApp(deps: AdminDeps): Hono {
   const now = deps.now ?? Date.now;
   const app = new Hono();
 
-  if (token !== undefined && token !== '') {
-    app.use('*', async (c, next) => {
-      if (OPEN_PATHS.has(c.req.path)) return next();
-      const header = c.req.header('authorization') ?? '';
-      const match = /^Bearer\s+(.+)$/i.exec(header);
-      if (!match || !tokenMatches(match[1]!.trim(), token)) {
-        c.header('WWW-Authenticate', 'Bearer realm="sluice-admin"');
-        return c.json(errorBody('unauthorized', 'missing or invalid bearer token'), 401);
-      }
-      return next();
-    });
-  }
+  if (token !== undefined && token !== '') app.use('*', requireBearer({ token, realm: 'sluice-admin', open: OPEN_PATHS }));
 
   // After the token check, so that a client without one is refused before its body is read.
   const maxBodyBytes = deps.maxBodyBytes ?? MAX_BODY_BYTES;

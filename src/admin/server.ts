@@ -1,12 +1,9 @@
 /**
- * Serve the admin app on its own port, with its own lifecycle, so the gateway can drain the data port
- * first and close this one last: probes and scrapes keep answering while requests finish.
- *
- * Secure by default: without an admin token the API binds only to loopback.
+ * The gateway's admin port: the admin app served on its own lifecycle (src/serve-app.ts), secure by
+ * default: without an admin token the API binds only to loopback.
  */
-import type { Server } from 'node:http';
 import { isIPv4, isIPv6 } from 'node:net';
-import { serve } from '@hono/node-server';
+import { serveApp } from '../serve-app.js';
 
 export interface AdminServerOptions {
   /** Anything with a fetch handler; in practice the app from createAdminApp. */
@@ -59,36 +56,6 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     throw new Error(`admin API on ${host} needs an admin token (SLUICE_ADMIN_TOKEN)`);
   }
   const graceMs = options.closeGraceMs ?? 2000;
-
-  const server = await new Promise<Server>((resolve, reject) => {
-    // overrideGlobalObjects: false keeps the process's global Request/Response untouched; the admin
-    // API is not on the hot path, so the adapter's lighter objects buy nothing here.
-    const s = serve({ fetch: (request, env) => options.app.fetch(request, env), hostname: host, port, overrideGlobalObjects: false }, () => {
-      s.off('error', reject);
-      resolve(s as Server);
-    });
-    s.once('error', reject);
-  });
-
-  const bound = server.address();
-  const address =
-    bound !== null && typeof bound === 'object' ? { host: bound.address, port: bound.port } : { host, port };
-
-  let closing: Promise<void> | undefined;
-  return {
-    address,
-    close() {
-      closing ??= new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => server.closeAllConnections(), graceMs);
-        timer.unref();
-        server.close((err) => {
-          clearTimeout(timer);
-          if (err) reject(err);
-          else resolve();
-        });
-        server.closeIdleConnections();
-      });
-      return closing;
-    },
-  };
+  const served = await serveApp(options.app, host, port);
+  return { address: served.address, close: () => served.close(graceMs) };
 }

@@ -8,11 +8,23 @@
  * Worked example: the gateway holds 3 requests during a cold start, the pods report total 10 of
  * which proxied 8 → the windows read 3 + 8 + (10 − 8) = 13.
  */
-import { QueueProxyStatsReader } from '../queue-proxy/stats-client.js';
-import type { RevisionRuntime } from '../gateway/revision.js';
+import type { Revision } from '../config/load.js';
 import type { Endpoint } from '../core/endpoint.js';
+import type { RevisionKey } from '../core/revision.js';
+import type { ExternalBuckets } from '../stats/external-buckets.js';
+import { QueueProxyStatsReader } from './queue-proxy-reader.js';
 
-export function statsUrl(endpoint: Endpoint, adminPort: number): string {
+/** What this reads of a revision (the gateway's RevisionRuntime). */
+export interface QueueProxiedRevision {
+  readonly key: RevisionKey;
+  readonly spec: Pick<Revision, 'metricsSource' | 'queueProxyAdminPort'>;
+  readonly retired: boolean;
+  /** Ready endpoints, replaced whole on every change. */
+  readonly endpoints: readonly Endpoint[];
+  external(withLocal: boolean): ExternalBuckets;
+}
+
+function statsUrl(endpoint: Endpoint, adminPort: number): string {
   if (endpoint.statsUrl !== undefined) return endpoint.statsUrl;
   const url = new URL(endpoint.origin);
   url.port = String(adminPort);
@@ -34,7 +46,7 @@ export class QueueProxyMetrics {
    * Bring readers in line with the revisions: one per revision that asks for queue-proxy metrics,
    * URLs following its endpoints. Cheap when nothing changed (an identity check per revision).
    */
-  sync(revisions: Iterable<RevisionRuntime>): void {
+  sync(revisions: Iterable<QueueProxiedRevision>): void {
     const live = new Set<string>();
     for (const rev of revisions) {
       if (rev.spec.metricsSource !== 'queue-proxy' || rev.retired) continue;

@@ -6,7 +6,7 @@
 import { request } from 'undici';
 import { formatHostPort, parseHostPort } from '../net-address.js';
 
-export const DEFAULT_ADMIN = '127.0.0.1:8081';
+const DEFAULT_ADMIN = '127.0.0.1:8081';
 
 export interface AdminTarget {
   /** `http://127.0.0.1:8081`. */

@@ -9,7 +9,7 @@ import type { RolloutState } from '../rollout/rollout-controller.js';
  *
  * @example table(['A', 'B'], [['x', '1'], ['yy', '22']])
  */
-export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const numeric = header.map((_, i) => rows.length > 0 && rows.every((r) => /^-?[\d.]+%?$/.test(r[i] ?? '')));
   const line = (cells: readonly string[]) =>
@@ -50,7 +50,7 @@ export function renderService(svc: ServiceWithRollout): string {
 }
 
 /** `progressing canary shop-1 → shop-2, step 2 of 4 (shop-2 at 25 %)`. */
-export function rolloutSummary(r: RolloutState): string {
+function rolloutSummary(r: RolloutState): string {
   const where = `step ${r.step} of ${r.steps.length} (${r.to} at ${r.percent} %)`;
   const why = r.reason !== null ? `: ${r.reason}` : r.waiting !== null ? `; waiting: ${r.waiting}` : '';
   return `${r.phase} ${r.strategy} ${r.from} → ${r.to}, ${where}${why}`;

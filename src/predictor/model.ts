@@ -9,11 +9,11 @@ import type { TensorMetadata } from './v2.js';
 /** The only version the predictor serves; `/versions/{v}` paths must name it. */
 export const MODEL_VERSION = '1';
 
-export const INPUT_NAME = 'input-0';
+const INPUT_NAME = 'input-0';
 export const OUTPUT_PREDICT = 'predict';
 export const OUTPUT_PROBABILITIES = 'probabilities';
 
-export const INPUTS: readonly TensorMetadata[] = [{ name: INPUT_NAME, datatype: 'FP32', shape: [-1, IRIS_FEATURES] }];
+const INPUTS: readonly TensorMetadata[] = [{ name: INPUT_NAME, datatype: 'FP32', shape: [-1, IRIS_FEATURES] }];
 export const OUTPUTS: readonly TensorMetadata[] = [
   { name: OUTPUT_PREDICT, datatype: 'INT64', shape: [-1] },
   { name: OUTPUT_PROBABILITIES, datatype: 'FP32', shape: [-1, IRIS_CLASSES.length] },

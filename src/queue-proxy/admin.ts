@@ -11,13 +11,12 @@
  *   GET /api/v1/stats     per-second concurrency and counts (QueueProxyStatsJson); ?window=N seconds
  *   GET /wait-for-drain   blocks until the drain has finished, then 200 (preStop hook)
  */
-import type { Server } from 'node:http';
-import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { Registry } from 'prom-client';
-import { tokenMatches } from '../admin/app.js';
 import type { Logger } from '../log.js';
 import { quote } from '../quote.js';
+import { requireBearer } from '../require-bearer.js';
+import { serveApp, type ServedApp } from '../serve-app.js';
 import type { Drain } from './drain.js';
 import type { AppProbe } from './probe.js';
 import type { QueueProxyStats } from './stats.js';
@@ -28,7 +27,7 @@ import type { QueueProxyStats } from './stats.js';
  * normally milliseconds away; when it never comes, the app container alone is being restarted (a
  * failed liveness probe) and its restart must not wait for a drain that is not happening.
  */
-export const PRESTOP_SIGNAL_WAIT_MS = 5_000;
+const PRESTOP_SIGNAL_WAIT_MS = 5_000;
 
 /** Default `window` of /api/v1/stats: the stable window. */
 const DEFAULT_WINDOW_SECONDS = 60;
@@ -49,17 +48,7 @@ export function createQueueProxyAdminApp(deps: QueueProxyAdminDeps): Hono {
   const { stats, probe, drain, registry, token, logger } = deps;
   const app = new Hono();
 
-  if (token !== undefined && token !== '') {
-    app.use('*', async (c, next) => {
-      if (OPEN_PATHS.has(c.req.path)) return next();
-      const match = /^Bearer\s+(.+)$/i.exec(c.req.header('authorization') ?? '');
-      if (!match || !tokenMatches(match[1]!.trim(), token)) {
-        c.header('WWW-Authenticate', 'Bearer realm="sluice-queue-proxy"');
-        return c.json(errorBody('unauthorized', 'missing or invalid bearer token'), 401);
-      }
-      return next();
-    });
-  }
+  if (token !== undefined && token !== '') app.use('*', requireBearer({ token, realm: 'sluice-queue-proxy', open: OPEN_PATHS }));
 
   app.get('/healthz', (c) => c.json({ status: 'ok', app: probe.state, draining: drain.draining }));
 
@@ -105,37 +94,9 @@ function errorBody(code: string, message: string) {
   return { error: { code, message } };
 }
 
-export interface QueueProxyAdminServer {
-  address: { host: string; port: number };
-  /** Stop listening; idle connections close at once, busy ones after `graceMs`. */
-  close(graceMs?: number): Promise<void>;
-}
+export type QueueProxyAdminServer = ServedApp;
 
 /** Serve the admin app; resolves once listening. */
-export async function startQueueProxyAdmin(app: Hono, host: string, port: number): Promise<QueueProxyAdminServer> {
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: host, port, overrideGlobalObjects: false }, () => {
-      s.off('error', reject);
-      resolve(s as Server);
-    });
-    s.once('error', reject);
-  });
-  const bound = server.address();
-  const address = bound !== null && typeof bound === 'object' ? { host: bound.address, port: bound.port } : { host, port };
-  let closing: Promise<void> | undefined;
-  return {
-    address,
-    close(graceMs = 2000) {
-      closing ??= new Promise<void>((resolve) => {
-        const timer = setTimeout(() => server.closeAllConnections(), graceMs);
-        timer.unref();
-        server.close(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-        server.closeIdleConnections();
-      });
-      return closing;
-    },
-  };
+export function startQueueProxyAdmin(app: Hono, host: string, port: number): Promise<QueueProxyAdminServer> {
+  return serveApp(app, host, port);
 }

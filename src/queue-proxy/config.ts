@@ -9,16 +9,16 @@ import { parseConfig, type Config } from '../config/load.js';
 import type { QueueProxyOptions } from './options.js';
 
 /** Names the gateway puts in error bodies (`{"error":{…,"service","revision"}}`) and its stats. */
-export const SERVICE_NAME = 'queue-proxy';
-export const REVISION_NAME = 'app';
+const SERVICE_NAME = 'queue-proxy';
+const REVISION_NAME = 'app';
 
 /** Knative's breaker: queue depth is 10 × containerConcurrency. */
-export const QUEUE_DEPTH_PER_SLOT = 10;
+const QUEUE_DEPTH_PER_SLOT = 10;
 /**
  * With no concurrency limit nothing waits for a slot; requests are held only while the app's port
  * refuses connections (a moment after a crash), so the bound is the schema's maximum.
  */
-export const UNLIMITED_QUEUE_DEPTH = 1_000_000;
+const UNLIMITED_QUEUE_DEPTH = 1_000_000;
 
 /** A validated gateway config for these options (throws ConfigError only on a programming error). */
 export function gatewayConfig(options: Pick<QueueProxyOptions, 'upstream' | 'containerConcurrency' | 'timeoutSeconds'>): Config {

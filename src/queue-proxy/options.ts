@@ -27,7 +27,7 @@ export interface QueueProxyOptions {
   logLevel?: string;
 }
 
-export const DEFAULTS = {
+const DEFAULTS = {
   upstream: 'http://127.0.0.1:8080',
   listen: '0.0.0.0:8012',
   admin: '0.0.0.0:9091',

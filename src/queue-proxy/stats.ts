@@ -11,47 +11,10 @@
  */
 import { PROXIED_HEADER } from '../gateway/headers.js';
 import { RevisionStats } from '../stats/revision-stats.js';
-
-/** One period's numbers. Concurrency is time-weighted; counts are requests begun in the period. */
-export interface PeriodStats {
-  averageConcurrency: number;
-  averageProxiedConcurrency: number;
-  requestCount: number;
-  proxiedRequestCount: number;
-}
-
-/** One completed second; `second` is floor(ms / 1000) of its start on the queue-proxy's clock. */
-export type SecondStats = PeriodStats & { second: number };
+import type { PeriodStats, QueueProxyStatsJson, SecondStats } from '../stats/stats-json.js';
 
 /** Seconds of history in each /api/v1/stats answer. */
-export const RECENT_SECONDS = 5;
-
-/** `GET /api/v1/stats` on the admin port. */
-export interface QueueProxyStatsJson {
-  /** The queue-proxy's clock, ms. */
-  now: number;
-  /** From env POD_NAME (downward API), when set. */
-  podName?: string;
-  containerConcurrency: number;
-  /** True from SIGTERM on. */
-  draining: boolean;
-  /** The last completed second; `second` is floor(ms / 1000) of its start, so a reader can tell a repeat. */
-  lastSecond: SecondStats;
-  /** The same over the last `seconds` completed seconds (concurrency averaged, counts summed). */
-  window: PeriodStats & { seconds: number };
-  /**
-   * The last RECENT_SECONDS completed seconds one by one, oldest first (the last is `lastSecond`):
-   * a reader polling every second loses nothing when one poll fails.
-   */
-  seconds: SecondStats[];
-  /** Requests at the app now. */
-  inflight: number;
-  /** Requests waiting for a slot now. */
-  held: number;
-  /** Requests since start, for readers that want counts across missed polls. */
-  requestsTotal: number;
-  proxiedRequestsTotal: number;
-}
+const RECENT_SECONDS = 5;
 
 /** True when a request came through a Sluice gateway. One pass over the raw header names, length first. */
 export function isProxied(rawHeaders: string[]): boolean {

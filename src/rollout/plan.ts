@@ -50,14 +50,14 @@ export interface RolloutPlan {
   analysis: AnalysisSpec;
 }
 
-export const DEFAULT_STEPS = [10, 25, 50];
-export const DEFAULT_INTERVAL_SECONDS = 30;
+const DEFAULT_STEPS = [10, 25, 50];
+const DEFAULT_INTERVAL_SECONDS = 30;
 export const DEFAULT_ANALYSIS: AnalysisSpec = { maxErrorRate: 0.05, maxP99Ms: undefined, minRequests: 20 };
 
 const revisionName = z.string().min(1);
 
 /** The body of `POST /api/v1/services/:name/rollout`. */
-export const rolloutRequestSchema = z
+const rolloutRequestSchema = z
   .object({
     /** The revision to roll out. */
     to: revisionName,
@@ -80,8 +80,6 @@ export const rolloutRequestSchema = z
       .optional(),
   })
   .strict();
-
-export type RolloutRequest = z.input<typeof rolloutRequestSchema>;
 
 /**
  * Validate a rollout request against the service's revisions and current traffic, and plan it.
@@ -139,7 +137,7 @@ function mostTraffic(traffic: readonly TrafficTarget[], except: string): string 
 }
 
 /** Explicit percents, each held `intervalSeconds`, then 100 %: [10, 50] → 10, 50, 100. */
-export function fixedSteps(percents: readonly number[], intervalSeconds: number): RolloutStep[] {
+function fixedSteps(percents: readonly number[], intervalSeconds: number): RolloutStep[] {
   const holdMs = Math.round(intervalSeconds * 1000);
   const steps = percents.map((percent) => ({ percent, holdMs }));
   if (steps.at(-1)?.percent !== 100) steps.push({ percent: 100, holdMs: 0 });

@@ -24,7 +24,7 @@ import { planRollout, stepTraffic, type RolloutPlan, type Strategy } from './pla
 import type { TrafficController } from './traffic-controller.js';
 
 /** Intervals a step may be held again for lack of requests before the rollout gives up (3 → 4 holds in all). */
-export const MAX_WAIT_INTERVALS = 3;
+const MAX_WAIT_INTERVALS = 3;
 
 export type RolloutPhase = 'progressing' | 'promoted' | 'rolled-back' | 'aborted' | 'failed';
 

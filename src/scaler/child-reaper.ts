@@ -25,7 +25,7 @@ export function untrackChild(child: ChildProcess): void {
 }
 
 /** SIGKILL every tracked child; synchronous, never throws. Runs from the process 'exit' event. */
-export function killAllChildren(): void {
+function killAllChildren(): void {
   for (const child of alive) {
     try {
       child.kill('SIGKILL');

@@ -5,11 +5,6 @@
  */
 import { createServer, type Server } from 'node:net';
 
-export async function freePort(host: string): Promise<number> {
-  const [port] = await freePorts(host, 1);
-  return port!;
-}
-
 /**
  * `n` distinct free ports. All `n` servers are bound before any closes, so the kernel cannot hand
  * out the same port twice (a replica behind a queue-proxy needs three).

@@ -39,7 +39,7 @@ export interface LocalDriverOptions extends Partial<LocalDriverTimings> {
   host?: string;
 }
 
-export const DEFAULT_TIMINGS: Readonly<LocalDriverTimings> = {
+const DEFAULT_TIMINGS: Readonly<LocalDriverTimings> = {
   refusedProbeIntervalMs: 2,
   probeIntervalMs: 5,
   probeTimeoutMs: 1000,

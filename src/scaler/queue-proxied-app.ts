@@ -28,7 +28,7 @@ import { SupervisedChild, type ChildExit } from './supervised-child.js';
  * (dist/scaler/queue-proxied-app.js). Run from the sources (a test runner loading src/…/*.ts) there
  * is no compiled CLI beside it, and the build's is used.
  */
-export const SLUICE_CLI = fileURLToPath(
+const SLUICE_CLI = fileURLToPath(
   import.meta.url.endsWith('.ts') ? new URL('../../dist/cli.js', import.meta.url) : new URL('../cli.js', import.meta.url),
 );
 
@@ -43,7 +43,7 @@ export interface QueueProxiedPorts {
 }
 
 /** `sluice queue-proxy` arguments for one replica. */
-export function queueProxyArgs(spec: ReplicaSpec, host: string, ports: QueueProxiedPorts): string[] {
+function queueProxyArgs(spec: ReplicaSpec, host: string, ports: QueueProxiedPorts): string[] {
   const hostInUrl = host.includes(':') ? `[${host}]` : host;
   return [
     SLUICE_CLI,

@@ -34,9 +34,10 @@ export class ExternalBuckets {
 }
 
 /**
- * Local buckets plus external samples, as one SecondBuckets the windows can read. `local` null means
- * external only (queue-proxy stats replace the gateway's own counts). Refreshing costs one pass
- * over the ring per read (60 adds for a 60 s window).
+ * Local buckets plus external samples, as one SecondBuckets the windows can read. Peers and
+ * queue-proxies alike add to the gateway's own counts (a queue-proxy sends only what bypassed the
+ * gateways); `local` null, external samples alone, is supported but nothing asks for it today.
+ * Refreshing costs one pass over the ring per read (60 adds for a 60 s window).
  */
 export class CombinedBuckets implements SecondBuckets {
   readonly concurrency: Float64Array;

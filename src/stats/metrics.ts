@@ -173,7 +173,7 @@ interface Sample {
  * `+Inf`, `_sum` and `_count`. durationCounts [3, 1, 0, ..., 2] (last slot = beyond the largest bound)
  * → le="0.005" 3, le="0.01" 4, ..., le="+Inf" 6, _count 6.
  */
-export function durationSamples(r: RevisionView): Sample[] {
+function durationSamples(r: RevisionView): Sample[] {
   const base = { service: r.service, revision: r.revision };
   const counts = r.stats.durationCounts;
   const out: Sample[] = [];

@@ -74,7 +74,7 @@ export interface WindowAverages {
 }
 
 /** Knative's minimum decay multiplier for weighted averaging. */
-export const MIN_SMOOTHING_COEFFICIENT = 0.2;
+const MIN_SMOOTHING_COEFFICIENT = 0.2;
 /** The weights over a full window add up to at least this much. */
 const WEIGHT_PRECISION = 0.9999;
 /** Linear averages are floored to this many decimals (Knative's `roundToNDigits(6, …)`). */
