@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Revision } from '../src/config/load.js';
 import { backoffDelay, DEFAULT_BACKOFF } from '../src/kube/backoff.js';
 import { readyOrigins } from '../src/kube/endpoint-slices.js';
-import { kubernetesRevisionSchema } from '../src/kube/revision-schema.js';
+import { kubernetesRevisionSchema } from '../src/config/schema.js';
 import type { Endpoint } from '../src/core/endpoint.js';
 import { KubernetesDriver, type KubernetesDriverOptions } from '../src/scaler/kubernetes.js';
 import { DEPLOYMENTS, FakeKubeServer, FakeKubelet, deploymentManifest, loadKubeConfig, waitFor, type KubeletOptions } from './support/fake-kube/index.js';

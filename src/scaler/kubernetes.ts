@@ -25,13 +25,13 @@ import {
   type V1Scale,
 } from '@kubernetes/client-node';
 import type { Revision } from '../config/load.js';
+import type { KubernetesRevision } from '../config/schema.js';
 import { SluiceError } from '../errors.js';
 import { apiStatusCode, describeApiError, isConflict } from '../kube/api-error.js';
 import { Backoff, backoffDelay } from '../kube/backoff.js';
 import { resolveKubernetesOptions, type KubernetesDriverOptions, type ResolvedKubernetesOptions } from '../kube/driver-options.js';
 import { readyOrigins, SERVICE_NAME_LABEL } from '../kube/endpoint-slices.js';
 import { RestartingInformer } from '../kube/informer.js';
-import type { KubernetesRevision } from '../kube/revision-schema.js';
 import type { Logger } from '../log.js';
 import type { EndpointsListener, ScalerDriver } from './driver.js';
 import type { ReplicaCounts, RevisionKey } from '../core/revision.js';
@@ -108,12 +108,11 @@ export class KubernetesDriver implements ScalerDriver {
   }
 
   add(key: RevisionKey, revision: Revision): void {
-    const backend: string = revision.backend;
-    if (backend !== 'kubernetes') {
-      throw new SluiceError('invalid_config', 400, `${key}: the kubernetes driver runs backend "kubernetes", not "${backend}"`);
+    if (revision.backend !== 'kubernetes') {
+      throw new SluiceError('invalid_config', 400, `${key}: the kubernetes driver runs backend "kubernetes", not "${revision.backend}"`);
     }
     if (this.closed) throw new SluiceError('invalid_config', 400, `${key}: the kubernetes driver is closed`);
-    const spec = revision as unknown as KubernetesRevision;
+    const spec: KubernetesRevision = revision;
     const namespace = spec.namespace ?? this.opts.namespace;
     const existing = this.revisions.get(key);
     if (existing && sameTarget(existing, spec, namespace)) {
