@@ -13,7 +13,8 @@ import { backoffDelay, DEFAULT_BACKOFF } from '../src/kube/backoff.js';
 import { readyOrigins } from '../src/kube/endpoint-slices.js';
 import { kubernetesRevisionSchema } from '../src/config/schema.js';
 import type { Endpoint } from '../src/core/endpoint.js';
-import { KubernetesDriver, type KubernetesDriverOptions } from '../src/scaler/kubernetes.js';
+import { KubernetesDriver } from '../src/kube/deployment-driver.js';
+import type { KubernetesDriverOptions } from '../src/kube/driver-options.js';
 import { DEPLOYMENTS, FakeKubeServer, FakeKubelet, deploymentManifest, loadKubeConfig, waitFor, type KubeletOptions } from './support/fake-kube/index.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));

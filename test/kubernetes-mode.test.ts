@@ -24,7 +24,7 @@ import { combineHealth } from '../src/kube/api-health.js';
 import { ConfigMapConfigSource } from '../src/kube/configmap-source.js';
 import { parseConfigMapRef } from '../src/kube/kubernetes-mode.js';
 import { peerOrigins } from '../src/kube/peers.js';
-import { KubernetesDriver } from '../src/scaler/kubernetes.js';
+import { KubernetesDriver } from '../src/kube/deployment-driver.js';
 import type { Revision } from '../src/config/load.js';
 import type { ConfigChange } from '../src/config/source.js';
 import {

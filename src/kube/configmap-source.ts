@@ -25,7 +25,6 @@ import type { Logger } from '../log.js';
 import { apiStatusCode, describeApiError, isConflict, isNotFound } from './api-error.js';
 import { ApiHealth, type ApiHealthView } from './api-health.js';
 import { Backoff, resolveBackoff, type BackoffPolicy } from './backoff.js';
-import { withDeadline } from './deadline.js';
 import { RestartingInformer } from './informer.js';
 
 export interface ConfigMapSourceOptions {
@@ -49,7 +48,7 @@ export interface ConfigMapSourceOptions {
 }
 
 /** Field manager recorded in the ConfigMap's managedFields for the gateway's writes. */
-export const FIELD_MANAGER = 'sluice';
+const FIELD_MANAGER = 'sluice';
 
 export class ConfigMapConfigSource implements ConfigSource {
   readonly description: string;
@@ -203,15 +202,8 @@ export class ConfigMapConfigSource implements ConfigSource {
     }
   }
 
-  private async call<T>(request: Promise<T>, what: string): Promise<T> {
-    try {
-      const result = await withDeadline(request, this.requestTimeoutMs, what);
-      this.health.answered();
-      return result;
-    } catch (err) {
-      this.health.failed(err);
-      throw err;
-    }
+  private call<T>(request: Promise<T>, what: string): Promise<T> {
+    return this.health.call(request, this.requestTimeoutMs, what);
   }
 
   private textOf(configMap: V1ConfigMap): string {

@@ -19,7 +19,7 @@ import type { Config } from '../config/load.js';
 import { kubernetesSettingsSchema, type KubernetesSettings } from '../config/schema.js';
 import type { RevisionRuntime } from '../gateway/revision.js';
 import type { Logger } from '../log.js';
-import { KubernetesDriver } from '../scaler/kubernetes.js';
+import { KubernetesDriver } from './deployment-driver.js';
 import { ApiHealth, combineHealth, type ApiHealthView } from './api-health.js';
 import { resolveBackoff, type BackoffPolicy } from './backoff.js';
 import type { ConfigMapConfigSource } from './configmap-source.js';
@@ -89,7 +89,7 @@ export function loadKubeConfig(file?: string): KubeConfig {
 }
 
 /** This replica's identity among the candidates: the pod name, else the host name and a random suffix. */
-export function replicaIdentity(env: Record<string, string | undefined>): string {
+function replicaIdentity(env: Record<string, string | undefined>): string {
   return env.POD_NAME || `${hostname()}-${randomBytes(3).toString('hex')}`;
 }
 

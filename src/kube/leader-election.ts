@@ -20,6 +20,7 @@ import { pino } from 'pino';
 import { SluiceError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { describeApiError, isConflict, isNotFound } from './api-error.js';
+import { withDeadline } from './deadline.js';
 import { microTimeNow, parseMicroTime, type MicroTime } from './micro-time.js';
 
 export interface LeaderElectorOptions {
@@ -53,7 +54,7 @@ export interface LeaseRecord {
   leaseTransitions: number;
 }
 
-export function leaseRecord(lease: V1Lease): LeaseRecord {
+function leaseRecord(lease: V1Lease): LeaseRecord {
   const spec = lease.spec ?? {};
   return {
     holderIdentity: spec.holderIdentity ?? '',
@@ -288,15 +289,7 @@ export class LeaderElector {
     return { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace, resourceVersion, labels, annotations }, spec };
   }
 
-  private async call<T>(request: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer from the API server in ${this.timings.requestTimeoutMs} ms`)), this.timings.requestTimeoutMs);
-    });
-    try {
-      return await Promise.race([request, deadline]);
-    } finally {
-      clearTimeout(timer);
-    }
+  private call<T>(request: Promise<T>): Promise<T> {
+    return withDeadline(request, this.timings.requestTimeoutMs, `lease ${this.options.namespace}/${this.options.name}`);
   }
 }
