@@ -3,11 +3,12 @@
  * invalid value with the message that names the revision and the key.
  */
 import { describe, expect, test } from 'vitest';
-import {
-  ANNOTATION_PREFIX, AUTOSCALER_DEFAULTS, deciderSpec, formatGoDuration, resolveScaling,
-  type RawAutoscaler, type ScalingSpec,
-} from '../src/config/autoscaling.js';
+import { deciderSpec } from '../src/autoscaler/kpa.js';
+import { ANNOTATION_PREFIX } from '../src/config/annotations.js';
+import { AUTOSCALER_DEFAULTS, parseAutoscalerDefaults, type RawAutoscaler } from '../src/config/autoscaler-defaults.js';
+import { formatGoDuration } from '../src/config/go-values.js';
 import { parseConfig } from '../src/config/load.js';
+import { resolveScaling, type ScalingSpec } from '../src/config/scaling.js';
 import { ConfigError } from '../src/errors.js';
 
 const K = ANNOTATION_PREFIX;
@@ -55,7 +56,8 @@ function assertRow(row: Row): ScalingSpec {
   const annotations: Record<string, string> = { ...row.rawAnnotations };
   for (const [k, v] of Object.entries(row.annotations ?? {})) annotations[K + k] = v;
   const problems: string[] = [];
-  const got = resolveScaling(row.defaults ?? {}, { name: 'iris-v2', annotations, containerConcurrency: row.containerConcurrency ?? 0 }, PATH, problems);
+  const defaults = parseAutoscalerDefaults(row.defaults ?? {}, problems);
+  const got = resolveScaling(defaults, { name: 'iris-v2', annotations, containerConcurrency: row.containerConcurrency ?? 0 }, PATH, problems);
   expect(problems).toEqual(row.wantProblems ?? []);
   if (row.want) expect(got).toMatchObject(row.want);
   return got;
@@ -219,17 +221,30 @@ describe('resolveScaling: invalid cluster defaults', () => {
   test.each(rows)('$label', assertRow);
 
   test('a problem in the autoscaler: block is reported once for many revisions', () => {
-    const problems: string[] = [];
-    const defaults = { 'stable-window': '3s' };
-    resolveScaling(defaults, { name: 'a', annotations: {} }, 'services[0].revisions[0]', problems);
-    resolveScaling(defaults, { name: 'b', annotations: {} }, 'services[0].revisions[1]', problems);
+    const doc = {
+      autoscaler: { 'stable-window': '3s' },
+      services: [{
+        name: 'iris',
+        revisions: [
+          { name: 'a', backend: 'static', urls: ['http://127.0.0.1:9001'] },
+          { name: 'b', backend: 'static', urls: ['http://127.0.0.1:9002'] },
+        ],
+        traffic: [{ revision: 'a', percent: 100 }],
+      }],
+    };
+    let problems: unknown;
+    try {
+      parseConfig(doc);
+    } catch (err) {
+      problems = (err as ConfigError).problems;
+    }
     expect(problems).toEqual(['autoscaler: stable-window = 3s, must be in [6s; 1h0m0s] range']);
   });
 });
 
 describe('helpers', () => {
   test('deciderSpec carries what the decider needs', () => {
-    const spec = resolveScaling({}, { name: 'a', annotations: { [`${K}scale-down-delay`]: '10s', [`${K}activation-scale`]: '2' } }, 'services[0].revisions[0]', []);
+    const spec = resolveScaling(AUTOSCALER_DEFAULTS, { name: 'a', annotations: { [`${K}scale-down-delay`]: '10s', [`${K}activation-scale`]: '2' } }, 'services[0].revisions[0]', []);
     expect(deciderSpec(spec, false)).toEqual({
       targetValue: 70,
       totalValue: 100,

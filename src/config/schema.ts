@@ -103,7 +103,7 @@ export const kubernetesRevisionSchema = z.object({
   portName: name.default('http'),
 }).strict();
 
-export const revisionSchema = z.discriminatedUnion('backend', [localRevision, staticRevision, kubernetesRevisionSchema]);
+const revisionSchema = z.discriminatedUnion('backend', [localRevision, staticRevision, kubernetesRevisionSchema]);
 
 export const trafficTargetSchema = z.object({
   revision: name,
@@ -198,6 +198,5 @@ export type RawRevision = z.infer<typeof revisionSchema>;
 export type TrafficTarget = z.infer<typeof trafficTargetSchema>;
 export type Stickiness = NonNullable<RawService['stickiness']>;
 export type LocalRevision = Extract<RawRevision, { backend: 'local' }>;
-export type StaticRevision = Extract<RawRevision, { backend: 'static' }>;
 export type KubernetesRevision = Extract<RawRevision, { backend: 'kubernetes' }>;
 export type KubernetesSettings = z.infer<typeof kubernetesSettingsSchema>;

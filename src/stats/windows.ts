@@ -25,9 +25,7 @@
  * Reading is O(window seconds) with no allocation: read() walks the ring in place and fills one
  * result object owned by the reader.
  */
-
-/** Knative's `metric-aggregation-algorithm` values (annotation spelling). */
-export type AggregationAlgorithm = 'linear' | 'weightedExponential';
+import type { AggregationAlgorithm } from '../config/scaling.js';
 
 /** What a window reader needs from RevisionStats (its ring buffers). */
 export interface SecondBuckets {
@@ -48,7 +46,7 @@ export interface WindowSpec {
   algorithm: AggregationAlgorithm;
 }
 
-/** The same, as a ScalingSpec carries it (config/autoscaling.ts). */
+/** The same, as a ScalingSpec carries it (config/scaling.ts). */
 export interface WindowSource {
   stableWindowMs: number;
   panicWindowMs: number;
@@ -74,7 +72,7 @@ export interface WindowAverages {
 }
 
 /** Knative's minimum decay multiplier for weighted averaging. */
-export const MIN_SMOOTHING_COEFFICIENT = 0.2;
+const MIN_SMOOTHING_COEFFICIENT = 0.2;
 /** The weights over a full window add up to at least this much. */
 const WEIGHT_PRECISION = 0.9999;
 /** Linear averages are floored to this many decimals (Knative's `roundToNDigits(6, …)`). */
