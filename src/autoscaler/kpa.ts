@@ -1,15 +1,9 @@
 /**
  * The KPA decider: Knative's `autoscaler.go` Scale() as a pure object. Observed load and the ready
  * endpoint count come in, a desired replica count goes out; `now` is always passed in, nothing here
- * reads a clock, touches the network or starts a timer.
- *
- * The only state is what Knative keeps between ticks: when panic mode was last extended, the highest
- * desire seen during this panic, and the scale-down delay window.
- *
- * "No data": Knative's Scale() returns an invalid result when its metric collector has nothing yet
- * and the autoscaler then leaves the scale alone. Sluice's windows report that case as
- * `hasData: false` (stats/windows.ts); the control loop should skip `scale()` for that tick. When it
- * does call, a revision at zero ready pods with observed 0 gets 0, exactly as in Knative.
+ * reads a clock, touches the network or starts a timer. The only state is what Knative keeps between
+ * ticks: when panic mode was last extended, the highest desire seen during this panic, and the
+ * scale-down delay window. How "no data" is handled: docs/autoscaling.md#the-decider.
  */
 import type { ScalingSpec } from '../config/scaling.js';
 

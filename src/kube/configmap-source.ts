@@ -1,18 +1,9 @@
 /**
  * A ConfigMap as the config source (Kubernetes mode): the config YAML is one key of the ConfigMap
  * (default `sluice.yaml`), read and watched through the API server rather than a mounted file — a
- * mount lags the ConfigMap by up to a minute and is read-only.
- *
- * - watch: a one-object informer, list and watch with `fieldSelector=metadata.name=NAME` (the only
- *   way RBAC limited to that name lets a list or watch through). Each new text is parsed and handed
- *   over, the config or its ConfigError. A text already known (loaded, or written by this source)
- *   is not a change: a replica's own write-back never reloads it.
- * - updateTraffic: read the ConfigMap, edit the service's `traffic` in the YAML text (comments and
- *   layout kept), validate the whole result, and replace the ConfigMap with the read
- *   resourceVersion as precondition. A 409 means another replica wrote in between: read again and
- *   redo the edit on its text, so concurrent writers from several replicas never lose a change.
- *   Worked example: A and B both read rv 7; A writes rv 8; B's write with rv 7 gets 409; B reads
- *   rv 8 (A's change inside), edits, writes rv 9 — both changes are in rv 9.
+ * mount lags the ConfigMap by up to a minute and is read-only. Traffic write-backs are guarded by
+ * resourceVersion and redone on a 409, so concurrent writers never lose a change. Design notes:
+ * docs/kubernetes.md#the-configmap-source.
  */
 import { CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import { pino } from 'pino';
