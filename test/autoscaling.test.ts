@@ -5,7 +5,7 @@
 import { describe, expect, test } from 'vitest';
 import { deciderSpec } from '../src/autoscaler/kpa.js';
 import { ANNOTATION_PREFIX } from '../src/config/annotations.js';
-import { AUTOSCALER_DEFAULTS, parseAutoscalerDefaults, type RawAutoscaler } from '../src/config/autoscaler-defaults.js';
+import { AUTOSCALER_DEFAULTS, parseAutoscalerDefaults, type AutoscalerDefaults, type RawAutoscaler } from '../src/config/autoscaler-defaults.js';
 import { formatGoDuration } from '../src/config/go-values.js';
 import { parseConfig } from '../src/config/load.js';
 import { resolveScaling, type ScalingSpec } from '../src/config/scaling.js';
@@ -36,7 +36,6 @@ const DEFAULT_SPEC: ScalingSpec = {
   panicWindowMs: 6_000,
   scaleDownDelayMs: 0,
   aggregation: 'linear',
-  activatorCapacity: 100,
 };
 
 interface Row {
@@ -49,6 +48,8 @@ interface Row {
   rawAnnotations?: Record<string, string>;
   containerConcurrency?: number;
   want?: Partial<ScalingSpec>;
+  /** The parsed `autoscaler:` block, for keys no ScalingSpec field carries. */
+  wantDefaults?: Partial<AutoscalerDefaults>;
   wantProblems?: string[];
 }
 
@@ -60,6 +61,7 @@ function assertRow(row: Row): ScalingSpec {
   const got = resolveScaling(defaults, { name: 'iris-v2', annotations, containerConcurrency: row.containerConcurrency ?? 0 }, PATH, problems);
   expect(problems).toEqual(row.wantProblems ?? []);
   if (row.want) expect(got).toMatchObject(row.want);
+  if (row.wantDefaults) expect(defaults).toMatchObject(row.wantDefaults);
   return got;
 }
 
@@ -125,7 +127,7 @@ describe('resolveScaling: cluster defaults (autoscaler: block)', () => {
     { label: 'container-concurrency-target-percentage 0.5 is a fraction → 50', defaults: { 'container-concurrency-target-percentage': 0.5 }, want: { targetValue: 50 } },
     { label: 'requests-per-second-target-default 100 → 70 for rps', defaults: { 'requests-per-second-target-default': 100 }, annotations: { metric: 'rps' }, want: { targetValue: 70 } },
     { label: 'target-burst-capacity 0', defaults: { 'target-burst-capacity': 0 }, want: { targetBurstCapacity: 0 } },
-    { label: 'activator-capacity 200', defaults: { 'activator-capacity': 200 }, want: { activatorCapacity: 200 } },
+    { label: 'activator-capacity 200', defaults: { 'activator-capacity': 200 }, wantDefaults: { activatorCapacity: 200 } },
     { label: 'initial-scale 0 with allow-zero-initial-scale', defaults: { 'initial-scale': 0, 'allow-zero-initial-scale': 'true' }, want: { initialScale: 0 } },
     { label: 'min-scale 1, max-scale 10 under max-scale-limit 20', defaults: { 'min-scale': 1, 'max-scale': 10, 'max-scale-limit': 20 }, want: { minScale: 1, maxScale: 10 } },
     { label: 'scale-down-delay 30s', defaults: { 'scale-down-delay': '30s' }, want: { scaleDownDelayMs: 30_000 } },

@@ -42,7 +42,7 @@ export interface AutoscalerDefaults {
   targetBurstCapacity: number;
   /** `panic-window-percentage`: panic window as % of the stable window, 1–100. Default 10. */
   panicWindowPercentage: number;
-  /** `activator-capacity`: >= 1. Default 100. Passed through for status. */
+  /** `activator-capacity`: >= 1. Default 100. Accepted and checked as Knative does; Sluice is its own activator, so nothing sizes by it. */
   activatorCapacity: number;
   /** `panic-threshold-percentage`: 110–1000. Default 200. */
   panicThresholdPercentage: number;

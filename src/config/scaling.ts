@@ -65,8 +65,6 @@ export interface ScalingSpec {
   scaleDownDelayMs: number;
   /** How window averages are computed. */
   aggregation: AggregationAlgorithm;
-  /** Knative's activator-capacity, passed through. */
-  activatorCapacity: number;
 }
 
 /** The revision fields resolveScaling reads (load.ts passes the whole revision). */
@@ -214,6 +212,5 @@ export function resolveScaling(d: Readonly<AutoscalerDefaults>, revision: Scalin
     panicWindowMs,
     scaleDownDelayMs,
     aggregation,
-    activatorCapacity: d.activatorCapacity,
   };
 }
