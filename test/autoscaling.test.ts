@@ -3,11 +3,12 @@
  * invalid value with the message that names the revision and the key.
  */
 import { describe, expect, test } from 'vitest';
-import {
-  ANNOTATION_PREFIX, AUTOSCALER_DEFAULTS, deciderSpec, formatGoDuration, resolveScaling,
-  type RawAutoscaler, type ScalingSpec,
-} from '../src/config/autoscaling.js';
+import { deciderSpec } from '../src/autoscaler/kpa.js';
+import { ANNOTATION_PREFIX } from '../src/config/annotations.js';
+import { AUTOSCALER_DEFAULTS, parseAutoscalerDefaults, type AutoscalerDefaults, type RawAutoscaler } from '../src/config/autoscaler-defaults.js';
+import { formatGoDuration } from '../src/config/go-values.js';
 import { parseConfig } from '../src/config/load.js';
+import { resolveScaling, type ScalingSpec } from '../src/config/scaling.js';
 import { ConfigError } from '../src/errors.js';
 
 const K = ANNOTATION_PREFIX;
@@ -35,7 +36,6 @@ const DEFAULT_SPEC: ScalingSpec = {
   panicWindowMs: 6_000,
   scaleDownDelayMs: 0,
   aggregation: 'linear',
-  activatorCapacity: 100,
 };
 
 interface Row {
@@ -48,6 +48,8 @@ interface Row {
   rawAnnotations?: Record<string, string>;
   containerConcurrency?: number;
   want?: Partial<ScalingSpec>;
+  /** The parsed `autoscaler:` block, for keys no ScalingSpec field carries. */
+  wantDefaults?: Partial<AutoscalerDefaults>;
   wantProblems?: string[];
 }
 
@@ -55,9 +57,11 @@ function assertRow(row: Row): ScalingSpec {
   const annotations: Record<string, string> = { ...row.rawAnnotations };
   for (const [k, v] of Object.entries(row.annotations ?? {})) annotations[K + k] = v;
   const problems: string[] = [];
-  const got = resolveScaling(row.defaults ?? {}, { name: 'iris-v2', annotations, containerConcurrency: row.containerConcurrency ?? 0 }, PATH, problems);
+  const defaults = parseAutoscalerDefaults(row.defaults ?? {}, problems);
+  const got = resolveScaling(defaults, { name: 'iris-v2', annotations, containerConcurrency: row.containerConcurrency ?? 0 }, PATH, problems);
   expect(problems).toEqual(row.wantProblems ?? []);
   if (row.want) expect(got).toMatchObject(row.want);
+  if (row.wantDefaults) expect(defaults).toMatchObject(row.wantDefaults);
   return got;
 }
 
@@ -123,7 +127,7 @@ describe('resolveScaling: cluster defaults (autoscaler: block)', () => {
     { label: 'container-concurrency-target-percentage 0.5 is a fraction → 50', defaults: { 'container-concurrency-target-percentage': 0.5 }, want: { targetValue: 50 } },
     { label: 'requests-per-second-target-default 100 → 70 for rps', defaults: { 'requests-per-second-target-default': 100 }, annotations: { metric: 'rps' }, want: { targetValue: 70 } },
     { label: 'target-burst-capacity 0', defaults: { 'target-burst-capacity': 0 }, want: { targetBurstCapacity: 0 } },
-    { label: 'activator-capacity 200', defaults: { 'activator-capacity': 200 }, want: { activatorCapacity: 200 } },
+    { label: 'activator-capacity 200', defaults: { 'activator-capacity': 200 }, wantDefaults: { activatorCapacity: 200 } },
     { label: 'initial-scale 0 with allow-zero-initial-scale', defaults: { 'initial-scale': 0, 'allow-zero-initial-scale': 'true' }, want: { initialScale: 0 } },
     { label: 'min-scale 1, max-scale 10 under max-scale-limit 20', defaults: { 'min-scale': 1, 'max-scale': 10, 'max-scale-limit': 20 }, want: { minScale: 1, maxScale: 10 } },
     { label: 'scale-down-delay 30s', defaults: { 'scale-down-delay': '30s' }, want: { scaleDownDelayMs: 30_000 } },
@@ -219,17 +223,30 @@ describe('resolveScaling: invalid cluster defaults', () => {
   test.each(rows)('$label', assertRow);
 
   test('a problem in the autoscaler: block is reported once for many revisions', () => {
-    const problems: string[] = [];
-    const defaults = { 'stable-window': '3s' };
-    resolveScaling(defaults, { name: 'a', annotations: {} }, 'services[0].revisions[0]', problems);
-    resolveScaling(defaults, { name: 'b', annotations: {} }, 'services[0].revisions[1]', problems);
+    const doc = {
+      autoscaler: { 'stable-window': '3s' },
+      services: [{
+        name: 'iris',
+        revisions: [
+          { name: 'a', backend: 'static', urls: ['http://127.0.0.1:9001'] },
+          { name: 'b', backend: 'static', urls: ['http://127.0.0.1:9002'] },
+        ],
+        traffic: [{ revision: 'a', percent: 100 }],
+      }],
+    };
+    let problems: unknown;
+    try {
+      parseConfig(doc);
+    } catch (err) {
+      problems = (err as ConfigError).problems;
+    }
     expect(problems).toEqual(['autoscaler: stable-window = 3s, must be in [6s; 1h0m0s] range']);
   });
 });
 
 describe('helpers', () => {
   test('deciderSpec carries what the decider needs', () => {
-    const spec = resolveScaling({}, { name: 'a', annotations: { [`${K}scale-down-delay`]: '10s', [`${K}activation-scale`]: '2' } }, 'services[0].revisions[0]', []);
+    const spec = resolveScaling(AUTOSCALER_DEFAULTS, { name: 'a', annotations: { [`${K}scale-down-delay`]: '10s', [`${K}activation-scale`]: '2' } }, 'services[0].revisions[0]', []);
     expect(deciderSpec(spec, false)).toEqual({
       targetValue: 70,
       totalValue: 100,

@@ -11,9 +11,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Revision } from '../src/config/load.js';
 import { backoffDelay, DEFAULT_BACKOFF } from '../src/kube/backoff.js';
 import { readyOrigins } from '../src/kube/endpoint-slices.js';
-import { kubernetesRevisionSchema } from '../src/kube/revision-schema.js';
+import { kubernetesRevisionSchema } from '../src/config/schema.js';
 import type { Endpoint } from '../src/core/endpoint.js';
-import { KubernetesDriver, type KubernetesDriverOptions } from '../src/scaler/kubernetes.js';
+import { KubernetesDriver } from '../src/kube/deployment-driver.js';
+import type { KubernetesDriverOptions } from '../src/kube/driver-options.js';
 import { DEPLOYMENTS, FakeKubeServer, FakeKubelet, deploymentManifest, loadKubeConfig, waitFor, type KubeletOptions } from './support/fake-kube/index.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));

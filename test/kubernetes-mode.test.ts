@@ -18,14 +18,13 @@ import { request } from 'undici';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, onTestFailed } from 'vitest';
 import { parseConfigText } from '../src/config/load.js';
-import { kubernetesSettingsSchema } from '../src/config/schema.js';
+import { kubernetesRevisionSchema, kubernetesSettingsSchema } from '../src/config/schema.js';
 import { ConfigError } from '../src/errors.js';
 import { combineHealth } from '../src/kube/api-health.js';
 import { ConfigMapConfigSource } from '../src/kube/configmap-source.js';
 import { parseConfigMapRef } from '../src/kube/configmap-ref.js';
 import { peerOrigins } from '../src/kube/peers.js';
-import { KubernetesDriver } from '../src/scaler/kubernetes.js';
-import { kubernetesRevisionSchema } from '../src/kube/revision-schema.js';
+import { KubernetesDriver } from '../src/kube/deployment-driver.js';
 import type { Revision } from '../src/config/load.js';
 import type { ConfigChange } from '../src/config/source.js';
 import {

@@ -20,7 +20,8 @@ import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v
 import { ConfigMap, Namespace, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
-import { ANNOTATION_KEYS, AUTOSCALER_KEYS } from '../src/config/autoscaling.js';
+import { ANNOTATION_KEYS } from '../src/config/annotations.js';
+import { AUTOSCALER_KEYS } from '../src/config/autoscaler-defaults.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const ROOTS = ['deploy/kubernetes', 'deploy/kserve'];

@@ -1,18 +1,13 @@
 /**
  * The KPA decider: Knative's `autoscaler.go` Scale() as a pure object. Observed load and the ready
  * endpoint count come in, a desired replica count goes out; `now` is always passed in, nothing here
- * reads a clock, touches the network or starts a timer.
- *
- * The only state is what Knative keeps between ticks: when panic mode was last extended, the highest
- * desire seen during this panic, and the scale-down delay window.
- *
- * "No data": Knative's Scale() returns an invalid result when its metric collector has nothing yet
- * and the autoscaler then leaves the scale alone. Sluice's windows report that case as
- * `hasData: false` (stats/windows.ts); the control loop should skip `scale()` for that tick. When it
- * does call, a revision at zero ready pods with observed 0 gets 0, exactly as in Knative.
+ * reads a clock, touches the network or starts a timer. The only state is what Knative keeps between
+ * ticks: when panic mode was last extended, the highest desire seen during this panic, and the
+ * scale-down delay window. How "no data" is handled: docs/autoscaling.md#the-decider.
  */
+import type { ScalingSpec } from '../config/scaling.js';
 
-/** What the decider needs to know about a revision. Built from a ScalingSpec by config's deciderSpec(). */
+/** What the decider needs to know about a revision. Built from a ScalingSpec by deciderSpec(). */
 export interface DeciderSpec {
   /** Per-pod target, utilization already applied (100 × 0.7 = 70). */
   targetValue: number;
@@ -34,6 +29,22 @@ export interface DeciderSpec {
   reachable: boolean;
 }
 
+/** The decider's view of a revision. `reachable`: some traffic target routes to it. */
+export function deciderSpec(spec: ScalingSpec, reachable: boolean): DeciderSpec {
+  return {
+    targetValue: spec.targetValue,
+    totalValue: spec.totalValue,
+    targetBurstCapacity: spec.targetBurstCapacity,
+    panicThreshold: spec.panicThreshold,
+    maxScaleUpRate: spec.maxScaleUpRate,
+    maxScaleDownRate: spec.maxScaleDownRate,
+    stableWindowMs: spec.stableWindowMs,
+    scaleDownDelayMs: spec.scaleDownDelayMs,
+    activationScale: spec.activationScale,
+    reachable,
+  };
+}
+
 export interface DeciderInput {
   now: number;
   /** Ready endpoints right now (may be 0). */
@@ -52,7 +63,7 @@ export interface DeciderResult {
 }
 
 /** Knative's tick interval; the scale-down delay window keeps one maximum per tick-sized bucket. */
-export const DELAY_BUCKET_MS = 2000;
+const DELAY_BUCKET_MS = 2000;
 
 /**
  * Maximum over a sliding time window, Knative's `max.TimeWindow`: a monotone deque (descending

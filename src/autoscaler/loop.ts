@@ -11,7 +11,7 @@
  *     ScaleBounds), max-scale (0 = unbounded);
  *  4. never 0 while a request is held or in flight.
  */
-import { deciderSpec, type ScalingSpec } from '../config/autoscaling.js';
+import type { ScalingSpec } from '../config/scaling.js';
 import type { Logger } from '../log.js';
 import type { Endpoint } from '../core/endpoint.js';
 import type { ReplicaCounts, RevisionKey } from '../core/revision.js';
@@ -20,7 +20,7 @@ import type { Revision } from '../config/load.js';
 import type { ScalerDriver } from '../scaler/driver.js';
 import type { SecondBuckets } from '../stats/windows.js';
 import { MetricWindows, windowSpecOf } from '../stats/windows.js';
-import { Decider } from './kpa.js';
+import { Decider, deciderSpec } from './kpa.js';
 
 /**
  * Replicas a queue of `held` requests needs at the per-replica target, within max-scale: 2,000

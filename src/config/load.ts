@@ -8,7 +8,8 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { configSchema, trafficTargetSchema, type RawConfig, type RawRevision, type RawService, type TrafficTarget } from './schema.js';
-import { resolveScaling, type ScalingSpec } from './autoscaling.js';
+import { parseAutoscalerDefaults } from './autoscaler-defaults.js';
+import { resolveScaling, type ScalingSpec } from './scaling.js';
 import { boundProblems, issueProblems } from './problems.js';
 
 export type Revision = RawRevision & { /** Resolved autoscaling knobs. */ scaling: ScalingSpec };
@@ -38,7 +39,7 @@ function checkService(svc: RawService, i: number, problems: string[]): void {
  * Traffic rules: each target names a revision of the service, once; tags are unique; percents sum
  * to 100. `at` is the field path of the traffic list.
  */
-export function checkTraffic(revisions: ReadonlySet<string>, traffic: ReadonlyArray<TrafficTarget>, at: string, problems: string[]): void {
+function checkTraffic(revisions: ReadonlySet<string>, traffic: ReadonlyArray<TrafficTarget>, at: string, problems: string[]): void {
   const seen = new Set<string>();
   const tags = new Set<string>();
   let sum = 0;
@@ -81,11 +82,13 @@ export function parseConfig(doc: unknown): Config {
     serviceNames.add(svc.name);
     checkService(svc, i, problems);
   });
+  // Parsed once: every revision shares the cluster defaults, and their problems are reported once.
+  const defaults = parseAutoscalerDefaults(raw.autoscaler, problems);
   const services: Service[] = raw.services.map((svc, i) => ({
     ...svc,
     revisions: svc.revisions.map((r, j) => ({
       ...r,
-      scaling: resolveScaling(raw.autoscaler, r, `services[${i}].revisions[${j}]`, problems),
+      scaling: resolveScaling(defaults, r, `services[${i}].revisions[${j}]`, problems),
     })),
   }));
   if (problems.length > 0) throw new ConfigError(problems);

@@ -1,14 +1,25 @@
 /**
  * The configuration file's shape, validated with zod. One field per line, each with its default.
- * Cross-field rules (traffic sums, unique names, annotation ranges) live in validate.ts.
+ * Cross-field rules (traffic sums, unique names) live in load.ts, annotation ranges in scaling.ts.
  */
 import { z } from 'zod';
-import { kubernetesRevisionFields } from '../kube/revision-schema.js';
 
 const name = z
   .string()
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label: lowercase letters, digits and "-"')
   .max(63);
+
+/** DNS-1035 label (Services, Knative's tags): starts with a letter, so `<tag>-<host>` stays a valid name. */
+const dns1035 = z
+  .string()
+  .max(63)
+  .regex(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS-1035 label: a lowercase letter, then lowercase letters, digits or "-", not ending in "-"');
+
+/** DNS-1123 subdomain: what Deployment names may be. */
+const dnsSubdomain = z
+  .string()
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a DNS subdomain: lowercase letters, digits, "-" and "."');
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+)?:\d{1,5}$/, 'must be HOST:PORT');
 
@@ -72,19 +83,27 @@ const staticRevision = z.object({
   urls: z.array(z.url({ protocol: /^https?$/ })).min(1),
 }).strict();
 
-/** A revision run as a Kubernetes Deployment (scale subresource) behind a Service (EndpointSlices). */
-const kubernetesRevision = z.object({
+/**
+ * A revision run as a Kubernetes Deployment, scaled through its scale subresource, behind a Service
+ * whose EndpointSlices list the ready pods the gateway sends requests to:
+ * `{ name: iris-00002, backend: kubernetes, deployment: iris-00002-predictor, service: iris-00002-predictor, portName: http }`.
+ */
+export const kubernetesRevisionSchema = z.object({
   ...revisionCommon,
-  ...kubernetesRevisionFields,
+  backend: z.literal('kubernetes'),
+  /** Namespace of the Deployment and the Service; default the gateway's namespace. */
+  namespace: name.optional(),
+  /** Deployment whose `/scale` subresource the gateway patches. */
+  deployment: dnsSubdomain,
+  /** Service whose EndpointSlices (label `kubernetes.io/service-name`) list the ready pods. */
+  service: dns1035,
+  /** Pod port requests go to; when set it wins over portName. */
+  port: z.number().int().min(1).max(65535).optional(),
+  /** Name of the EndpointSlice port requests go to (a single unnamed port is taken too). */
+  portName: name.default('http'),
 }).strict();
 
-export const revisionSchema = z.discriminatedUnion('backend', [localRevision, staticRevision, kubernetesRevision]);
-
-/** DNS-1035 label (Knative's rule for tags): starts with a letter, so `<tag>-<host>` stays a valid name. */
-const dns1035 = z
-  .string()
-  .max(63)
-  .regex(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS-1035 label: a lowercase letter, then lowercase letters, digits or "-", not ending in "-"');
+const revisionSchema = z.discriminatedUnion('backend', [localRevision, staticRevision, kubernetesRevisionSchema]);
 
 export const trafficTargetSchema = z.object({
   revision: name,
@@ -179,6 +198,5 @@ export type RawRevision = z.infer<typeof revisionSchema>;
 export type TrafficTarget = z.infer<typeof trafficTargetSchema>;
 export type Stickiness = NonNullable<RawService['stickiness']>;
 export type LocalRevision = Extract<RawRevision, { backend: 'local' }>;
-export type StaticRevision = Extract<RawRevision, { backend: 'static' }>;
 export type KubernetesRevision = Extract<RawRevision, { backend: 'kubernetes' }>;
 export type KubernetesSettings = z.infer<typeof kubernetesSettingsSchema>;

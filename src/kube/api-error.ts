@@ -32,11 +32,6 @@ function statusBody(err: unknown): StatusBody | undefined {
   }
 }
 
-/** The Status `reason` (`Conflict`, `AlreadyExists`, `NotFound`, `Expired` …), when the server sent one. */
-export function apiReason(err: unknown): string | undefined {
-  return statusBody(err)?.reason;
-}
-
 export function isNotFound(err: unknown): boolean {
   return apiStatusCode(err) === 404;
 }

@@ -3,9 +3,11 @@
  * reached a verdict reports here. An HTTP answer below 500 (a 404 or a 409 included) proves the
  * server is there; no answer (refused, reset, timed out) or a 5xx does not.
  */
-import { apiStatusCode, describeApiError } from './api-error.js';
+import { apiStatusCode, describeApiError, isConflict } from './api-error.js';
+import { withDeadline } from './deadline.js';
 
 export interface ApiHealthView {
+  /** The API server answered the last call (or informer start) that reached a verdict; 5xx counts as no answer. */
   apiReachable: boolean;
   /** The most recent failure, kept after recovery. */
   lastError?: string;
@@ -38,6 +40,25 @@ export class ApiHealth {
     this.state.apiReachable = false;
     this.state.since = Date.now();
     this.onChange(false, this.state.lastError);
+  }
+
+  /**
+   * One API call under a deadline, its verdict recorded here. A 409 the caller expects (a write
+   * guarded by resourceVersion that lost a race) proves the server answered without becoming the
+   * last error.
+   *
+   * @example const scale = await health.call(apps.readNamespacedDeploymentScale({ name, namespace }), 10_000, `read ${namespace}/${name}/scale`);
+   */
+  async call<T>(request: Promise<T>, timeoutMs: number, what: string, conflictExpected = false): Promise<T> {
+    try {
+      const result = await withDeadline(request, timeoutMs, what);
+      this.answered();
+      return result;
+    } catch (err) {
+      if (conflictExpected && isConflict(err)) this.answered();
+      else this.failed(err);
+      throw err;
+    }
   }
 
   view(): ApiHealthView {

@@ -1,18 +1,9 @@
 /**
  * A ConfigMap as the config source (Kubernetes mode): the config YAML is one key of the ConfigMap
  * (default `sluice.yaml`), read and watched through the API server rather than a mounted file — a
- * mount lags the ConfigMap by up to a minute and is read-only.
- *
- * - watch: a one-object informer, list and watch with `fieldSelector=metadata.name=NAME` (the only
- *   way RBAC limited to that name lets a list or watch through). Each new text is parsed and handed
- *   over, the config or its ConfigError. A text already known (loaded, or written by this source)
- *   is not a change: a replica's own write-back never reloads it.
- * - updateTraffic: read the ConfigMap, edit the service's `traffic` in the YAML text (comments and
- *   layout kept), validate the whole result, and replace the ConfigMap with the read
- *   resourceVersion as precondition. A 409 means another replica wrote in between: read again and
- *   redo the edit on its text, so concurrent writers from several replicas never lose a change.
- *   Worked example: A and B both read rv 7; A writes rv 8; B's write with rv 7 gets 409; B reads
- *   rv 8 (A's change inside), edits, writes rv 9 — both changes are in rv 9.
+ * mount lags the ConfigMap by up to a minute and is read-only. Traffic write-backs are guarded by
+ * resourceVersion and redone on a 409, so concurrent writers never lose a change. Design notes:
+ * docs/kubernetes.md#the-configmap-source.
  */
 import { CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import { pino } from 'pino';
@@ -25,7 +16,6 @@ import type { Logger } from '../log.js';
 import { apiStatusCode, describeApiError, isConflict, isNotFound } from './api-error.js';
 import { ApiHealth, type ApiHealthView } from './api-health.js';
 import { Backoff, resolveBackoff, type BackoffPolicy } from './backoff.js';
-import { withDeadline } from './deadline.js';
 import { RestartingInformer } from './informer.js';
 
 export interface ConfigMapSourceOptions {
@@ -49,7 +39,7 @@ export interface ConfigMapSourceOptions {
 }
 
 /** Field manager recorded in the ConfigMap's managedFields for the gateway's writes. */
-export const FIELD_MANAGER = 'sluice';
+const FIELD_MANAGER = 'sluice';
 
 export class ConfigMapConfigSource implements ConfigSource {
   readonly description: string;
@@ -203,15 +193,8 @@ export class ConfigMapConfigSource implements ConfigSource {
     }
   }
 
-  private async call<T>(request: Promise<T>, what: string): Promise<T> {
-    try {
-      const result = await withDeadline(request, this.requestTimeoutMs, what);
-      this.health.answered();
-      return result;
-    } catch (err) {
-      this.health.failed(err);
-      throw err;
-    }
+  private call<T>(request: Promise<T>, what: string): Promise<T> {
+    return this.health.call(request, this.requestTimeoutMs, what);
   }
 
   private textOf(configMap: V1ConfigMap): string {

@@ -1,15 +1,8 @@
 /**
  * Kubernetes mode, wired in one place: the scaler driver for `backend: kubernetes` revisions, Lease
  * leader election, peer discovery and the leader's peer-stats collection, and the API server's
- * reachability as a condition the admin API shows.
- *
- * Every replica holds, forwards and may activate a revision at zero; only the Lease holder makes
- * scale decisions (the loop's `isLeader`) and, while it leads, reads every peer's `/api/v1/stats`
- * once a second so that it decides on the revision-wide total.
- *
- * @example
- * const kube = startKubernetesMode({ kubeConfig, config, source, revisions: () => gateway.revisions(), adminPort: 8081, logger });
- * const loop = new AutoscalerLoop({ ..., isLeader: kube.isLeader });
+ * reachability as a condition the admin API shows. Every replica holds, forwards and may activate a
+ * revision at zero; only the Lease holder makes scale decisions, on the sum of every peer's stats.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -19,7 +12,7 @@ import type { Config } from '../config/load.js';
 import { kubernetesSettingsSchema, type KubernetesSettings } from '../config/schema.js';
 import type { RevisionRuntime } from '../gateway/revision.js';
 import type { Logger } from '../log.js';
-import { KubernetesDriver } from '../scaler/kubernetes.js';
+import { KubernetesDriver } from './deployment-driver.js';
 import { ApiHealth, combineHealth, type ApiHealthView } from './api-health.js';
 import { resolveBackoff, type BackoffPolicy } from './backoff.js';
 import type { ConfigMapConfigSource } from './configmap-source.js';
@@ -89,10 +82,18 @@ export function loadKubeConfig(file?: string): KubeConfig {
 }
 
 /** This replica's identity among the candidates: the pod name, else the host name and a random suffix. */
-export function replicaIdentity(env: Record<string, string | undefined>): string {
+function replicaIdentity(env: Record<string, string | undefined>): string {
   return env.POD_NAME || `${hostname()}-${randomBytes(3).toString('hex')}`;
 }
 
+/**
+ * Start the driver and, unless `leaderElection.enabled` is false, peer discovery and the election;
+ * while this replica leads, it reads every peer's `/api/v1/stats` once a second.
+ *
+ * @example
+ * const kube = startKubernetesMode({ kubeConfig, config, source, revisions: () => gateway.revisions(), adminPort: 8081, logger });
+ * const loop = new AutoscalerLoop({ ..., isLeader: kube.isLeader });
+ */
 export function startKubernetesMode(options: KubernetesModeOptions): KubernetesMode {
   const env = options.env ?? process.env;
   const settings = kubernetesSettingsSchema.parse(options.config.kubernetes ?? {});

@@ -1,25 +1,15 @@
 /**
  * Leader election on a `coordination.k8s.io/v1` Lease, as client-go's leaderelection does it, so one
- * gateway replica runs the decider and patches while the others hold and forward.
- *
- * - Every retry period (a third of the lease duration by default) each candidate reads the Lease. It
- *   takes the Lease when it is absent, has no holder, is held by this identity, or has expired; it
- *   writes with the read resourceVersion as precondition, so of two candidates only one succeeds (the
- *   other gets 409 and reads again next round).
- * - Expiry is judged on the local clock, not the holder's: a lease is expired when it has not changed
- *   for leaseDurationSeconds since this candidate last saw it change. Lease 15 s: a leader that stops
- *   renewing at t is replaced at about t + 15 s + one retry period, whatever the clocks say.
- * - A leader that cannot renew for renewDeadlineMs (< lease duration) stops leading on its own, before
- *   anyone else may take over, so two leaders never act at once while clocks run at the same rate.
- * - leaseTransitions counts changes of holder; acquireTime is kept across renewals.
- * - stop() releases by default: holder cleared and duration 1 s (client-go's release), so another
- *   candidate takes over on its next attempt instead of waiting out the lease.
+ * gateway replica runs the decider and patches while the others hold and forward. Expiry is judged
+ * on the local clock, and a leader that cannot renew stops leading before anyone may take over.
+ * Design notes: docs/kubernetes.md#leader-election.
  */
 import { CoordinationV1Api, type KubeConfig, type V1Lease, type V1LeaseSpec } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { SluiceError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { describeApiError, isConflict, isNotFound } from './api-error.js';
+import { withDeadline } from './deadline.js';
 import { microTimeNow, parseMicroTime, type MicroTime } from './micro-time.js';
 
 export interface LeaderElectorOptions {
@@ -53,7 +43,7 @@ export interface LeaseRecord {
   leaseTransitions: number;
 }
 
-export function leaseRecord(lease: V1Lease): LeaseRecord {
+function leaseRecord(lease: V1Lease): LeaseRecord {
   const spec = lease.spec ?? {};
   return {
     holderIdentity: spec.holderIdentity ?? '',
@@ -288,15 +278,7 @@ export class LeaderElector {
     return { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace, resourceVersion, labels, annotations }, spec };
   }
 
-  private async call<T>(request: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer from the API server in ${this.timings.requestTimeoutMs} ms`)), this.timings.requestTimeoutMs);
-    });
-    try {
-      return await Promise.race([request, deadline]);
-    } finally {
-      clearTimeout(timer);
-    }
+  private call<T>(request: Promise<T>): Promise<T> {
+    return withDeadline(request, this.timings.requestTimeoutMs, `lease ${this.options.namespace}/${this.options.name}`);
   }
 }

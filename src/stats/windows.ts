@@ -1,33 +1,11 @@
 /**
- * Stable and panic window averages over a revision's 1-second buckets (RevisionStats), as Knative's
- * metric collector computes them (`aggregation/bucketing.go`):
- *
- * - `linear` (default): sum over the window ÷ the number of seconds in it that hold data. Seconds
- *   before the first data point do not count, so 6 s of traffic at 20 after a quiet start averages
- *   20, not 20 × 6 / 60 = 2 (Knative: `WindowAverage` divides by the buckets since `firstWrite`).
- *   The result is floored to 6 decimals, as Knative does, so 70.0000001 / 70 does not ask for 2 pods.
- * - `weightedExponential`: Σ c·(1−c)^i · bucket[now − i], newest first, with the decay c computed
- *   from the window length (`WeightedFloat64Buckets`): c = max(0.2, 1 − 0.0001^(1/seconds)), so the
- *   weights of a full window add up to at least 99.99 %. A 6 s panic window gives c ≈ 0.785; a 60 s
- *   stable window hits the 0.2 floor.
- *
- * Which seconds hold data: Knative writes a bucket each time it scrapes a pod or the activator reports
- * traffic. Sluice sees every request itself, so a second counts as data when the revision had ready
- * endpoints (a quiet second is then a measured 0, like a scrape of an idle pod) or any traffic at all.
- * After a whole window with neither (scaled to zero, no requests) the window starts afresh at the next
- * data point, as Knative resets `firstWrite` — a burst that wakes a revision is averaged over its own
- * seconds, not diluted by the idle minute before it.
- *
- * Deviation, deliberately: Knative also leaves out trailing seconds after the last write; here they
- * count as zeros, because the gateway did observe them (no traffic). It only matters at zero ready
- * endpoints, and it lets the average decay instead of freezing at its last value.
- *
- * Reading is O(window seconds) with no allocation: read() walks the ring in place and fills one
- * result object owned by the reader.
+ * Stable and panic window averages over a revision's 1-second buckets (RevisionStats), `linear` or
+ * `weightedExponential`, as Knative's metric collector computes them (`aggregation/bucketing.go`),
+ * counting only the seconds that hold data. Reading is O(window seconds) with no allocation: read()
+ * walks the ring in place and fills one result object owned by the reader. Design notes, and the one
+ * deliberate deviation from Knative: docs/autoscaling.md#the-windows.
  */
-
-/** Knative's `metric-aggregation-algorithm` values (annotation spelling). */
-export type AggregationAlgorithm = 'linear' | 'weightedExponential';
+import type { AggregationAlgorithm } from '../config/scaling.js';
 
 /** What a window reader needs from RevisionStats (its ring buffers). */
 export interface SecondBuckets {
@@ -48,7 +26,7 @@ export interface WindowSpec {
   algorithm: AggregationAlgorithm;
 }
 
-/** The same, as a ScalingSpec carries it (config/autoscaling.ts). */
+/** The same, as a ScalingSpec carries it (config/scaling.ts). */
 export interface WindowSource {
   stableWindowMs: number;
   panicWindowMs: number;
