@@ -20,7 +20,7 @@ import type { ConfigChange, ConfigSource } from '../config/source.js';
 import type { ConfigError } from '../errors.js';
 import { Gateway } from '../gateway/gateway.js';
 import type { ConfigMapConfigSource } from '../kube/configmap-source.js';
-import type { KubernetesMode } from '../kube/kubernetes-mode.js';
+import type { KubernetesMode } from './kubernetes-mode.js';
 import type { Logger } from '../log.js';
 import { formatHostPort } from '../net-address.js';
 import { RolloutController } from '../rollout/rollout-controller.js';
@@ -90,7 +90,7 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
   let gateway: Gateway | undefined;
   if (options.kubernetes !== undefined) {
     // Loaded only here: the Kubernetes client is most of what an idle local-mode gateway would hold.
-    const { startKubernetesMode } = await import('../kube/kubernetes-mode.js');
+    const { startKubernetesMode } = await import('./kubernetes-mode.js');
     try {
       kube = startKubernetesMode({
         kubeConfig: options.kubernetes.kubeConfig,

@@ -70,7 +70,7 @@ export async function main(argv: string[]): Promise<number | void> {
   // Kubernetes client; a local-mode gateway never does.
   let kubernetes: GatewayAppOptions['kubernetes'];
   const kubeConfig = async () => {
-    const { loadKubeConfig } = await import('../kube/kubernetes-mode.js');
+    const { loadKubeConfig } = await import('../app/kubernetes-mode.js');
     return loadKubeConfig(values.kubeconfig);
   };
   let source: ConfigSource;

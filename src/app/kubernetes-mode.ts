@@ -12,12 +12,12 @@ import type { Config } from '../config/load.js';
 import { kubernetesSettingsSchema, type KubernetesSettings } from '../config/schema.js';
 import type { RevisionRuntime } from '../gateway/revision.js';
 import type { Logger } from '../log.js';
-import { KubernetesDriver } from './deployment-driver.js';
-import { ApiHealth, combineHealth, type ApiHealthView } from './api-health.js';
-import { resolveBackoff, type BackoffPolicy } from './backoff.js';
-import type { ConfigMapConfigSource } from './configmap-source.js';
-import { LeaderElector } from './leader-election.js';
-import { PeerDiscovery } from './peers.js';
+import { KubernetesDriver } from '../kube/deployment-driver.js';
+import { ApiHealth, combineHealth, type ApiHealthView } from '../kube/api-health.js';
+import { resolveBackoff, type BackoffPolicy } from '../kube/backoff.js';
+import type { ConfigMapConfigSource } from '../kube/configmap-source.js';
+import { LeaderElector } from '../kube/leader-election.js';
+import { PeerDiscovery } from '../kube/peers.js';
 
 export interface KubernetesModeOptions {
   kubeConfig: KubeConfig;
