@@ -105,19 +105,6 @@ function parseFixedRequest(P: NativeParserClass, methods: readonly string[]): st
 /** The verdict for this process, made once at load. */
 export const nativeParser: ParserFence = checkNativeParser();
 
-/** `onHeadersComplete(versionMajor, versionMinor, rawHeaders, method, url, _, _, upgrade, keepAlive)`. */
-export type HeadersComplete = (
-  versionMajor: number,
-  versionMinor: number,
-  rawHeaders: string[] | undefined,
-  method: number,
-  url: string | undefined,
-  statusCode: unknown,
-  statusMessage: unknown,
-  upgrade: boolean,
-  shouldKeepAlive: boolean,
-) => number;
-
 export function isParseError(result: unknown): result is ParseError {
   return result instanceof Error;
 }

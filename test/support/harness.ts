@@ -20,7 +20,6 @@ import type { RolloutController } from '../../src/rollout/rollout-controller.js'
 import type { TrafficController } from '../../src/rollout/traffic-controller.js';
 import type { LocalDriver } from '../../src/scaler/local.js';
 
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 export const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 

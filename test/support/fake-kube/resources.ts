@@ -70,8 +70,3 @@ export function parseResourcePath(pathname: string): ResourcePath | undefined {
   return undefined;
 }
 
-/** The list path of a resource in a namespace, e.g. `/apis/apps/v1/namespaces/default/deployments`. */
-export function listPath(resource: ResourceType, namespace: string): string {
-  const base = resource.group === '' ? `/api/${resource.version}` : `/apis/${resource.group}/${resource.version}`;
-  return `${base}/namespaces/${namespace}/${resource.plural}`;
-}
