@@ -1,17 +1,8 @@
 /**
  * The data port's HTTP/1.1 server: a `net` server whose connections parse requests with Node's
- * native parser and answer with Http1Response, in place of `http.Server`.
- *
- * Why: per proxied request, `http.Server` builds an IncomingMessage and a ServerResponse (two
- * streams with their state machines, events and header objects). Measured at 3,000 requests a
- * second through the gateway, that was 13 µs of the gateway's 80 µs of CPU per request.
- *
- * What it keeps from `http.Server`: keep-alive with a `Keep-Alive: timeout` hint, pipelining
- * (answered in order), `Expect: 100-continue`, chunked request and response bodies, HEAD,
- * half-closed clients, a 16 KiB head limit, Upgrade requests handed over as an IncomingMessage
- * with the socket, and a graceful stop (idle connections close, busy ones after their response).
- * Requests the parser refuses get a JSON 400 (431 for a head too large, 408 for a head still
- * incomplete after headersTimeoutMs) and the connection closes.
+ * native parser (Http1Connection) and answer with Http1Response, in place of `http.Server`, whose
+ * two streams per request cost about 13 µs of CPU more; what it keeps of `http.Server` and why is in
+ * docs/architecture.md ("Why the data port has its own HTTP/1.1 server and client").
  */
 import type { IncomingMessage } from 'node:http';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';

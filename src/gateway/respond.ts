@@ -46,5 +46,5 @@ export const errors = {
   tagNotFound: (service: string, tag: string) =>
     new SluiceError('route_not_found', 404, `service "${service}" has no revision tagged "${tag}"`),
   badRequest: (message: string) => new SluiceError('bad_request', 400, message),
-  shuttingDown: () => new SluiceError('queue_full', 503, 'gateway is shutting down'),
+  shuttingDown: () => new SluiceError('unavailable', 503, 'gateway is shutting down'),
 };

@@ -17,7 +17,7 @@
  * const scraper = new StatsScraper({ targets: () => urls, parse: queueProxySample, onRound: (round) => … });
  * scraper.start();
  */
-import { Agent, request } from 'undici';
+import type { Agent } from 'undici';
 import type { Logger } from '../log.js';
 
 /** One target's good answer. */
@@ -70,8 +70,10 @@ export class StatsScraper<T> {
   private readonly timeoutMs: number;
   private readonly now: () => number;
   private readonly headers: Record<string, string>;
-  // Keep-alive connections, one or two per target: a round costs no connect once warm.
-  private readonly agent: Agent;
+  // Keep-alive connections, one or two per target: a round costs no connect once warm. undici is
+  // loaded with the first round: most gateways never poll anything.
+  private agent: Agent | undefined;
+  private undici: Promise<typeof import('undici')> | undefined;
 
   constructor(private readonly options: StatsScraperOptions<T>) {
     this.intervalMs = options.intervalMs ?? 1000;
@@ -79,7 +81,6 @@ export class StatsScraper<T> {
     this.timeoutMs = options.timeoutMs ?? 500;
     this.now = options.now ?? Date.now;
     this.headers = options.token ? { authorization: `Bearer ${options.token}` } : {};
-    this.agent = new Agent({ connections: 2, keepAliveTimeout: 10_000, connect: { timeout: this.timeoutMs } });
   }
 
   /** Poll every interval until stop() or close(). */
@@ -99,7 +100,7 @@ export class StatsScraper<T> {
     this.closed = true;
     this.stop();
     await this.round?.catch(() => {});
-    await this.agent.close();
+    await this.agent?.close();
   }
 
   /** One round now (joins one already running). */
@@ -182,6 +183,9 @@ export class StatsScraper<T> {
   /** One target's answer, or undefined when it is silent (no answer in time, not 200, or not stats). */
   private async read(url: string): Promise<Scraped<T> | undefined> {
     try {
+      const { Agent, request } = await (this.undici ??= import('undici'));
+      if (this.closed) return undefined;
+      this.agent ??= new Agent({ connections: 2, keepAliveTimeout: 10_000, connect: { timeout: this.timeoutMs } });
       const res = await request(url, {
         dispatcher: this.agent,
         headers: this.headers,
