@@ -247,7 +247,7 @@ export class Gateway implements StatusSource, ExchangeContext {
   private route(req: DownstreamRequest | IncomingMessage): Routed | SluiceError {
     const path = normalizeTarget(req.url ?? '');
     if (typeof path !== 'string') return errors.badRequest(targetProblemMessage(path.problem));
-    if (this.closing) return errors.shuttingDown();
+    if (this.closing) return errors.queueClosed();
     const head = upstreamRequestHeaders({ rawHeaders: req.rawHeaders, httpVersion: req.httpVersion, remoteAddress: req.socket.remoteAddress, proto: 'http' });
     if (head instanceof SluiceError) return head;
     const target = this.router.match(head.host, path);
@@ -313,7 +313,7 @@ export class Gateway implements StatusSource, ExchangeContext {
     while (Date.now() < deadline && [...this.revisionsByKey.values()].some((r) => r.stats.active > 0)) {
       await new Promise((r) => setTimeout(r, 20));
     }
-    for (const rev of this.revisionsByKey.values()) this.activator.failAll(rev, errors.shuttingDown());
+    for (const rev of this.revisionsByKey.values()) this.activator.failAll(rev, errors.queueClosed());
     this.server?.closeAllConnections();
     await closed;
     for (const pool of this.pools.values()) pool.destroy();

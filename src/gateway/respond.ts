@@ -46,5 +46,6 @@ export const errors = {
   tagNotFound: (service: string, tag: string) =>
     new SluiceError('route_not_found', 404, `service "${service}" has no revision tagged "${tag}"`),
   badRequest: (message: string) => new SluiceError('bad_request', 400, message),
-  shuttingDown: () => new SluiceError('unavailable', 503, 'gateway is shutting down'),
+  /** The gateway is stopping: its hold queues take nothing more (503 queue_full, with Retry-After). */
+  queueClosed: () => new SluiceError('queue_full', 503, 'gateway is shutting down'),
 };
