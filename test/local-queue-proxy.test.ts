@@ -426,7 +426,7 @@ describe('queue-proxy metrics against gateway metrics', { timeout: 120_000 }, ()
     const rev = gw.revision('count', 'count-1');
     await until(() => rev.endpoints.length === 2, 'two ready replicas');
     pidsOf(gw, rev);
-    const external = rev.external(true); // the queue-proxy samples the loop adds (created by the first tick)
+    const external = rev.external(); // the queue-proxy samples the loop adds (created by the first tick)
 
     /**
      * Run `loops` against `urls` through all of one whole second S, then wait until the replicas'

@@ -16,7 +16,7 @@ import { StatsScraper, type ScrapeRound } from '../stats/stats-scraper.js';
 /** What this reads of a revision (the gateway's RevisionRuntime). */
 export interface PeerStatsRevision {
   readonly key: RevisionKey;
-  external(withLocal: boolean): ExternalBuckets;
+  external(): ExternalBuckets;
 }
 
 export interface PeerStatsOptions {
@@ -62,7 +62,7 @@ export class PeerStatsCollector {
     await this.scraper.poll();
   }
 
-  /** Each peer's seconds not added before go on top of this gateway's own (`external(true)`). */
+  /** Each peer's seconds not added before go on top of this gateway's own (`external()`). */
   private take(round: ScrapeRound<GatewayStatsSample>): void {
     const byKey = new Map<string, PeerStatsRevision>();
     for (const rev of this.options.revisions()) byKey.set(rev.key, rev);
@@ -72,7 +72,7 @@ export class PeerStatsCollector {
         const key = `${r.service}/${r.revision}`;
         const rev = byKey.get(key);
         if (rev === undefined) continue;
-        const external = rev.external(true);
+        const external = rev.external();
         for (const s of this.scraper.fresh(url, r.seconds, key)) external.add(s.second, s.concurrency, s.requests);
       }
     }

@@ -21,7 +21,7 @@ export interface QueueProxiedRevision {
   readonly retired: boolean;
   /** Ready endpoints, replaced whole on every change. */
   readonly endpoints: readonly Endpoint[];
-  external(withLocal: boolean): ExternalBuckets;
+  external(): ExternalBuckets;
 }
 
 function statsUrl(endpoint: Endpoint, adminPort: number): string {
@@ -53,7 +53,7 @@ export class QueueProxyMetrics {
       live.add(rev.key);
       let reading = this.readings.get(rev.key);
       if (reading === undefined) {
-        const external = rev.external(true);
+        const external = rev.external();
         const reader = new QueueProxyStatsReader({
           token: this.options.token,
           onSecond: (s) =>

@@ -7,7 +7,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Config, Service } from '../config/load.js';
+import type { Config } from '../config/load.js';
 import type { Logger } from '../log.js';
 import type { ScalerDriver } from '../scaler/driver.js';
 import type { RevisionKey } from '../core/revision.js';
@@ -19,24 +19,12 @@ import { upstreamRequestHeaders, type RequestHead } from './headers.js';
 import { normalizeTarget, targetProblemMessage } from './request-target.js';
 import { errors, sendError, sendSocketError } from './respond.js';
 import { RevisionRuntime } from './revision.js';
-import { Router, type RouteSpec } from './router.js';
+import { Router } from './router.js';
+import { routeSpecs, serviceViews, type RouteTarget, type ServiceRuntime } from './service-table.js';
 import type { AutoscalerView, ServiceView, StatusSource } from '../core/status.js';
-import { tagHost, TrafficPolicy, type TrafficChoice } from './traffic-policy.js';
+import { TrafficPolicy, type TrafficChoice } from './traffic-policy.js';
 import { SluiceError } from '../errors.js';
 import { UpgradeExchange } from './upgrade.js';
-
-export interface ServiceRuntime {
-  readonly name: string;
-  spec: Service;
-  revisions: Map<string, RevisionRuntime>;
-  policy: TrafficPolicy;
-}
-
-/** What the router finds for a request: the service, and the tag when the host was a tag host. */
-interface RouteTarget {
-  service: ServiceRuntime;
-  tag?: string;
-}
 
 /** A request routed: its revision, its head for the endpoint, its normalised target. */
 interface Routed {
@@ -138,18 +126,8 @@ export class Gateway implements StatusSource, ExchangeContext {
       }
       services.set(spec.name, { name: spec.name, spec, revisions, policy: new TrafficPolicy(spec, revisions) });
     }
-    const targets: Array<RouteSpec<RouteTarget>> = [];
-    for (const s of config.services) {
-      const service = services.get(s.name)!;
-      targets.push({ service: { service }, hosts: s.match.hosts, pathPrefix: s.match.pathPrefix, model: s.match.model });
-      // Tag hosts: `<tag>-<host>` for each exact host reach the tagged revision.
-      for (const tag of service.policy.tagNames()) {
-        const hosts = s.match.hosts.filter((h) => !h.startsWith('*.')).map((h) => tagHost(tag, h));
-        if (hosts.length > 0) targets.push({ service: { service, tag }, hosts, pathPrefix: s.match.pathPrefix, model: s.match.model });
-      }
-    }
     this.serviceTable = services;
-    this.router = new Router(targets);
+    this.router = new Router(routeSpecs(services.values()));
     for (const rev of this.revisionsByKey.values()) if (!live.has(rev.key)) this.retire(rev);
   }
 
@@ -327,26 +305,6 @@ export class Gateway implements StatusSource, ExchangeContext {
   }
 
   services(): ServiceView[] {
-    const out: ServiceView[] = [];
-    for (const svc of this.serviceTable.values()) {
-      const percents = new Map(svc.spec.traffic.map((t) => [t.revision, t]));
-      out.push({
-        name: svc.name,
-        match: svc.spec.match,
-        revisions: [...svc.revisions.values()].map((rev) => ({
-          service: svc.name,
-          revision: rev.name,
-          backend: rev.spec.backend,
-          containerConcurrency: rev.spec.containerConcurrency,
-          percent: percents.get(rev.name)?.percent ?? 0,
-          tag: percents.get(rev.name)?.tag,
-          stats: rev.stats,
-          replicas: rev.replicas,
-          autoscaler: rev.autoscaler,
-        })),
-      });
-    }
-    return out;
+    return serviceViews(this.serviceTable.values());
   }
 }
-

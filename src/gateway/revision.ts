@@ -61,18 +61,13 @@ export class RevisionRuntime {
   /** Samples from peers or queue-proxies, and the view the windows read when there are any. */
   private combined: CombinedBuckets | undefined;
 
-  /**
-   * Start taking per-second samples from elsewhere. `withLocal` false: they replace this gateway's
-   * own counts (queue-proxy stats); true: they add to them (peer gateways).
-   */
-  external(withLocal: boolean): ExternalBuckets {
-    if (this.combined === undefined) {
-      this.combined = new CombinedBuckets(withLocal ? this.stats : null, new ExternalBuckets(this.stats.size));
-    }
+  /** Start taking per-second samples from elsewhere (peer gateways, queue-proxies): they add to this gateway's own counts. */
+  external(): ExternalBuckets {
+    this.combined ??= new CombinedBuckets(this.stats, new ExternalBuckets(this.stats.size));
     return this.combined.external;
   }
 
-  /** What the autoscaler's windows read: local stats, or local plus/replaced by external samples. */
+  /** What the autoscaler's windows read: local stats, plus external samples once there are any. */
   get metricBuckets(): SecondBuckets {
     return this.combined ?? this.stats;
   }

@@ -36,8 +36,7 @@ export class ExternalBuckets {
 /**
  * Local buckets plus external samples, as one SecondBuckets the windows can read. Peers and
  * queue-proxies alike add to the gateway's own counts (a queue-proxy sends only what bypassed the
- * gateways); `local` null, external samples alone, is supported but nothing asks for it today.
- * Refreshing costs one pass over the ring per read (60 adds for a 60 s window).
+ * gateways). Refreshing costs one pass over the ring per read (60 adds for a 60 s window).
  */
 export class CombinedBuckets implements SecondBuckets {
   readonly concurrency: Float64Array;
@@ -45,7 +44,7 @@ export class CombinedBuckets implements SecondBuckets {
   readonly size: number;
 
   constructor(
-    private readonly local: SecondBuckets | null,
+    private readonly local: SecondBuckets,
     readonly external: ExternalBuckets,
   ) {
     this.size = external.size;
@@ -54,14 +53,15 @@ export class CombinedBuckets implements SecondBuckets {
   }
 
   lastCompleteSecond(now: number): number {
-    const last = this.local ? this.local.lastCompleteSecond(now) : Math.floor(now / 1000) - 1;
+    const local = this.local;
+    const last = local.lastCompleteSecond(now);
     const ext = this.external;
     for (let s = last - this.size + 1; s <= last; s++) {
       const i = ((s % this.size) + this.size) % this.size;
+      const li = ((s % local.size) + local.size) % local.size;
       const fresh = ext.seconds[i] === s;
-      const li = this.local ? ((s % this.local.size) + this.local.size) % this.local.size : -1;
-      this.concurrency[i] = (li >= 0 ? this.local!.concurrency[li]! : 0) + (fresh ? ext.concurrency[i]! : 0);
-      this.counts[i] = (li >= 0 ? this.local!.counts[li]! : 0) + (fresh ? ext.counts[i]! : 0);
+      this.concurrency[i] = local.concurrency[li]! + (fresh ? ext.concurrency[i]! : 0);
+      this.counts[i] = local.counts[li]! + (fresh ? ext.counts[i]! : 0);
     }
     return last;
   }
