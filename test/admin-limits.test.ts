@@ -7,7 +7,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Registry } from 'prom-client';
@@ -156,7 +156,8 @@ describe('admin API over HTTP', () => {
   }
 
   async function send(method: 'PUT' | 'POST' | 'DELETE', path: string, body?: string | Buffer | AsyncIterable<Buffer>): Promise<Answer> {
-    const res = await request(`${gw.adminUrl}${path}`, { method, headers: { 'content-type': 'application/json' }, body });
+    // undici sends an async iterable chunked (its docs list Iterable and AsyncIterable bodies); its types stop at Readable.
+    const res = await request(`${gw.adminUrl}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body as Dispatcher.RequestOptions['body'] });
     const text = await res.body.text();
     return { status: res.statusCode, headers: res.headers, text, json: JSON.parse(text) };
   }

@@ -28,6 +28,7 @@ const DEFAULT_SPEC: ScalingSpec = {
   targetValue: 70,
   totalValue: 100,
   targetUtilization: 0.7,
+  burstTarget: 70,
   targetBurstCapacity: 211,
   panicThreshold: 2,
   maxScaleUpRate: 1000,
@@ -53,7 +54,7 @@ interface Row {
   wantProblems?: string[];
 }
 
-function assertRow(row: Row): ScalingSpec {
+function assertRow(row: Row): void {
   const annotations: Record<string, string> = { ...row.rawAnnotations };
   for (const [k, v] of Object.entries(row.annotations ?? {})) annotations[K + k] = v;
   const problems: string[] = [];
@@ -62,7 +63,6 @@ function assertRow(row: Row): ScalingSpec {
   expect(problems).toEqual(row.wantProblems ?? []);
   if (row.want) expect(got).toMatchObject(row.want);
   if (row.wantDefaults) expect(defaults).toMatchObject(row.wantDefaults);
-  return got;
 }
 
 describe('resolveScaling: defaults and targets', () => {

@@ -70,7 +70,7 @@ async function failure(call: Promise<unknown>): Promise<{ code: number; status: 
 type Seen = { type: string; name?: string; rv?: string; code?: number };
 
 /** A raw watch with the client's Watch; collects events until stopped. */
-async function watchRaw(kc: KubeConfig, path: string, query: Record<string, string | boolean>) {
+async function watchRaw(kc: KubeConfig, path: string, query: Record<string, string | number | boolean>) {
   const events: Seen[] = [];
   let ended: unknown = undefined;
   let done = false;

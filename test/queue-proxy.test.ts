@@ -610,6 +610,7 @@ describe('deploy/sidecar manifest', () => {
     // The CLI accepts the sidecar's arguments as written.
     expect(qp.args[0]).toBe('queue-proxy');
     const options = parseQueueProxyArgs(qp.args.slice(1));
+    if (options === 'help') throw new Error('the sidecar\'s arguments parsed as --help');
     expect(options).toMatchObject({ listen: { port: 8012 }, admin: { port: 9091 } });
     expect(qp.ports).toEqual(expect.arrayContaining([
       expect.objectContaining({ name: 'http', containerPort: 8012 }),

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { request } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseConfigText, type Config } from '../src/config/load.js';
+import { parseConfigText, type Config, type Service } from '../src/config/load.js';
 import type { TrafficTarget } from '../src/config/schema.js';
 import type { ConfigSource } from '../src/config/source.js';
 import { ConfigError, SluiceError } from '../src/errors.js';
@@ -25,12 +25,20 @@ import { IRIS_ROW, predictorRevision, startGateway, until, type TestGateway } fr
 
 // --- plan ---------------------------------------------------------------------------------------
 
-const SHOP = {
-  revisions: [{ name: 'a' }, { name: 'b' }, { name: 'c' }],
+const SHOP: Pick<Service, 'revisions' | 'traffic'> = {
+  revisions: parseConfigText(`
+services:
+  - name: shop
+    revisions:
+      - { name: a, backend: static, urls: ["http://127.0.0.1:9"] }
+      - { name: b, backend: static, urls: ["http://127.0.0.1:9"] }
+      - { name: c, backend: static, urls: ["http://127.0.0.1:9"] }
+    traffic: [{ revision: a, percent: 100 }]
+`).services[0]!.revisions,
   traffic: [
     { revision: 'a', percent: 100 },
     { revision: 'b', percent: 0, tag: 'next' },
-  ] as TrafficTarget[],
+  ],
 };
 
 const held = (percents: number[], holdMs: number): RolloutStep[] => percents.map((percent, i) => ({ percent, holdMs: i === percents.length - 1 ? 0 : holdMs }));

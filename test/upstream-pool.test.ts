@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_KEEP_ALIVE_MS, keepAliveFor, type Progress, type UpstreamConnection, type UpstreamHandler, type UpstreamRequest } from '../src/upstream/upstream-connection.js';
+import { DEFAULT_KEEP_ALIVE_MS, keepAliveFor, type Progress, type UpstreamCall, type UpstreamHandler, type UpstreamRequest } from '../src/upstream/upstream-connection.js';
 import { UpstreamError } from '../src/upstream/upstream-error.js';
 import { UpstreamPool, type UpstreamPoolOptions } from '../src/upstream/upstream-pool.js';
 
@@ -607,7 +607,7 @@ describe('UpstreamPool', () => {
   it('abort() from onResponseHead while the rest of the response is in the same read', async () => {
     const srv = await httpServer(hello);
     const p = pool(srv.origin);
-    let conn: UpstreamConnection | undefined;
+    let conn: UpstreamCall | undefined;
     const r = new Recorder();
     const onHead = r.onResponseHead.bind(r);
     r.onResponseHead = (status, headers) => {

@@ -76,7 +76,7 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
     '--admin', `${options.host}:${options.adminPort}`,
     '--log-format', 'json',
   ];
-  const env = {
+  const env: NodeJS.ProcessEnv = {
     ...process.env,
     SLUICE_ADMIN_TOKEN: ADMIN_TOKEN,
     SLUICE_LOG_LEVEL: process.env.TEST_GATEWAY_LOG_LEVEL ?? 'info',
