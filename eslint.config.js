@@ -14,6 +14,10 @@ export default tseslint.config(
         tsconfigRootDir: import.meta.dirname,
       },
     },
+    rules: {
+      // A field is left out of a copy by destructuring it beside a rest (`{ managedFields: _mf, ...meta }`).
+      '@typescript-eslint/no-unused-vars': ['error', { ignoreRestSiblings: true }],
+    },
   },
   {
     files: ['**/*.js', '**/*.cjs', '**/*.mjs'],
