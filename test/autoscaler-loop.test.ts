@@ -58,7 +58,7 @@ interface Fixture {
   driver: FakeDriver;
   loop: AutoscalerLoop;
   /** Moves the loop's clock. */
-  setClock(ms: number): void;
+  setClock: (ms: number) => void;
 }
 
 /** One revision `svc/rev-1` built through the real config parser, a fake driver and a loop on a manual clock. */

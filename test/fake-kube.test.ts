@@ -56,12 +56,20 @@ function kubelet(fake: FakeKubeServer, options: Partial<KubeletOptions> = {}): F
   return k;
 }
 
+/** A Kubernetes Status object, as an API error's body carries it. */
+interface Status {
+  kind: string;
+  reason: string;
+  code: number;
+  message: string;
+}
+
 /** The failed call's HTTP code and its Status body. */
-async function failure(call: Promise<unknown>): Promise<{ code: number; status: { kind: string; reason: string; code: number; message: string } }> {
+async function failure(call: Promise<unknown>): Promise<{ code: number; status: Status }> {
   try {
     await call;
   } catch (err) {
-    if (err instanceof ApiException) return { code: err.code, status: JSON.parse(err.body as string) };
+    if (err instanceof ApiException) return { code: err.code, status: JSON.parse(err.body as string) as Status };
     throw err;
   }
   throw new Error('expected the call to fail');
