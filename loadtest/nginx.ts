@@ -87,7 +87,7 @@ export async function startNginx(binary: string, dir: string, predictorUrl: stri
   } catch (err) {
     const log = await readFile(join(dir, 'error.log'), 'utf8').catch(() => '');
     await child.stop();
-    throw new Error(`nginx did not start: ${(err as Error).message}\n${log}${child.outputTail()}`);
+    throw new Error(`nginx did not start: ${(err as Error).message}\n${log}${child.outputTail()}`, { cause: err });
   }
   return { child, url: `http://127.0.0.1:${port}` };
 }

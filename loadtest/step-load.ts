@@ -382,7 +382,7 @@ async function main(): Promise<void> {
   try {
     process.exitCode = await run(settings);
   } catch (err) {
-    process.stderr.write(`step-load failed: ${(err as Error).stack ?? err}\n`);
+    process.stderr.write(`step-load failed: ${(err as Error).stack ?? String(err)}\n`);
     await stopAll(2000);
     process.exitCode = 1;
   }

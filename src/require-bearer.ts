@@ -7,7 +7,7 @@
  * bearerAuth takes RFC 6750 token characters only, so a configured token with others could never
  * be presented: it is refused here, at start, instead of every request being refused later.
  */
-import type { Context, MiddlewareHandler } from 'hono';
+import type { Context, Env, MiddlewareHandler } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
 import { HTTPException } from 'hono/http-exception';
 
@@ -25,7 +25,7 @@ export interface RequireBearerOptions {
 /**
  * @example app.use('*', requireBearer({ token, realm: 'sluice-admin', open: new Set(['/healthz', '/readyz']) }))
  */
-export function requireBearer({ token, realm, open }: RequireBearerOptions): MiddlewareHandler {
+export function requireBearer({ token, realm, open }: RequireBearerOptions): MiddlewareHandler<Env> {
   if (!TOKEN_SYNTAX.test(token)) {
     throw new Error('admin token (SLUICE_ADMIN_TOKEN): want letters, digits and - . _ ~ + / only, = at the end (e.g. `openssl rand -hex 32`)');
   }

@@ -58,7 +58,7 @@ interface Fixture {
   driver: FakeDriver;
   loop: AutoscalerLoop;
   /** Moves the loop's clock. */
-  setClock(ms: number): void;
+  setClock: (ms: number) => void;
 }
 
 /** One revision `svc/rev-1` built through the real config parser, a fake driver and a loop on a manual clock. */
@@ -343,7 +343,7 @@ describe('AutoscalerLoop: bounds after the decider', () => {
     setReady(rev, 1);
     loop.tick(T0 + 2000);
     // Idle past the grace: the decider and the grace would both allow 0 ...
-    rev.queue.push({ request: { send() {}, fail() {} }, timer: undefined }, T0 + 20_000);
+    rev.queue.push({ request: { send() {}, fail() {} }, deadline: T0 + 80_000, waitMs: 60_000, front: false }, T0 + 20_000);
     loop.tick(T0 + 20_000);
     expect(rev.replicas.desired).toBe(1);
     // ... and once the queue is empty, the grace counts from the last tick that saw it busy.

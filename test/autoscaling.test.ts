@@ -28,6 +28,7 @@ const DEFAULT_SPEC: ScalingSpec = {
   targetValue: 70,
   totalValue: 100,
   targetUtilization: 0.7,
+  burstTarget: 70,
   targetBurstCapacity: 211,
   panicThreshold: 2,
   maxScaleUpRate: 1000,
@@ -53,7 +54,7 @@ interface Row {
   wantProblems?: string[];
 }
 
-function assertRow(row: Row): ScalingSpec {
+function assertRow(row: Row): void {
   const annotations: Record<string, string> = { ...row.rawAnnotations };
   for (const [k, v] of Object.entries(row.annotations ?? {})) annotations[K + k] = v;
   const problems: string[] = [];
@@ -62,7 +63,6 @@ function assertRow(row: Row): ScalingSpec {
   expect(problems).toEqual(row.wantProblems ?? []);
   if (row.want) expect(got).toMatchObject(row.want);
   if (row.wantDefaults) expect(defaults).toMatchObject(row.wantDefaults);
-  return got;
 }
 
 describe('resolveScaling: defaults and targets', () => {
@@ -71,6 +71,7 @@ describe('resolveScaling: defaults and targets', () => {
     { label: 'containerConcurrency 10 → total 10, target 10 × 0.7 = 7', containerConcurrency: 10, want: { totalValue: 10, targetValue: 7 } },
     { label: 'target 50 replaces the default total → 50 × 0.7 = 35', annotations: { target: '50' }, want: { totalValue: 50, targetValue: 35 } },
     { label: 'target is capped at containerConcurrency: cc 10, target 50 → total 10', annotations: { target: '50' }, containerConcurrency: 10, want: { totalValue: 10, targetValue: 7 } },
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types asymmetric matchers (closeTo) as any, to stand in for the number
     { label: 'target below containerConcurrency stands: cc 10, target 4 → 4 × 0.7 = 2.8', annotations: { target: '4' }, containerConcurrency: 10, want: { totalValue: 4, targetValue: expect.closeTo(2.8, 9) } },
     { label: 'target-utilization-percentage 50 → 100 × 0.5 = 50', annotations: { 'target-utilization-percentage': '50' }, want: { targetUtilization: 0.5, targetValue: 50 } },
     { label: 'the target never drops below 0.01: 0.01 × 0.7 → 0.01', annotations: { target: '0.01' }, want: { totalValue: 0.01, targetValue: 0.01 } },
@@ -293,6 +294,7 @@ describe('through the config loader', () => {
   test('containerConcurrency reaches the target and annotations reach the spec', () => {
     const config = parseConfig(doc({ [`${K}window`]: '30s' }));
     const [v1, v2] = config.services[0]!.revisions;
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types asymmetric matchers (closeTo) as any, to stand in for the number
     expect(v1!.scaling).toMatchObject({ totalValue: 4, targetValue: expect.closeTo(2.8, 9) });
     expect(v2!.scaling).toMatchObject({ stableWindowMs: 30_000, panicWindowMs: 3_000 });
   });

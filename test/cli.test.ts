@@ -11,9 +11,11 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { ServiceJson } from '../src/admin/app.js';
 import { UsageError } from '../src/cli/args.js';
 import { startBody } from '../src/cli/rollout.js';
 import { formatTraffic, parseTrafficArgs } from '../src/cli/traffic-spec.js';
+import type { RolloutState } from '../src/rollout/rollout-controller.js';
 import { CLI } from './support/harness.js';
 
 // Every CLI call is a fresh Node process (a few hundred ms each on a busy machine).
@@ -86,7 +88,7 @@ beforeAll(async () => {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   gateway = child;
-  const lines = createInterface({ input: child.stdout! });
+  const lines = createInterface({ input: child.stdout });
   const listening = await new Promise<{ listen: string; admin: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the gateway did not start within 15 s')), 15_000);
     child.once('exit', (code) => reject(new Error(`the gateway exited (${code})`)));
@@ -98,7 +100,7 @@ beforeAll(async () => {
       }
     });
   });
-  child.stderr!.resume();
+  child.stderr.resume();
   admin = listening.admin;
   data = `http://${listening.listen}`;
 }, 30_000);
@@ -176,7 +178,7 @@ describe('sluice status', () => {
     expect(one.stdout).toContain('service shop');
     const json = await cli(['status', 'shop', '--json']);
     expect(json.code).toBe(0);
-    const body = JSON.parse(json.stdout);
+    const body = JSON.parse(json.stdout) as ServiceJson;
     expect(body.name).toBe('shop');
     expect(body.revisions.map((r: { name: string }) => r.name)).toEqual(['shop-1', 'shop-2']);
   });
@@ -267,7 +269,7 @@ describe('sluice rollout', () => {
 
     const abort = await cli(['rollout', 'shop', '--abort', '--json']);
     expect(abort.code).toBe(0);
-    const state = JSON.parse(abort.stdout);
+    const state = JSON.parse(abort.stdout) as RolloutState;
     expect(state).toMatchObject({ phase: 'aborted', percent: 0, reason: 'aborted by request' });
     expect(state.timeline.map((e: { type: string }) => e.type)).toEqual(['started', 'step', 'aborted']);
     expect(await served()).toBe('shop-1');

@@ -17,6 +17,7 @@ import { chooseDataPort, createDataPortServer, type DataPortServer } from '../sr
 import type { Http1Request } from '../src/downstream/http1-request.js';
 import { Http1Response } from '../src/downstream/http1-response.js';
 import { Http1Server, type Http1ServerOptions } from '../src/downstream/http1-server.js';
+import type { ErrorBody } from './support/bodies.js';
 
 /** The server under test: what the data port would run on here (SLUICE_HTTP_SERVER=node for the adapter). */
 const KIND = chooseDataPort().kind;
@@ -69,7 +70,8 @@ afterEach(async () => {
   }
 });
 
-type RequestHandler = (req: Http1Request, res: Http1Response) => void;
+/** Handlers here may be async or return a count: the server ignores what they return. */
+type RequestHandler = (req: Http1Request, res: Http1Response) => unknown;
 type UpgradeHandler = (req: IncomingMessage, socket: Socket, head: Buffer) => void;
 
 /**
@@ -1074,7 +1076,7 @@ describe('Http1Server: Upgrade requests that are declined', { timeout: TEST_MS }
       // node:http has stopped parsing the connection at the head: a body it cannot read is refused.
       const refused = await client.response();
       expect(refused.status).toBe(400);
-      expect(JSON.parse(refused.body.toString()).error.message).toContain('Upgrade request with a body');
+      expect((JSON.parse(refused.body.toString()) as ErrorBody).error.message).toContain('Upgrade request with a body');
       await client.untilClosed();
     } else {
       const first = await client.response();
@@ -1121,7 +1123,7 @@ describe('Http1Server: stopping', { timeout: TEST_MS }, () => {
 
   it('closeIdleConnections closes idle keep-alive connections, and busy ones only after their response', async () => {
     const slow = gate();
-    const { server, port, idle, busy } = await idleAndBusy(slow);
+    const { server, idle, busy } = await idleAndBusy(slow);
 
     server.closeIdleConnections();
     await idle.untilClosed();
@@ -1202,7 +1204,7 @@ describe('Http1Server: stopping', { timeout: TEST_MS }, () => {
 
   it('closeAllConnections cuts idle and busy connections; the busy response hears close', async () => {
     const slow = gate();
-    const { server, port, responses, idle, busy } = await idleAndBusy(slow);
+    const { server, responses, idle, busy } = await idleAndBusy(slow);
     const busyClosed = closeOf(responses[1]!);
 
     const closed = server.close();

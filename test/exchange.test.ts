@@ -23,8 +23,11 @@ afterEach(async () => {
 
 // --- upstream servers ---
 
-/** A node:http upstream on 127.0.0.1:0; closed (with its connections) after the test. */
-async function httpUpstream(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ server: HttpServer; port: number }> {
+/**
+ * A node:http upstream on 127.0.0.1:0; closed (with its connections) after the test. The handler
+ * may be async: node:http ignores what it returns.
+ */
+async function httpUpstream(handler: (req: IncomingMessage, res: ServerResponse) => unknown): Promise<{ server: HttpServer; port: number }> {
   const server = createHttpServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   cleanups.push(() => {
@@ -106,12 +109,12 @@ ${route.revision ?? ''}
 function rawExchange(port: number, parts: Array<string | Buffer>, gapMs = 0): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const received: Buffer[] = [];
-    const socket = connect(port, '127.0.0.1', async () => {
+    const socket = connect(port, '127.0.0.1', () => void (async () => {
       for (let i = 0; i < parts.length; i++) {
         if (i > 0 && gapMs > 0) await sleep(gapMs);
         socket.write(parts[i]!);
       }
-    });
+    })());
     socket.on('data', (d: Buffer) => received.push(d));
     socket.on('error', reject);
     socket.on('close', () => resolve(Buffer.concat(received)));

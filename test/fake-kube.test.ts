@@ -56,12 +56,20 @@ function kubelet(fake: FakeKubeServer, options: Partial<KubeletOptions> = {}): F
   return k;
 }
 
+/** A Kubernetes Status object, as an API error's body carries it. */
+interface Status {
+  kind: string;
+  reason: string;
+  code: number;
+  message: string;
+}
+
 /** The failed call's HTTP code and its Status body. */
-async function failure(call: Promise<unknown>): Promise<{ code: number; status: { kind: string; reason: string; code: number; message: string } }> {
+async function failure(call: Promise<unknown>): Promise<{ code: number; status: Status }> {
   try {
     await call;
   } catch (err) {
-    if (err instanceof ApiException) return { code: err.code, status: JSON.parse(err.body as string) };
+    if (err instanceof ApiException) return { code: err.code, status: JSON.parse(err.body as string) as Status };
     throw err;
   }
   throw new Error('expected the call to fail');
@@ -70,7 +78,7 @@ async function failure(call: Promise<unknown>): Promise<{ code: number; status: 
 type Seen = { type: string; name?: string; rv?: string; code?: number };
 
 /** A raw watch with the client's Watch; collects events until stopped. */
-async function watchRaw(kc: KubeConfig, path: string, query: Record<string, string | boolean>) {
+async function watchRaw(kc: KubeConfig, path: string, query: Record<string, string | number | boolean>) {
   const events: Seen[] = [];
   let ended: unknown = undefined;
   let done = false;

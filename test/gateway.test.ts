@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { WebSocket, WebSocketServer } from 'ws';
+import type { ErrorBody, InferBody } from './support/bodies.js';
 import { countingRevision, IRIS_ROW, predictorRevision, startGateway, until, type TestGateway } from './support/harness.js';
 
 let gw: TestGateway | undefined;
@@ -41,7 +42,7 @@ async function infer(url: string, headers: Record<string, string> = {}) {
     headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify(IRIS_ROW),
   });
-  return { status: res.statusCode, headers: res.headers, body: (await res.body.json()) as any };
+  return { status: res.statusCode, headers: res.headers, body: await res.body.json() };
 }
 
 /** A raw HTTP/1.1 exchange on a fresh socket; resolves with the whole response text. */
@@ -50,7 +51,7 @@ function rawRequest(port: number, text: string): Promise<string> {
     const socket: Socket = connect(port, '127.0.0.1', () => socket.write(text));
     let out = '';
     socket.setEncoding('utf8');
-    socket.on('data', (d) => (out += d));
+    socket.on('data', (d: string) => (out += d));
     socket.on('end', () => resolve(out));
     socket.on('error', reject);
     setTimeout(() => socket.end(), 1000);
@@ -66,7 +67,7 @@ describe('scale from zero', () => {
     for (const r of results) {
       expect(r.status).toBe(200);
       expect(r.headers['sluice-revision']).toBe('iris-1');
-      expect(r.body.outputs[0].data).toEqual([2]);
+      expect((r.body as InferBody).outputs[0]!.data).toEqual([2]);
     }
     // Every one of them waited for the cold start and says how long.
     expect(results.filter((r) => r.headers['sluice-cold-start'] !== undefined).length).toBe(20);
@@ -84,8 +85,8 @@ describe('scale from zero', () => {
     expect(full.length).toBe(3);
     for (const r of full) {
       expect(r.headers['retry-after']).toBe('1');
-      expect(r.body.error.code).toBe('queue_full');
-      expect(r.body.error.revision).toBe('iris-1');
+      expect((r.body as ErrorBody).error.code).toBe('queue_full');
+      expect((r.body as ErrorBody).error.revision).toBe('iris-1');
     }
     expect(results.filter((r) => r.status === 200).length).toBe(2);
   });
@@ -96,7 +97,7 @@ describe('scale from zero', () => {
     );
     const r = await infer(gw.url);
     expect(r.status).toBe(504);
-    expect(r.body.error.code).toBe('activation_timeout');
+    expect((r.body as ErrorBody).error.code).toBe('activation_timeout');
     expect(gw.revision('iris', 'iris-1').stats.held).toBe(0);
   });
 
@@ -104,7 +105,7 @@ describe('scale from zero', () => {
     gw = await startGateway(service(predictorRevision('iris-1', { args: ['--startup-delay', '60000'] })));
     const rev = gw.revision('iris', 'iris-1');
     const controller = new AbortController();
-    const pending = request(`${gw.url}/v2/models/iris/infer`, { method: 'POST', body: JSON.stringify(IRIS_ROW), signal: controller.signal }).catch((e) => e);
+    const pending = request(`${gw.url}/v2/models/iris/infer`, { method: 'POST', body: JSON.stringify(IRIS_ROW), signal: controller.signal }).catch((e: unknown) => e);
     await until(() => rev.stats.held === 1, 'request held');
     controller.abort();
     await pending;
@@ -203,7 +204,7 @@ describe('endpoints', () => {
   it('retries a request whose connection was refused on another endpoint, body and all', async () => {
     const live = createServer((req, res) => {
       let body = '';
-      req.on('data', (chunk: Buffer) => (body += chunk));
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
       req.on('end', () => res.end(`live ${body}`));
     });
     servers.push(live);
@@ -242,7 +243,7 @@ describe('streaming and upgrades', () => {
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toContain('text/event-stream');
     const arrivals: Array<{ at: number; text: string }> = [];
-    for await (const chunk of res.body) arrivals.push({ at: Date.now(), text: chunk.toString() });
+    for await (const chunk of res.body as AsyncIterable<Buffer>) arrivals.push({ at: Date.now(), text: chunk.toString() });
     const events = arrivals.map((a) => a.text).join('').split('\n\n').filter((e) => e.startsWith('data:'));
     expect(events.length).toBe(5);
     // Not buffered: the events arrived in several separate reads spread over time.
@@ -253,7 +254,7 @@ describe('streaming and upgrades', () => {
   it('proxies a WebSocket echo', async () => {
     const backend = createServer();
     const wss = new WebSocketServer({ server: backend });
-    wss.on('connection', (ws, req) => ws.on('message', (m) => ws.send(`echo:${m}:${req.headers['x-forwarded-for'] ?? ''}`)));
+    wss.on('connection', (ws, req) => ws.on('message', (m) => ws.send(`echo:${(m as Buffer).toString()}:${String(req.headers['x-forwarded-for'] ?? '')}`)));
     servers.push(backend);
     await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
     const port = (backend.address() as { port: number }).port;
@@ -270,7 +271,7 @@ services:
 `);
     const ws = new WebSocket(`ws://127.0.0.1:${gw.port}/ws`);
     await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)));
-    const reply = new Promise<string>((resolve) => ws.once('message', (m) => resolve(m.toString())));
+    const reply = new Promise<string>((resolve) => ws.once('message', (m) => resolve((m as Buffer).toString())));
     ws.send('hello');
     expect(await reply).toBe('echo:hello:127.0.0.1');
     const rev = gw.revision('chat', 'chat-1');
@@ -304,7 +305,7 @@ services:
     const res = await request(`${gw.url}/`, { headers: { host: 'evil.example.com' } });
     expect(res.statusCode).toBe(404);
     expect(res.headers['content-type']).toBe('application/json');
-    const body = (await res.body.json()) as any;
+    const body = (await res.body.json()) as ErrorBody;
     expect(body.error.code).toBe('route_not_found');
     expect(target.hits()).toBe(1);
   });

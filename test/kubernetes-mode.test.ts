@@ -17,6 +17,8 @@ import { spawn } from 'node:child_process';
 import { request } from 'undici';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, onTestFailed } from 'vitest';
+import type { ServiceJson } from '../src/admin/app.js';
+import type { KubernetesCondition } from '../src/app/kubernetes-mode.js';
 import { parseConfigText } from '../src/config/load.js';
 import { kubernetesRevisionSchema, kubernetesSettingsSchema } from '../src/config/schema.js';
 import { ConfigError } from '../src/errors.js';
@@ -502,11 +504,22 @@ async function cluster(names: string[], config: GatewayConfig): Promise<Cluster>
   };
 }
 
+/** What `/readyz` and a service's status show in Kubernetes mode. */
+interface Conditions {
+  conditions: { kubernetes: KubernetesCondition };
+}
+
+/** A gateway's `/readyz`: its status word and the Kubernetes condition. */
+async function readyz(g: GatewayProcess): Promise<{ status: number; body: { status: string } & Conditions }> {
+  const { status, body } = await g.get('/readyz');
+  return { status, body: body as { status: string } & Conditions };
+}
+
 /** Wait until exactly one gateway leads; returns it and the others. */
 async function leaderOf(c: Cluster, timeoutMs = 20_000): Promise<{ leader: GatewayProcess; others: GatewayProcess[] }> {
   await waitFor(() => c.gateways.some((g) => g.name === c.holder()), 'a gateway to hold the Lease', timeoutMs);
   const leader = c.gateways.find((g) => g.name === c.holder())!;
-  await waitFor(async () => (await leader.get('/readyz')).body.conditions.kubernetes.leading === true, `${leader.name} to know it leads`, timeoutMs);
+  await waitFor(async () => (await readyz(leader)).body.conditions.kubernetes.leading === true, `${leader.name} to know it leads`, timeoutMs);
   return { leader, others: c.gateways.filter((g) => g !== leader) };
 }
 
@@ -541,7 +554,7 @@ function load(gateway: GatewayProcess, clients: number) {
 
 async function revisionStatus(gateway: GatewayProcess): Promise<{ stableConcurrency: number; panicConcurrency: number; replicas: { desired: number; ready: number } }> {
   const { body } = await gateway.get('/api/v1/services/iris');
-  return body.revisions[0];
+  return (body as ServiceJson).revisions[0]!;
 }
 
 describe('sluice gateway --configmap', () => {
@@ -563,9 +576,9 @@ describe('sluice gateway --configmap', () => {
     expect(c.kubelet.pods(MODELS, DEPLOYMENT).length).toBeGreaterThanOrEqual(1);
 
     // The service status and /readyz carry the Kubernetes condition.
-    const { body } = await gw!.get('/api/v1/services/iris');
+    const body = (await gw!.get('/api/v1/services/iris')).body as Conditions;
     expect(body.conditions.kubernetes).toMatchObject({ apiReachable: true, identity: 'gw-a', leading: true, leader: 'gw-a' });
-    expect(Date.parse(body.conditions.kubernetes.since)).not.toBeNaN();
+    expect(Date.parse(body.conditions.kubernetes.since!)).not.toBeNaN();
     const ready = await gw!.get('/readyz');
     expect(ready).toMatchObject({ status: 200, body: { status: 'ready', conditions: { kubernetes: { apiReachable: true } } } });
 
@@ -578,8 +591,8 @@ describe('sluice gateway --configmap', () => {
     const c = await cluster(['gw-a', 'gw-b'], { leaseDurationSeconds: 10 });
     const { leader, others } = await leaderOf(c);
     const follower = others[0]!;
-    await waitFor(async () => (await follower.get('/readyz')).body.conditions.kubernetes.leader === leader.name, 'the follower to see who leads');
-    expect((await follower.get('/readyz')).body.conditions.kubernetes).toMatchObject({ leading: false, identity: follower.name });
+    await waitFor(async () => (await readyz(follower)).body.conditions.kubernetes.leader === leader.name, 'the follower to see who leads');
+    expect((await readyz(follower)).body.conditions.kubernetes).toMatchObject({ leading: false, identity: follower.name });
 
     // Two clients on each gateway, 250 ms per request: each replica alone never has more than 2 in
     // flight, so a leader deciding on its own share would want at most 2 pods (target 1 per pod).
@@ -620,7 +633,7 @@ describe('sluice gateway --configmap', () => {
     // Expired 3 s after the last renewal seen, taken on the next attempt (a retry period, 1 s + 20 %
     // jitter); a wide margin for a busy machine, still well short of "never".
     expect(takeoverMs).toBeLessThan((LEASE_S + 1.2) * 1000 + 8000);
-    await waitFor(async () => (await survivor.get('/readyz')).body.conditions.kubernetes.leading === true, 'the survivor to know it leads');
+    await waitFor(async () => (await readyz(survivor)).body.conditions.kubernetes.leading === true, 'the survivor to know it leads');
 
     // It decides now: more load on it → it patches the Deployment up.
     const since = Date.now();
@@ -645,11 +658,11 @@ describe('sluice gateway --configmap', () => {
 
     await c.fake.stop();
     const before = warm.statuses.length;
-    await waitFor(async () => (await gw!.get('/readyz')).body.conditions.kubernetes.apiReachable === false, 'the outage to show in /readyz', 20_000);
-    const during = await gw!.get('/readyz');
+    await waitFor(async () => (await readyz(gw!)).body.conditions.kubernetes.apiReachable === false, 'the outage to show in /readyz', 20_000);
+    const during = await readyz(gw!);
     expect(during.status).toBe(200);
     expect(during.body.status).toBe('ready');
-    expect(Date.parse(during.body.conditions.kubernetes.since)).not.toBeNaN();
+    expect(Date.parse(during.body.conditions.kubernetes.since!)).not.toBeNaN();
     expect(during.body.conditions.kubernetes.lastError).toBeTypeOf('string');
     // A few seconds of traffic with the API server away: every request still answered.
     await new Promise((r) => setTimeout(r, 4000));
@@ -660,8 +673,8 @@ describe('sluice gateway --configmap', () => {
 
     await c.fake.start();
     const restartedAt = Date.now();
-    await waitFor(async () => (await gw!.get('/readyz')).body.conditions.kubernetes.apiReachable === true, 'the recovery to show in /readyz', 45_000);
-    await waitFor(async () => (await gw!.get('/readyz')).body.conditions.kubernetes.leading === true, 'leading again', 20_000);
+    await waitFor(async () => (await readyz(gw!)).body.conditions.kubernetes.apiReachable === true, 'the recovery to show in /readyz', 45_000);
+    await waitFor(async () => (await readyz(gw!)).body.conditions.kubernetes.leading === true, 'leading again', 20_000);
 
     // A scale change flows again: the traffic stops, the revision goes down to zero.
     await warm.stop();
@@ -676,7 +689,7 @@ describe('sluice gateway --configmap', () => {
     const [a, b] = c.gateways as [GatewayProcess, GatewayProcess];
     const text = () => (c.fake.store.get(CONFIG_MAPS, SYSTEM, CM).data as Record<string, string>)['sluice.yaml']!;
     const percents = async (g: GatewayProcess, service: string) =>
-      ((await g.get(`/api/v1/services/${service}`)).body.revisions as Array<{ percent: number }>).map((r) => r.percent);
+      ((await g.get(`/api/v1/services/${service}`)).body as ServiceJson).revisions.map((r) => r.percent);
 
     c.fake.failNext({ method: 'PUT', path: CM_PATH, code: 409, reason: 'Conflict' });
     const res = await a.put('/api/v1/services/shop/traffic', { traffic: [{ revision: 'shop-1', percent: 50 }, { revision: 'shop-2', percent: 50 }] });

@@ -34,7 +34,7 @@ async function setup() {
   const candidate = (identity: string, options: Partial<LeaderElectorOptions> = {}): Candidate => {
     const events: string[] = [];
     const elector = new LeaderElector({
-      kubeConfig: kc as KubeConfig,
+      kubeConfig: kc,
       namespace: NS,
       name: LEASE,
       identity,

@@ -7,6 +7,7 @@ import {
   bytesPerRequestOnly,
   outcomeTable,
   summarizeBurst,
+  type BurstSummary,
   type MemoryFigures,
   type ReadyReplica,
 } from '../loadtest/burst-summary.js';
@@ -45,7 +46,7 @@ describe('burst summary', () => {
   const unreachable = (atMs: number): Outcome => ({ status: 502, atMs, gatewayError: { code: 'upstream_unreachable', message: 'endpoint unreachable: read ECONNRESET' } });
   const ready: ReadyReplica[] = [{ pid: 11, readyAtMs: 1000 }, { pid: 12, readyAtMs: 1500 }];
 
-  it.each([
+  it.each<{ label: string; outcomes: Outcome[]; ready: ReadyReplica[]; want: Partial<BurstSummary> }>([
     {
       label: 'all answered by the first replica, the second idle',
       outcomes: [ok(11, 1200), ok(11, 1300), ok(11, 1250), ok(11, 1400)],
@@ -82,7 +83,7 @@ describe('burst summary', () => {
     },
     {
       label: 'nothing ready, nothing answered',
-      outcomes: [{ error: 'timeout' }, { error: 'timeout' }] as Outcome[],
+      outcomes: [{ error: 'timeout' }, { error: 'timeout' }],
       ready: [],
       want: { answered: 0, ok: 0, failed: 2, firstReadyMs: null, lastAnswerMs: null, firstReadyToLastAnswerMs: null, evenShare: null, maxVsEven: null, replicas: [] },
     },

@@ -57,13 +57,35 @@ const kindKey = (o: K8sObject): string => `${o.apiVersion}/${o.kind}`;
 // ---------------------------------------------------------------------------------------------
 // Loading.
 
-/** A manifest as parsed: untyped YAML, so fields below are read as `any`. */
-type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; [k: string]: any }; [k: string]: any };
+/** A manifest as parsed (YAML, checked by the tests below): each kind is read through its type in Kinds. */
+interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: clientNode.V1ObjectMeta & { name: string };
+}
 
-interface Doc {
+/** The part of a KServe InferenceService checked here: its predictor is a pod spec with replica bounds. */
+interface InferenceService extends K8sObject {
+  spec: { predictor: clientNode.V1PodSpec & { minReplicas?: number; canaryTrafficPercent?: number } };
+}
+
+/** Each kind read below, as client-node types it. */
+interface Kinds {
+  ConfigMap: clientNode.V1ConfigMap;
+  Deployment: clientNode.V1Deployment;
+  InferenceService: InferenceService;
+  PodDisruptionBudget: clientNode.V1PodDisruptionBudget;
+  Role: clientNode.V1Role;
+  RoleBinding: clientNode.V1RoleBinding;
+  Service: clientNode.V1Service;
+  ServiceAccount: clientNode.V1ServiceAccount;
+}
+type Manifest<K extends keyof Kinds> = Kinds[K] & K8sObject;
+
+interface Doc<T extends K8sObject = K8sObject> {
   file: string;
   index: number;
-  object: K8sObject;
+  object: T;
 }
 
 function yamlFiles(dir: string): string[] {
@@ -116,9 +138,10 @@ const DOCS = docsOf(MANIFEST_FILES);
 const PATCH_DOCS = docsOf([...PATCH_FILES]);
 
 const label = (d: Doc): string => `${d.file}#${d.index} ${d.object.kind}/${d.object.metadata?.name}`;
-const ofKind = (kind: string): Doc[] => DOCS.filter((d) => d.object.kind === kind);
-const named = (kind: string, name: string, namespace?: string): K8sObject => {
-  const found = DOCS.find((d) => d.object.kind === kind && d.object.metadata.name === name && (namespace === undefined || d.object.metadata.namespace === namespace));
+const isKind = <K extends keyof Kinds>(kind: K) => (d: Doc): d is Doc<Manifest<K>> => d.object.kind === kind;
+const ofKind = <K extends keyof Kinds>(kind: K): Doc<Manifest<K>>[] => DOCS.filter(isKind(kind));
+const named = <K extends keyof Kinds>(kind: K, name: string, namespace?: string): Manifest<K> => {
+  const found = ofKind(kind).find((d) => d.object.metadata.name === name && (namespace === undefined || d.object.metadata.namespace === namespace));
   if (!found) throw new Error(`no ${kind} ${namespace ?? '*'}/${name} under ${ROOTS.join(', ')}`);
   return found.object;
 };
@@ -256,15 +279,15 @@ describe('kustomizations', () => {
 // ---------------------------------------------------------------------------------------------
 // Pods: every container of every Deployment and InferenceService predictor.
 
-interface PodSpecAt { at: string; pod: any }
+interface PodSpecAt { at: string; pod: clientNode.V1PodSpec }
 
 const POD_SPECS: PodSpecAt[] = [
-  ...ofKind('Deployment').map((d) => ({ at: label(d), pod: d.object.spec.template.spec })),
+  ...ofKind('Deployment').map((d) => ({ at: label(d), pod: d.object.spec!.template.spec! })),
   ...ofKind('InferenceService').map((d) => ({ at: label(d), pod: d.object.spec.predictor })),
 ];
 
 describe('pods run non-root with a read-only root filesystem', () => {
-  it.each(POD_SPECS.flatMap((p) => (p.pod.containers as any[]).map((c) => [`${p.at} container ${c.name}`, p.pod, c])))('%s', (_, pod, c) => {
+  it.each(POD_SPECS.flatMap((p) => p.pod.containers.map((c): [string, clientNode.V1PodSpec, clientNode.V1Container] => [`${p.at} container ${c.name}`, p.pod, c])))('%s', (_, pod, c) => {
     const sc = { ...pod.securityContext, ...c.securityContext };
     expect(sc.runAsNonRoot, 'runAsNonRoot').toBe(true);
     expect(sc.runAsUser, 'runAsUser: numeric and not root').toBeGreaterThan(0);
@@ -277,13 +300,13 @@ describe('pods run non-root with a read-only root filesystem', () => {
 
 describe('the gateway Deployment', () => {
   const dep = named('Deployment', 'sluice', 'sluice-system');
-  const pod = dep.spec.template.spec;
-  const [c] = pod.containers;
-  const port = (name: string): number => c.ports.find((p: any) => p.name === name)?.containerPort;
-  const env = (name: string): any => c.env.find((e: any) => e.name === name);
+  const pod = dep.spec!.template.spec!;
+  const c = pod.containers[0]!;
+  const port = (name: string): number | undefined => c.ports!.find((p) => p.name === name)?.containerPort;
+  const env = (name: string): clientNode.V1EnvVar | undefined => c.env!.find((e) => e.name === name);
 
   it('runs 2 replicas of one container, as the sluice ServiceAccount', () => {
-    expect(dep.spec.replicas).toBe(2);
+    expect(dep.spec!.replicas).toBe(2);
     expect(pod.containers).toHaveLength(1);
     expect(pod.serviceAccountName).toBe('sluice');
     expect(c.image).toBe('ghcr.io/sluice-gateway/sluice:0.1.0');
@@ -291,7 +314,7 @@ describe('the gateway Deployment', () => {
 
   it('has the pod-level security context: uid 10001, RuntimeDefault seccomp', () => {
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 10001, seccompProfile: { type: 'RuntimeDefault' } });
-    expect(c.securityContext.seccompProfile).toEqual({ type: 'RuntimeDefault' });
+    expect(c.securityContext!.seccompProfile).toEqual({ type: 'RuntimeDefault' });
   });
 
   it('runs `gateway` with the config from the ConfigMap through the API, data port 8080 and admin port 8081 on all interfaces', () => {
@@ -301,11 +324,11 @@ describe('the gateway Deployment', () => {
   });
 
   it('mounts no ConfigMap (the config comes through the API, a mount would lag) and an emptyDir at /tmp', () => {
-    const mount = (path: string): any => c.volumeMounts.find((m: any) => m.mountPath === path);
-    const volume = (name: string): any => pod.volumes.find((v: any) => v.name === name);
-    expect(pod.volumes.filter((v: any) => v.configMap !== undefined)).toEqual([]);
-    expect(named('ConfigMap', 'sluice-config', 'sluice-system').data['sluice.yaml']).toBeTypeOf('string');
-    expect(volume(mount('/tmp').name).emptyDir).toBeDefined();
+    const mount = (path: string) => c.volumeMounts!.find((m) => m.mountPath === path);
+    const volume = (name: string) => pod.volumes!.find((v) => v.name === name);
+    expect(pod.volumes!.filter((v) => v.configMap !== undefined)).toEqual([]);
+    expect(named('ConfigMap', 'sluice-config', 'sluice-system').data!['sluice.yaml']).toBeTypeOf('string');
+    expect(volume(mount('/tmp')!.name)!.emptyDir).toBeDefined();
   });
 
   it.each([
@@ -314,71 +337,71 @@ describe('the gateway Deployment', () => {
     ['POD_NAMESPACE', { fieldRef: { fieldPath: 'metadata.namespace' } }],
     ['POD_IP', { fieldRef: { fieldPath: 'status.podIP' } }],
   ])('env %s comes from %j', (name, wantFrom) => {
-    expect(env(name as string)?.valueFrom).toEqual(wantFrom);
+    expect(env(name)?.valueFrom).toEqual(wantFrom);
   });
 
-  it.each([
+  it.each<['livenessProbe' | 'readinessProbe', string]>([
     ['livenessProbe', '/healthz'],
     ['readinessProbe', '/readyz'],
   ])('%s GETs %s on the admin port', (probe, path) => {
-    const get = c[probe as string].httpGet;
+    const get = c[probe]!.httpGet!;
     expect(get.path).toBe(path);
     expect(get.port === 'admin' || get.port === 8081).toBe(true);
   });
 
   it('sleeps in preStop so endpoints deregister, within a 40 s grace period that leaves time to drain', () => {
     expect(pod.terminationGracePeriodSeconds).toBe(40);
-    const command: string[] = c.lifecycle.preStop.exec.command;
+    const command: string[] = c.lifecycle!.preStop!.exec!.command!;
     expect(command[0]).toBe('sleep');
     const sleepSeconds = Number(command[1]);
     expect(sleepSeconds).toBeGreaterThan(0);
-    expect(pod.terminationGracePeriodSeconds - sleepSeconds).toBeGreaterThanOrEqual(20);
+    expect(pod.terminationGracePeriodSeconds! - sleepSeconds).toBeGreaterThanOrEqual(20);
   });
 
   it('sets requests and limits for cpu and memory', () => {
-    for (const kind of ['requests', 'limits']) {
-      expect(Object.keys(c.resources[kind]).sort(), kind).toEqual(['cpu', 'memory']);
+    for (const kind of ['requests', 'limits'] as const) {
+      expect(Object.keys(c.resources![kind]!).sort(), kind).toEqual(['cpu', 'memory']);
     }
   });
 
   it('spreads replicas: preferred anti-affinity by hostname and a topology spread constraint', () => {
-    const [term] = pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution;
+    const term = pod.affinity!.podAntiAffinity!.preferredDuringSchedulingIgnoredDuringExecution![0]!;
     expect(term.podAffinityTerm.topologyKey).toBe('kubernetes.io/hostname');
-    expect(term.podAffinityTerm.labelSelector.matchLabels).toEqual(dep.spec.selector.matchLabels);
-    expect(pod.topologySpreadConstraints[0].labelSelector.matchLabels).toEqual(dep.spec.selector.matchLabels);
+    expect(term.podAffinityTerm.labelSelector!.matchLabels).toEqual(dep.spec!.selector.matchLabels);
+    expect(pod.topologySpreadConstraints![0]!.labelSelector!.matchLabels).toEqual(dep.spec!.selector.matchLabels);
   });
 
   it('selects its own pod template', () => {
-    expect(dep.spec.template.metadata.labels).toMatchObject(dep.spec.selector.matchLabels);
+    expect(dep.spec!.template.metadata!.labels).toMatchObject(dep.spec!.selector.matchLabels!);
   });
 });
 
 describe('the gateway Services and PodDisruptionBudget', () => {
   const dep = named('Deployment', 'sluice', 'sluice-system');
-  const podLabels = dep.spec.template.metadata.labels;
-  const containerPorts = new Map((dep.spec.template.spec.containers[0].ports as any[]).map((p) => [p.name, p.containerPort]));
+  const podLabels = dep.spec!.template.metadata!.labels;
+  const containerPorts = new Map(dep.spec!.template.spec!.containers[0]!.ports!.map((p) => [p.name, p.containerPort]));
 
-  it.each([
+  it.each<[string, number, string, boolean]>([
     // service, want port, want target port, headless
     ['sluice', 80, 'http', false],
     ['sluice-peers', 8081, 'admin', true],
   ])('%s: port %i → container port %s (headless: %s)', (name, wantPort, wantTarget, headless) => {
-    const svc = named('Service', name as string, 'sluice-system');
-    expect(podLabels).toMatchObject(svc.spec.selector);
-    expect(svc.spec.ports).toHaveLength(1);
-    expect(svc.spec.ports[0]).toMatchObject({ port: wantPort, targetPort: wantTarget });
-    expect(containerPorts.has(wantTarget as string)).toBe(true);
-    expect(svc.spec.clusterIP === 'None').toBe(headless);
+    const svc = named('Service', name, 'sluice-system');
+    expect(podLabels).toMatchObject(svc.spec!.selector!);
+    expect(svc.spec!.ports).toHaveLength(1);
+    expect(svc.spec!.ports![0]).toMatchObject({ port: wantPort, targetPort: wantTarget });
+    expect(containerPorts.has(wantTarget)).toBe(true);
+    expect(svc.spec!.clusterIP === 'None').toBe(headless);
   });
 
   it('sluice-peers lists ready gateways only', () => {
-    expect(named('Service', 'sluice-peers', 'sluice-system').spec.publishNotReadyAddresses).toBe(false);
+    expect(named('Service', 'sluice-peers', 'sluice-system').spec!.publishNotReadyAddresses).toBe(false);
   });
 
   it('the PodDisruptionBudget keeps one gateway up', () => {
     const pdb = named('PodDisruptionBudget', 'sluice', 'sluice-system');
-    expect(pdb.spec.minAvailable).toBe(1);
-    expect(podLabels).toMatchObject(pdb.spec.selector.matchLabels);
+    expect(pdb.spec!.minAvailable).toBe(1);
+    expect(podLabels).toMatchObject(pdb.spec!.selector!.matchLabels!);
   });
 });
 
@@ -386,14 +409,14 @@ describe('the gateway Services and PodDisruptionBudget', () => {
 
 describe('RBAC', () => {
   const roles = ofKind('Role');
-  const rules = roles.flatMap((d) => (d.object.rules as any[]).map((r, i) => [`${label(d)} rules[${i}]`, r] as const));
+  const rules = roles.flatMap((d) => d.object.rules!.map((r, i) => [`${label(d)} rules[${i}]`, r] as const));
 
   it('grants nothing cluster-wide', () => {
     expect(DOCS.filter((d) => /^Cluster/.test(d.object.kind)).map(label)).toEqual([]);
   });
 
   it.each(rules)('%s has no wildcard', (_, rule) => {
-    for (const field of ['verbs', 'resources', 'apiGroups', 'resourceNames', 'nonResourceURLs']) {
+    for (const field of ['verbs', 'resources', 'apiGroups', 'resourceNames', 'nonResourceURLs'] as const) {
       for (const v of rule[field] ?? []) expect(v, field).not.toContain('*');
     }
   });
@@ -417,9 +440,9 @@ describe('RBAC', () => {
 
   it('grants exactly the table, nothing more', () => {
     const got = roles.flatMap((d) =>
-      (d.object.rules as any[]).flatMap((r) =>
-        (r.apiGroups as string[]).flatMap((group) =>
-          (r.resources as string[]).map((resource) => ({
+      d.object.rules!.flatMap((r) =>
+        r.apiGroups!.flatMap((group) =>
+          r.resources!.map((resource) => ({
             namespace: d.object.metadata.namespace,
             group,
             resource,
@@ -454,8 +477,22 @@ const KUBERNETES_REVISION_KEYS = [
 const TRAFFIC_KEYS = ['revision', 'percent', 'tag'];
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-const CONFIG_DOCS = [...DOCS, ...PATCH_DOCS].filter((d) => d.object.kind === 'ConfigMap' && d.object.data?.['sluice.yaml'] !== undefined);
-const sluiceConfig = (d: Doc): any => parse(d.object.data['sluice.yaml'] as string);
+/** The Sluice config as the checks below read it (by hand, see the top of the file). */
+interface SluiceConfigDoc {
+  listen?: unknown;
+  admin?: unknown;
+  autoscaler?: Record<string, unknown>;
+  kubernetes?: { leaderElection: { leaseName: string }; peers: { service: string; port: number } };
+  services: Array<{
+    name: string;
+    match?: { model?: string };
+    revisions: Array<{ name: string; namespace?: string; annotations?: Record<string, unknown>; [field: string]: unknown }>;
+    traffic: Array<{ revision: string; percent: number; tag?: string }>;
+  }>;
+}
+
+const CONFIG_DOCS = [...DOCS, ...PATCH_DOCS].filter(isKind('ConfigMap')).filter((d) => d.object.data?.['sluice.yaml'] !== undefined);
+const sluiceConfig = (d: Doc<Manifest<'ConfigMap'>>): SluiceConfigDoc => parse(d.object.data!['sluice.yaml']!) as SluiceConfigDoc;
 
 describe('the Sluice config in each ConfigMap', () => {
   it('is found in the base and in the KServe example', () => {
@@ -463,12 +500,12 @@ describe('the Sluice config in each ConfigMap', () => {
   });
 
   it('the base config names the Lease the gateway may renew and the headless peers Service, on the admin port', () => {
-    const kube = sluiceConfig(CONFIG_DOCS.find((d) => d.file === 'deploy/kubernetes/base/sluice-config.yaml')!).kubernetes;
-    const leaseRule = ofKind('Role').flatMap((r) => r.object.rules as any[]).find((rule) => rule.resources.includes('leases') && rule.resourceNames);
-    expect(leaseRule.resourceNames).toEqual([kube.leaderElection.leaseName]);
+    const kube = sluiceConfig(CONFIG_DOCS.find((d) => d.file === 'deploy/kubernetes/base/sluice-config.yaml')!).kubernetes!;
+    const leaseRule = ofKind('Role').flatMap((r) => r.object.rules!).find((rule) => rule.resources!.includes('leases') && rule.resourceNames);
+    expect(leaseRule!.resourceNames).toEqual([kube.leaderElection.leaseName]);
     const peers = named('Service', kube.peers.service, 'sluice-system');
-    expect(peers.spec.clusterIP).toBe('None');
-    expect(peers.spec.ports.map((p: any) => p.port)).toContain(kube.peers.port);
+    expect(peers.spec!.clusterIP).toBe('None');
+    expect(peers.spec!.ports!.map((p) => p.port)).toContain(kube.peers.port);
   });
 
   it.each(CONFIG_DOCS.map((d) => [d.file, d]))('%s: only known top-level keys, services present, ports as the Deployment says', (_, d) => {
@@ -481,24 +518,24 @@ describe('the Sluice config in each ConfigMap', () => {
   });
 
   it.each(CONFIG_DOCS.map((d) => [d.file, d]))('%s: every service is well formed and its traffic sums to 100', (_, d) => {
-    for (const svc of sluiceConfig(d).services as any[]) {
+    for (const svc of sluiceConfig(d).services) {
       expect(Object.keys(svc).filter((k) => !SERVICE_KEYS.includes(k)), svc.name).toEqual([]);
       expect(svc.name).toMatch(DNS_LABEL);
-      const names = (svc.revisions as any[]).map((r) => r.name);
+      const names = svc.revisions.map((r) => r.name);
       expect(new Set(names).size, 'unique revision names').toBe(names.length);
-      for (const t of svc.traffic as any[]) {
+      for (const t of svc.traffic) {
         expect(Object.keys(t).filter((k) => !TRAFFIC_KEYS.includes(k))).toEqual([]);
         expect(names, `traffic to unknown revision ${t.revision}`).toContain(t.revision);
       }
-      expect((svc.traffic as any[]).reduce((sum, t) => sum + t.percent, 0)).toBe(100);
+      expect(svc.traffic.reduce((sum, t) => sum + t.percent, 0)).toBe(100);
     }
   });
 
   it.each(CONFIG_DOCS.map((d) => [d.file, d]))('%s: kubernetes revisions name a Deployment, a Service, a namespace the gateway may scale in, and a port', (_, d) => {
     const scalable = new Set(
-      ofKind('Role').filter((r) => (r.object.rules as any[]).some((x) => x.resources.includes('deployments/scale'))).map((r) => r.object.metadata.namespace),
+      ofKind('Role').filter((r) => r.object.rules!.some((x) => x.resources!.includes('deployments/scale'))).map((r) => r.object.metadata.namespace),
     );
-    const revisions = (sluiceConfig(d).services as any[]).flatMap((s) => s.revisions as any[]);
+    const revisions = sluiceConfig(d).services.flatMap((s) => s.revisions);
     expect(revisions.length).toBeGreaterThan(0);
     for (const r of revisions) {
       expect(r.backend, r.name).toBe('kubernetes');
@@ -533,26 +570,26 @@ describe('the KServe RawDeployment example', () => {
     });
     expect(o.spec.predictor.minReplicas).toBe(0);
     expect(o.spec.predictor.canaryTrafficPercent, 'raw mode ignores it; Sluice splits traffic').toBeUndefined();
-    const [c] = o.spec.predictor.containers;
+    const c = o.spec.predictor.containers[0]!;
     expect(c.name).toBe('kserve-container');
-    expect(c.ports[0].name).toMatch(DNS_LABEL);
+    expect(c.ports![0]!.name).toMatch(DNS_LABEL);
     // The predictor container is a plain Container: check its fields like any other.
     expect(unknownFields(c, 'V1Container', 'container')).toEqual([]);
   });
 
   it.each(isvcs.map((d) => [d.object.metadata.name, d]))('the Sluice config routes to %s-predictor, KServe’s raw-mode names', (name, d) => {
-    const revisions = (config.services as any[]).flatMap((s) => s.revisions as any[]);
+    const revisions = config.services.flatMap((s) => s.revisions);
     const rev = revisions.find((r) => r.deployment === `${name}-predictor`);
     expect(rev, `no revision for Deployment ${name}-predictor`).toBeDefined();
-    expect(rev.service).toBe(`${name}-predictor`);
-    expect(rev.namespace).toBe(d.object.metadata.namespace);
+    expect(rev!.service).toBe(`${name}-predictor`);
+    expect(rev!.namespace).toBe(d.object.metadata.namespace);
     // KServe names the predictor Service's port after the container's first port.
-    expect(rev.portName).toBe(d.object.spec.predictor.containers[0].ports[0].name);
+    expect(rev!.portName).toBe(d.object.spec.predictor.containers[0]!.ports![0]!.name);
   });
 
   it('splits model iris 90/10 between iris and iris-canary, the canary tagged canary', () => {
-    const svc = (config.services as any[]).find((s) => s.match?.model === 'iris');
-    expect(svc.traffic).toEqual([
+    const svc = config.services.find((s) => s.match?.model === 'iris');
+    expect(svc!.traffic).toEqual([
       { revision: 'iris', percent: 90 },
       { revision: 'iris-canary', percent: 10, tag: 'canary' },
     ]);
@@ -560,14 +597,14 @@ describe('the KServe RawDeployment example', () => {
 
   it('both predictors serve the model under the name clients call, iris', () => {
     for (const d of isvcs) {
-      const args: string[] = d.object.spec.predictor.containers[0].args;
+      const args: string[] = d.object.spec.predictor.containers[0]!.args!;
       expect(args[args.indexOf('--model') + 1], d.object.metadata.name).toBe('iris');
     }
   });
 });
 
 describe('the unknown-field check itself', () => {
-  it.each([
+  it.each<[string, object, string, string[]]>([
     // label, object, type, want
     ['a clean Deployment', { spec: { replicas: 1, template: { spec: { containers: [{ name: 'a', image: 'x' }] } } } }, 'V1Deployment', []],
     ['a typo in a container', { spec: { template: { spec: { containers: [{ name: 'a', imagee: 'x' }] } } } }, 'V1Deployment', ['spec.template.spec.containers[0].imagee']],
@@ -575,6 +612,6 @@ describe('the unknown-field check itself', () => {
     ['map values are free-form', { metadata: { labels: { anything: 'goes' } } }, 'V1ConfigMap', []],
     ['a misspelt Service field', { spec: { publishNotReadyAddress: false } }, 'V1Service', ['spec.publishNotReadyAddress']],
   ])('%s', (_, object, type, want) => {
-    expect(unknownFields(object, type as string, '')).toEqual(want);
+    expect(unknownFields(object, type, '')).toEqual(want);
   });
 });

@@ -130,7 +130,8 @@ function busyStats(): RevisionStats {
 }
 
 function setup() {
-  const a = revisionView('svc', 'a', busyStats(), {
+  const aStats = busyStats();
+  const a = revisionView('svc', 'a', aStats, {
     replicas: { desired: 3, actual: 2, ready: 1 },
     autoscaler: {
       stableConcurrency: 1.25,
@@ -144,7 +145,7 @@ function setup() {
   const b = revisionView('svc', 'b', new RevisionStats(0), { percent: 0 });
   const source = fakeSource([{ name: 'svc', match: { hosts: ['svc.local'] }, revisions: [a, b] }]);
   const metrics = createMetrics(source, { defaultMetrics: false });
-  return { source, metrics, a, b };
+  return { source, metrics, a, aStats, b };
 }
 
 describe('codeLabel', () => {
@@ -237,11 +238,11 @@ describe('createMetrics', () => {
   });
 
   it('reads live values on each scrape, with no stale series for a removed revision', async () => {
-    const { metrics, source, a } = setup();
-    a.stats.arrive(3000);
-    a.stats.begin();
-    a.stats.end();
-    a.stats.record(200, 0.1, 3100);
+    const { metrics, source, a, aStats } = setup();
+    aStats.arrive(3000);
+    aStats.begin();
+    aStats.end();
+    aStats.record(200, 0.1, 3100);
     let got = samples(await metrics.registry.metrics());
     expect(got.get(key('sluice_requests_total', { service: 'svc', revision: 'a', code: '200' }))).toBe(3);
     expect(got.get(key('sluice_revision_inflight', { service: 'svc', revision: 'b' }))).toBe(0);

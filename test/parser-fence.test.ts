@@ -14,19 +14,29 @@ import { createInterface } from 'node:readline';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { chooseDataPort } from '../src/downstream/data-port-server.js';
-import { checkNativeParser, nativeParser, type ParserFence } from '../src/downstream/native-parser.js';
+import { checkNativeParser, nativeParser, type NativeParser, type ParserFence } from '../src/downstream/native-parser.js';
 import { CLI, FIXTURES } from './support/harness.js';
 
-const real = () => createRequire(import.meta.url)('_http_common') as { HTTPParser: any; methods: string[] };
+/** `_http_common` as the fakes below change it: the parser's slots by name, and the method list. */
+interface ParserClass {
+  new (): NativeParser;
+  [slot: string]: unknown;
+}
+interface Common {
+  HTTPParser: ParserClass;
+  methods: string[];
+}
+
+const real = () => createRequire(import.meta.url)('_http_common') as Common;
 
 /** A copy of the real module with one thing changed. */
-function changed(change: (common: { HTTPParser: any; methods: string[] }) => void): () => unknown {
+function changed(change: (common: Common) => void): () => unknown {
   return () => {
     const common = real();
     const P = common.HTTPParser;
     class Copy extends P {}
-    for (const key of ['REQUEST', 'RESPONSE', 'kOnHeaders', 'kOnHeadersComplete', 'kOnBody', 'kOnMessageComplete', 'kOnExecute']) (Copy as any)[key] = P[key];
-    const copy = { HTTPParser: Copy, methods: [...common.methods] };
+    const slots = ['REQUEST', 'RESPONSE', 'kOnHeaders', 'kOnHeadersComplete', 'kOnBody', 'kOnMessageComplete', 'kOnExecute'];
+    const copy: Common = { HTTPParser: Object.assign(Copy, Object.fromEntries(slots.map((key) => [key, P[key]]))), methods: [...common.methods] };
     change(copy);
     return copy;
   };
@@ -36,9 +46,9 @@ describe('checkNativeParser', () => {
   it.each([
     { label: 'the module cannot be loaded', load: () => { throw new Error('no such module'); }, want: '_http_common cannot be loaded: no such module' },
     { label: 'no HTTPParser', load: () => ({ methods: ['GET', 'POST'] }), want: 'no HTTPParser class' },
-    { label: 'no method list', load: changed((c) => ((c as any).methods = undefined)), want: 'no method list' },
+    { label: 'no method list', load: changed((c) => ((c as Partial<Common>).methods = undefined)), want: 'no method list' },
     { label: 'a callback slot gone', load: changed((c) => (c.HTTPParser.kOnBody = undefined)), want: 'HTTPParser.kOnBody is not a number' },
-    { label: 'a method gone', load: changed((c) => (c.HTTPParser.prototype.finish = undefined)), want: 'HTTPParser.prototype.finish is not a function' },
+    { label: 'a method gone', load: changed((c) => ((c.HTTPParser.prototype as Record<string, unknown>).finish = undefined)), want: 'HTTPParser.prototype.finish is not a function' },
     {
       label: 'callbacks moved to other slots',
       load: changed((c) => {
@@ -54,8 +64,9 @@ describe('checkNativeParser', () => {
     {
       label: 'execute reports bytes differently',
       load: changed((c) => {
-        const execute = c.HTTPParser.prototype.execute;
-        c.HTTPParser.prototype.execute = function (this: unknown, data: Buffer) {
+        const prototype = c.HTTPParser.prototype as { execute: (this: unknown, data: Buffer) => unknown };
+        const execute = prototype.execute;
+        prototype.execute = function (this: unknown, data: Buffer) {
           const n = execute.call(this, data);
           return typeof n === 'number' ? n - 1 : n;
         };
@@ -89,6 +100,15 @@ describe('chooseDataPort', () => {
   });
 });
 
+/** A line of the gateway's JSON log, with the fields read here. */
+interface LogLine {
+  level: number;
+  msg: string;
+  server?: string;
+  reason?: string;
+  listen?: string;
+}
+
 describe('a gateway whose Node has no usable HTTP parser', () => {
   let dir: string | undefined;
   let backend: Server | undefined;
@@ -113,12 +133,12 @@ services:
     });
     const kill = setTimeout(() => child.kill('SIGKILL'), 20_000);
     try {
-      const lines: Array<Record<string, any>> = [];
+      const lines: LogLine[] = [];
       let stderr = '';
-      child.stderr!.on('data', (d: Buffer) => (stderr += d));
-      const listening = await new Promise<Record<string, any>>((resolve, reject) => {
-        createInterface({ input: child.stdout! }).on('line', (line) => {
-          const entry = JSON.parse(line) as Record<string, any>;
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const listening = await new Promise<LogLine>((resolve, reject) => {
+        createInterface({ input: child.stdout }).on('line', (line) => {
+          const entry = JSON.parse(line) as LogLine;
           lines.push(entry);
           if (String(entry.msg).startsWith('sluice gateway listening')) resolve(entry);
         });

@@ -32,8 +32,8 @@ function launch(args: string[], env: NodeJS.ProcessEnv = process.env, perTest = 
   if (perTest) children.push(proc);
   let stdout = '';
   let stderr = '';
-  proc.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-  proc.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  proc.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+  proc.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     proc.on('exit', (code, signal) => resolve({ code, signal })),
   );
@@ -48,7 +48,7 @@ async function startChild(args: string[], env?: NodeJS.ProcessEnv, perTest = tru
       const m = LISTENING.exec(c.output().stdout);
       if (m) resolve(m);
     };
-    c.proc.stdout!.on('data', onData);
+    c.proc.stdout.on('data', onData);
     void c.exited.then(({ code }) => reject(new Error(`predictor exited (${code}) before listening: ${c.output().stderr}`)));
   });
   return { ...c, model: line[1]!, url: line[2]! };
@@ -134,6 +134,7 @@ describe('sluice predictor: one default process', () => {
     expect(model.body).toEqual({
       name: 'iris',
       versions: ['1'],
+      // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types asymmetric matchers (expect.any) as any, to stand in for the string
       platform: expect.any(String),
       inputs: [{ name: 'input-0', datatype: 'FP32', shape: [-1, 4] }],
       outputs: [
@@ -208,7 +209,7 @@ describe('sluice predictor: one default process', () => {
   });
 
   it('refuses a chunked body once it passes 1 MiB, and the connection still serves the next request', async () => {
-    async function* chunks() {
+    function* chunks() {
       yield '{"inputs":[],"pad":"';
       for (let i = 0; i < 20; i++) yield 'x'.repeat(64 * 1024);
       yield '"}';
@@ -318,7 +319,7 @@ describe('sluice predictor: options and lifecycle', () => {
 
   it('takes its port from env PORT when --port is not given', async () => {
     const c = launch([], { ...process.env, PORT: '0' });
-    await new Promise<void>((resolve) => c.proc.stdout!.on('data', () => LISTENING.test(c.output().stdout) && resolve()));
+    await new Promise<void>((resolve) => c.proc.stdout.on('data', () => LISTENING.test(c.output().stdout) && resolve()));
     const url = LISTENING.exec(c.output().stdout)![2]!;
     expect((await get(`${url}/v2/health/live`)).status).toBe(200);
   });

@@ -11,14 +11,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { Deployment } from 'kubernetes-models/apps/v1';
-import { Service } from 'kubernetes-models/v1';
+import { Deployment, type IDeployment } from 'kubernetes-models/apps/v1';
+import { Service, type IService } from 'kubernetes-models/v1';
 import { Agent, request } from 'undici';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { parseQueueProxyArgs } from '../src/queue-proxy/options.js';
 import type { QueueProxyStatsJson, SecondStats } from '../src/stats/stats-json.js';
 import { QueueProxyStatsReader, type QueueProxyTotals } from '../src/autoscaler/queue-proxy-reader.js';
+import type { ErrorBody, InferBody } from './support/bodies.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const IRIS_ROW = { inputs: [{ name: 'input-0', shape: [1, 4], datatype: 'FP32', data: [6.7, 3.0, 5.2, 2.3] }] };
@@ -58,7 +59,8 @@ async function until(check: () => boolean | Promise<boolean>, what: string, time
 interface Reply {
   status: number;
   headers: Record<string, string | string[] | undefined>;
-  body: any;
+  /** Parsed JSON, or the text when it is not JSON. */
+  body: unknown;
 }
 
 async function call(url: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Reply> {
@@ -150,8 +152,8 @@ function launch(command: string, args: string[], env: NodeJS.ProcessEnv = proces
   children.push(proc);
   let stdout = '';
   let stderr = '';
-  proc.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-  proc.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  proc.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+  proc.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     proc.on('exit', (code, signal) => resolve({ code, signal })),
   );
@@ -286,7 +288,7 @@ describe('breaker', () => {
     expect(stats).toMatchObject({ inflight: 2, held: 20, containerConcurrency: 2 });
     for (const r of load.done) {
       expect(r.status).toBe(503);
-      expect(r.body.error.code).toBe('queue_full');
+      expect((r.body as ErrorBody).error.code).toBe('queue_full');
       expect(r.headers['retry-after']).toBe('1');
     }
     // Let them through, each held 5 ms at the app from now on: never more than 2 at once.
@@ -314,7 +316,7 @@ describe('breaker', () => {
     const qp = await startQueueProxy(['--upstream', predictor, '--container-concurrency', '4', '--readiness-path', '/v2/health/ready']);
     const r = await infer(qp.url)();
     expect(r.status).toBe(200);
-    expect(r.body.outputs[0].data).toEqual([2]);
+    expect((r.body as InferBody).outputs[0]!.data).toEqual([2]);
     expect(r.headers['predictor-pid']).toBeDefined();
   });
 });
@@ -367,7 +369,7 @@ describe('stats', () => {
     expect((await qp.stats(6)).window.seconds).toBe(6);
     const r = await call(`${qp.admin}/api/v1/stats?window=61`);
     expect(r.status).toBe(400);
-    expect(r.body.error.code).toBe('bad_request');
+    expect((r.body as ErrorBody).error.code).toBe('bad_request');
   });
 });
 
@@ -419,7 +421,7 @@ describe('drain on SIGTERM', () => {
 
     qp.proc.kill('SIGTERM');
     await until(async () => (await call(`${qp.admin}/readyz`)).status === 503, 'readiness fails');
-    expect((await call(`${qp.admin}/readyz`)).body.status).toBe('draining');
+    expect(((await call(`${qp.admin}/readyz`)).body as { status: string }).status).toBe('draining');
     expect((await qp.stats()).draining).toBe(true);
     // Still in the quiet period: the port serves new requests (fresh connections included).
     expect(qp.output().stdout).not.toContain('drain: settling');
@@ -427,7 +429,7 @@ describe('drain on SIGTERM', () => {
 
     const replies = [...(await before.all), ...(await during.all)];
     expect(replies.map((r) => r.status)).toEqual(Array(15).fill(200));
-    expect(replies.every((r) => r.body.outputs[0].data[0] === 2)).toBe(true);
+    expect(replies.every((r) => (r.body as InferBody).outputs[0]!.data[0] === 2)).toBe(true);
     expect(await qp.exited).toEqual({ code: 0, signal: null });
     expect(qp.output().stdout).toContain('drain: settling');
   });
@@ -477,7 +479,7 @@ describe('drain on SIGTERM', () => {
 
 describe('QueueProxyStatsReader', () => {
   /** A stats endpoint answering `body` (or hanging when body is 'hang'). */
-  async function fakeEndpoint(body: unknown | 'hang', status = 200): Promise<string> {
+  async function fakeEndpoint(body: unknown, status = 200): Promise<string> {
     const server = createServer((_req, res) => {
       if (body === 'hang') return;
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
@@ -599,36 +601,39 @@ describe('QueueProxyStatsReader', () => {
 describe('deploy/sidecar manifest', () => {
   it('is a valid Deployment and Service wired to the queue-proxy ports', () => {
     const file = fileURLToPath(new URL('../deploy/sidecar/predictor-with-queue-proxy.yaml', import.meta.url));
-    const [deployment, service] = parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJSON());
+    const docs = parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJSON() as unknown);
+    const deployment = docs[0] as IDeployment;
+    const service = docs[1] as IService;
     expect(() => new Deployment(deployment).validate()).not.toThrow();
     expect(() => new Service(service).validate()).not.toThrow();
 
-    const pod = deployment.spec.template.spec;
-    const byName = Object.fromEntries(pod.containers.map((c: any) => [c.name, c]));
-    const qp = byName['queue-proxy'];
-    const predictor = byName['predictor'];
+    const pod = deployment.spec!.template.spec!;
+    const byName = Object.fromEntries(pod.containers.map((c) => [c.name, c]));
+    const qp = byName['queue-proxy']!;
+    const predictor = byName['predictor']!;
     // The CLI accepts the sidecar's arguments as written.
-    expect(qp.args[0]).toBe('queue-proxy');
-    const options = parseQueueProxyArgs(qp.args.slice(1));
+    expect(qp.args![0]).toBe('queue-proxy');
+    const options = parseQueueProxyArgs(qp.args!.slice(1));
+    if (options === 'help') throw new Error('the sidecar\'s arguments parsed as --help');
     expect(options).toMatchObject({ listen: { port: 8012 }, admin: { port: 9091 } });
     expect(qp.ports).toEqual(expect.arrayContaining([
       expect.objectContaining({ name: 'http', containerPort: 8012 }),
       expect.objectContaining({ name: 'queue-admin', containerPort: 9091 }),
     ]));
-    expect(qp.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'queue-admin' });
-    expect(predictor.lifecycle.preStop.httpGet).toEqual({ path: '/wait-for-drain', port: 9091 });
+    expect(qp.readinessProbe!.httpGet).toEqual({ path: '/readyz', port: 'queue-admin' });
+    expect(predictor.lifecycle!.preStop!.httpGet).toEqual({ path: '/wait-for-drain', port: 9091 });
     // The grace period covers the quiet period and the drain timeout.
     expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(options.drainQuietSeconds + options.drainTimeoutSeconds);
-    expect(pod.securityContext.runAsNonRoot).toBe(true);
+    expect(pod.securityContext!.runAsNonRoot).toBe(true);
     for (const c of pod.containers) {
       expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
-      expect(c.resources.requests).toBeDefined();
-      expect(c.resources.limits).toBeDefined();
+      expect(c.resources!.requests).toBeDefined();
+      expect(c.resources!.limits).toBeDefined();
     }
     // `http` names exactly one port in the pod, the Service's target.
-    const httpPorts = pod.containers.flatMap((c: any) => (c.ports ?? []).filter((p: any) => p.name === 'http'));
+    const httpPorts = pod.containers.flatMap((c) => (c.ports ?? []).filter((p) => p.name === 'http'));
     expect(httpPorts).toEqual([expect.objectContaining({ containerPort: 8012 })]);
-    expect(service.spec.ports).toEqual([expect.objectContaining({ name: 'http', targetPort: 'http' })]);
-    expect(service.spec.selector).toEqual(deployment.spec.selector.matchLabels);
+    expect(service.spec!.ports).toEqual([expect.objectContaining({ name: 'http', targetPort: 'http' })]);
+    expect(service.spec!.selector).toEqual(deployment.spec!.selector.matchLabels);
   });
 });

@@ -21,6 +21,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { chooseDataPort } from '../src/downstream/data-port-server.js';
 import { parseQueueProxyArgs } from '../src/queue-proxy/options.js';
 import { startQueueProxy, type QueueProxy } from '../src/queue-proxy/queue-proxy.js';
+import type { ErrorBody } from './support/bodies.js';
 import { countingRevision, IRIS_ROW, predictorRevision, startGateway, until, type TestGateway } from './support/harness.js';
 
 /** The data port's server here: its own HTTP/1.1 server, or node:http with SLUICE_HTTP_SERVER=node (CI runs both). */
@@ -55,6 +56,13 @@ interface Seen {
 }
 
 /** A node:http endpoint answering every request with its own method, path and body, as JSON. */
+/** What the recording endpoint answers: the request as it arrived. */
+interface Echo {
+  method: string;
+  url: string;
+  body: string;
+}
+
 async function recordingEndpoint(): Promise<{ url: string; seen: Seen[] }> {
   const seen: Seen[] = [];
   let connections = 0;
@@ -71,7 +79,7 @@ async function recordingEndpoint(): Promise<{ url: string; seen: Seen[] }> {
         connection: (req.socket as Socket & { n?: number }).n ?? -1,
       };
       seen.push(s);
-      const text = JSON.stringify({ method: s.method, url: s.url, body: s.body });
+      const text = JSON.stringify({ method: s.method, url: s.url, body: s.body } satisfies Echo);
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
       res.end(text);
     });
@@ -176,7 +184,7 @@ describe('smuggling: the endpoint sees exactly the requests clients sent', () =>
     const agent = new Agent({ connections: 1 });
     for (let i = 0; i < 10; i++) {
       const res = await request(`${gw.url}/victim/${i}`, { dispatcher: agent });
-      expect(JSON.parse(await res.body.text()).url).toBe(`/victim/${i}`);
+      expect((JSON.parse(await res.body.text()) as Echo).url).toBe(`/victim/${i}`);
     }
     await agent.close();
     expect(endpoint.seen.map((s) => `${s.method} ${s.url}`)).toEqual(['POST /attack', ...Array.from({ length: 10 }, (_, i) => `GET /victim/${i}`)]);
@@ -301,7 +309,7 @@ services:
     for (const path of ['/public/../private', '/public/%2e%2e/private', '/v2/models/iris/../../../admin', '/v2/models/iris/%2E%2E/%2e%2e/%2e%2e/admin']) {
       const res = await one(gw.port, `GET ${path} HTTP/1.1\r\nHost: app\r\n\r\n`);
       expect(res.status, path).toBe(404);
-      expect(JSON.parse(res.body).error.code).toBe('route_not_found');
+      expect((JSON.parse(res.body) as ErrorBody).error.code).toBe('route_not_found');
     }
     expect(pub.seen).toEqual([]);
     expect(iris.seen).toEqual([]);
@@ -322,9 +330,9 @@ services:
     );
     const [first, second] = responses(bytes);
     expect(first!.status).toBe(200);
-    expect(JSON.parse(first!.body).url).toBe('/h2c');
+    expect((JSON.parse(first!.body) as Echo).url).toBe('/h2c');
     // node:http stops parsing a connection at an Upgrade head: it closes after the answer.
-    if (KIND === 'http1') expect(JSON.parse(second!.body).url).toBe('/next');
+    if (KIND === 'http1') expect((JSON.parse(second!.body) as Echo).url).toBe('/next');
     else expect([second, first!.headers.get('connection')]).toEqual([undefined, 'close']);
     expect(endpoint.seen[0]!.headers.upgrade).toBeUndefined();
     expect(endpoint.seen[0]!.headers['http2-settings']).toBeUndefined();
@@ -338,7 +346,7 @@ services:
     expect(http09).toEqual({ bytes: '', closedByServer: true });
     const h2 = await one(gw.port, 'GET / HTTP/2.0\r\nHost: app\r\n\r\n');
     expect(h2.status).toBe(505);
-    expect(JSON.parse(h2.body).error.code).toBe('version_not_supported');
+    expect((JSON.parse(h2.body) as ErrorBody).error.code).toBe('version_not_supported');
     expect(endpoint.seen).toEqual([]);
   });
 });
@@ -475,7 +483,7 @@ services:
     const failed = results.filter((r) => r.status !== 200);
     // Each failure was sent to the dead endpoint, and bytes of it had gone out (never one that was
     // not sent, nor one sent to the survivor): the gateway's record of its last attempt says so.
-    const attempts = lines.filter((l) => l.msg !== undefined && String(l.msg).startsWith('attempt failed'));
+    const attempts = lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('attempt failed'));
     for (const f of failed) {
       const last = attempts.filter((a) => a.path === `/work?ms=30&id=${f.id}`).at(-1);
       expect(last, `failed request ${f.id} has a failed attempt`).toBeDefined();

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { normalizeHost } from '../src/gateway/host.js';
-import { normalizeTarget, targetProblemMessage, type TargetProblem } from '../src/gateway/request-target.js';
+import { normalizeTarget, targetProblemMessage } from '../src/gateway/request-target.js';
 
 interface TargetRow {
   label: string;
   target: string;
-  /** The normalised target, or the problem. */
-  want: string | TargetProblem;
+  /** The normalised target, or the problem (a TargetProblem: 'above-root', 'bad-escape' …). */
+  want: string;
 }
 
 const targetRows: TargetRow[] = [

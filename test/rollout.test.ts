@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { request } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseConfigText, type Config } from '../src/config/load.js';
+import type { ServiceJson } from '../src/admin/app.js';
+import { parseConfigText, type Config, type Service } from '../src/config/load.js';
 import type { TrafficTarget } from '../src/config/schema.js';
 import type { ConfigSource } from '../src/config/source.js';
 import { ConfigError, SluiceError } from '../src/errors.js';
@@ -21,16 +22,25 @@ import { RolloutController, type RolloutState } from '../src/rollout/rollout-con
 import { TrafficController } from '../src/rollout/traffic-controller.js';
 import { StaticDriver } from '../src/scaler/static.js';
 import { DURATION_BOUNDS, RevisionStats } from '../src/stats/revision-stats.js';
+import type { ErrorBody } from './support/bodies.js';
 import { IRIS_ROW, predictorRevision, startGateway, until, type TestGateway } from './support/harness.js';
 
 // --- plan ---------------------------------------------------------------------------------------
 
-const SHOP = {
-  revisions: [{ name: 'a' }, { name: 'b' }, { name: 'c' }],
+const SHOP: Pick<Service, 'revisions' | 'traffic'> = {
+  revisions: parseConfigText(`
+services:
+  - name: shop
+    revisions:
+      - { name: a, backend: static, urls: ["http://127.0.0.1:9"] }
+      - { name: b, backend: static, urls: ["http://127.0.0.1:9"] }
+      - { name: c, backend: static, urls: ["http://127.0.0.1:9"] }
+    traffic: [{ revision: a, percent: 100 }]
+`).services[0]!.revisions,
   traffic: [
     { revision: 'a', percent: 100 },
     { revision: 'b', percent: 0, tag: 'next' },
-  ] as TrafficTarget[],
+  ],
 };
 
 const held = (percents: number[], holdMs: number): RolloutStep[] => percents.map((percent, i) => ({ percent, holdMs: i === percents.length - 1 ? 0 : holdMs }));
@@ -333,14 +343,14 @@ class MemorySource implements ConfigSource {
   readonly description = 'memory';
   writes = 0;
   constructor(public config: Config) {}
-  async load(): Promise<Config> {
-    return this.config;
+  load(): Promise<Config> {
+    return Promise.resolve(this.config);
   }
   watch(): void {}
-  async updateTraffic(service: string, traffic: TrafficTarget[]): Promise<Config> {
+  updateTraffic(service: string, traffic: TrafficTarget[]): Promise<Config> {
     this.writes++;
     this.config = { ...this.config, services: this.config.services.map((s) => (s.name === service ? { ...s, traffic } : s)) };
-    return this.config;
+    return Promise.resolve(this.config);
   }
   close(): void {}
 }
@@ -603,7 +613,7 @@ function steadyLoad(url: string, workers = 4, maxMs = 40_000) {
   };
 }
 
-async function admin(gw: TestGateway, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+async function admin(gw: TestGateway, method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
   const res = await request(`${gw.adminUrl}${path}`, {
     method: method as 'GET',
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
@@ -651,7 +661,7 @@ describe('rollouts through the admin API (local predictors, steady load)', { tim
   async function finished(g: TestGateway): Promise<RolloutState> {
     let state: RolloutState | undefined;
     await until(async () => {
-      state = (await admin(g, 'GET', '/api/v1/services/iris')).json.rollout as RolloutState;
+      state = ((await admin(g, 'GET', '/api/v1/services/iris')).json as { rollout: RolloutState }).rollout;
       return state.phase !== 'progressing';
     }, 'the rollout to end', 20_000);
     return state!;
@@ -677,7 +687,7 @@ describe('rollouts through the admin API (local predictors, steady load)', { tim
     expect(analysis.requests).toBeGreaterThanOrEqual(10);
     expect(analysis.errorRate).toBeGreaterThan(0.4);
     // Traffic is back on stable, in the gateway and in the file.
-    expect(g.traffic!.service('iris').traffic).toEqual([
+    expect(g.traffic.service('iris').traffic).toEqual([
       { revision: 'stable', percent: 100 },
       { revision: 'canary', percent: 0 },
     ]);
@@ -700,14 +710,14 @@ describe('rollouts through the admin API (local predictors, steady load)', { tim
     const samples = await load.stop();
     expect(state.phase).toBe('promoted');
     expect(state.timeline.map((e) => e.type)).toEqual(['started', 'step', 'analysis', 'step', 'analysis', 'step', 'promoted']);
-    expect(g.traffic!.service('iris').traffic).toEqual([
+    expect(g.traffic.service('iris').traffic).toEqual([
       { revision: 'stable', percent: 0 },
       { revision: 'canary', percent: 100 },
     ]);
     expect(samples.every((s) => s.status === 200)).toBe(true);
     // Requests sent after the promotion all reach the canary (a loop's last sample may have been
     // routed just before it).
-    const after = await steadyLoad(g.url, 1, 2_000);
+    const after = steadyLoad(g.url, 1, 2_000);
     await until(() => after.samples.length >= 5, 'requests after promotion');
     expect((await after.stop()).map((s) => s.revision).every((r) => r === 'canary')).toBe(true);
   });
@@ -718,19 +728,19 @@ describe('rollouts through the admin API (local predictors, steady load)', { tim
     expect(started.status).toBe(202);
     const again = await admin(g, 'POST', '/api/v1/services/iris/rollout', { to: 'canary' });
     expect(again.status).toBe(409);
-    expect(again.json.error.message).toBe('a rollout of iris is in progress (stable → canary, 10 %); abort it first');
+    expect((again.json as ErrorBody).error.message).toBe('a rollout of iris is in progress (stable → canary, 10 %); abort it first');
     const bad = await admin(g, 'POST', '/api/v1/services/iris/rollout', { to: 'canary', steps: [50, 10] });
     expect(bad.status).toBe(409); // one at a time comes first
     const aborted = await admin(g, 'DELETE', '/api/v1/services/iris/rollout');
     expect(aborted.status).toBe(200);
     expect(aborted.json).toMatchObject({ phase: 'aborted', percent: 0 });
-    expect(g.traffic!.service('iris').traffic.map((t) => t.percent)).toEqual([100, 0]);
-    const view = await admin(g, 'GET', '/api/v1/services/iris');
-    expect(view.json.rollout.phase).toBe('aborted');
-    expect(view.json.revisions.map((r: { name: string; percent: number }) => `${r.name}=${r.percent}`)).toEqual(['stable=100', 'canary=0']);
+    expect(g.traffic.service('iris').traffic.map((t) => t.percent)).toEqual([100, 0]);
+    const view = (await admin(g, 'GET', '/api/v1/services/iris')).json as ServiceJson & { rollout: RolloutState };
+    expect(view.rollout.phase).toBe('aborted');
+    expect(view.revisions.map((r: { name: string; percent: number }) => `${r.name}=${r.percent}`)).toEqual(['stable=100', 'canary=0']);
     expect((await admin(g, 'DELETE', '/api/v1/services/iris/rollout')).status).toBe(404);
     const invalid = await admin(g, 'POST', '/api/v1/services/iris/rollout', { to: 'canary', steps: [50, 10] });
     expect(invalid.status).toBe(400);
-    expect(invalid.json.error.problems).toEqual(['steps[1]: 10 after 50, want strictly increasing percents']);
+    expect((invalid.json as ErrorBody).error.problems).toEqual(['steps[1]: 10 after 50, want strictly increasing percents']);
   });
 });

@@ -9,8 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { ServiceJson } from '../src/admin/app.js';
 import type { TrafficTarget } from '../src/config/schema.js';
 import { stickyPoint } from '../src/gateway/sticky.js';
+import type { ErrorBody } from './support/bodies.js';
 import { IRIS_ROW, predictorRevision, startGateway, until, type StartOptions, type TestGateway } from './support/harness.js';
 
 // Integration tests over real sockets: give a busy machine room.
@@ -94,7 +96,7 @@ async function split(g: TestGateway, n: number, headers: Record<string, string> 
   return counts;
 }
 
-async function putTraffic(g: TestGateway, body: unknown, service = 'shop'): Promise<{ status: number; json: any }> {
+async function putTraffic(g: TestGateway, body: unknown, service = 'shop'): Promise<{ status: number; json: unknown }> {
   const res = await request(`${g.adminUrl}/api/v1/services/${service}/traffic`, {
     method: 'PUT',
     headers: { 'content-type': 'application/json' },
@@ -178,10 +180,10 @@ describe('tags', () => {
     expect(unknown.status).toBe(404);
     expect(unknown.headers['content-type']).toBe('application/json');
     // The gateway answers an unknown tag with the contract's route_not_found (ErrorCode's tag_not_found is unused).
-    expect(JSON.parse(unknown.text).error).toMatchObject({ code: 'route_not_found', message: 'service "shop" has no revision tagged "nope"' });
+    expect((JSON.parse(unknown.text) as ErrorBody).error).toMatchObject({ code: 'route_not_found', message: 'service "shop" has no revision tagged "nope"' });
     const unknownHost = await get(g, { host: 'nope-shop.example.com' });
     expect(unknownHost.status).toBe(404);
-    expect(JSON.parse(unknownHost.text).error.code).toBe('route_not_found');
+    expect((JSON.parse(unknownHost.text) as ErrorBody).error.code).toBe('route_not_found');
 
     // Tags move with a PUT: `next` takes the canary tag, green loses it.
     expect(
@@ -312,15 +314,15 @@ describe('traffic API validation', () => {
     for (const row of rows) {
       const res = await putTraffic(g, row.body);
       expect(res.status, row.label).toBe(400);
-      expect(res.json.error.code, row.label).toBe('invalid_config');
-      expect(res.json.error.problems, row.label).toEqual(row.wantProblems);
+      expect((res.json as ErrorBody).error.code, row.label).toBe('invalid_config');
+      expect((res.json as ErrorBody).error.problems, row.label).toEqual(row.wantProblems);
       expect(await split(g, 100), row.label).toEqual({ blue: 90, green: 10 });
     }
     expect(await readFile(file, 'utf8')).toBe(text);
     expect((await putTraffic(g, [{ revision: 'blue', percent: 100 }], 'nope')).status).toBe(404);
     const notJson = await request(`${g.adminUrl}/api/v1/services/shop/traffic`, { method: 'PUT', body: '{' });
     expect(notJson.statusCode).toBe(400);
-    expect(((await notJson.body.json()) as any).error.code).toBe('bad_request');
+    expect(((await notJson.body.json()) as ErrorBody).error.code).toBe('bad_request');
   });
 });
 
@@ -339,9 +341,9 @@ describe('persistence', () => {
     const text = await readFile(join(dir, 'sluice.yaml'), 'utf8');
     expect(text.startsWith('# the shop service\n')).toBe(true);
     g = await start('');
-    expect(g.traffic!.service('shop').traffic).toEqual(want);
-    const view = (await (await request(`${g.adminUrl}/api/v1/services/shop`)).body.json()) as any;
-    expect(view.revisions.map((r: any) => [r.name, r.percent, r.tag])).toEqual([
+    expect(g.traffic.service('shop').traffic).toEqual(want);
+    const view = (await (await request(`${g.adminUrl}/api/v1/services/shop`)).body.json()) as ServiceJson;
+    expect(view.revisions.map((r) => [r.name, r.percent, r.tag])).toEqual([
       ['blue', 20, null],
       ['green', 80, 'canary'],
     ]);
@@ -389,7 +391,7 @@ describe('hot reload', () => {
     await until(() => g.reloadErrors.length === 1, 'invalid config rejected');
     expect(g.reloadErrors[0]!.problems).toEqual(['services[0].traffic: percents sum to 90, want 100']);
     await servedOnlyBy(['b', 'c']);
-    expect(g.traffic!.service('shop').traffic).toEqual([
+    expect(g.traffic.service('shop').traffic).toEqual([
       { revision: 'b', percent: 50 },
       { revision: 'c', percent: 50 },
     ]);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_KEEP_ALIVE_MS, keepAliveFor, type Progress, type UpstreamConnection, type UpstreamHandler, type UpstreamRequest } from '../src/upstream/upstream-connection.js';
+import { DEFAULT_KEEP_ALIVE_MS, keepAliveFor, type Progress, type UpstreamHandler, type UpstreamRequest } from '../src/upstream/upstream-connection.js';
 import { UpstreamError } from '../src/upstream/upstream-error.js';
 import { UpstreamPool, type UpstreamPoolOptions } from '../src/upstream/upstream-pool.js';
 
@@ -138,9 +138,12 @@ interface TestHttpServer {
   sockets: Socket[];
 }
 
-/** A node:http (or, given `tls`, node:https) server on 127.0.0.1; `handle` answers once the request body has been read. */
+/**
+ * A node:http (or, given `tls`, node:https) server on 127.0.0.1; `handle` answers once the request
+ * body has been read. It may be async: what it returns is ignored.
+ */
 async function httpServer(
-  handle: (req: IncomingMessage, res: ServerResponse, body: string) => void,
+  handle: (req: IncomingMessage, res: ServerResponse, body: string) => unknown,
   tls?: { key: Buffer; cert: Buffer },
 ): Promise<TestHttpServer> {
   const server: HttpServer = tls === undefined ? createHttpServer() : createHttpsServer(tls);
@@ -311,7 +314,7 @@ describe('UpstreamPool', () => {
     expect(srv.seen[0]!.headers['content-length']).toBeUndefined();
     expect(srv.seen[0]!.body).toBe(parts.join(''));
     // The connection is reusable after a chunked request body.
-    const again = await roundTrip(p, request());
+    await roundTrip(p, request());
     expect(srv.sockets).toHaveLength(1);
   });
 
@@ -430,7 +433,7 @@ describe('UpstreamPool', () => {
   it('an idle connection the server closes leaves the pool; the next request opens a new one', async () => {
     const srv = await httpServer(hello);
     const p = pool(srv.origin);
-    const first = await roundTrip(p, request());
+    await roundTrip(p, request());
     expect(p.size).toBe(1);
     srv.sockets[0]!.end();
     await until(() => p.size === 0, 'the pool to see the server close its idle connection');
@@ -443,7 +446,7 @@ describe('UpstreamPool', () => {
   it('an idle connection past its keep-alive allowance is not reused', async () => {
     const srv = await httpServer(hello);
     const p = pool(srv.origin);
-    const first = await roundTrip(p, request());
+    await roundTrip(p, request());
     // The clock passed in says the connection has been idle longer than it may be.
     const second = new Recorder();
     p.request(request(), second, Date.now() + DEFAULT_KEEP_ALIVE_MS + 1);
@@ -607,14 +610,13 @@ describe('UpstreamPool', () => {
   it('abort() from onResponseHead while the rest of the response is in the same read', async () => {
     const srv = await httpServer(hello);
     const p = pool(srv.origin);
-    let conn: UpstreamConnection | undefined;
     const r = new Recorder();
     const onHead = r.onResponseHead.bind(r);
     r.onResponseHead = (status, headers) => {
       onHead(status, headers);
-      conn!.abort();
+      conn.abort();
     };
-    conn = p.request(request(), r, Date.now());
+    const conn = p.request(request(), r, Date.now());
     await until(() => r.calls.length > 0, 'the head');
     await until(() => srv.sockets[0]!.destroyed, 'the server to see the close');
     expect(r.calls).toEqual(['head']);
@@ -672,7 +674,7 @@ describe('UpstreamPool', () => {
     const p = pool(srv.origin);
     const busy = new Recorder();
     p.request(request({ path: '/hold' }), busy, Date.now());
-    const quick = await roundTrip(p, request({ path: '/quick' }));
+    await roundTrip(p, request({ path: '/quick' }));
     await until(() => held !== undefined, 'the held request at the server');
     expect(p.size).toBe(2);
     p.close();
@@ -948,7 +950,7 @@ describe('UpstreamPool: how far a failed request got', () => {
     expect([code, progress, reused]).toEqual(['ECONNRESET', 'head', false]);
     expect(body.isPaused()).toBe(true);
     body.write('hello');
-    expect(body.read()?.toString()).toBe('hello');
+    expect((body.read() as Buffer | null)?.toString()).toBe('hello');
   });
 
   it('sent on a fresh connection, then sent on a reused one: the endpoint reset before answering', async () => {

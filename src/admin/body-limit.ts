@@ -29,7 +29,7 @@ export function adminBodyLimit(maxBytes: number): MiddlewareHandler {
     const raw = c.req.raw;
     // bodyLimit's own test for "counted as it arrives", which is where it copies the request.
     if (raw.body !== null && (!raw.headers.has('content-length') || raw.headers.has('transfer-encoding'))) {
-      c.req.raw = new Request(raw.url, { method: raw.method, headers: raw.headers, body: raw.body, duplex: 'half', signal: raw.signal } as RequestInit);
+      c.req.raw = new Request(raw.url, { method: raw.method, headers: raw.headers, body: raw.body, duplex: 'half', signal: raw.signal });
     }
     return limit(c, next);
   };

@@ -87,7 +87,6 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
   const { config, source, logger, token } = options;
 
   let kube: KubernetesMode | undefined;
-  let gateway: Gateway | undefined;
   if (options.kubernetes !== undefined) {
     // Loaded only here: the Kubernetes client is most of what an idle local-mode gateway would hold.
     const { startKubernetesMode } = await import('./kubernetes-mode.js');
@@ -96,7 +95,8 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
         kubeConfig: options.kubernetes.kubeConfig,
         config,
         source: options.kubernetes.configMap,
-        revisions: () => gateway!.revisions(),
+        // Read by the peer-stats collector on its timer, never before the gateway below exists.
+        revisions: () => gw.revisions(),
         adminPort: options.admin.port,
         token,
         logger,
@@ -107,8 +107,7 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
   }
   const local = new LocalDriver({ ...options.localDriver, logger: logger.child({ component: 'local-driver' }) });
   const drivers = { local, static: new StaticDriver(), ...(kube ? { kubernetes: kube.driver } : {}) };
-  gateway = new Gateway({ logger, drivers, listener: dataPortListener(logger), transport: http1Transport });
-  const gw = gateway;
+  const gw = new Gateway({ logger, drivers, listener: dataPortListener(logger), transport: http1Transport });
   const metrics = createMetrics(gw, { defaultMetrics: options.defaultMetrics });
   const queueProxyMetrics = new QueueProxyMetrics({ token });
   const loop = new AutoscalerLoop({

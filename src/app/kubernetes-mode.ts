@@ -65,7 +65,8 @@ export interface KubernetesMode {
   isLeader: () => boolean;
   /** The API server as every Kubernetes component here sees it, combined. */
   health(): ApiHealthView;
-  conditions(): { kubernetes: KubernetesCondition };
+  /** A function, not a method: the admin API is handed it alone. */
+  conditions: () => { kubernetes: KubernetesCondition };
   /** Stop leading (releasing the Lease), collecting, discovering and scaling. Deployments are left as they are. */
   close(): Promise<void>;
 }

@@ -70,13 +70,13 @@ export class QueueProxyMetrics {
     }
     for (const [key, reading] of this.readings) {
       if (live.has(key)) continue;
-      reading.reader.close();
+      void reading.reader.close();
       this.readings.delete(key);
     }
   }
 
   close(): void {
-    for (const reading of this.readings.values()) reading.reader.close();
+    for (const reading of this.readings.values()) void reading.reader.close();
     this.readings.clear();
   }
 }

@@ -9,7 +9,7 @@ import type { Config } from '../config/load.js';
 import type { ConfigSource } from '../config/source.js';
 import { ConfigError, SluiceError } from '../errors.js';
 import { parseConfigMapRef } from '../kube/configmap-ref.js';
-import { createLogger, type LogFormat } from '../log.js';
+import { createLogger } from '../log.js';
 import { parseHostPort } from '../net-address.js';
 
 const USAGE = `usage: sluice gateway (--config FILE | --configmap NAMESPACE/NAME) [--listen HOST:PORT] [--admin HOST:PORT]
@@ -64,7 +64,7 @@ export async function main(argv: string[]): Promise<number | void> {
   if (!file && !configMap) return fail(`--config FILE or --configmap NAMESPACE/NAME is required (or env SLUICE_CONFIG)\n\n${USAGE}`, 2);
   const format = values['log-format'];
   if (format !== undefined && format !== 'json' && format !== 'pretty') return fail(`--log-format: expected json or pretty, got "${format}"`, 2);
-  const logger = createLogger({ format: format as LogFormat | undefined, level: values['log-level'] });
+  const logger = createLogger({ format, level: values['log-level'] });
 
   // Kubernetes mode (with --configmap, or for a revision that is a Deployment) loads the
   // Kubernetes client; a local-mode gateway never does.

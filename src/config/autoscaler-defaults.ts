@@ -154,7 +154,7 @@ export function parseAutoscalerDefaults(raw: RawAutoscaler, problems: string[]):
   if (out.containerConcurrencyTargetFraction > 1) out.containerConcurrencyTargetFraction /= 100;
 
   const d = AUTOSCALER_DEFAULTS;
-  const reset = <K extends keyof AutoscalerDefaults>(field: K) => { out[field] = d[field] as AutoscalerDefaults[K]; };
+  const reset = <K extends keyof AutoscalerDefaults>(field: K) => { out[field] = d[field]; };
 
   if (out.podAutoscalerClass !== KPA_CLASS && out.podAutoscalerClass !== 'kpa') {
     bad(`pod-autoscaler-class = ${out.podAutoscalerClass}, only ${KPA_CLASS} is supported`);

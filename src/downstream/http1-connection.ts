@@ -422,6 +422,7 @@ const CONNECTION = Symbol('sluice.clientConnection');
 /** A parser or socket that knows its connection. */
 type Owned<T> = T & { [CONNECTION]: Http1Connection };
 
+// eslint-disable-next-line @typescript-eslint/unbound-method -- unbound on purpose: the parser or socket calling them is their `this` (typed Owned<…>)
 const { parserOnHeaders, parserOnHeadersComplete, parserOnBody, parserOnMessageComplete, socketOnData, socketOnEnd, socketOnTimeout, socketOnError, socketOnClose } =
   Http1Connection.trampolines;
 

@@ -22,6 +22,9 @@ export interface BodyFlowControl {
   resumeBody(): void;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- EventEmitter's own listener type, which the on() / addListener() overrides must keep
+type Listener = (...args: any[]) => void;
+
 export class Http1Request extends EventEmitter {
   /** The whole message (head and body) has been parsed. */
   complete = false;
@@ -48,13 +51,13 @@ export class Http1Request extends EventEmitter {
 
   // --- the reader's side (Readable-like) ---
 
-  override on(event: string | symbol, listener: (...args: any[]) => void): this {
+  override on(event: string | symbol, listener: Listener): this {
     super.on(event, listener);
     if (event === 'data' && this.flowing !== false) this.resume();
     return this;
   }
 
-  override addListener(event: string | symbol, listener: (...args: any[]) => void): this {
+  override addListener(event: string | symbol, listener: Listener): this {
     return this.on(event, listener);
   }
 

@@ -87,11 +87,11 @@ function parseFixedRequest(P: NativeParserClass, methods: readonly string[]): st
   const seen: string[] = [];
   parser.initialize(P.REQUEST, {}, 0, 0);
   parser[P.kOnHeaders] = () => seen.push('headers');
-  parser[P.kOnHeadersComplete] = ((major: number, minor: number, raw: string[], method: number, url: string, _s: unknown, _m: unknown, upgrade: boolean, keepAlive: boolean) => {
+  parser[P.kOnHeadersComplete] = (major: number, minor: number, raw: string[], method: number, url: string, _s: unknown, _m: unknown, upgrade: boolean, keepAlive: boolean) => {
     seen.push(`head ${major}.${minor} ${methods[method]} ${url} ${JSON.stringify(raw)} ${upgrade} ${keepAlive}`);
     return 0;
-  }) as never;
-  parser[P.kOnBody] = ((chunk: Buffer) => seen.push(`body ${chunk.toString('latin1')}`)) as never;
+  };
+  parser[P.kOnBody] = (chunk: Buffer) => seen.push(`body ${chunk.toString('latin1')}`);
   parser[P.kOnMessageComplete] = () => seen.push('end');
   const used = parser.execute(Buffer.from(FIXED, 'latin1'));
   parser.finish();

@@ -17,7 +17,6 @@ for (const c of '0123456789abcdefABCDEF:.') IP_LITERAL[c.charCodeAt(0)] = 1;
 const COLON = 58;
 const DOT = 46;
 const OPEN = 91;
-const CLOSE = 93;
 
 /**
  * The host routing matches on, or undefined when `value` is not a valid Host. An absent or empty

@@ -23,7 +23,7 @@ interface StatusBody {
 function statusBody(err: unknown): StatusBody | undefined {
   if (!(err instanceof ApiException)) return undefined;
   const body: unknown = err.body;
-  if (typeof body === 'object' && body !== null) return body as StatusBody;
+  if (typeof body === 'object' && body !== null) return body;
   if (typeof body !== 'string' || body === '') return undefined;
   try {
     return JSON.parse(body) as StatusBody;

@@ -22,7 +22,7 @@ import { inferResponseJson, parseInferRequest } from './infer.js';
 import { MODEL_VERSION, modelMetadata } from './model.js';
 import { DEFAULT_OPTIONS, validateOptions, type PredictorOptions } from './options.js';
 import { json, send, sendError, startEventStream } from './respond.js';
-import { V2Error, errorJson } from './v2.js';
+import { errorJson } from './v2.js';
 
 export interface Predictor {
   /** Base URL, e.g. `http://127.0.0.1:40123`. */

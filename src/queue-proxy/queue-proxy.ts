@@ -52,7 +52,8 @@ export async function startQueueProxy(options: QueueProxyOptions, deps: QueuePro
   // The gateway in front names the revision: this one's only revision ("app") would be noise.
   const gateway = new Gateway({ logger: breakerLog, drivers: { static: driver }, transport: (origin, limits) => new UpstreamPool(origin, limits), announceRevision: false });
   gateway.apply(gatewayConfig(options));
-  const revision: RevisionRuntime = gateway.revisions().next().value!;
+  // gatewayConfig() makes one revision; `value` is typed any, as it could be the iterator's return value.
+  const revision = gateway.revisions().next().value as RevisionRuntime;
   const stats = new QueueProxyStats(revision.stats, options.containerConcurrency, Date.now(), deps.podName);
   const server = chooseDataPort();
   if (server.reason !== undefined) logger.warn({ server: server.kind, reason: server.reason }, `data port on ${server.kind}: ${server.reason}`);

@@ -210,8 +210,8 @@ function registerSnapshot(
     help: spec.help,
     type: spec.type,
     aggregator: 'sum' as const,
-    async get() {
-      return { name: spec.name, help: spec.help, type: spec.type, aggregator: 'sum' as const, values: spec.samples() };
+    get() {
+      return Promise.resolve({ name: spec.name, help: spec.help, type: spec.type, aggregator: 'sum' as const, values: spec.samples() });
     },
     /** Nothing is stored between scrapes, so there is nothing to reset. */
     reset(): void {},

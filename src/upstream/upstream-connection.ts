@@ -19,7 +19,8 @@ import { UpstreamError } from './upstream-error.js';
 export interface RequestBody {
   on(event: 'data', listener: (chunk: Buffer | string) => void): unknown;
   on(event: 'end', listener: () => void): unknown;
-  off(event: 'data' | 'end', listener: (...args: any[]) => void): unknown;
+  off(event: 'data', listener: (chunk: Buffer | string) => void): unknown;
+  off(event: 'end', listener: () => void): unknown;
   pause(): unknown;
   resume(): unknown;
   isPaused(): boolean;

@@ -24,10 +24,10 @@ export interface GatewayProcess {
   child: ChildProcess;
   /** Every JSON log line so far, parsed. */
   logs: Array<Record<string, unknown> & { msg: string }>;
-  /** GET an admin route with the token; the JSON body. */
-  get(path: string): Promise<{ status: number; body: any }>;
+  /** GET an admin route with the token; the JSON body (undefined when empty). */
+  get(path: string): Promise<{ status: number; body: unknown }>;
   /** PUT JSON to an admin route with the token. */
-  put(path: string, body: unknown): Promise<{ status: number; body: any }>;
+  put(path: string, body: unknown): Promise<{ status: number; body: unknown }>;
   /** Send a signal and wait for the exit; resolves with the exit code (null after a signal). */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -76,7 +76,7 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
     '--admin', `${options.host}:${options.adminPort}`,
     '--log-format', 'json',
   ];
-  const env = {
+  const env: NodeJS.ProcessEnv = {
     ...process.env,
     SLUICE_ADMIN_TOKEN: ADMIN_TOKEN,
     SLUICE_LOG_LEVEL: process.env.TEST_GATEWAY_LOG_LEVEL ?? 'info',
@@ -89,9 +89,9 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: GatewayProcess['logs'] = [];
   let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const lines = createInterface({ input: child.stdout! });
+  const lines = createInterface({ input: child.stdout });
   const echo = process.env.TEST_GATEWAY_LOG === '1';
   const listening = new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${options.name} did not start within 20 s\n${stderr}`)), 20_000);
@@ -123,7 +123,7 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.body.text();
-    return { status: res.statusCode, body: text === '' ? undefined : JSON.parse(text) };
+    return { status: res.statusCode, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
   };
   return {
     name: options.name,

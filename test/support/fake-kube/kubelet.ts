@@ -265,7 +265,7 @@ export class FakeKubelet {
         apiVersion: 'discovery.k8s.io/v1',
         kind: 'EndpointSlice',
         metadata: {
-          name: rt.sliceNames[i]!,
+          name: rt.sliceNames[i],
           namespace,
           labels: { [SERVICE_NAME_LABEL]: service, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' },
         },
