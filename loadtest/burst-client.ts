@@ -56,7 +56,9 @@ const MAX_ERROR_BODY = 4096;
 export function parseGatewayError(body: string): { code: string; message: string } | undefined {
   try {
     const error = (JSON.parse(body) as { error?: { code?: unknown; message?: unknown } }).error;
-    return typeof error?.code === 'string' ? { code: error.code, message: typeof error.message === 'string' ? error.message : '' } : undefined;
+    return typeof error?.code === 'string'
+      ? { code: error.code, message: typeof error.message === 'string' ? error.message : '' }
+      : undefined;
   } catch {
     return undefined;
   }
@@ -115,7 +117,10 @@ export class BurstClient {
   private unsettled = 0;
   private onSettled: (() => void) | undefined;
 
-  constructor(private readonly port: number, private readonly request: Buffer) {}
+  constructor(
+    private readonly port: number,
+    private readonly request: Buffer,
+  ) {}
 
   /** Connections open and ready for the burst. */
   get open(): number {

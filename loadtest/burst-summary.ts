@@ -210,13 +210,16 @@ export function replicaTable(s: BurstSummary): string {
 const mb = (bytes: number | null): string => (bytes === null ? '—' : (bytes / 2 ** 20).toFixed(1));
 
 export function memoryTable(m: MemoryFigures, connections: number): string {
-  return table(['gateway RSS', 'MB', 'what'], [
-    ['before', mb(m.before), 'idle at zero, no burst connection open'],
-    ['connected', mb(m.connected), `${connections} connections open, nothing sent`],
-    ['all held', mb(m.allHeld), `admin API: ${m.heldCount} held`],
-    ['peak', mb(m.peak), 'highest 50 ms sample, burst → last answer'],
-    ['after', mb(m.after), 'all answered, nothing in flight'],
-  ]);
+  return table(
+    ['gateway RSS', 'MB', 'what'],
+    [
+      ['before', mb(m.before), 'idle at zero, no burst connection open'],
+      ['connected', mb(m.connected), `${connections} connections open, nothing sent`],
+      ['all held', mb(m.allHeld), `admin API: ${m.heldCount} held`],
+      ['peak', mb(m.peak), 'highest 50 ms sample, burst → last answer'],
+      ['after', mb(m.after), 'all answered, nothing in flight'],
+    ],
+  );
 }
 
 /** `5.6 KB per held request (goal ≤ 8 KB) — within goal`. */
@@ -226,7 +229,11 @@ export function heldBytesLine(m: MemoryFigures, connections: number): string {
   const request = bytesPerRequestOnly(m);
   if (per === null) return 'bytes per held request: not measured (no RSS reading with requests held)';
   const verdict = per <= HELD_BYTES_GOAL ? 'within goal' : 'OVER goal';
-  return `bytes per held request: ${(per / 1024).toFixed(2)} KB = (all held − before) ÷ ${m.heldCount} ` +
+  return (
+    `bytes per held request: ${(per / 1024).toFixed(2)} KB = (all held − before) ÷ ${m.heldCount} ` +
     `(goal ≤ ${HELD_BYTES_GOAL / 1024} KB) — ${verdict}` +
-    (conn === null || request === null ? '' : `; split: open connection ${(conn / 1024).toFixed(2)} KB + held request ${(request / 1024).toFixed(2)} KB`);
+    (conn === null || request === null
+      ? ''
+      : `; split: open connection ${(conn / 1024).toFixed(2)} KB + held request ${(request / 1024).toFixed(2)} KB`)
+  );
 }

@@ -130,20 +130,34 @@ async function run(o: BurstOptions, tmp: string, state: RunState): Promise<numbe
   const startedAt = new Date();
   const deadline = Date.now() + o.timeoutS * 1000;
   const cpu = cpus();
-  log(`sluice burst benchmark — node ${process.version}, ${cpu.length} CPU × ${cpu[0]?.model.trim() ?? 'unknown'}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  log(`${o.requests} simultaneous requests at a revision at zero: max-scale ${o.maxScale}, predictor latency ${o.latencyMs} ms, ` +
-    `startup delay ${o.startupDelayMs} ms, containerConcurrency 0, queueDepth ${o.requests}, bound ${o.timeoutS} s`);
+  log(
+    `sluice burst benchmark — node ${process.version}, ${cpu.length} CPU × ${cpu[0]?.model.trim() ?? 'unknown'}, load ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
+  log(
+    `${o.requests} simultaneous requests at a revision at zero: max-scale ${o.maxScale}, predictor latency ${o.latencyMs} ms, ` +
+      `startup delay ${o.startupDelayMs} ms, containerConcurrency 0, queueDepth ${o.requests}, bound ${o.timeoutS} s`,
+  );
 
   // This process holds one socket per request.
   const ownLimit = fdLimit('self');
   if (ownLimit !== undefined && o.requests + FD_MARGIN > ownLimit) {
-    throw new Error(`--requests ${o.requests} needs that many sockets in this process, and its fd limit (ulimit -n) is ${ownLimit}: ` +
-      `lower --requests to at most ${ownLimit - FD_MARGIN} or raise the limit`);
+    throw new Error(
+      `--requests ${o.requests} needs that many sockets in this process, and its fd limit (ulimit -n) is ${ownLimit}: ` +
+        `lower --requests to at most ${ownLimit - FD_MARGIN} or raise the limit`,
+    );
   }
 
   const configPath = await writeBurstConfig(tmp, {
-    cliPath: CLI, service: SERVICE, revision: REVISION, queueDepth: o.requests, maxScale: o.maxScale,
-    startupDelayMs: o.startupDelayMs, latencyMs: o.latencyMs, timeoutS: o.timeoutS,
+    cliPath: CLI,
+    service: SERVICE,
+    revision: REVISION,
+    queueDepth: o.requests,
+    maxScale: o.maxScale,
+    startupDelayMs: o.startupDelayMs,
+    latencyMs: o.latencyMs,
+    timeoutS: o.timeoutS,
   });
   const gateway = await startGateway({ cliPath: CLI, configPath, logLevel: 'info', name: 'burst gateway' });
   const pid = gateway.child.pid;
@@ -166,11 +180,15 @@ async function run(o: BurstOptions, tmp: string, state: RunState): Promise<numbe
   const gatewayLimit = fdLimit(pid);
   const upstream = Math.min(o.requests, MAX_CONNECTIONS_PER_ENDPOINT * o.maxScale);
   const gatewayNeed = o.requests + upstream + FD_MARGIN;
-  log(`gateway ${gateway.url} (admin ${gateway.admin}, pid ${pid}); fd limit ${gatewayLimit ?? 'unknown'}, ` +
-    `this process ${ownLimit ?? 'unknown'}`);
+  log(
+    `gateway ${gateway.url} (admin ${gateway.admin}, pid ${pid}); fd limit ${gatewayLimit ?? 'unknown'}, ` +
+      `this process ${ownLimit ?? 'unknown'}`,
+  );
   if (gatewayLimit !== undefined && gatewayNeed > gatewayLimit) {
-    log(`note: the gateway may need up to ${gatewayNeed} descriptors (${o.requests} client sockets + up to ${upstream} upstream) ` +
-      `and its limit is ${gatewayLimit}; EMFILE and its peak open fds are reported below`);
+    log(
+      `note: the gateway may need up to ${gatewayNeed} descriptors (${o.requests} client sockets + up to ${upstream} upstream) ` +
+        `and its limit is ${gatewayLimit}; EMFILE and its peak open fds are reported below`,
+    );
   }
 
   const admin = adminReader(gateway.admin);
@@ -189,25 +207,32 @@ async function run(o: BurstOptions, tmp: string, state: RunState): Promise<numbe
     const overflowsBefore = listenOverflows();
     let laggingBatches = 0;
     const connectStarted = Date.now();
-    const connectFailures = await burst.connect(o.requests, CONNECT_BATCH, async (opened) => {
-      const until = Math.min(Date.now() + ACCEPT_WAIT_MS, deadline);
-      while ((openFds(pid) ?? Infinity) < fdsBefore + opened) {
-        if (Date.now() >= until) {
-          laggingBatches++;
-          return;
+    const connectFailures = await burst.connect(
+      o.requests,
+      CONNECT_BATCH,
+      async (opened) => {
+        const until = Math.min(Date.now() + ACCEPT_WAIT_MS, deadline);
+        while ((openFds(pid) ?? Infinity) < fdsBefore + opened) {
+          if (Date.now() >= until) {
+            laggingBatches++;
+            return;
+          }
+          await sleep(1);
         }
-        await sleep(1);
-      }
-    }, deadline);
+      },
+      deadline,
+    );
     const connectMs = Date.now() - connectStarted;
     if (state.interrupted) return INTERRUPTED;
     const overflowsAfter = listenOverflows();
     const overflows = overflowsBefore === undefined || overflowsAfter === undefined ? null : overflowsAfter - overflowsBefore;
     const sent = burst.open;
-    log(`connections: ${sent} open in ${connectMs} ms (batches of ${CONNECT_BATCH}, each accepted before the next)` +
-      (connectFailures > 0 ? `, ${connectFailures} could not connect` : '') +
-      `; listen overflows meanwhile: ${overflows ?? 'unknown'}` +
-      (laggingBatches > 0 ? `; ${laggingBatches} batch(es) not accepted within ${ACCEPT_WAIT_MS} ms` : ''));
+    log(
+      `connections: ${sent} open in ${connectMs} ms (batches of ${CONNECT_BATCH}, each accepted before the next)` +
+        (connectFailures > 0 ? `, ${connectFailures} could not connect` : '') +
+        `; listen overflows meanwhile: ${overflows ?? 'unknown'}` +
+        (laggingBatches > 0 ? `; ${laggingBatches} batch(es) not accepted within ${ACCEPT_WAIT_MS} ms` : ''),
+    );
     if (Date.now() >= deadline) throw new Error(`--timeout ${o.timeoutS} s passed while opening connections`);
 
     const beforeBurst = await admin.read();
@@ -260,7 +285,8 @@ async function run(o: BurstOptions, tmp: string, state: RunState): Promise<numbe
     }
     const cpuAfter = snapshotTree(pid);
     const burstOverflowsAfter = listenOverflows();
-    const burstOverflows = burstOverflowsBefore === undefined || burstOverflowsAfter === undefined ? null : burstOverflowsAfter - burstOverflowsBefore;
+    const burstOverflows =
+      burstOverflowsBefore === undefined || burstOverflowsAfter === undefined ? null : burstOverflowsAfter - burstOverflowsBefore;
 
     // After: every request answered and nothing held or in flight at the gateway (bounded).
     const quietBy = Date.now() + 5000;
@@ -289,14 +315,22 @@ async function run(o: BurstOptions, tmp: string, state: RunState): Promise<numbe
     const scaleEvents: ScaleEvent[] = scaleLines.map((l) => ({ t: since(l.time), from: l.from, to: l.to, reason: l.reason }));
 
     // Timeline: the readings where the replica counts changed, and the first with all held.
-    log('\nadmin API timeline (ms after the burst\'s first write; rows where something changed):');
+    log("\nadmin API timeline (ms after the burst's first write; rows where something changed):");
     const timelineRows: string[][] = [];
     let last = '';
     for (const r of readings) {
       const key = `${r.desired}/${r.actual}/${r.ready}`;
       if (key === last && r !== allHeldAt) continue;
       last = key;
-      timelineRows.push([fixed(r.t, 0), String(r.held), String(r.inflight), String(r.desired), String(r.actual), String(r.ready), fixed(r.rss === null ? null : r.rss / 2 ** 20, 1)]);
+      timelineRows.push([
+        fixed(r.t, 0),
+        String(r.held),
+        String(r.inflight),
+        String(r.desired),
+        String(r.actual),
+        String(r.ready),
+        fixed(r.rss === null ? null : r.rss / 2 ** 20, 1),
+      ]);
     }
     log(table(['t ms', 'held', 'in flight', 'desired', 'actual', 'ready', 'RSS MB'], timelineRows));
     if (scaleEvents.length > 0) {
@@ -305,44 +339,64 @@ async function run(o: BurstOptions, tmp: string, state: RunState): Promise<numbe
 
     log('\n' + outcomeTable(summary));
     if (Object.keys(summary.errorCodes).length > 0) {
-      log(`socket error codes: ${Object.entries(summary.errorCodes).map(([c, n]) => `${c} ${n}`).join(', ')}`);
+      log(
+        `socket error codes: ${Object.entries(summary.errorCodes)
+          .map(([c, n]) => `${c} ${n}`)
+          .join(', ')}`,
+      );
     }
     log(`answered ${summary.answered} of ${o.requests} (${summary.ok} × 200), failed ${summary.failed}`);
     for (const m of summary.errorMessages.slice(0, 5)) log(`  ${String(m.count).padStart(6)} × ${m.message.slice(0, 200)}`);
     if (summary.errorMessages.length > 5) log(`  … ${summary.errorMessages.length - 5} more distinct error messages in the JSON file`);
 
     log('\n' + replicaTable(summary));
-    log(summary.replicas.length === 0
-      ? 'spread: no replica was ready or answered'
-      : `spread over ${summary.replicas.length} replica(s): even share ${fixed(summary.evenShare, 0)} (${o.requests} ÷ ${summary.replicas.length}); ` +
-        `max ${fixed(summary.maxVsEven, 2)}×, min ${fixed(summary.minVsEven, 2)}× the even share`);
+    log(
+      summary.replicas.length === 0
+        ? 'spread: no replica was ready or answered'
+        : `spread over ${summary.replicas.length} replica(s): even share ${fixed(summary.evenShare, 0)} (${o.requests} ÷ ${summary.replicas.length}); ` +
+            `max ${fixed(summary.maxVsEven, 2)}×, min ${fixed(summary.minVsEven, 2)}× the even share`,
+    );
 
     log('');
-    log(`all ${sent} held: ` + (allHeldAt === undefined
-      ? `never seen by the admin API (at most ${memory.heldCount} held at once) — raise --startup-delay if replicas got ready first`
-      : `first seen at ${allHeldAt.t.toFixed(0)} ms`));
-    log(`first replica ready: ${fixed(summary.firstReadyMs, 0)} ms (the gateway's "replica ready" log line; ` +
-      `admin API first showed ready ≥ 1 at ${fixed(firstReadyReading?.t, 0)} ms)`);
-    log(`answers: first at ${fixed(summary.firstAnswerMs, 0)} ms, last at ${fixed(summary.lastAnswerMs, 0)} ms (last 200 at ${fixed(summary.lastOkMs, 0)} ms)`);
+    log(
+      `all ${sent} held: ` +
+        (allHeldAt === undefined
+          ? `never seen by the admin API (at most ${memory.heldCount} held at once) — raise --startup-delay if replicas got ready first`
+          : `first seen at ${allHeldAt.t.toFixed(0)} ms`),
+    );
+    log(
+      `first replica ready: ${fixed(summary.firstReadyMs, 0)} ms (the gateway's "replica ready" log line; ` +
+        `admin API first showed ready ≥ 1 at ${fixed(firstReadyReading?.t, 0)} ms)`,
+    );
+    log(
+      `answers: first at ${fixed(summary.firstAnswerMs, 0)} ms, last at ${fixed(summary.lastAnswerMs, 0)} ms (last 200 at ${fixed(summary.lastOkMs, 0)} ms)`,
+    );
     log(`first replica ready → last answer: ${fixed(summary.firstReadyToLastAnswerMs, 0)} ms`);
-    log(`held (Sluice-Cold-Start) on ${summary.held.count} responses: min ${fixed(summary.held.minMs, 0)}, ` +
-      `median ${fixed(summary.held.medianMs, 0)}, max ${fixed(summary.held.maxMs, 0)} ms`);
+    log(
+      `held (Sluice-Cold-Start) on ${summary.held.count} responses: min ${fixed(summary.held.minMs, 0)}, ` +
+        `median ${fixed(summary.held.medianMs, 0)}, max ${fixed(summary.held.maxMs, 0)} ms`,
+    );
 
     log('\n' + memoryTable(memory, sent));
     log(heldBytesLine(memory, sent));
     // EMFILE shows in the gateway's log (a replica that could not be spawned) and in its 502 bodies
     // (an upstream connection that could not be opened); either means the limit was hit.
     const emfileAnswers = summary.errorMessages.filter((m) => m.message.includes('EMFILE')).reduce((n, m) => n + m.count, 0);
-    const emfileSeen = [
-      emfile > 0 ? `${emfile} warn/error log lines` : '',
-      emfileAnswers > 0 ? `${emfileAnswers} error responses` : '',
-    ].filter((x) => x !== '').join(' and ');
-    log(`gateway open fds: ${fdsBefore} idle, peak ${fdsPeak} (limit ${gatewayLimit ?? 'unknown'})` +
-      (emfileSeen !== '' ? `; ${emfileSeen} mention EMFILE: the fd limit was hit` : '') +
-      (gatewayLimit !== undefined && fdsPeak >= gatewayLimit - 10 ? '; AT THE LIMIT' : ''));
-    log(`listen overflows from the burst to the last answer: ${burstOverflows ?? 'unknown'} (machine-wide: the replicas' accept queues, the gateway's is already drained)`);
-    log(`CPU from the burst to the last answer: gateway ${gatewayCpuMs.toFixed(0)} ms, replicas ${replicasCpuMs.toFixed(0)} ms ` +
-      `(replicas that exited meanwhile are not counted)`);
+    const emfileSeen = [emfile > 0 ? `${emfile} warn/error log lines` : '', emfileAnswers > 0 ? `${emfileAnswers} error responses` : '']
+      .filter((x) => x !== '')
+      .join(' and ');
+    log(
+      `gateway open fds: ${fdsBefore} idle, peak ${fdsPeak} (limit ${gatewayLimit ?? 'unknown'})` +
+        (emfileSeen !== '' ? `; ${emfileSeen} mention EMFILE: the fd limit was hit` : '') +
+        (gatewayLimit !== undefined && fdsPeak >= gatewayLimit - 10 ? '; AT THE LIMIT' : ''),
+    );
+    log(
+      `listen overflows from the burst to the last answer: ${burstOverflows ?? 'unknown'} (machine-wide: the replicas' accept queues, the gateway's is already drained)`,
+    );
+    log(
+      `CPU from the burst to the last answer: gateway ${gatewayCpuMs.toFixed(0)} ms, replicas ${replicasCpuMs.toFixed(0)} ms ` +
+        `(replicas that exited meanwhile are not counted)`,
+    );
 
     const problems = groupProblems(gateway.problems);
     if (problems.length > 0) {
@@ -353,22 +407,48 @@ async function run(o: BurstOptions, tmp: string, state: RunState): Promise<numbe
 
     await mkdir(RESULTS, { recursive: true });
     const file = join(RESULTS, `burst-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
-    await writeFile(file, JSON.stringify({
-      startedAt: startedAt.toISOString(),
-      finishedAt: new Date().toISOString(),
-      machine: { node: process.version, platform: process.platform, arch: process.arch, cpus: cpu.length, cpuModel: cpu[0]?.model.trim(), loadAverageAtStart: loadavg() },
-      settings: { ...o, connectBatch: CONNECT_BATCH, sampleMs: SAMPLE_MS },
-      connect: { open: sent, failures: connectFailures, ms: connectMs, listenOverflows: overflows, laggingBatches },
-      burst: { writeMs, listenOverflows: burstOverflows, allHeldAtMs: allHeldAt?.t ?? null, firstReadyReadingMs: firstReadyReading?.t ?? null },
-      summary,
-      memory: { ...memory, bytesPerHeld: bytesPerHeld(memory) },
-      fds: { gatewayLimit: gatewayLimit ?? null, clientLimit: ownLimit ?? null, gatewayIdle: fdsBefore, gatewayPeak: fdsPeak, emfileLogLines: emfile, emfileResponses: emfileAnswers },
-      cpuMs: { gateway: gatewayCpuMs, replicas: replicasCpuMs },
-      scaleEvents,
-      readings,
-      samples,
-      gatewayProblems: problems,
-    }, null, 2) + '\n');
+    await writeFile(
+      file,
+      JSON.stringify(
+        {
+          startedAt: startedAt.toISOString(),
+          finishedAt: new Date().toISOString(),
+          machine: {
+            node: process.version,
+            platform: process.platform,
+            arch: process.arch,
+            cpus: cpu.length,
+            cpuModel: cpu[0]?.model.trim(),
+            loadAverageAtStart: loadavg(),
+          },
+          settings: { ...o, connectBatch: CONNECT_BATCH, sampleMs: SAMPLE_MS },
+          connect: { open: sent, failures: connectFailures, ms: connectMs, listenOverflows: overflows, laggingBatches },
+          burst: {
+            writeMs,
+            listenOverflows: burstOverflows,
+            allHeldAtMs: allHeldAt?.t ?? null,
+            firstReadyReadingMs: firstReadyReading?.t ?? null,
+          },
+          summary,
+          memory: { ...memory, bytesPerHeld: bytesPerHeld(memory) },
+          fds: {
+            gatewayLimit: gatewayLimit ?? null,
+            clientLimit: ownLimit ?? null,
+            gatewayIdle: fdsBefore,
+            gatewayPeak: fdsPeak,
+            emfileLogLines: emfile,
+            emfileResponses: emfileAnswers,
+          },
+          cpuMs: { gateway: gatewayCpuMs, replicas: replicasCpuMs },
+          scaleEvents,
+          readings,
+          samples,
+          gatewayProblems: problems,
+        },
+        null,
+        2,
+      ) + '\n',
+    );
     log(`\nresults: ${file}`);
     return allHeldAt === undefined || summary.answered === 0 ? 1 : 0;
   } finally {
@@ -389,7 +469,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (!procAvailable()) {
-    process.stderr.write('burst: needs Linux /proc (the gateway\'s RSS, open fds and CPU are read there)\n');
+    process.stderr.write("burst: needs Linux /proc (the gateway's RSS, open fds and CPU are read there)\n");
     return 2;
   }
 
@@ -407,11 +487,14 @@ async function main(argv: string[]): Promise<number> {
   process.once('SIGTERM', interrupted);
   process.once('exit', killAllNow);
   // Whatever hangs (a wait this file did not bound), the run ends: children killed, exit 1.
-  setTimeout(() => {
-    process.stderr.write(`burst: still running ${HARD_STOP_GRACE_MS / 1000} s after --timeout; killing child processes\n`);
-    killAllNow();
-    process.exit(1);
-  }, options.timeoutS * 1000 + HARD_STOP_GRACE_MS).unref();
+  setTimeout(
+    () => {
+      process.stderr.write(`burst: still running ${HARD_STOP_GRACE_MS / 1000} s after --timeout; killing child processes\n`);
+      killAllNow();
+      process.exit(1);
+    },
+    options.timeoutS * 1000 + HARD_STOP_GRACE_MS,
+  ).unref();
 
   try {
     return await run(options, tmp, state);
@@ -427,7 +510,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`burst: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.stderr.write(`burst: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exitCode = 1;
   },
 );

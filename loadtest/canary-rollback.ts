@@ -153,7 +153,12 @@ function load(url: string, connections: number, deadline: number) {
   const loops = Array.from({ length: connections }, async () => {
     while (!stopped && Date.now() < deadline) {
       try {
-        const res = await request(`${url}/v2/models/iris/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: BODY, dispatcher });
+        const res = await request(`${url}/v2/models/iris/infer`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: BODY,
+          dispatcher,
+        });
         await res.body.dump();
         samples.push({ t: Date.now() - t0, revision: String(res.headers['sluice-revision'] ?? '-'), status: res.statusCode });
       } catch {
@@ -218,7 +223,20 @@ async function main(argv: string[]): Promise<number> {
     const gateway = new Child({
       name: 'gateway',
       command: process.execPath,
-      args: [CLI, 'gateway', '--config', file, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-format', 'json', '--log-level', 'info'],
+      args: [
+        CLI,
+        'gateway',
+        '--config',
+        file,
+        '--listen',
+        '127.0.0.1:0',
+        '--admin',
+        '127.0.0.1:0',
+        '--log-format',
+        'json',
+        '--log-level',
+        'info',
+      ],
     });
     const { listen, admin } = await gateway.waitForLine((line) => {
       const log = parseLogLine(line);
@@ -243,10 +261,25 @@ async function main(argv: string[]): Promise<number> {
     await sleep(2000);
     const startedAt = Date.now();
     const cli = await run(process.execPath, [
-      CLI, 'rollout', 'iris', '--to', 'canary', '--steps', o.steps, '--interval', o.interval, '--min-requests', String(o.minRequests), '--admin', admin, '--json',
+      CLI,
+      'rollout',
+      'iris',
+      '--to',
+      'canary',
+      '--steps',
+      o.steps,
+      '--interval',
+      o.interval,
+      '--min-requests',
+      String(o.minRequests),
+      '--admin',
+      admin,
+      '--json',
     ]);
     const first = JSON.parse(cli.stdout) as RolloutState;
-    console.log(`sluice rollout iris --to canary --steps ${o.steps} --interval ${o.interval} → ${first.phase}, canary at ${first.percent} %`);
+    console.log(
+      `sluice rollout iris --to canary --steps ${o.steps} --interval ${o.interval} → ${first.phase}, canary at ${first.percent} %`,
+    );
 
     let state: RolloutState = first;
     while (state.phase === 'progressing' && Date.now() < deadline - 3000) {
@@ -266,13 +299,15 @@ async function main(argv: string[]): Promise<number> {
     const after = shares(samples.filter((s) => s.t >= rel(endedAt)));
     const perSecond: Array<{ second: number } & Share> = [];
     const lastSecond = Math.floor((samples.at(-1)?.t ?? 0) / 1000);
-    for (let sec = 0; sec <= lastSecond; sec++) perSecond.push({ second: sec, ...shares(samples.filter((s) => Math.floor(s.t / 1000) === sec)) });
+    for (let sec = 0; sec <= lastSecond; sec++)
+      perSecond.push({ second: sec, ...shares(samples.filter((s) => Math.floor(s.t / 1000) === sec)) });
 
     const at = (e: RolloutEvent) => Date.parse(e.at);
     const firstCanary5xx = samples.find((s) => s.revision === 'canary' && s.status >= 500);
     const steps = state.timeline.filter((e) => e.type === 'step');
     // The failing step: the last one applied before the canary's first 5xx reached a client.
-    const failingStep = firstCanary5xx === undefined ? steps[0] : [...steps].reverse().find((e) => rel(at(e)) <= firstCanary5xx.t) ?? steps[0];
+    const failingStep =
+      firstCanary5xx === undefined ? steps[0] : ([...steps].reverse().find((e) => rel(at(e)) <= firstCanary5xx.t) ?? steps[0]);
     const rollback = state.timeline.find((e) => e.type === 'rollback' || e.type === 'failed' || e.type === 'aborted');
     const failedAnalysis = state.timeline.find((e) => e.type === 'analysis' && e.analysis?.verdict === 'fail');
     const lastCanary = [...samples].reverse().find((s) => s.revision === 'canary');
@@ -285,7 +320,10 @@ async function main(argv: string[]): Promise<number> {
     console.log(row('before', before));
     console.log(row('during', during));
     console.log(row('after', after));
-    console.log('\nper second (t from the start of the load; rollout started at ' + `${(rel(startedAt) / 1000).toFixed(2)} s, ended at ${(rel(endedAt) / 1000).toFixed(2)} s)`);
+    console.log(
+      '\nper second (t from the start of the load; rollout started at ' +
+        `${(rel(startedAt) / 1000).toFixed(2)} s, ended at ${(rel(endedAt) / 1000).toFixed(2)} s)`,
+    );
     for (const p of perSecond) console.log(row(`${p.second} s`, p));
     console.log('\n' + shown.stdout.trimEnd());
     if (failedAnalysis?.analysis) {
@@ -296,7 +334,9 @@ async function main(argv: string[]): Promise<number> {
       `\nheadline: canary's first failing step (${failingStep?.message ?? 'none'}) → 0 % canary: ${headlineMs === null ? 'n/a' : `${headlineMs} ms`}` +
         ` (client view: first canary 5xx → last canary response ${clientMs === null ? 'n/a' : `${clientMs} ms`})`,
     );
-    console.log(`phase ${state.phase}${state.reason !== null ? `: ${state.reason}` : ''}; client-side failures (no response) ${traffic.failures()}`);
+    console.log(
+      `phase ${state.phase}${state.reason !== null ? `: ${state.reason}` : ''}; client-side failures (no response) ${traffic.failures()}`,
+    );
     if (warnings.length > 0) console.log(`gateway warnings/errors:\n${warnings.map((w) => `  ${w}`).join('\n')}`);
 
     await mkdir(RESULTS, { recursive: true });
@@ -338,7 +378,7 @@ process.once('exit', killAllNow);
 main(process.argv.slice(2)).then(
   (code) => (process.exitCode = code),
   async (err: unknown) => {
-    process.stderr.write(`canary-rollback: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.stderr.write(`canary-rollback: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     await stopAll();
     process.exitCode = 1;
   },

@@ -47,13 +47,23 @@ function record(events: Events, line: LogLine): void {
   else if (events.spawn === undefined && line.msg === 'replica started') events.spawn = line.time;
   else if (events.listening === undefined && line.stream === 'stdout' && / listening on /.test(line.msg)) events.listening = line.time;
   else if (events.ready === undefined && line.msg === 'replica ready') events.ready = line.time;
-  else if (events.endpoints === undefined && line.msg === 'endpoints changed' && Array.isArray(line.endpoints) && line.endpoints.length > 0) {
+  else if (
+    events.endpoints === undefined &&
+    line.msg === 'endpoints changed' &&
+    Array.isArray(line.endpoints) &&
+    line.endpoints.length > 0
+  ) {
     events.endpoints = line.time;
   }
 }
 
 export async function coldStartOnce(settings: ColdStartSettings): Promise<{ sample: ColdStartSample; problems: string[] }> {
-  const gateway = await startGateway({ cliPath: settings.cliPath, configPath: settings.configPath, logLevel: 'debug', name: 'cold-start gateway' });
+  const gateway = await startGateway({
+    cliPath: settings.cliPath,
+    configPath: settings.configPath,
+    logLevel: 'debug',
+    name: 'cold-start gateway',
+  });
   try {
     const events: Events = {};
     gateway.onLog((line) => record(events, line));

@@ -93,9 +93,7 @@ export function summarizeFixedRate(runs: readonly RateSample[], requestedRps: nu
       perRound,
       medianOfRounds: median(perRound.filter((v): v is number => v !== null)),
     },
-    saturated: runs
-      .filter((r) => r.rps < SATURATED_BELOW * r.requestedRps)
-      .map((r) => ({ target: r.target, round: r.round, rps: r.rps })),
+    saturated: runs.filter((r) => r.rps < SATURATED_BELOW * r.requestedRps).map((r) => ({ target: r.target, round: r.round, rps: r.rps })),
   };
 }
 

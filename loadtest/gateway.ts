@@ -50,12 +50,18 @@ export async function startGateway(options: {
     name: options.name ?? 'gateway',
     command: process.execPath,
     args: [
-      options.cliPath, 'gateway',
-      '--config', options.configPath,
-      '--listen', '127.0.0.1:0',
-      '--admin', '127.0.0.1:0',
-      '--log-format', 'json',
-      '--log-level', options.logLevel,
+      options.cliPath,
+      'gateway',
+      '--config',
+      options.configPath,
+      '--listen',
+      '127.0.0.1:0',
+      '--admin',
+      '127.0.0.1:0',
+      '--log-format',
+      'json',
+      '--log-level',
+      options.logLevel,
     ],
     env: { ...process.env, SLUICE_LOG_LEVEL: options.logLevel },
   });
@@ -106,11 +112,14 @@ export async function writeStaticConfig(dir: string, predictorUrl: string): Prom
  * `startupDelayMs` to get ready), plus a static service under `/warm` pointing at the already
  * running predictor, used only to warm the gateway's request path before the cold request.
  */
-export async function writeColdStartConfig(dir: string, options: {
-  cliPath: string;
-  startupDelayMs: number;
-  warmUrl: string;
-}): Promise<string> {
+export async function writeColdStartConfig(
+  dir: string,
+  options: {
+    cliPath: string;
+    startupDelayMs: number;
+    warmUrl: string;
+  },
+): Promise<string> {
   const config = {
     autoscaler: {
       'allow-zero-initial-scale': true,
@@ -151,16 +160,19 @@ export async function writeColdStartConfig(dir: string, options: {
  * per replica) and a hold queue deep enough for the whole burst, at most `maxScale` replicas. The
  * deadlines are the run's own bound, so the gateway answers every request before the run gives up.
  */
-export async function writeBurstConfig(dir: string, options: {
-  cliPath: string;
-  service: string;
-  revision: string;
-  queueDepth: number;
-  maxScale: number;
-  startupDelayMs: number;
-  latencyMs: number;
-  timeoutS: number;
-}): Promise<string> {
+export async function writeBurstConfig(
+  dir: string,
+  options: {
+    cliPath: string;
+    service: string;
+    revision: string;
+    queueDepth: number;
+    maxScale: number;
+    startupDelayMs: number;
+    latencyMs: number;
+    timeoutS: number;
+  },
+): Promise<string> {
   const config = {
     autoscaler: {
       'allow-zero-initial-scale': true,
@@ -176,9 +188,14 @@ export async function writeBurstConfig(dir: string, options: {
             backend: 'local',
             command: process.execPath,
             args: [
-              options.cliPath, 'predictor', '--model', 'iris',
-              '--startup-delay', String(options.startupDelayMs),
-              '--latency', String(options.latencyMs),
+              options.cliPath,
+              'predictor',
+              '--model',
+              'iris',
+              '--startup-delay',
+              String(options.startupDelayMs),
+              '--latency',
+              String(options.latencyMs),
             ],
             readinessPath: '/v2/health/ready',
             containerConcurrency: 0,

@@ -72,7 +72,12 @@ interface Firing {
 }
 
 /** Starts autocannon; `overallRate` caps the requests per second over all connections. */
-function start(url: string, settings: Pick<LoadSettings, 'connections' | 'method' | 'path' | 'body'>, durationS: number, overallRate?: number): Firing {
+function start(
+  url: string,
+  settings: Pick<LoadSettings, 'connections' | 'method' | 'path' | 'body'>,
+  durationS: number,
+  overallRate?: number,
+): Firing {
   let latencies = new Float64Array(1 << 16);
   let count = 0;
   const done = new Promise<Fired>((resolve, reject) => {

@@ -145,7 +145,13 @@ async function withProxies<T>(
   }
 }
 
-async function throughput(options: BenchOptions, proxies: Proxies, predictorUrl: string, predictor: Child, ticksPerSecond: number | undefined) {
+async function throughput(
+  options: BenchOptions,
+  proxies: Proxies,
+  predictorUrl: string,
+  predictor: Child,
+  ticksPerSecond: number | undefined,
+) {
   const settings: LoadSettings = {
     durationS: options.durationS,
     warmupS: options.warmupS,
@@ -163,14 +169,24 @@ async function throughput(options: BenchOptions, proxies: Proxies, predictorUrl:
 }
 
 type FixedRate =
-  | { settings: Omit<RateSettings, 'method' | 'path' | 'body'> & { rounds: number; leadInS: number; pipelining: 1 }; runs: RateRun[]; summary: FixedRateSummary }
+  | {
+      settings: Omit<RateSettings, 'method' | 'path' | 'body'> & { rounds: number; leadInS: number; pipelining: 1 };
+      runs: RateRun[];
+      summary: FixedRateSummary;
+    }
   | { skipped: string };
 
 /**
  * Phase 2: `--cpu-rounds` rounds; in each, every proxy that passed its throughput run gets one
  * runAtRate at `--cpu-rate` (gateway first in odd rounds, nginx first in even ones).
  */
-async function fixedRate(options: BenchOptions, proxies: Proxies, rows: TargetRow[], predictor: Child, ticksPerSecond: number | undefined): Promise<FixedRate> {
+async function fixedRate(
+  options: BenchOptions,
+  proxies: Proxies,
+  rows: TargetRow[],
+  predictor: Child,
+  ticksPerSecond: number | undefined,
+): Promise<FixedRate> {
   if (options.cpuRounds === 0) return { skipped: '--cpu-rounds 0' };
   if (ticksPerSecond === undefined) return { skipped: 'no /proc: CPU time is not measured' };
   const targets = proxyList(proxies).flatMap(({ target, proxy }) =>
@@ -200,10 +216,20 @@ async function fixedRate(options: BenchOptions, proxies: Proxies, rows: TargetRo
       these.push(await runAtRate(t.target, round, t.url, settings, { proxyPid: t.child.pid, predictorPid: predictor.pid, ticksPerSecond }));
     }
     runs.push(...these);
-    log(`  round ${round}: ` + these.map((r) => `${r.target} ${r.proxyCpuUsPerReq?.toFixed(1) ?? '—'} µs/req at ${r.rps.toFixed(0)} rps`).join(', '));
+    log(
+      `  round ${round}: ` +
+        these.map((r) => `${r.target} ${r.proxyCpuUsPerReq?.toFixed(1) ?? '—'} µs/req at ${r.rps.toFixed(0)} rps`).join(', '),
+    );
   }
   return {
-    settings: { rps: settings.rps, rounds, durationS: settings.durationS, leadInS: RATE_LEAD_IN_S, connections: settings.connections, pipelining: 1 },
+    settings: {
+      rps: settings.rps,
+      rounds,
+      durationS: settings.durationS,
+      leadInS: RATE_LEAD_IN_S,
+      connections: settings.connections,
+      pipelining: 1,
+    },
     runs,
     summary: summarizeFixedRate(runs, settings.rps, rounds),
   };
@@ -220,19 +246,26 @@ function printFixedRate(result: FixedRate): void {
   log('\n' + fixedRateLines(summary));
   const noisy = runs.filter((r) => r.otherCpus !== null && r.otherCpus >= NOISY_OTHER_CPUS);
   if (noisy.length > 0) {
-    log(`note: other processes used at least ${NOISY_OTHER_CPUS} CPUs during ` +
-      noisy.map((r) => `${r.target} #${r.round} (${r.otherCpus!.toFixed(2)})`).join(', ') +
-      '; the medians resist a few such runs');
+    log(
+      `note: other processes used at least ${NOISY_OTHER_CPUS} CPUs during ` +
+        noisy.map((r) => `${r.target} #${r.round} (${r.otherCpus!.toFixed(2)})`).join(', ') +
+        '; the medians resist a few such runs',
+    );
   }
   const failing = runs.filter((r) => r.non2xx > 0 || r.errors > 0);
   if (failing.length > 0) {
-    log('note: non-2xx/errors (whole run, lead-in included): ' + failing.map((r) => `${r.target} #${r.round} ${r.non2xx}/${r.errors}`).join(', '));
+    log(
+      'note: non-2xx/errors (whole run, lead-in included): ' +
+        failing.map((r) => `${r.target} #${r.round} ${r.non2xx}/${r.errors}`).join(', '),
+    );
   }
 }
 
 async function coldStarts(options: BenchOptions, tmp: string, predictorUrl: string) {
   const configPath = await writeColdStartConfig(tmp, { cliPath: CLI, startupDelayMs: COLD_STARTUP_DELAY_MS, warmUrl: predictorUrl });
-  log(`\ncold start: ${options.coldStarts} × (fresh gateway, local revision at zero, predictor --startup-delay ${COLD_STARTUP_DELAY_MS}, one infer request)`);
+  log(
+    `\ncold start: ${options.coldStarts} × (fresh gateway, local revision at zero, predictor --startup-delay ${COLD_STARTUP_DELAY_MS}, one infer request)`,
+  );
   const samples: ColdStartSample[] = [];
   const problems: string[] = [];
   for (let i = 0; i < options.coldStarts; i++) {
@@ -297,8 +330,10 @@ async function main(argv: string[]): Promise<number> {
 
   try {
     const cpu = cpus();
-    log(`sluice overhead benchmark — node ${process.version}, ${cpu.length} CPU × ${cpu[0]?.model.trim() ?? 'unknown'}` +
-      (ticksPerSecond ? `, CLK_TCK ${ticksPerSecond}` : ''));
+    log(
+      `sluice overhead benchmark — node ${process.version}, ${cpu.length} CPU × ${cpu[0]?.model.trim() ?? 'unknown'}` +
+        (ticksPerSecond ? `, CLK_TCK ${ticksPerSecond}` : ''),
+    );
     const predictor = await startPredictor(CLI, MODEL);
     log(`predictor: ${predictor.url} (pid ${predictor.child.pid})\n`);
 
@@ -310,7 +345,9 @@ async function main(argv: string[]): Promise<number> {
       log('\n' + ratioLines(derived));
       for (const r of rows.filter(isRun)) {
         if (r.otherCpus !== null && r.otherCpus >= NOISY_OTHER_CPUS) {
-          log(`note: other processes used at least ${r.otherCpus.toFixed(2)} CPUs during the ${r.target} run; its rps and latency shared the machine`);
+          log(
+            `note: other processes used at least ${r.otherCpus.toFixed(2)} CPUs during the ${r.target} run; its rps and latency shared the machine`,
+          );
         }
         if (r.warmupErrors > 0 || r.warmupNon2xx > 0) {
           log(`note: ${r.target} warm-up had ${r.warmupNon2xx} non-2xx and ${r.warmupErrors} errors (not counted above)`);
@@ -341,7 +378,15 @@ async function main(argv: string[]): Promise<number> {
     const report = {
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
-      machine: { node: process.version, platform: process.platform, arch: process.arch, cpus: cpu.length, cpuModel: cpu[0]?.model.trim(), clockTicksPerSecond: ticksPerSecond ?? null, loadAverageAtStart: loadAverage },
+      machine: {
+        node: process.version,
+        platform: process.platform,
+        arch: process.arch,
+        cpus: cpu.length,
+        cpuModel: cpu[0]?.model.trim(),
+        clockTicksPerSecond: ticksPerSecond ?? null,
+        loadAverageAtStart: loadAverage,
+      },
       settings: { ...settings, pipelining: 1 },
       targets: rows,
       ratios: derived,
@@ -363,7 +408,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`bench: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exitCode = 1;
   },
 );

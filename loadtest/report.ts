@@ -34,8 +34,7 @@ export interface Ratios {
 
 export const ratio = (a: number | null | undefined, b: number | null | undefined): number | null =>
   a === null || a === undefined || b === null || b === undefined || b === 0 ? null : a / b;
-const minus = (a: number | undefined, b: number | undefined): number | null =>
-  a === undefined || b === undefined ? null : a - b;
+const minus = (a: number | undefined, b: number | undefined): number | null => (a === undefined || b === undefined ? null : a - b);
 
 export function ratios(rows: TargetRow[]): Ratios {
   const find = (name: string): TargetRun | undefined => {
@@ -67,7 +66,10 @@ export function times(value: number | null): string {
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+    cells
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
@@ -92,8 +94,7 @@ export function throughputTable(rows: TargetRow[]): string {
 }
 
 export function ratioLines(r: Ratios): string {
-  const verdict =
-    r.gatewayVsNginxCpu === null ? '' : r.gatewayVsNginxCpu <= CPU_BUDGET_VS_NGINX ? ' — within budget' : ' — OVER budget';
+  const verdict = r.gatewayVsNginxCpu === null ? '' : r.gatewayVsNginxCpu <= CPU_BUDGET_VS_NGINX ? ' — within budget' : ' — OVER budget';
   const ms = (v: number | null): string => (v === null ? 'n/a' : `${v >= 0 ? '+' : ''}${v.toFixed(2)} ms`);
   return [
     `gateway / nginx CPU per request at saturation: ${times(r.gatewayVsNginxCpu)} (budget ≤ ${CPU_BUDGET_VS_NGINX}×)${verdict}`,
@@ -136,7 +137,10 @@ export function summarizeColdStarts(samples: ColdStartSample[]): ColdStartSummar
 }
 
 export function coldStartTable(samples: ColdStartSample[], summary: ColdStartSummary): string {
-  const rows = samples.map((s, i) => [`#${i + 1}${s.status === 200 ? '' : ` (${s.status})`}`, ...COLD_COLUMNS.map(([f]) => fixed(s[f], f === 'totalMs' ? 1 : 0))]);
+  const rows = samples.map((s, i) => [
+    `#${i + 1}${s.status === 200 ? '' : ` (${s.status})`}`,
+    ...COLD_COLUMNS.map(([f]) => fixed(s[f], f === 'totalMs' ? 1 : 0)),
+  ]);
   rows.push(['min', ...COLD_COLUMNS.map(([f]) => fixed(summary[f].min, f === 'totalMs' ? 1 : 0))]);
   rows.push(['median', ...COLD_COLUMNS.map(([f]) => fixed(summary[f].median, f === 'totalMs' ? 1 : 0))]);
   return table(['sample', ...COLD_COLUMNS.map(([, h]) => h)], rows);

@@ -179,30 +179,33 @@ async function stepLoad(pool: Pool, concurrency: number, until: number) {
   const latencies: number[] = [];
   let errors = 0;
   let coldStarts = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (Date.now() < until) {
-      const started = performance.now();
-      try {
-        const res = await pool.request({
-          path: '/v2/models/iris/infer',
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: BODY,
-          headersTimeout: 30_000,
-          bodyTimeout: 30_000,
-        });
-        await res.body.dump();
-        codes.set(res.statusCode, (codes.get(res.statusCode) ?? 0) + 1);
-        if (res.headers['sluice-cold-start'] !== undefined) coldStarts++;
-        if (res.statusCode === 200) latencies.push(performance.now() - started);
-      } catch {
-        errors++;
-        await sleep(50);
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (Date.now() < until) {
+        const started = performance.now();
+        try {
+          const res = await pool.request({
+            path: '/v2/models/iris/infer',
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: BODY,
+            headersTimeout: 30_000,
+            bodyTimeout: 30_000,
+          });
+          await res.body.dump();
+          codes.set(res.statusCode, (codes.get(res.statusCode) ?? 0) + 1);
+          if (res.headers['sluice-cold-start'] !== undefined) coldStarts++;
+          if (res.statusCode === 200) latencies.push(performance.now() - started);
+        } catch {
+          errors++;
+          await sleep(50);
+        }
       }
-    }
-  }));
+    }),
+  );
   latencies.sort((a, b) => a - b);
-  const pct = (p: number) => (latencies.length === 0 ? null : +latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!.toFixed(1));
+  const pct = (p: number) =>
+    latencies.length === 0 ? null : +latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!.toFixed(1);
   return { codes: Object.fromEntries(codes), errors, coldStarts, ok: latencies.length, p50Ms: pct(0.5), p99Ms: pct(0.99) };
 }
 
@@ -213,13 +216,28 @@ async function run(s: Settings): Promise<number> {
   const [dataPort, adminPort] = [await freePort(), await freePort()];
   const log = (line: string) => process.stdout.write(line + '\n');
 
-  log(`step load: 0 → ${s.concurrency} concurrent for ${s.holdS} s, predictor latency ${s.latencyMs} ms, target ${s.target}/replica ` +
-    `→ full scale ${fullScale}; window 6 s, grace ${s.graceS} s, tick ${TICK_MS / 1000} s`);
+  log(
+    `step load: 0 → ${s.concurrency} concurrent for ${s.holdS} s, predictor latency ${s.latencyMs} ms, target ${s.target}/replica ` +
+      `→ full scale ${fullScale}; window 6 s, grace ${s.graceS} s, tick ${TICK_MS / 1000} s`,
+  );
 
   const gateway = new Child({
     name: 'gateway',
     command: process.execPath,
-    args: [CLI, 'gateway', '--config', configPath, '--listen', `127.0.0.1:${dataPort}`, '--admin', `127.0.0.1:${adminPort}`, '--log-format', 'json', '--log-level', 'info'],
+    args: [
+      CLI,
+      'gateway',
+      '--config',
+      configPath,
+      '--listen',
+      `127.0.0.1:${dataPort}`,
+      '--admin',
+      `127.0.0.1:${adminPort}`,
+      '--log-format',
+      'json',
+      '--log-level',
+      'info',
+    ],
   });
   const events: Array<ScaleEvent & { at: number }> = [];
   const problems: string[] = [];
@@ -227,7 +245,12 @@ async function run(s: Settings): Promise<number> {
     const entry = parseLogLine(line);
     if (entry === undefined) return;
     if (entry.level >= 40) problems.push(entry.msg);
-    if (entry.revision === `${SERVICE}/${REVISION}` && typeof entry.to === 'number' && typeof entry.from === 'number' && entry.msg.startsWith('scale ')) {
+    if (
+      entry.revision === `${SERVICE}/${REVISION}` &&
+      typeof entry.to === 'number' &&
+      typeof entry.from === 'number' &&
+      entry.msg.startsWith('scale ')
+    ) {
       events.push({ at: entry.time, t: 0, from: entry.from, to: entry.to, reason: String(entry.reason) });
     }
   });
@@ -274,8 +297,15 @@ async function run(s: Settings): Promise<number> {
   await sleep(stepAt - Date.now());
   const load = await stepLoad(data, s.concurrency, stepAt + s.holdS * 1000);
   const loadStoppedAt = Date.now();
-  log(`--- load stopped at ${((loadStoppedAt - stepAt) / 1000).toFixed(1)} s: ${load.ok} answered 200, ` +
-    `${Object.entries(load.codes).filter(([c]) => c !== '200').map(([c, n]) => `${n}× ${c}`).join(', ') || 'no other status'}, ${load.errors} errors`);
+  log(
+    `--- load stopped at ${((loadStoppedAt - stepAt) / 1000).toFixed(1)} s: ${load.ok} answered 200, ` +
+      `${
+        Object.entries(load.codes)
+          .filter(([c]) => c !== '200')
+          .map(([c, n]) => `${n}× ${c}`)
+          .join(', ') || 'no other status'
+      }, ${load.errors} errors`,
+  );
 
   const reachedZero = await Promise.race([
     new Promise<boolean>((resolve) => (atZeroAfterLoad = () => resolve(true))),
@@ -314,8 +344,10 @@ async function run(s: Settings): Promise<number> {
     fullDesired,
     peakDesired,
     /** Mean stable-window concurrency the gateway measured from 6 s into the step (a full window) to its end. */
-    measuredConcurrency: concurrencyDuringHold.length === 0 ? null
-      : +(concurrencyDuringHold.reduce((sum, x) => sum + x.stable, 0) / concurrencyDuringHold.length).toFixed(2),
+    measuredConcurrency:
+      concurrencyDuringHold.length === 0
+        ? null
+        : +(concurrencyDuringHold.reduce((sum, x) => sum + x.stable, 0) / concurrencyDuringHold.length).toFixed(2),
     ticksToFirstScaleUp: firstTickUp === undefined ? null : Math.ceil((firstTickUp.at - stepAt) / TICK_MS),
     firstScaleUp: firstTickUp === undefined ? null : `${firstTickUp.from}→${firstTickUp.to} (${firstTickUp.reason})`,
     ticksToFullDesired: ticksToFull,
@@ -327,34 +359,52 @@ async function run(s: Settings): Promise<number> {
   };
 
   log('\nscale decisions (s after the step):');
-  for (const e of scaleEvents) log(`  ${e.t.toFixed(3).padStart(8)}  ${String(e.from).padStart(3)} → ${String(e.to).padEnd(3)} ${e.reason}`);
+  for (const e of scaleEvents)
+    log(`  ${e.t.toFixed(3).padStart(8)}  ${String(e.from).padStart(3)} → ${String(e.to).padEnd(3)} ${e.reason}`);
   log('\nheadline:');
-  log(`  first scale-up on a tick: ` + (firstTickUp === undefined
-    ? 'none'
-    : `${headline.ticksToFirstScaleUp} tick(s) after the step, ${headline.firstScaleUp} at ${((firstTickUp.at - stepAt) / 1000).toFixed(2)} s`));
-  log(`  full desired scale ${fullDesired} (the step's peak; ideal ceil(${s.concurrency} / ${s.target}) = ${fullScale}, measured stable concurrency ${headline.measuredConcurrency}): ` +
-    (fullEvent === undefined
-      ? 'never asked for'
-      : `${ticksToFull} tick(s) of ${TICK_MS / 1000} s after the step (decided at ${headline.secondsToFullDesired} s); ` +
-        (readyFull === undefined ? `never all ready (at most ${maxReady})` : `all ${fullDesired} ready at ${readyFull.t} s`)));
-  log(`  to zero after the load stopped: ` + (reachedZero
-    ? `decided after ${headline.secondsFromLoadStopToZeroDecision} s, no replica left after ≤ ${headline.secondsFromLoadStopToNoReplica} s (down steps ${downSteps.join(', ')})`
-    : `not at zero within ${s.maxWaitS} s`));
-  log(`  requests: ${load.ok} × 200 (p50 ${load.p50Ms} ms, p99 ${load.p99Ms} ms), ${load.coldStarts} waited for a cold start, ${load.errors} errors`);
+  log(
+    `  first scale-up on a tick: ` +
+      (firstTickUp === undefined
+        ? 'none'
+        : `${headline.ticksToFirstScaleUp} tick(s) after the step, ${headline.firstScaleUp} at ${((firstTickUp.at - stepAt) / 1000).toFixed(2)} s`),
+  );
+  log(
+    `  full desired scale ${fullDesired} (the step's peak; ideal ceil(${s.concurrency} / ${s.target}) = ${fullScale}, measured stable concurrency ${headline.measuredConcurrency}): ` +
+      (fullEvent === undefined
+        ? 'never asked for'
+        : `${ticksToFull} tick(s) of ${TICK_MS / 1000} s after the step (decided at ${headline.secondsToFullDesired} s); ` +
+          (readyFull === undefined ? `never all ready (at most ${maxReady})` : `all ${fullDesired} ready at ${readyFull.t} s`)),
+  );
+  log(
+    `  to zero after the load stopped: ` +
+      (reachedZero
+        ? `decided after ${headline.secondsFromLoadStopToZeroDecision} s, no replica left after ≤ ${headline.secondsFromLoadStopToNoReplica} s (down steps ${downSteps.join(', ')})`
+        : `not at zero within ${s.maxWaitS} s`),
+  );
+  log(
+    `  requests: ${load.ok} × 200 (p50 ${load.p50Ms} ms, p99 ${load.p99Ms} ms), ${load.coldStarts} waited for a cold start, ${load.errors} errors`,
+  );
   if (problems.length > 0) log(`  gateway warnings/errors: ${problems.slice(0, 5).join(' | ')}${problems.length > 5 ? ' …' : ''}`);
 
   await mkdir(RESULTS, { recursive: true });
   const file = join(RESULTS, `step-load-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  await writeFile(file, JSON.stringify({
-    when: new Date().toISOString(),
-    node: process.version,
-    settings: { ...s, fullScale, tickMs: TICK_MS, sampleMs: SAMPLE_MS, windowS: 6 },
-    headline,
-    load,
-    scaleEvents,
-    timeline: samples,
-    gatewayProblems: problems,
-  }, null, 2) + '\n');
+  await writeFile(
+    file,
+    JSON.stringify(
+      {
+        when: new Date().toISOString(),
+        node: process.version,
+        settings: { ...s, fullScale, tickMs: TICK_MS, sampleMs: SAMPLE_MS, windowS: 6 },
+        headline,
+        load,
+        scaleEvents,
+        timeline: samples,
+        gatewayProblems: problems,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
   log(`\nresults: ${file}`);
 
   await stopAll(5000);

@@ -82,9 +82,11 @@ function parseSettings(argv: string[]): Settings | 'help' {
   const revisions = Number(values.revisions ?? 10_000);
   const busy = Number(values.busy ?? 0.1);
   const ticks = Number(values.ticks ?? 20);
-  if (!Number.isInteger(revisions) || revisions < 1 || revisions > 1_000_000) throw new Error(`--revisions: want an integer from 1 to 1000000, got "${values.revisions}"`);
+  if (!Number.isInteger(revisions) || revisions < 1 || revisions > 1_000_000)
+    throw new Error(`--revisions: want an integer from 1 to 1000000, got "${values.revisions}"`);
   if (!(busy >= 0 && busy <= 1)) throw new Error(`--busy: want a fraction from 0 to 1, got "${values.busy}"`);
-  if (!Number.isInteger(ticks) || ticks < 1 || ticks > 10_000) throw new Error(`--ticks: want an integer from 1 to 10000, got "${values.ticks}"`);
+  if (!Number.isInteger(ticks) || ticks < 1 || ticks > 10_000)
+    throw new Error(`--ticks: want an integer from 1 to 10000, got "${values.ticks}"`);
   return { revisions, busy, ticks };
 }
 
@@ -105,13 +107,15 @@ function configDoc(n: number): unknown {
     services.push({
       name,
       match: { pathPrefix: `/${name}` },
-      revisions: [{
-        name: revision,
-        backend: 'local',
-        command: 'model-server',
-        containerConcurrency: 4,
-        annotations: { 'autoscaling.knative.dev/max-scale': '20' },
-      }],
+      revisions: [
+        {
+          name: revision,
+          backend: 'local',
+          command: 'model-server',
+          containerConcurrency: 4,
+          annotations: { 'autoscaling.knative.dev/max-scale': '20' },
+        },
+      ],
       traffic: [{ revision, percent: 100 }],
     });
   }
@@ -148,7 +152,13 @@ async function main(): Promise<number> {
   // A driver that does nothing but remember what it was asked and publish that many endpoints.
   const byKey = new Map<string, Runtime>();
   const asked = new Map<string, number>();
-  const endpoints = Array.from({ length: 64 }, (_, i) => ({ id: `127.0.0.1:${30_000 + i}`, origin: `http://127.0.0.1:${30_000 + i}`, inflight: 0, draining: false, ejectedUntil: 0 }));
+  const endpoints = Array.from({ length: 64 }, (_, i) => ({
+    id: `127.0.0.1:${30_000 + i}`,
+    origin: `http://127.0.0.1:${30_000 + i}`,
+    inflight: 0,
+    draining: false,
+    ejectedUntil: 0,
+  }));
   let scaleCalls = 0;
   const driver = {
     add() {},
@@ -168,7 +178,9 @@ async function main(): Promise<number> {
   };
 
   const log = (line: string) => process.stdout.write(line + '\n');
-  log(`tick-bench: ${n} revisions, ${Math.round(n * busy)} with traffic, ${ticks} timed ticks of ${TICK_MS / 1000} s synthetic time; node ${process.version}`);
+  log(
+    `tick-bench: ${n} revisions, ${Math.round(n * busy)} with traffic, ${ticks} timed ticks of ${TICK_MS / 1000} s synthetic time; node ${process.version}`,
+  );
 
   const m0 = memory(gc);
   let doc: unknown = configDoc(n);
@@ -250,27 +262,37 @@ async function main(): Promise<number> {
   const kb = (bytes: number) => `${(bytes / 1024).toFixed(2)} KB`;
   const verdict = (ok: boolean) => (ok ? 'goal met' : 'GOAL MISSED');
   log('');
-  const line = (x: ReturnType<typeof summary>) => `median ${x.median.toFixed(2)}, mean ${x.mean.toFixed(2)}, min ${x.min.toFixed(2)}, max ${x.max.toFixed(2)}`;
+  const line = (x: ReturnType<typeof summary>) =>
+    `median ${x.median.toFixed(2)}, mean ${x.mean.toFixed(2)}, min ${x.min.toFixed(2)}, max ${x.max.toFixed(2)}`;
   log(`ms per tick (${n} revisions), CPU:  ${line(cpuMs)}  → ${verdict(cpuMs.median <= GOAL_TICK_MS)} (≤ ${GOAL_TICK_MS} ms)`);
   log(`ms per tick (${n} revisions), wall: ${line(wallMs)}  (machine load average ${loadavg()[0]!.toFixed(2)} on ${cpus().length} CPUs)`);
   log(`per idle revision: ${kb(idleTotal)}  → ${verdict(idleTotal <= GOAL_BYTES_PER_REVISION)} (≤ ${kb(GOAL_BYTES_PER_REVISION)})`);
   log(`  runtime (stats, queue, status): heap ${kb(runtimeCost.heap)} + array buffers ${kb(runtimeCost.arrayBuffers)}`);
   log(`  loop state (decider, windows):  heap ${kb(loopCost.heap)} + array buffers ${kb(loopCost.arrayBuffers)}`);
   log(`  (its parsed config, not counted above: heap ${kb(configCost.heap)} + array buffers ${kb(configCost.arrayBuffers)})`);
-  log(`scale calls during the run: ${scaleCalls}; revisions with traffic now at ${Math.min(...desired)}..${Math.max(...desired)} replicas, ${panicking} in panic`);
+  log(
+    `scale calls during the run: ${scaleCalls}; revisions with traffic now at ${Math.min(...desired)}..${Math.max(...desired)} replicas, ${panicking} in panic`,
+  );
 
   await mkdir(RESULTS, { recursive: true });
   const file = join(RESULTS, `tick-bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  await writeFile(file, JSON.stringify({
-    when: new Date().toISOString(),
-    node: process.version,
-    settings,
-    tickMs: { cpu: { ...cpuMs, all: cpu }, wall: { ...wallMs, all: wall } },
-    loadAverage: loadavg(),
-    cpus: cpus().length,
-    bytesPerIdleRevision: { total: idleTotal, runtime: runtimeCost, loop: loopCost, config: configCost },
-    goals: { tickMs: GOAL_TICK_MS, bytesPerIdleRevision: GOAL_BYTES_PER_REVISION },
-  }, null, 2) + '\n');
+  await writeFile(
+    file,
+    JSON.stringify(
+      {
+        when: new Date().toISOString(),
+        node: process.version,
+        settings,
+        tickMs: { cpu: { ...cpuMs, all: cpu }, wall: { ...wallMs, all: wall } },
+        loadAverage: loadavg(),
+        cpus: cpus().length,
+        bytesPerIdleRevision: { total: idleTotal, runtime: runtimeCost, loop: loopCost, config: configCost },
+        goals: { tickMs: GOAL_TICK_MS, bytesPerIdleRevision: GOAL_BYTES_PER_REVISION },
+      },
+      null,
+      2,
+    ) + '\n',
+  );
   log(`\nresults: ${file}`);
   return cpuMs.median <= GOAL_TICK_MS && idleTotal <= GOAL_BYTES_PER_REVISION ? 0 : 1;
 }

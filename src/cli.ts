@@ -15,7 +15,9 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(arg
 const USAGE = `usage: sluice <command> [options]
 
 commands:
-${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`).join('\n')}
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`)
+  .join('\n')}
 
 Run 'sluice <command> --help' for a command's options.`;
 
@@ -46,7 +48,9 @@ const FAILED_EXIT_GRACE_MS = 2_000;
 function fail(code: number): void {
   process.exitCode = code;
   setTimeout(() => {
-    process.stderr.write(`sluice: still running ${FAILED_EXIT_GRACE_MS} ms after failing (open: ${process.getActiveResourcesInfo().join(', ')}); exiting\n`);
+    process.stderr.write(
+      `sluice: still running ${FAILED_EXIT_GRACE_MS} ms after failing (open: ${process.getActiveResourcesInfo().join(', ')}); exiting\n`,
+    );
     process.exit(code);
   }, FAILED_EXIT_GRACE_MS).unref();
 }
@@ -56,7 +60,7 @@ run(process.argv.slice(2)).then(
     if (code !== 0) fail(code);
   },
   (err: unknown) => {
-    process.stderr.write(`sluice: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.stderr.write(`sluice: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     fail(1);
   },
 );

@@ -27,7 +27,9 @@ export interface RequireBearerOptions {
  */
 export function requireBearer({ token, realm, open }: RequireBearerOptions): MiddlewareHandler<Env> {
   if (!TOKEN_SYNTAX.test(token)) {
-    throw new Error('admin token (SLUICE_ADMIN_TOKEN): want letters, digits and - . _ ~ + / only, = at the end (e.g. `openssl rand -hex 32`)');
+    throw new Error(
+      'admin token (SLUICE_ADMIN_TOKEN): want letters, digits and - . _ ~ + / only, = at the end (e.g. `openssl rand -hex 32`)',
+    );
   }
   const refusal = {
     wwwAuthenticateHeader: `Bearer realm="${realm}"`,

@@ -46,7 +46,9 @@ describe('parseJsonBody', () => {
     expect(parseJsonBody(nested(MAX_JSON_DEPTH))).toHaveLength(1);
     const refused = () => parseJsonBody(nested(MAX_JSON_DEPTH + 1));
     expect(refused).toThrow(SluiceError);
-    expect(refused).toThrow(`request body nests objects and arrays more than ${MAX_JSON_DEPTH} levels deep; the limit is ${MAX_JSON_DEPTH}`);
+    expect(refused).toThrow(
+      `request body nests objects and arrays more than ${MAX_JSON_DEPTH} levels deep; the limit is ${MAX_JSON_DEPTH}`,
+    );
   });
 
   it('refuses text that is not JSON', () => {
@@ -157,14 +159,21 @@ describe('admin API over HTTP', () => {
 
   async function send(method: 'PUT' | 'POST' | 'DELETE', path: string, body?: string | Buffer | AsyncIterable<Buffer>): Promise<Answer> {
     // undici sends an async iterable chunked (its docs list Iterable and AsyncIterable bodies); its types stop at Readable.
-    const res = await request(`${gw.adminUrl}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body as Dispatcher.RequestOptions['body'] });
+    const res = await request(`${gw.adminUrl}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: body as Dispatcher.RequestOptions['body'],
+    });
     const text = await res.body.text();
     return { status: res.statusCode, headers: res.headers, text, json: JSON.parse(text) as Answer['json'] };
   }
 
   /** `size` bytes: a valid traffic body padded with spaces to exactly that length. */
   function trafficBody(size: number): Buffer {
-    const json = JSON.stringify([{ revision: 'blue', percent: 90 }, { revision: 'green', percent: 10 }]);
+    const json = JSON.stringify([
+      { revision: 'blue', percent: 90 },
+      { revision: 'green', percent: 10 },
+    ]);
     return Buffer.concat([Buffer.from(json), Buffer.alloc(size - json.length, 0x20)]);
   }
 
@@ -194,11 +203,19 @@ describe('admin API over HTTP', () => {
         const res = await send('PUT', '/api/v1/services/shop/traffic', row.body());
         expect(res.status).toBe(row.want);
         if (row.want === 413) {
-          expect(res.json.error).toEqual({ code: 'payload_too_large', message: `request body over ${MAX_BODY_BYTES} bytes, the admin API's limit` });
+          expect(res.json.error).toEqual({
+            code: 'payload_too_large',
+            message: `request body over ${MAX_BODY_BYTES} bytes, the admin API's limit`,
+          });
           // The rest of the body was never read: the connection is not offered for reuse.
           expect(res.headers.connection).toBe('close');
         } else {
-          expect(res.json).toEqual({ traffic: [{ revision: 'blue', percent: 90 }, { revision: 'green', percent: 10 }] });
+          expect(res.json).toEqual({
+            traffic: [
+              { revision: 'blue', percent: 90 },
+              { revision: 'green', percent: 10 },
+            ],
+          });
         }
         expect(await percents()).toEqual({ blue: 90, green: 10 });
       });

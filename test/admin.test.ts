@@ -139,20 +139,44 @@ describe('statsJson', () => {
     expect(json).toEqual({
       now: T0 + 5000,
       revisions: [
-        expect.objectContaining({ service: 'iris', revision: 'iris-blue', inflight: 1, held: 1, requestsTotal: 2, stableConcurrency: 0.5, panicConcurrency: 1.5, rps: 0.25 }),
-        expect.objectContaining({ service: 'iris', revision: 'iris-green', inflight: 0, held: 0, requestsTotal: 0, stableConcurrency: 0, panicConcurrency: 0, rps: 0 }),
+        expect.objectContaining({
+          service: 'iris',
+          revision: 'iris-blue',
+          inflight: 1,
+          held: 1,
+          requestsTotal: 2,
+          stableConcurrency: 0.5,
+          panicConcurrency: 1.5,
+          rps: 0.25,
+        }),
+        expect.objectContaining({
+          service: 'iris',
+          revision: 'iris-green',
+          inflight: 0,
+          held: 0,
+          requestsTotal: 0,
+          stableConcurrency: 0,
+          panicConcurrency: 0,
+          rps: 0,
+        }),
       ],
     });
     // The last five completed seconds, oldest first, for the leader to sum.
     const last = Math.floor((T0 + 5000) / 1000) - 1;
     expect(json.revisions[0]!.seconds.map((s) => s.second)).toEqual([last - 4, last - 3, last - 2, last - 1, last]);
     const blue = irisService().revisions[0]!.stats;
-    expect(json.revisions[0]!.seconds.reduce((a, s) => a + s.requests, 0)).toBe(blue.recentSeconds(T0 + 5000, 5).reduce((a, s) => a + s.requests, 0));
+    expect(json.revisions[0]!.seconds.reduce((a, s) => a + s.requests, 0)).toBe(
+      blue.recentSeconds(T0 + 5000, 5).reduce((a, s) => a + s.requests, 0),
+    );
   });
 });
 
 describe('admin token comparison', () => {
-  const app = createAdminApp({ status: fakeSource([irisService()]), registry: createMetrics(fakeSource([]), { defaultMetrics: false }).registry, token: 's3cret' });
+  const app = createAdminApp({
+    status: fakeSource([irisService()]),
+    registry: createMetrics(fakeSource([]), { defaultMetrics: false }).registry,
+    token: 's3cret',
+  });
   it.each([
     { label: 'same', presented: 's3cret', want: 200 },
     { label: 'different', presented: 'S3cret', want: 401 },
@@ -167,9 +191,13 @@ describe('admin token comparison', () => {
   });
 
   it('refuses a configured token that could never be presented', () => {
-    expect(() => createAdminApp({ status: fakeSource([]), registry: createMetrics(fakeSource([]), { defaultMetrics: false }).registry, token: 'two words' })).toThrow(
-      /^admin token \(SLUICE_ADMIN_TOKEN\): want letters, digits/,
-    );
+    expect(() =>
+      createAdminApp({
+        status: fakeSource([]),
+        registry: createMetrics(fakeSource([]), { defaultMetrics: false }).registry,
+        token: 'two words',
+      }),
+    ).toThrow(/^admin token \(SLUICE_ADMIN_TOKEN\): want letters, digits/);
   });
 });
 
@@ -200,10 +228,23 @@ describe('admin server', () => {
     await Promise.all(servers.splice(0).map((s) => s.close()));
   });
 
-  async function start(opts: { token?: string; source?: ReturnType<typeof fakeSource>; host?: string; logger?: { error(obj: object, msg?: string): void } } = {}) {
+  async function start(
+    opts: {
+      token?: string;
+      source?: ReturnType<typeof fakeSource>;
+      host?: string;
+      logger?: { error(obj: object, msg?: string): void };
+    } = {},
+  ) {
     const source = opts.source ?? fakeSource([irisService()]);
     const metrics = createMetrics(source, { defaultMetrics: false });
-    const app = createAdminApp({ status: source, registry: metrics.registry, token: opts.token, logger: opts.logger, now: () => T0 + 7000 });
+    const app = createAdminApp({
+      status: source,
+      registry: metrics.registry,
+      token: opts.token,
+      logger: opts.logger,
+      now: () => T0 + 7000,
+    });
     const server = await startAdminServer({ app, host: opts.host ?? '127.0.0.1', port: 0, token: opts.token });
     servers.push(server);
     const base = `http://127.0.0.1:${server.address.port}`;

@@ -62,18 +62,19 @@ interface Fixture {
 }
 
 /** One revision `svc/rev-1` built through the real config parser, a fake driver and a loop on a manual clock. */
-function fixture(options: {
-  annotations?: Record<string, string>;
-  autoscaler?: Record<string, string | boolean | number>;
-  backend?: 'local' | 'static';
-} = {}): Fixture {
-  const annotations = Object.fromEntries(
-    Object.entries({ ...BASE_ANNOTATIONS, ...options.annotations }).map(([k, v]) => [K + k, v]),
-  );
+function fixture(
+  options: {
+    annotations?: Record<string, string>;
+    autoscaler?: Record<string, string | boolean | number>;
+    backend?: 'local' | 'static';
+  } = {},
+): Fixture {
+  const annotations = Object.fromEntries(Object.entries({ ...BASE_ANNOTATIONS, ...options.annotations }).map(([k, v]) => [K + k, v]));
   const backend = options.backend ?? 'local';
-  const revision = backend === 'local'
-    ? { name: 'rev-1', backend, command: 'unused', annotations }
-    : { name: 'rev-1', backend, urls: ['http://127.0.0.1:9'], annotations };
+  const revision =
+    backend === 'local'
+      ? { name: 'rev-1', backend, command: 'unused', annotations }
+      : { name: 'rev-1', backend, urls: ['http://127.0.0.1:9'], annotations };
   const config = parseConfig({
     autoscaler: { ...BASE_AUTOSCALER, ...options.autoscaler },
     services: [{ name: 'svc', match: { pathPrefix: '/' }, revisions: [revision], traffic: [{ revision: 'rev-1', percent: 100 }] }],
@@ -81,7 +82,12 @@ function fixture(options: {
   const driver = new FakeDriver();
   const rev = new RevisionRuntime('svc', config.services[0]!.revisions[0]!, driver, T0);
   let clock = T0;
-  const loop = new AutoscalerLoop({ revisions: () => [rev], logger: silent, now: () => clock, onDecision: (_key, view) => (rev.autoscaler = view) });
+  const loop = new AutoscalerLoop({
+    revisions: () => [rev],
+    logger: silent,
+    now: () => clock,
+    onDecision: (_key, view) => (rev.autoscaler = view),
+  });
   return { rev, driver, loop, setClock: (ms) => (clock = ms) };
 }
 
@@ -164,7 +170,7 @@ const rows: Row[] = [
     ],
   },
   {
-    label: 'max-scale 3 caps a burst of 10; status keeps the decider\'s own answer (10) and panic',
+    label: "max-scale 3 caps a burst of 10; status keeps the decider's own answer (10) and panic",
     annotations: { 'max-scale': '3' },
     steps: [
       { at: 0, ready: 0, wantDesired: 1 },
@@ -172,7 +178,10 @@ const rows: Row[] = [
       { at: 1, ready: 1, load: 10, wantDesired: 1, wantPanic: false },
       // Second 1..2 at 10: panic 10 / 1 ready ≥ 200 %; stable (0 + 10) / 2 seconds of data = 5.
       {
-        at: 2, load: 10, wantDesired: 3, wantPanic: true,
+        at: 2,
+        load: 10,
+        wantDesired: 3,
+        wantPanic: true,
         wantStatus: { panicMode: true, desiredPodCount: 10, panicConcurrency: 10, stableConcurrency: 5 },
       },
       { at: 4, ready: 3, load: 10, wantDesired: 3, wantPanic: true, wantCalls: [1, 3] },
@@ -304,7 +313,12 @@ describe('AutoscalerLoop: bounds after the decider', () => {
   it('forgets a revision no longer listed: listed again, it starts afresh', () => {
     const { rev } = fixture();
     let listed = true;
-    const loop = new AutoscalerLoop({ revisions: () => (listed ? [rev] : []), logger: silent, now: () => T0, onDecision: (_key, view) => (rev.autoscaler = view) });
+    const loop = new AutoscalerLoop({
+      revisions: () => (listed ? [rev] : []),
+      logger: silent,
+      now: () => T0,
+      onDecision: (_key, view) => (rev.autoscaler = view),
+    });
     loop.tick(T0);
     setReady(rev, 1);
     loop.tick(T0 + 2000);
@@ -320,7 +334,7 @@ describe('AutoscalerLoop: bounds after the decider', () => {
     expect(rev.replicas.desired).toBe(0);
   });
 
-  it('a wake-up made elsewhere (another replica\'s activation) starts the grace: not scaled straight back to zero', () => {
+  it("a wake-up made elsewhere (another replica's activation) starts the grace: not scaled straight back to zero", () => {
     const { rev, driver, loop } = fixture({ annotations: { 'initial-scale': '0' }, autoscaler: { 'allow-zero-initial-scale': true } });
     loop.tick(T0);
     expect(rev.replicas.desired).toBe(0);
@@ -413,8 +427,14 @@ describe('AutoscalerLoop with the local driver under a real burst', () => {
     const rev = gw.revision('iris', 'iris-1');
     const s = rev.spec.scaling;
     // 6 s stable window × 10 % = 0.6 s, rounded to whole seconds and at least one: a 1 s panic window.
-    expect([s.stableWindowMs, s.panicWindowMs, s.targetValue, s.maxScale, s.maxScaleDownRate, s.scaleToZeroGraceMs])
-      .toEqual([6000, 1000, 1, MAX_SCALE, 2, GRACE_MS]);
+    expect([s.stableWindowMs, s.panicWindowMs, s.targetValue, s.maxScale, s.maxScaleDownRate, s.scaleToZeroGraceMs]).toEqual([
+      6000,
+      1000,
+      1,
+      MAX_SCALE,
+      2,
+      GRACE_MS,
+    ]);
     expect(rev.replicas.desired).toBe(0);
     // Wake it with one request first: a burst held at zero is sized at activation (burstReplicas),
     // and this test is about the decider panicking on what the windows see.
@@ -451,14 +471,20 @@ describe('AutoscalerLoop with the local driver under a real burst', () => {
     const burstEnd = start.now + BURST_MS;
     let errors = 0;
     let answered = 0;
-    await Promise.all(Array.from({ length: LOOPS }, async () => {
-      while (Date.now() < burstEnd) {
-        const res = await request(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(IRIS_ROW) });
-        await res.body.dump();
-        if (res.statusCode === 200) answered++;
-        else errors++;
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: LOOPS }, async () => {
+        while (Date.now() < burstEnd) {
+          const res = await request(url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify(IRIS_ROW),
+          });
+          await res.body.dump();
+          if (res.statusCode === 200) answered++;
+          else errors++;
+        }
+      }),
+    );
     expect(errors).toBe(0);
     expect(answered).toBeGreaterThan(LOOPS);
     const loadStopped = Date.now();

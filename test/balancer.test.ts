@@ -52,7 +52,15 @@ const pickRows: PickRow[] = [
   { label: 'all full', states: [{ inflight: 2 }, { inflight: 2 }, { inflight: 3 }], cc: 2, want: undefined },
   { label: 'draining endpoint never picked', states: [{ inflight: 0, draining: true }, { inflight: 5 }], cc: 0, want: 1 },
   { label: 'draining endpoint never picked under cc', states: [{ inflight: 0, draining: true }, { inflight: 1 }], cc: 2, want: 1 },
-  { label: 'all draining', states: [{ inflight: 0, draining: true }, { inflight: 0, draining: true }], cc: 0, want: undefined },
+  {
+    label: 'all draining',
+    states: [
+      { inflight: 0, draining: true },
+      { inflight: 0, draining: true },
+    ],
+    cc: 0,
+    want: undefined,
+  },
   { label: 'draining or full', states: [{ inflight: 0, draining: true }, { inflight: 2 }], cc: 2, want: undefined },
   { label: 'sixteen endpoints are scanned: the one idle one wins', states: [...many(15, 3), { inflight: 0 }], cc: 0, want: 15 },
 
@@ -61,7 +69,13 @@ const pickRows: PickRow[] = [
   { label: 'except leaves the least loaded when it skips another', states: [{ inflight: 0 }, { inflight: 1 }], cc: 0, except: 1, want: 0 },
   { label: 'except with only that endpoint', states: [{ inflight: 0 }], cc: 0, except: 0, want: undefined },
   { label: 'except still skips full endpoints', states: [{ inflight: 0 }, { inflight: 2 }, { inflight: 1 }], cc: 2, except: 0, want: 2 },
-  { label: 'except still skips draining endpoints', states: [{ inflight: 0 }, { inflight: 0, draining: true }, { inflight: 4 }], cc: 0, except: 0, want: 2 },
+  {
+    label: 'except still skips draining endpoints',
+    states: [{ inflight: 0 }, { inflight: 0, draining: true }, { inflight: 4 }],
+    cc: 0,
+    except: 0,
+    want: 2,
+  },
   { label: 'except with the rest full', states: [{ inflight: 0 }, { inflight: 1 }], cc: 1, except: 0, want: undefined },
   { label: 'except over many endpoints', states: [{ inflight: 0 }, ...many(20, 5), { inflight: 1 }], cc: 0, except: 0, want: 21 },
 ];
@@ -100,7 +114,8 @@ const manyRows: ManyRow[] = [
     // The idle ones are draining, so least-in-flight must not win over having room.
     label: 'draining idle and full busy mixed, two with room',
     states: Array.from({ length: 32 }, (_, i): EndpointState =>
-      i === 7 || i === 25 ? { inflight: 1 } : i % 2 === 0 ? { inflight: 0, draining: true } : { inflight: 2 }),
+      i === 7 || i === 25 ? { inflight: 1 } : i % 2 === 0 ? { inflight: 0, draining: true } : { inflight: 2 },
+    ),
     cc: 2,
     wantAmong: [7, 25],
   },
@@ -136,16 +151,36 @@ interface SampleRow {
 
 const sampleRows: SampleRow[] = [
   { label: 'less loaded of the two samples', states: [...many(10, 5), { inflight: 2 }, ...many(9, 5)], cc: 0, samples: [3, 10], want: 10 },
-  { label: 'less loaded of the two, first drawn', states: [...many(10, 5), { inflight: 2 }, ...many(9, 5)], cc: 0, samples: [10, 3], want: 10 },
-  { label: 'the other sample when the less loaded is draining', states: [...many(4, 5), { inflight: 0, draining: true }, ...many(15, 5)], cc: 0, samples: [4, 6], want: 6 },
+  {
+    label: 'less loaded of the two, first drawn',
+    states: [...many(10, 5), { inflight: 2 }, ...many(9, 5)],
+    cc: 0,
+    samples: [10, 3],
+    want: 10,
+  },
+  {
+    label: 'the other sample when the less loaded is draining',
+    states: [...many(4, 5), { inflight: 0, draining: true }, ...many(15, 5)],
+    cc: 0,
+    samples: [4, 6],
+    want: 6,
+  },
   {
     label: 'a scan when the less loaded sample is draining and the other full',
-    states: Array.from({ length: 20 }, (_, i): EndpointState => (i === 4 ? { inflight: 0, draining: true } : i === 10 ? { inflight: 1 } : { inflight: 3 })),
+    states: Array.from({ length: 20 }, (_, i): EndpointState =>
+      i === 4 ? { inflight: 0, draining: true } : i === 10 ? { inflight: 1 } : { inflight: 3 },
+    ),
     cc: 3,
     samples: [4, 6],
     want: 10,
   },
-  { label: 'a scan when both samples are full', states: [...many(18, 2), { inflight: 1 }, { inflight: 0 }], cc: 2, samples: [0, 1], want: 19 },
+  {
+    label: 'a scan when both samples are full',
+    states: [...many(18, 2), { inflight: 1 }, { inflight: 0 }],
+    cc: 2,
+    samples: [0, 1],
+    want: 19,
+  },
 ];
 
 describe('pickEndpoint samples two endpoints when there are more than 16', () => {

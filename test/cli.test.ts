@@ -83,10 +83,14 @@ beforeAll(async () => {
       - { revision: shop-2, percent: 0 }
 `,
   );
-  const child = spawn(process.execPath, [CLI, 'gateway', '--config', file, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-format', 'json'], {
-    env: { ...process.env, SLUICE_ADMIN_TOKEN: TOKEN, SLUICE_LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [CLI, 'gateway', '--config', file, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-format', 'json'],
+    {
+      env: { ...process.env, SLUICE_ADMIN_TOKEN: TOKEN, SLUICE_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   gateway = child;
   const lines = createInterface({ input: child.stdout });
   const listening = await new Promise<{ listen: string; admin: string }>((resolve, reject) => {
@@ -122,8 +126,20 @@ async function served(tag?: string): Promise<string> {
 
 describe('parseTrafficArgs', () => {
   const rows: Array<{ args: string[]; want?: unknown; wantError?: string }> = [
-    { args: ['a=90', 'b=10'], want: [{ revision: 'a', percent: 90 }, { revision: 'b', percent: 10 }] },
-    { args: ['a=100@current', 'b@canary'], want: [{ revision: 'a', percent: 100, tag: 'current' }, { revision: 'b', percent: 0, tag: 'canary' }] },
+    {
+      args: ['a=90', 'b=10'],
+      want: [
+        { revision: 'a', percent: 90 },
+        { revision: 'b', percent: 10 },
+      ],
+    },
+    {
+      args: ['a=100@current', 'b@canary'],
+      want: [
+        { revision: 'a', percent: 100, tag: 'current' },
+        { revision: 'b', percent: 0, tag: 'canary' },
+      ],
+    },
     { args: ['a=0'], want: [{ revision: 'a', percent: 0 }] },
     { args: [], wantError: 'give at least one target: REV=PCT, REV=PCT@TAG or REV@TAG' },
     { args: ['a'], wantError: '"a": want REV=PCT, REV=PCT@TAG or REV@TAG (a percent or a tag)' },
@@ -149,8 +165,22 @@ describe('rollout start flags → request body', () => {
   it('converts durations and leaves absent flags to the gateway', () => {
     expect(startBody({ to: 'b' })).toEqual({ to: 'b' });
     expect(
-      startBody({ to: 'b', from: 'a', steps: '5, 20%,50', interval: '1m30s', 'max-error-rate': '0.01', 'max-p99': '0.5s', 'min-requests': '0' }),
-    ).toEqual({ to: 'b', from: 'a', steps: [5, 20, 50], intervalSeconds: 90, analysis: { maxErrorRate: 0.01, maxP99Ms: 500, minRequests: 0 } });
+      startBody({
+        to: 'b',
+        from: 'a',
+        steps: '5, 20%,50',
+        interval: '1m30s',
+        'max-error-rate': '0.01',
+        'max-p99': '0.5s',
+        'min-requests': '0',
+      }),
+    ).toEqual({
+      to: 'b',
+      from: 'a',
+      steps: [5, 20, 50],
+      intervalSeconds: 90,
+      analysis: { maxErrorRate: 0.01, maxP99Ms: 500, minRequests: 0 },
+    });
     expect(startBody({ to: 'b', duration: '10m', interval: '5', 'max-p99': '250' })).toEqual({
       to: 'b',
       durationSeconds: 600,
@@ -200,7 +230,9 @@ describe('sluice status', () => {
     await new Promise((r) => closed.close(r));
     const r = await cli(['status'], { admin: `127.0.0.1:${port}` });
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`sluice status: cannot reach the admin API at http://127.0.0.1:${port}: connection refused (is the gateway running? see --admin)\n`);
+    expect(r.stderr).toBe(
+      `sluice status: cannot reach the admin API at http://127.0.0.1:${port}: connection refused (is the gateway running? see --admin)\n`,
+    );
   });
 });
 
@@ -219,7 +251,12 @@ describe('sluice traffic', () => {
     // A tag-only target.
     const tagOnly = await cli(['traffic', 'shop', 'shop-1=100', 'shop-2@next', '--json']);
     expect(tagOnly.code).toBe(0);
-    expect(JSON.parse(tagOnly.stdout)).toEqual({ traffic: [{ revision: 'shop-1', percent: 100 }, { revision: 'shop-2', percent: 0, tag: 'next' }] });
+    expect(JSON.parse(tagOnly.stdout)).toEqual({
+      traffic: [
+        { revision: 'shop-1', percent: 100 },
+        { revision: 'shop-2', percent: 0, tag: 'next' },
+      ],
+    });
     expect(await served('next')).toBe('shop-2');
     expect(await served()).toBe('shop-1');
   });
@@ -249,7 +286,20 @@ describe('sluice traffic', () => {
 describe('sluice rollout', () => {
   it('starts, shows, refuses a second one (409), aborts', async () => {
     await cli(['traffic', 'shop', 'shop-1=100', 'shop-2=0']);
-    const start = await cli(['rollout', 'shop', '--to', 'shop-2', '--steps', '20,50', '--interval', '1m', '--max-p99', '500ms', '--min-requests', '5']);
+    const start = await cli([
+      'rollout',
+      'shop',
+      '--to',
+      'shop-2',
+      '--steps',
+      '20,50',
+      '--interval',
+      '1m',
+      '--max-p99',
+      '500ms',
+      '--min-requests',
+      '5',
+    ]);
     expect(start.stderr).toBe('');
     expect(start.code).toBe(0);
     expect(start.stdout).toContain('rollout of shop: progressing (canary shop-1 → shop-2)');

@@ -159,113 +159,336 @@ const invalidRows: InvalidRow[] = [
   // Cross-field rules.
   {
     label: 'percents sum under 100',
-    edit: (d) => { d.services[0]!.traffic[0]!.percent = 80; },
+    edit: (d) => {
+      d.services[0]!.traffic[0]!.percent = 80;
+    },
     want: ['services[0].traffic: percents sum to 90, want 100'],
   },
   {
     label: 'percents sum over 100',
-    edit: (d) => { d.services[0]!.traffic[1]!.percent = 20; },
+    edit: (d) => {
+      d.services[0]!.traffic[1]!.percent = 20;
+    },
     want: ['services[0].traffic: percents sum to 110, want 100'],
   },
   {
     label: 'traffic to an unknown revision',
-    edit: (d) => { d.services[0]!.traffic[1]!.revision = 'iris-ghost'; },
+    edit: (d) => {
+      d.services[0]!.traffic[1]!.revision = 'iris-ghost';
+    },
     want: ['services[0].traffic[1].revision: unknown revision "iris-ghost"'],
   },
   {
     label: 'the same revision in traffic twice',
-    edit: (d) => { d.services[0]!.traffic[1]!.revision = 'iris-local'; },
+    edit: (d) => {
+      d.services[0]!.traffic[1]!.revision = 'iris-local';
+    },
     want: ['services[0].traffic[1].revision: revision "iris-local" listed twice'],
   },
   {
     label: 'duplicate revision name',
-    edit: (d) => { d.services[0]!.revisions[1]!.name = 'iris-local'; d.services[0]!.traffic = [{ revision: 'iris-local', percent: 100 }]; },
+    edit: (d) => {
+      d.services[0]!.revisions[1]!.name = 'iris-local';
+      d.services[0]!.traffic = [{ revision: 'iris-local', percent: 100 }];
+    },
     want: ['services[0].revisions[1].name: duplicate revision "iris-local"'],
   },
   {
     label: 'duplicate tag',
-    edit: (d) => { d.services[0]!.traffic[0]!.tag = 'canary'; },
+    edit: (d) => {
+      d.services[0]!.traffic[0]!.tag = 'canary';
+    },
     want: ['services[0].traffic[1].tag: duplicate tag "canary"'],
   },
   {
     label: 'duplicate service',
-    edit: (d) => { d.services.push(otherService('mnist'), { ...otherService('iris'), name: 'iris' }); },
+    edit: (d) => {
+      d.services.push(otherService('mnist'), { ...otherService('iris'), name: 'iris' });
+    },
     want: ['services[2].name: duplicate service "iris"'],
   },
   {
     label: 'problems in a later service name that service',
-    edit: (d) => { const s = otherService('mnist'); s.traffic[0]!.percent = 50; d.services.push(s); },
+    edit: (d) => {
+      const s = otherService('mnist');
+      s.traffic[0]!.percent = 50;
+      d.services.push(s);
+    },
     want: ['services[1].traffic: percents sum to 50, want 100'],
   },
   {
     label: 'every problem listed, not just the first',
-    edit: (d) => { d.services[0]!.traffic[0]!.percent = 80; d.services[0]!.traffic[0]!.tag = 'canary'; },
+    edit: (d) => {
+      d.services[0]!.traffic[0]!.percent = 80;
+      d.services[0]!.traffic[0]!.tag = 'canary';
+    },
     want: ['services[0].traffic[1].tag: duplicate tag "canary"', 'services[0].traffic: percents sum to 90, want 100'],
   },
 
   // Names.
-  { label: 'service name upper case', edit: (d) => { d.services[0]!.name = 'Iris'; }, want: ['services[0].name: must be a DNS label'] },
-  { label: 'service name with underscore', edit: (d) => { d.services[0]!.name = 'iris_v2'; }, want: ['services[0].name: must be a DNS label'] },
-  { label: 'service name ending in a dash', edit: (d) => { d.services[0]!.name = 'iris-'; }, want: ['services[0].name: must be a DNS label'] },
-  { label: 'service name of 64 characters', edit: (d) => { d.services[0]!.name = 'a'.repeat(64); }, want: ['services[0].name: '] },
+  {
+    label: 'service name upper case',
+    edit: (d) => {
+      d.services[0]!.name = 'Iris';
+    },
+    want: ['services[0].name: must be a DNS label'],
+  },
+  {
+    label: 'service name with underscore',
+    edit: (d) => {
+      d.services[0]!.name = 'iris_v2';
+    },
+    want: ['services[0].name: must be a DNS label'],
+  },
+  {
+    label: 'service name ending in a dash',
+    edit: (d) => {
+      d.services[0]!.name = 'iris-';
+    },
+    want: ['services[0].name: must be a DNS label'],
+  },
+  {
+    label: 'service name of 64 characters',
+    edit: (d) => {
+      d.services[0]!.name = 'a'.repeat(64);
+    },
+    want: ['services[0].name: '],
+  },
   {
     label: 'revision name upper case',
-    edit: (d) => { d.services[0]!.revisions[0]!.name = 'Iris-Local'; d.services[0]!.traffic[0]!.revision = 'Iris-Local'; },
+    edit: (d) => {
+      d.services[0]!.revisions[0]!.name = 'Iris-Local';
+      d.services[0]!.traffic[0]!.revision = 'Iris-Local';
+    },
     want: ['services[0].revisions[0].name: must be a DNS label'],
   },
-  { label: 'tag upper case', edit: (d) => { d.services[0]!.traffic[1]!.tag = 'Canary'; }, want: ['services[0].traffic[1].tag: must be a DNS-1035 label'] },
+  {
+    label: 'tag upper case',
+    edit: (d) => {
+      d.services[0]!.traffic[1]!.tag = 'Canary';
+    },
+    want: ['services[0].traffic[1].tag: must be a DNS-1035 label'],
+  },
 
   // Strict objects: unknown fields are errors, not silently ignored.
-  { label: 'unknown top-level field', edit: (d) => { d.listn = '0.0.0.0:8080'; }, want: ['(root): '], wantText: '"listn"' },
-  { label: 'unknown service field', edit: (d) => { d.services[0]!.replicas = 3; }, want: ['services[0]: '], wantText: '"replicas"' },
-  { label: 'unknown match field', edit: (d) => { d.services[0]!.match = { host: 'iris.example.com' }; }, want: ['services[0].match: '], wantText: '"host"' },
-  { label: 'unknown local revision field', edit: (d) => { d.services[0]!.revisions[0]!.image = 'iris:1'; }, want: ['services[0].revisions[0]: '], wantText: '"image"' },
+  {
+    label: 'unknown top-level field',
+    edit: (d) => {
+      d.listn = '0.0.0.0:8080';
+    },
+    want: ['(root): '],
+    wantText: '"listn"',
+  },
+  {
+    label: 'unknown service field',
+    edit: (d) => {
+      d.services[0]!.replicas = 3;
+    },
+    want: ['services[0]: '],
+    wantText: '"replicas"',
+  },
+  {
+    label: 'unknown match field',
+    edit: (d) => {
+      d.services[0]!.match = { host: 'iris.example.com' };
+    },
+    want: ['services[0].match: '],
+    wantText: '"host"',
+  },
+  {
+    label: 'unknown local revision field',
+    edit: (d) => {
+      d.services[0]!.revisions[0]!.image = 'iris:1';
+    },
+    want: ['services[0].revisions[0]: '],
+    wantText: '"image"',
+  },
   {
     label: 'local-only field on a static revision',
-    edit: (d) => { d.services[0]!.revisions[1]!.command = 'node'; },
+    edit: (d) => {
+      d.services[0]!.revisions[1]!.command = 'node';
+    },
     want: ['services[0].revisions[1]: '],
     wantText: '"command"',
   },
-  { label: 'unknown traffic field', edit: (d) => { d.services[0]!.traffic[0]!.weight = 90; }, want: ['services[0].traffic[0]: '], wantText: '"weight"' },
+  {
+    label: 'unknown traffic field',
+    edit: (d) => {
+      d.services[0]!.traffic[0]!.weight = 90;
+    },
+    want: ['services[0].traffic[0]: '],
+    wantText: '"weight"',
+  },
 
   // Revisions.
-  { label: 'backend missing', edit: (d) => { delete d.services[0]!.revisions[0]!.backend; }, want: ['services[0].revisions[0].backend: '] },
-  { label: 'backend unknown', edit: (d) => { d.services[0]!.revisions[0]!.backend = 'docker'; }, want: ['services[0].revisions[0].backend: '] },
-  { label: 'local revision without command', edit: (d) => { delete d.services[0]!.revisions[0]!.command; }, want: ['services[0].revisions[0].command: '] },
-  { label: 'local revision with empty command', edit: (d) => { d.services[0]!.revisions[0]!.command = ''; }, want: ['services[0].revisions[0].command: '] },
+  {
+    label: 'backend missing',
+    edit: (d) => {
+      delete d.services[0]!.revisions[0]!.backend;
+    },
+    want: ['services[0].revisions[0].backend: '],
+  },
+  {
+    label: 'backend unknown',
+    edit: (d) => {
+      d.services[0]!.revisions[0]!.backend = 'docker';
+    },
+    want: ['services[0].revisions[0].backend: '],
+  },
+  {
+    label: 'local revision without command',
+    edit: (d) => {
+      delete d.services[0]!.revisions[0]!.command;
+    },
+    want: ['services[0].revisions[0].command: '],
+  },
+  {
+    label: 'local revision with empty command',
+    edit: (d) => {
+      d.services[0]!.revisions[0]!.command = '';
+    },
+    want: ['services[0].revisions[0].command: '],
+  },
   {
     label: 'readiness path not starting with /',
-    edit: (d) => { d.services[0]!.revisions[0]!.readinessPath = 'healthz'; },
+    edit: (d) => {
+      d.services[0]!.revisions[0]!.readinessPath = 'healthz';
+    },
     want: ['services[0].revisions[0].readinessPath: '],
   },
-  { label: 'static revision with an ftp URL', edit: (d) => { d.services[0]!.revisions[1]!.urls = ['ftp://127.0.0.1/']; }, want: ['services[0].revisions[1].urls[0]: '] },
+  {
+    label: 'static revision with an ftp URL',
+    edit: (d) => {
+      d.services[0]!.revisions[1]!.urls = ['ftp://127.0.0.1/'];
+    },
+    want: ['services[0].revisions[1].urls[0]: '],
+  },
   {
     label: 'static revision with a non-URL second entry',
-    edit: (d) => { d.services[0]!.revisions[1]!.urls = ['http://127.0.0.1:9000', '127.0.0.1:9001']; },
+    edit: (d) => {
+      d.services[0]!.revisions[1]!.urls = ['http://127.0.0.1:9000', '127.0.0.1:9001'];
+    },
     want: ['services[0].revisions[1].urls[1]: '],
   },
-  { label: 'static revision without URLs', edit: (d) => { d.services[0]!.revisions[1]!.urls = []; }, want: ['services[0].revisions[1].urls: '] },
-  { label: 'negative containerConcurrency', edit: (d) => { d.services[0]!.revisions[0]!.containerConcurrency = -1; }, want: ['services[0].revisions[0].containerConcurrency: '] },
-  { label: 'fractional containerConcurrency', edit: (d) => { d.services[0]!.revisions[0]!.containerConcurrency = 1.5; }, want: ['services[0].revisions[0].containerConcurrency: '] },
-  { label: 'containerConcurrency as text', edit: (d) => { d.services[0]!.revisions[0]!.containerConcurrency = '4'; }, want: ['services[0].revisions[0].containerConcurrency: '] },
-  { label: 'zero timeoutSeconds', edit: (d) => { d.services[0]!.revisions[1]!.timeoutSeconds = 0; }, want: ['services[0].revisions[1].timeoutSeconds: '] },
-  { label: 'negative queueDepth', edit: (d) => { d.services[0]!.revisions[1]!.queueDepth = -1; }, want: ['services[0].revisions[1].queueDepth: '] },
-  { label: 'no revisions', edit: (d) => { d.services[0]!.revisions = []; d.services[0]!.traffic = []; }, want: ['services[0].revisions: ', 'services[0].traffic: '] },
+  {
+    label: 'static revision without URLs',
+    edit: (d) => {
+      d.services[0]!.revisions[1]!.urls = [];
+    },
+    want: ['services[0].revisions[1].urls: '],
+  },
+  {
+    label: 'negative containerConcurrency',
+    edit: (d) => {
+      d.services[0]!.revisions[0]!.containerConcurrency = -1;
+    },
+    want: ['services[0].revisions[0].containerConcurrency: '],
+  },
+  {
+    label: 'fractional containerConcurrency',
+    edit: (d) => {
+      d.services[0]!.revisions[0]!.containerConcurrency = 1.5;
+    },
+    want: ['services[0].revisions[0].containerConcurrency: '],
+  },
+  {
+    label: 'containerConcurrency as text',
+    edit: (d) => {
+      d.services[0]!.revisions[0]!.containerConcurrency = '4';
+    },
+    want: ['services[0].revisions[0].containerConcurrency: '],
+  },
+  {
+    label: 'zero timeoutSeconds',
+    edit: (d) => {
+      d.services[0]!.revisions[1]!.timeoutSeconds = 0;
+    },
+    want: ['services[0].revisions[1].timeoutSeconds: '],
+  },
+  {
+    label: 'negative queueDepth',
+    edit: (d) => {
+      d.services[0]!.revisions[1]!.queueDepth = -1;
+    },
+    want: ['services[0].revisions[1].queueDepth: '],
+  },
+  {
+    label: 'no revisions',
+    edit: (d) => {
+      d.services[0]!.revisions = [];
+      d.services[0]!.traffic = [];
+    },
+    want: ['services[0].revisions: ', 'services[0].traffic: '],
+  },
 
   // Traffic.
-  { label: 'percent 101', edit: (d) => { d.services[0]!.traffic[0]!.percent = 101; }, want: ['services[0].traffic[0].percent: '] },
-  { label: 'negative percent', edit: (d) => { d.services[0]!.traffic[1]!.percent = -10; }, want: ['services[0].traffic[1].percent: '] },
-  { label: 'fractional percent', edit: (d) => { d.services[0]!.traffic[0]!.percent = 89.5; }, want: ['services[0].traffic[0].percent: '] },
-  { label: 'percent missing', edit: (d) => { delete d.services[0]!.traffic[0]!.percent; }, want: ['services[0].traffic[0].percent: '] },
+  {
+    label: 'percent 101',
+    edit: (d) => {
+      d.services[0]!.traffic[0]!.percent = 101;
+    },
+    want: ['services[0].traffic[0].percent: '],
+  },
+  {
+    label: 'negative percent',
+    edit: (d) => {
+      d.services[0]!.traffic[1]!.percent = -10;
+    },
+    want: ['services[0].traffic[1].percent: '],
+  },
+  {
+    label: 'fractional percent',
+    edit: (d) => {
+      d.services[0]!.traffic[0]!.percent = 89.5;
+    },
+    want: ['services[0].traffic[0].percent: '],
+  },
+  {
+    label: 'percent missing',
+    edit: (d) => {
+      delete d.services[0]!.traffic[0]!.percent;
+    },
+    want: ['services[0].traffic[0].percent: '],
+  },
 
   // Addresses.
-  { label: 'listen without a port', edit: (d) => { d.listen = 'localhost'; }, want: ['listen: must be HOST:PORT'] },
-  { label: 'listen with a non-numeric port', edit: (d) => { d.listen = '0.0.0.0:http'; }, want: ['listen: must be HOST:PORT'] },
-  { label: 'listen as a bare port', edit: (d) => { d.listen = '8080'; }, want: ['listen: must be HOST:PORT'] },
-  { label: 'admin without a port', edit: (d) => { d.admin = '127.0.0.1'; }, want: ['admin: must be HOST:PORT'] },
+  {
+    label: 'listen without a port',
+    edit: (d) => {
+      d.listen = 'localhost';
+    },
+    want: ['listen: must be HOST:PORT'],
+  },
+  {
+    label: 'listen with a non-numeric port',
+    edit: (d) => {
+      d.listen = '0.0.0.0:http';
+    },
+    want: ['listen: must be HOST:PORT'],
+  },
+  {
+    label: 'listen as a bare port',
+    edit: (d) => {
+      d.listen = '8080';
+    },
+    want: ['listen: must be HOST:PORT'],
+  },
+  {
+    label: 'admin without a port',
+    edit: (d) => {
+      d.admin = '127.0.0.1';
+    },
+    want: ['admin: must be HOST:PORT'],
+  },
 
   // Document shape.
-  { label: 'services not a list', edit: (d) => { (d as Record<string, unknown>).services = { iris: {} }; }, want: ['services: '] },
+  {
+    label: 'services not a list',
+    edit: (d) => {
+      (d as Record<string, unknown>).services = { iris: {} };
+    },
+    want: ['services: '],
+  },
 
   // YAML text.
   { label: 'YAML syntax error', text: 'services: [\n  - name: iris\n', want: ['config: YAML syntax'] },
@@ -293,9 +516,16 @@ describe('parseConfig: invalid configs name the field', () => {
     expect(status).toBe(400);
     expect(message).toBe(problems.join('; '));
     for (const prefix of want) {
-      expect(problems.some((p) => p.startsWith(prefix)), `no problem starts with ${JSON.stringify(prefix)} in ${JSON.stringify(problems)}`).toBe(true);
+      expect(
+        problems.some((p) => p.startsWith(prefix)),
+        `no problem starts with ${JSON.stringify(prefix)} in ${JSON.stringify(problems)}`,
+      ).toBe(true);
     }
-    if (wantText !== undefined) expect(problems.some((p) => p.includes(wantText)), JSON.stringify(problems)).toBe(true);
+    if (wantText !== undefined)
+      expect(
+        problems.some((p) => p.includes(wantText)),
+        JSON.stringify(problems),
+      ).toBe(true);
   });
 
   it('a YAML syntax error names the source and the line', () => {
@@ -314,31 +544,56 @@ describe('parseConfig: invalid configs name the field', () => {
 
 describe('parseConfig: valid variations', () => {
   it.each([
-    { label: 'listen on any IPv6 address', edit: (d: Doc) => { d.listen = '[::]:8080'; }, check: (d: Doc) => d.listen === '[::]:8080' },
-    { label: 'listen on every interface', edit: (d: Doc) => { d.listen = ':8080'; }, check: (d: Doc) => d.listen === ':8080' },
+    {
+      label: 'listen on any IPv6 address',
+      edit: (d: Doc) => {
+        d.listen = '[::]:8080';
+      },
+      check: (d: Doc) => d.listen === '[::]:8080',
+    },
+    {
+      label: 'listen on every interface',
+      edit: (d: Doc) => {
+        d.listen = ':8080';
+      },
+      check: (d: Doc) => d.listen === ':8080',
+    },
     {
       label: 'a revision at 0 percent',
-      edit: (d: Doc) => { d.services[0]!.traffic = [{ revision: 'iris-local', percent: 100 }, { revision: 'iris-static', percent: 0 }]; },
+      edit: (d: Doc) => {
+        d.services[0]!.traffic = [
+          { revision: 'iris-local', percent: 100 },
+          { revision: 'iris-static', percent: 0 },
+        ];
+      },
       check: (d: Doc) => d.services[0]!.traffic[1]!.percent === 0,
     },
     {
       label: 'a revision with no traffic entry',
-      edit: (d: Doc) => { d.services[0]!.traffic = [{ revision: 'iris-local', percent: 100 }]; },
+      edit: (d: Doc) => {
+        d.services[0]!.traffic = [{ revision: 'iris-local', percent: 100 }];
+      },
       check: (d: Doc) => d.services[0]!.revisions.length === 2,
     },
     {
       label: 'containerConcurrency and timeouts set',
-      edit: (d: Doc) => { Object.assign(d.services[0]!.revisions[0]!, { containerConcurrency: 4, timeoutSeconds: 30, queueDepth: 0 }); },
+      edit: (d: Doc) => {
+        Object.assign(d.services[0]!.revisions[0]!, { containerConcurrency: 4, timeoutSeconds: 30, queueDepth: 0 });
+      },
       check: (d: Doc) => d.services[0]!.revisions[0]!.containerConcurrency === 4 && d.services[0]!.revisions[0]!.queueDepth === 0,
     },
     {
       label: 'https static URL',
-      edit: (d: Doc) => { d.services[0]!.revisions[1]!.urls = ['https://iris.internal']; },
+      edit: (d: Doc) => {
+        d.services[0]!.revisions[1]!.urls = ['https://iris.internal'];
+      },
       check: (d: Doc) => (d.services[0]!.revisions[1]!.urls as string[])[0] === 'https://iris.internal',
     },
     {
       label: 'two services',
-      edit: (d: Doc) => { d.services.push(otherService('mnist')); },
+      edit: (d: Doc) => {
+        d.services.push(otherService('mnist'));
+      },
       check: (d: Doc) => d.services.length === 2 && d.services[1]!.name === 'mnist',
     },
   ])('$label', ({ edit, check }) => {

@@ -40,16 +40,18 @@ function onHttp1Server(name: string, fn: () => Promise<void>): void {
     }
   });
 }
-onHttp1Server.each = <T,>(rows: readonly T[]) => (name: string, fn: (row: T) => Promise<void>): void => {
-  it.each(rows as T[])(name, async (row: T) => {
-    forced = 'http1';
-    try {
-      await fn(row);
-    } finally {
-      forced = undefined;
-    }
-  });
-};
+onHttp1Server.each =
+  <T>(rows: readonly T[]) =>
+  (name: string, fn: (row: T) => Promise<void>): void => {
+    it.each(rows as T[])(name, async (row: T) => {
+      forced = 'http1';
+      try {
+        await fn(row);
+      } finally {
+        forced = undefined;
+      }
+    });
+  };
 
 /** Bound on every wait for an event; a hang fails the test with what it waited for. */
 const WAIT_MS = 5_000;
@@ -89,7 +91,8 @@ async function start(
       socket.destroy();
     });
   const handlers = { request, upgrade, closed: options.closed } as unknown as Parameters<typeof createDataPortServer>[1];
-  const server = options.Response !== undefined ? new Http1Server(handlers, options) : createDataPortServer(forced ?? KIND, handlers, options);
+  const server =
+    options.Response !== undefined ? new Http1Server(handlers, options) : createDataPortServer(forced ?? KIND, handlers, options);
   servers.push(server);
   const { port } = await server.listen(0, '127.0.0.1');
   return { server, port };
@@ -119,7 +122,9 @@ async function waitFor(check: () => boolean, what: string): Promise<void> {
 /** `promise`, or a failure naming `what` when it has not settled within WAIT_MS. */
 async function within<T>(promise: Promise<T>, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for: ${what}`)), WAIT_MS)));
+  const timeout = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for: ${what}`)), WAIT_MS)),
+  );
   try {
     return await Promise.race([promise, timeout]);
   } finally {
@@ -282,7 +287,13 @@ describe('Http1Server: a GET answered with a Content-Length body', { timeout: TE
     {
       label: "the handler's own Date is kept, not doubled",
       headers: ['Date', HANDLER_DATE, 'content-type', 'text/plain'],
-      wantLines: [`Date: ${HANDLER_DATE}`, 'content-type: text/plain', 'content-length: 5', 'connection: keep-alive', 'keep-alive: timeout=65'],
+      wantLines: [
+        `Date: ${HANDLER_DATE}`,
+        'content-type: text/plain',
+        'content-length: 5',
+        'connection: keep-alive',
+        'keep-alive: timeout=65',
+      ],
     },
     {
       label: 'the keep-alive hint is keepAliveTimeoutMs in whole seconds (5,500 ms → 5)',
@@ -371,12 +382,21 @@ describe('Http1Server: request bodies reach the handler byte-exact', { timeout: 
     },
     {
       label: 'chunked body split inside chunk sizes and data, with an extension and a trailer',
-      parts: ['POST /u HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n5;x=1\r', '\nhel', 'lo\r\n1', '0\r\n0123456789abcdef\r\n0\r\nx-trailer: t\r\n\r\n'],
+      parts: [
+        'POST /u HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n5;x=1\r',
+        '\nhel',
+        'lo\r\n1',
+        '0\r\n0123456789abcdef\r\n0\r\nx-trailer: t\r\n\r\n',
+      ],
       want: Buffer.from('hello0123456789abcdef'),
     },
     { label: 'GET without a body: end still fires', parts: [get('/nobody')], want: Buffer.alloc(0) },
     { label: 'Content-Length: 0', parts: ['POST /u HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\n\r\n'], want: Buffer.alloc(0) },
-    { label: 'empty chunked body', parts: ['POST /u HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'], want: Buffer.alloc(0) },
+    {
+      label: 'empty chunked body',
+      parts: ['POST /u HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
+      want: Buffer.alloc(0),
+    },
   ];
 
   it.each(rows)('$label', async ({ parts, want }) => {
@@ -445,10 +465,13 @@ describe('Http1Server: request bodies reach the handler byte-exact', { timeout: 
         req.pause();
         readerPaused = true;
         // Every eighth chunk waits a few ms, the others a turn of the event loop.
-        setTimeout(() => {
-          readerPaused = false;
-          req.resume();
-        }, chunks.length % 8 === 0 ? 5 : 0);
+        setTimeout(
+          () => {
+            readerPaused = false;
+            req.resume();
+          },
+          chunks.length % 8 === 0 ? 5 : 0,
+        );
       });
       req.on('end', () => send(res, 200, 'read'));
     });
@@ -580,7 +603,13 @@ describe('Http1Server: a response without Content-Length', { timeout: TEST_MS },
 
 describe('Http1Server: HEAD, 204 and 304 carry no body', { timeout: TEST_MS }, () => {
   const rows: Array<{ label: string; method: string; status: number; headers: string[]; wantLength: string | undefined }> = [
-    { label: 'HEAD: Content-Length kept as given, the body the handler writes is not sent', method: 'HEAD', status: 200, headers: ['content-length', '11'], wantLength: '11' },
+    {
+      label: 'HEAD: Content-Length kept as given, the body the handler writes is not sent',
+      method: 'HEAD',
+      status: 200,
+      headers: ['content-length', '11'],
+      wantLength: '11',
+    },
     { label: 'HEAD without a length', method: 'HEAD', status: 200, headers: [], wantLength: undefined },
     { label: '204 with a body written', method: 'GET', status: 204, headers: [], wantLength: undefined },
     { label: '304 with a body written', method: 'GET', status: 304, headers: ['etag', '"v1"'], wantLength: undefined },
@@ -706,7 +735,12 @@ describe('Http1Server: malformed requests', { timeout: TEST_MS }, () => {
     { label: 'not a request line', parts: ['NOT A REQUEST\r\n\r\n'], wantStatus: 400 },
     { label: 'unknown HTTP version', parts: ['GET / HTTP/7.1\r\nHost: test\r\n\r\n'], wantStatus: 505, wantCode: 'version_not_supported' },
     { label: 'HTTP/1.2', parts: ['GET / HTTP/1.2\r\nHost: test\r\n\r\n'], wantStatus: 505, wantCode: 'version_not_supported' },
-    { label: 'HTTP/2.0 in a request line (h2 is not spoken like this)', parts: ['GET / HTTP/2.0\r\nHost: test\r\n\r\n'], wantStatus: 505, wantCode: 'version_not_supported' },
+    {
+      label: 'HTTP/2.0 in a request line (h2 is not spoken like this)',
+      parts: ['GET / HTTP/2.0\r\nHost: test\r\n\r\n'],
+      wantStatus: 505,
+      wantCode: 'version_not_supported',
+    },
     { label: 'a malformed version', parts: ['GET / HTTP/1.x\r\nHost: test\r\n\r\n'], wantStatus: 400 },
     { label: 'a bare LF after the version', parts: ['GET / HTTP/1.1\nHost: test\n\n'], wantStatus: 400 },
     { label: 'space in a header name', parts: ['GET / HTTP/1.1\r\nHost: test\r\nBad Name: 1\r\n\r\n'], wantStatus: 400 },
@@ -718,7 +752,11 @@ describe('Http1Server: malformed requests', { timeout: TEST_MS }, () => {
       parts: ['POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
       wantStatus: 400,
     },
-    { label: 'CONNECT (a forward proxy method)', parts: ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'], wantStatus: 400 },
+    {
+      label: 'CONNECT (a forward proxy method)',
+      parts: ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'],
+      wantStatus: 400,
+    },
     { label: 'head over 16 KiB in one write', parts: [`GET / HTTP/1.1\r\nHost: test\r\nX-Big: ${bigValue}\r\n\r\n`], wantStatus: 431 },
     {
       label: 'head over 16 KiB over many writes',
@@ -910,7 +948,8 @@ describe('Http1Server: the closed hook and the response class', { timeout: TEST_
     let held: Http1Response | undefined;
     const { port } = await start(
       (req, res) => {
-        if (req.url === '/hold') held = res; // never answered: the client leaves
+        if (req.url === '/hold')
+          held = res; // never answered: the client leaves
         else send(res, 200, 'ok');
       },
       { closed: (res) => closed.push({ url: res.req.url, finished: res.writableFinished }) },
@@ -941,10 +980,13 @@ describe('Http1Server: the closed hook and the response class', { timeout: TEST_
       }
     }
     const made: boolean[] = [];
-    const { port } = await start((_req, res) => {
-      made.push(res instanceof TaggedResponse);
-      send(res, 200, 'ok');
-    }, { Response: TaggedResponse });
+    const { port } = await start(
+      (_req, res) => {
+        made.push(res instanceof TaggedResponse);
+        send(res, 200, 'ok');
+      },
+      { Response: TaggedResponse },
+    );
     const client = new RawClient(port);
     client.write(get('/'));
     const res = await client.response();
@@ -1002,17 +1044,14 @@ describe('Http1Server: Upgrade requests', { timeout: TEST_MS }, () => {
   it('hands the request, the socket and the bytes after the head to the upgrade handler, and stops reading', async () => {
     const upgrades: Array<{ req: IncomingMessage; socket: Socket; head: Buffer }> = [];
     let requests = 0;
-    const { server, port } = await start(
-      () => requests++,
-      {
-        // Shorter than the wait below: an upgraded socket is no longer subject to it.
-        keepAliveTimeoutMs: 250,
-        upgrade: (req, socket, head) => {
-          sockets.push(socket);
-          upgrades.push({ req, socket, head });
-        },
+    const { server, port } = await start(() => requests++, {
+      // Shorter than the wait below: an upgraded socket is no longer subject to it.
+      keepAliveTimeoutMs: 250,
+      upgrade: (req, socket, head) => {
+        sockets.push(socket);
+        upgrades.push({ req, socket, head });
       },
-    );
+    });
     const client = new RawClient(port);
     client.write(
       'GET /chat?room=1 HTTP/1.1\r\nHost: test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
@@ -1022,7 +1061,22 @@ describe('Http1Server: Upgrade requests', { timeout: TEST_MS }, () => {
     expect(req.method).toBe('GET');
     expect(req.url).toBe('/chat?room=1');
     expect(req.httpVersion).toBe('1.1');
-    expect(req.rawHeaders).toEqual(['Host', 'test', 'Connection', 'Upgrade', 'Upgrade', 'websocket', 'X-Multi', 'a', 'x-multi', 'b', 'Cookie', 'a=1', 'Cookie', 'b=2']);
+    expect(req.rawHeaders).toEqual([
+      'Host',
+      'test',
+      'Connection',
+      'Upgrade',
+      'Upgrade',
+      'websocket',
+      'X-Multi',
+      'a',
+      'x-multi',
+      'b',
+      'Cookie',
+      'a=1',
+      'Cookie',
+      'b=2',
+    ]);
     expect(req.headers).toEqual({ host: 'test', connection: 'Upgrade', upgrade: 'websocket', 'x-multi': 'a, b', cookie: 'a=1; b=2' });
     expect(head.toString()).toBe('EARLY-BYTES');
     expect(requests).toBe(0);
@@ -1047,7 +1101,8 @@ describe('Http1Server: Upgrade requests that are declined', { timeout: TEST_MS }
   it.each([
     {
       label: 'Upgrade: h2c (curl --http2) on a GET',
-      request: 'GET /a HTTP/1.1\r\nHost: test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n',
+      request:
+        'GET /a HTTP/1.1\r\nHost: test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n',
       want: 'GET /a ',
     },
     {
@@ -1142,44 +1197,47 @@ describe('Http1Server: stopping', { timeout: TEST_MS }, () => {
     { label: 'head already sent with keep-alive at close()', flushBeforeClose: true, wantConnection: 'keep-alive' },
   ];
 
-  it.each(closeRows)('close(), $label; the connection closes after the response and close() resolves', async ({ flushBeforeClose, wantConnection }) => {
-    const flushed = gate();
-    const finish = gate();
-    const { server, port } = await start(async (_req, res) => {
-      if (flushBeforeClose) {
-        res.writeHead(200, ['content-length', '4']);
-        res.flushHeaders();
-      }
-      flushed.open();
-      await finish.promise;
-      if (!flushBeforeClose) res.writeHead(200, ['content-length', '4']);
-      res.end(Buffer.from('done'));
-    });
-    const client = new RawClient(port);
-    client.write(get('/'));
-    await within(flushed.promise, 'the handler to start');
-    if (flushBeforeClose) await client.receivedText('\r\n\r\n');
+  it.each(closeRows)(
+    'close(), $label; the connection closes after the response and close() resolves',
+    async ({ flushBeforeClose, wantConnection }) => {
+      const flushed = gate();
+      const finish = gate();
+      const { server, port } = await start(async (_req, res) => {
+        if (flushBeforeClose) {
+          res.writeHead(200, ['content-length', '4']);
+          res.flushHeaders();
+        }
+        flushed.open();
+        await finish.promise;
+        if (!flushBeforeClose) res.writeHead(200, ['content-length', '4']);
+        res.end(Buffer.from('done'));
+      });
+      const client = new RawClient(port);
+      client.write(get('/'));
+      await within(flushed.promise, 'the handler to start');
+      if (flushBeforeClose) await client.receivedText('\r\n\r\n');
 
-    let stopped = false;
-    const closed = server.close().then(() => (stopped = true));
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(stopped).toBe(false);
-    expect(client.closed).toBe(false);
+      let stopped = false;
+      const closed = server.close().then(() => (stopped = true));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(stopped).toBe(false);
+      expect(client.closed).toBe(false);
 
-    finish.open();
-    const res = await client.response();
-    expect(res.body.toString()).toBe('done');
-    expect(header(res, 'connection')).toBe(wantConnection);
-    await client.untilClosed();
-    await within(closed, 'close() to resolve');
-    expect(server.connectionCount).toBe(0);
+      finish.open();
+      const res = await client.response();
+      expect(res.body.toString()).toBe('done');
+      expect(header(res, 'connection')).toBe(wantConnection);
+      await client.untilClosed();
+      await within(closed, 'close() to resolve');
+      expect(server.connectionCount).toBe(0);
 
-    // No longer listening.
-    const refused = connect(server.address()?.port ?? port, '127.0.0.1');
-    sockets.push(refused);
-    const error = await within(new Promise<NodeJS.ErrnoException>((resolve) => refused.once('error', resolve)), 'a refused connection');
-    expect(error.code).toBe('ECONNREFUSED');
-  });
+      // No longer listening.
+      const refused = connect(server.address()?.port ?? port, '127.0.0.1');
+      sockets.push(refused);
+      const error = await within(new Promise<NodeJS.ErrnoException>((resolve) => refused.once('error', resolve)), 'a refused connection');
+      expect(error.code).toBe('ECONNREFUSED');
+    },
+  );
 
   it('close() and closeIdleConnections() while the request body is still arriving after a flushed response head', async () => {
     const finish = gate();
@@ -1313,7 +1371,10 @@ describe('Http1Server: backpressure to a client that does not read', { timeout: 
         written += chunk.length;
         framing += chunk.length.toString(16).length + 4;
         if (res.write(chunk)) continue;
-        const drained = await Promise.race([new Promise<boolean>((resolve) => res.once('drain', () => resolve(true))), sleep(300).then(() => false)]);
+        const drained = await Promise.race([
+          new Promise<boolean>((resolve) => res.once('drain', () => resolve(true))),
+          sleep(300).then(() => false),
+        ]);
         if (!drained) {
           stuck = true;
           await within(new Promise<void>((resolve) => res.once('drain', () => resolve())), "'drain' after the client reads");

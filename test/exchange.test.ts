@@ -27,7 +27,9 @@ afterEach(async () => {
  * A node:http upstream on 127.0.0.1:0; closed (with its connections) after the test. The handler
  * may be async: node:http ignores what it returns.
  */
-async function httpUpstream(handler: (req: IncomingMessage, res: ServerResponse) => unknown): Promise<{ server: HttpServer; port: number }> {
+async function httpUpstream(
+  handler: (req: IncomingMessage, res: ServerResponse) => unknown,
+): Promise<{ server: HttpServer; port: number }> {
   const server = createHttpServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   cleanups.push(() => {
@@ -41,7 +43,9 @@ async function httpUpstream(handler: (req: IncomingMessage, res: ServerResponse)
  * A raw TCP upstream on 127.0.0.1:0: `onHead` runs once per connection when a whole request head
  * (up to CRLFCRLF) has arrived, with the socket to answer on. Every socket is destroyed after the test.
  */
-async function rawUpstream(onHead: (socket: Socket, head: string) => void): Promise<{ server: NetServer; port: number; sockets: Set<Socket> }> {
+async function rawUpstream(
+  onHead: (socket: Socket, head: string) => void,
+): Promise<{ server: NetServer; port: number; sockets: Set<Socket> }> {
   const sockets = new Set<Socket>();
   const server = createNetServer((socket) => {
     sockets.add(socket);
@@ -109,12 +113,17 @@ ${route.revision ?? ''}
 function rawExchange(port: number, parts: Array<string | Buffer>, gapMs = 0): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const received: Buffer[] = [];
-    const socket = connect(port, '127.0.0.1', () => void (async () => {
-      for (let i = 0; i < parts.length; i++) {
-        if (i > 0 && gapMs > 0) await sleep(gapMs);
-        socket.write(parts[i]!);
-      }
-    })());
+    const socket = connect(
+      port,
+      '127.0.0.1',
+      () =>
+        void (async () => {
+          for (let i = 0; i < parts.length; i++) {
+            if (i > 0 && gapMs > 0) await sleep(gapMs);
+            socket.write(parts[i]!);
+          }
+        })(),
+    );
     socket.on('data', (d: Buffer) => received.push(d));
     socket.on('error', reject);
     socket.on('close', () => resolve(Buffer.concat(received)));
@@ -290,7 +299,12 @@ describe('failing endpoints', () => {
   it('answers 502 upstream_error to a malformed response and keeps serving', async () => {
     const broken = await rawUpstream((socket) => socket.end('HTTP/1.1 200 OK\r\nBad Header\r\n\r\n'));
     const healthy = await httpUpstream((_req, res) => res.end('healthy'));
-    const g = await gateway(config([{ prefix: '/bad', port: broken.port }, { prefix: '/good', port: healthy.port }]));
+    const g = await gateway(
+      config([
+        { prefix: '/bad', port: broken.port },
+        { prefix: '/good', port: healthy.port },
+      ]),
+    );
 
     for (let i = 0; i < 2; i++) {
       const res = await request(`${g.url}/bad`);
@@ -310,7 +324,12 @@ describe('failing endpoints', () => {
       setTimeout(() => socket.end(), 20);
     });
     const healthy = await httpUpstream((_req, res) => res.end('healthy'));
-    const g = await gateway(config([{ prefix: '/cut', port: truncating.port }, { prefix: '/good', port: healthy.port }]));
+    const g = await gateway(
+      config([
+        { prefix: '/cut', port: truncating.port },
+        { prefix: '/good', port: healthy.port },
+      ]),
+    );
 
     // What the client ends up with: an error (right), a complete body (wrong), or a stall (wrong:
     // the gateway kept the connection open with 90 bytes still owed).
@@ -359,14 +378,18 @@ describe('connections', () => {
     const client = connect(g.port, '127.0.0.1', () => client.write('GET /ticks HTTP/1.1\r\nHost: g.test\r\n\r\n'));
     client.on('error', () => {});
     let received = '';
-    await within(new Promise<void>((resolve) => {
-      client.setEncoding('latin1');
-      client.on('data', (d: string) => {
-        received += d;
-        // Head and at least one streamed chunk arrived: leave in the middle of the response.
-        if (received.includes('\r\n\r\n') && received.includes('tick')) resolve();
-      });
-    }), 3_000, 'response head and a first chunk at the client');
+    await within(
+      new Promise<void>((resolve) => {
+        client.setEncoding('latin1');
+        client.on('data', (d: string) => {
+          received += d;
+          // Head and at least one streamed chunk arrived: leave in the middle of the response.
+          if (received.includes('\r\n\r\n') && received.includes('tick')) resolve();
+        });
+      }),
+      3_000,
+      'response head and a first chunk at the client',
+    );
     expect(received).toMatch(/^HTTP\/1\.1 200 /);
     client.destroy();
 
@@ -402,10 +425,18 @@ describe('connections', () => {
     const g = await gateway(config([{ port: upstream.port }]));
     const name = Buffer.from('café ☕', 'utf8');
     const body = Buffer.from([0x00, 0xff, 0xc3, 0xa9, 0x80, 0x0d, 0x0a]);
-    const head = (n: number) => Buffer.from(`POST /b/${n} HTTP/1.1\r\nHost: t\r\nContent-Length: ${body.length}\r\nConnection: ${n === 1 ? 'close' : 'keep-alive'}\r\nX-Name: `, 'latin1');
+    const head = (n: number) =>
+      Buffer.from(
+        `POST /b/${n} HTTP/1.1\r\nHost: t\r\nContent-Length: ${body.length}\r\nConnection: ${n === 1 ? 'close' : 'keep-alive'}\r\nX-Name: `,
+        'latin1',
+      );
     // Two requests on one client connection (the second reuses the upstream connection), each
     // head and body in one write, so the gateway has the whole body when it forwards.
-    const reply = await rawExchange(g.port, [0, 1].map((n) => Buffer.concat([head(n), name, Buffer.from('\r\n\r\n'), body])), 50);
+    const reply = await rawExchange(
+      g.port,
+      [0, 1].map((n) => Buffer.concat([head(n), name, Buffer.from('\r\n\r\n'), body])),
+      50,
+    );
     expect(seen).toHaveLength(2);
     for (const s of seen) {
       expect(s.header.equals(name)).toBe(true);

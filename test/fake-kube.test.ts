@@ -47,7 +47,14 @@ async function setup(options: FakeKubeOptions = {}) {
   const fake = await FakeKubeServer.start(options);
   cleanups.push(() => fake.close());
   const kc = await loadKubeConfig(fake.url);
-  return { fake, kc, apps: kc.makeApiClient(AppsV1Api), core: kc.makeApiClient(CoreV1Api), discovery: kc.makeApiClient(DiscoveryV1Api), coordination: kc.makeApiClient(CoordinationV1Api) };
+  return {
+    fake,
+    kc,
+    apps: kc.makeApiClient(AppsV1Api),
+    core: kc.makeApiClient(CoreV1Api),
+    discovery: kc.makeApiClient(DiscoveryV1Api),
+    coordination: kc.makeApiClient(CoordinationV1Api),
+  };
 }
 
 function kubelet(fake: FakeKubeServer, options: Partial<KubeletOptions> = {}): FakeKubelet {
@@ -132,12 +139,18 @@ describe('fake API server: objects', { timeout: 20_000 }, () => {
     expect(replaced.metadata?.generation).toBe(2);
     expect(replaced.metadata?.uid).toBe(created.metadata?.uid);
 
-    const patched = await apps.patchNamespacedDeployment({ name: 'iris-00001', namespace: NS, body: { metadata: { labels: { tier: 'gold' } } } }, MERGE);
+    const patched = await apps.patchNamespacedDeployment(
+      { name: 'iris-00001', namespace: NS, body: { metadata: { labels: { tier: 'gold' } } } },
+      MERGE,
+    );
     expect(patched.metadata?.labels).toEqual({ app: 'iris-00001', tier: 'gold' });
     expect(patched.metadata?.generation).toBe(2); // metadata only: no new generation
 
     // Writing what is already stored is a no-op: same resourceVersion.
-    const again = await apps.patchNamespacedDeployment({ name: 'iris-00001', namespace: NS, body: { metadata: { labels: { tier: 'gold' } } } }, MERGE);
+    const again = await apps.patchNamespacedDeployment(
+      { name: 'iris-00001', namespace: NS, body: { metadata: { labels: { tier: 'gold' } } } },
+      MERGE,
+    );
     expect(again.metadata?.resourceVersion).toBe(patched.metadata?.resourceVersion);
 
     await apps.deleteNamespacedDeployment({ name: 'iris-00001', namespace: NS });
@@ -162,7 +175,14 @@ describe('fake API server: objects', { timeout: 20_000 }, () => {
 
     // A merge patch carrying a resourceVersion is a precondition too.
     const stalePatch = await failure(
-      core.patchNamespacedConfigMap({ name: 'sluice', namespace: NS, body: { metadata: { resourceVersion: second.metadata!.resourceVersion }, data: { 'config.yaml': 'd' } } }, MERGE),
+      core.patchNamespacedConfigMap(
+        {
+          name: 'sluice',
+          namespace: NS,
+          body: { metadata: { resourceVersion: second.metadata!.resourceVersion }, data: { 'config.yaml': 'd' } },
+        },
+        MERGE,
+      ),
     );
     expect(stalePatch.code).toBe(409);
     expect((await core.readNamespacedConfigMap({ name: 'sluice', namespace: NS })).data).toEqual({ 'config.yaml': 'b' });
@@ -175,14 +195,20 @@ describe('fake API server: objects', { timeout: 20_000 }, () => {
   it('stores Lease times as MicroTime and refuses millisecond precision like the API server', async () => {
     const { coordination } = await setup();
     const bad = await failure(
-      coordination.createNamespacedLease({ namespace: NS, body: { metadata: { name: 'l' }, spec: { holderIdentity: 'a', renewTime: new Date('2026-11-25T14:00:00.123Z') } } }),
+      coordination.createNamespacedLease({
+        namespace: NS,
+        body: { metadata: { name: 'l' }, spec: { holderIdentity: 'a', renewTime: new Date('2026-11-25T14:00:00.123Z') } },
+      }),
     );
     expect(bad.code).toBe(400);
 
     // client-node's V1MicroTime pads milliseconds to six digits.
     await coordination.createNamespacedLease({
       namespace: NS,
-      body: { metadata: { name: 'l' }, spec: { holderIdentity: 'a', leaseDurationSeconds: 15, renewTime: new V1MicroTime('2026-11-25T14:00:00.123Z') } },
+      body: {
+        metadata: { name: 'l' },
+        spec: { holderIdentity: 'a', leaseDurationSeconds: 15, renewTime: new V1MicroTime('2026-11-25T14:00:00.123Z') },
+      },
     });
     const read = await coordination.readNamespacedLease({ name: 'l', namespace: NS });
     // client-node 1.x leaves MicroTime fields as the string on the wire.
@@ -202,7 +228,9 @@ describe('fake API server: objects', { timeout: 20_000 }, () => {
     expect(patched.spec?.replicas).toBe(2);
     expect((await apps.readNamespacedDeployment({ name: 'iris', namespace: NS })).spec?.replicas).toBe(2);
 
-    const stale = await failure(apps.replaceNamespacedDeploymentScale({ name: 'iris', namespace: NS, body: { ...scale, spec: { replicas: 5 } } }));
+    const stale = await failure(
+      apps.replaceNamespacedDeploymentScale({ name: 'iris', namespace: NS, body: { ...scale, spec: { replicas: 5 } } }),
+    );
     expect(stale.code).toBe(409);
     const fresh = await apps.replaceNamespacedDeploymentScale({ name: 'iris', namespace: NS, body: { ...patched, spec: { replicas: 5 } } });
     expect(fresh.spec?.replicas).toBe(5);
@@ -221,7 +249,11 @@ describe('fake API server: watches', { timeout: 20_000 }, () => {
     const { core, kc, fake } = await setup({ bookmarkIntervalMs: 50 });
     await core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: 'before', labels: { app: 'x' } }, data: {} } });
     const list = await core.listNamespacedConfigMap({ namespace: NS, labelSelector: 'app=x' });
-    const w = await watchRaw(kc, '/api/v1/namespaces/default/configmaps', { resourceVersion: list.metadata!.resourceVersion!, labelSelector: 'app=x', allowWatchBookmarks: true });
+    const w = await watchRaw(kc, '/api/v1/namespaces/default/configmaps', {
+      resourceVersion: list.metadata!.resourceVersion!,
+      labelSelector: 'app=x',
+      allowWatchBookmarks: true,
+    });
 
     await core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: 'a', labels: { app: 'x' } }, data: {} } });
     await core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: 'unrelated', labels: { app: 'y' } }, data: {} } });
@@ -233,10 +265,19 @@ describe('fake API server: watches', { timeout: 20_000 }, () => {
 
     const changes = () => w.events.filter((e) => e.type !== 'BOOKMARK');
     await waitFor(() => changes().length >= 5, 'five events');
-    expect(changes().map((e) => `${e.type} ${e.name}`)).toEqual(['ADDED a', 'MODIFIED a', 'DELETED a', 'ADDED unrelated', 'DELETED unrelated']);
+    expect(changes().map((e) => `${e.type} ${e.name}`)).toEqual([
+      'ADDED a',
+      'MODIFIED a',
+      'DELETED a',
+      'ADDED unrelated',
+      'DELETED unrelated',
+    ]);
     const rvs = changes().map((e) => Number(e.rv));
     expect([...rvs].sort((a, b) => a - b)).toEqual(rvs);
-    await waitFor(() => w.events.some((e) => e.type === 'BOOKMARK' && e.rv === fake.store.resourceVersion), 'a bookmark at the latest resourceVersion');
+    await waitFor(
+      () => w.events.some((e) => e.type === 'BOOKMARK' && e.rv === fake.store.resourceVersion),
+      'a bookmark at the latest resourceVersion',
+    );
   });
 
   it('starts a watch without a resourceVersion with a synthetic ADDED per object, and ends watches on timeoutSeconds and closeWatches()', async () => {
@@ -269,7 +310,8 @@ describe('fake API server: watches', { timeout: 20_000 }, () => {
     const { core, kc, fake } = await setup({ expiredAs: 'http', historyLimit: 2 });
     await core.createNamespacedConfigMap({ namespace: NS, body: configMapManifest('one', {}) as V1ConfigMap });
     const { metadata } = await core.listNamespacedConfigMap({ namespace: NS });
-    for (let i = 0; i < 3; i++) await core.patchNamespacedConfigMap({ name: 'one', namespace: NS, body: { data: { k: String(i) } } }, MERGE);
+    for (let i = 0; i < 3; i++)
+      await core.patchNamespacedConfigMap({ name: 'one', namespace: NS, body: { data: { k: String(i) } } }, MERGE);
     const w = await watchRaw(kc, '/api/v1/namespaces/default/configmaps', { resourceVersion: metadata!.resourceVersion! });
     await waitFor(() => w.ended().done, 'the watch to fail');
     expect((w.ended().err as { statusCode?: number }).statusCode).toBe(410);
@@ -336,7 +378,10 @@ describe('simulated kubelet', () => {
 
     const readySlices = async (): Promise<V1EndpointSlice[]> =>
       (await discovery.listNamespacedEndpointSlice({ namespace: NS, labelSelector: 'kubernetes.io/service-name=iris-00001' })).items;
-    await waitFor(async () => (await readySlices()).some((s) => s.endpoints?.some((e) => e.conditions?.ready === true)), 'a ready endpoint');
+    await waitFor(
+      async () => (await readySlices()).some((s) => s.endpoints?.some((e) => e.conditions?.ready === true)),
+      'a ready endpoint',
+    );
     const [slice] = await readySlices();
     expect(slice!.addressType).toBe('IPv4');
     const port = slice!.ports?.find((p) => p.name === 'http')?.port;
@@ -358,7 +403,10 @@ describe('simulated kubelet', () => {
     expect(() => process.kill(pid, 0)).toThrow();
     const after = await readySlices();
     expect(after.flatMap((s) => s.endpoints ?? [])).toEqual([]);
-    expect((await apps.readNamespacedDeployment({ name: 'iris-00001', namespace: NS })).status).toMatchObject({ replicas: 0, readyReplicas: 0 });
+    expect((await apps.readNamespacedDeployment({ name: 'iris-00001', namespace: NS })).status).toMatchObject({
+      replicas: 0,
+      readyReplicas: 0,
+    });
   }, 30_000);
 
   it('gives every pod of a Deployment the same port on distinct addresses, split over several slices', async () => {

@@ -105,7 +105,11 @@ describe('scale from zero', () => {
     gw = await startGateway(service(predictorRevision('iris-1', { args: ['--startup-delay', '60000'] })));
     const rev = gw.revision('iris', 'iris-1');
     const controller = new AbortController();
-    const pending = request(`${gw.url}/v2/models/iris/infer`, { method: 'POST', body: JSON.stringify(IRIS_ROW), signal: controller.signal }).catch((e: unknown) => e);
+    const pending = request(`${gw.url}/v2/models/iris/infer`, {
+      method: 'POST',
+      body: JSON.stringify(IRIS_ROW),
+      signal: controller.signal,
+    }).catch((e: unknown) => e);
     await until(() => rev.stats.held === 1, 'request held');
     controller.abort();
     await pending;
@@ -183,7 +187,7 @@ describe('endpoints', () => {
     await until(() => rev.stats.inflight === 2, 'both endpoints busy');
     const held = [work(10, 'GET'), work(10, 'GET'), work(10, 'GET'), work(10, 'GET')];
     await until(() => rev.stats.held === 4, 'four requests held');
-    const victim = Number((await (await request(`${rev.endpoints[0]!.origin}/stats`)).body.json() as { pid: number }).pid);
+    const victim = Number(((await (await request(`${rev.endpoints[0]!.origin}/stats`)).body.json()) as { pid: number }).pid);
     process.kill(victim, 'SIGKILL');
     // The POST the victim was serving was delivered, so it fails (never sent twice). The held GETs
     // were not sent yet; one released to the victim as it died (its listening socket can outlive
@@ -196,7 +200,9 @@ describe('endpoints', () => {
     expect(heldResults.some((r) => r.pid === victim)).toBe(false);
     // The driver replaced the dead replica.
     await until(() => rev.endpoints.length === 2, 'replacement ready');
-    const pids = await Promise.all(rev.endpoints.map(async (ep) => ((await (await request(`${ep.origin}/stats`)).body.json()) as { pid: number }).pid));
+    const pids = await Promise.all(
+      rev.endpoints.map(async (ep) => ((await (await request(`${ep.origin}/stats`)).body.json()) as { pid: number }).pid),
+    );
     expect(pids).not.toContain(victim);
     expect(new Set(pids).size).toBe(2);
   });
@@ -234,7 +240,9 @@ services:
 
 describe('streaming and upgrades', () => {
   it('streams a server-sent event response chunk by chunk', async () => {
-    gw = await startGateway(service(predictorRevision('iris-1', { body: '        annotations:\n          autoscaling.knative.dev/min-scale: "1"' })));
+    gw = await startGateway(
+      service(predictorRevision('iris-1', { body: '        annotations:\n          autoscaling.knative.dev/min-scale: "1"' })),
+    );
     const res = await request(`${gw.url}/v2/models/iris/generate_stream`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -244,7 +252,11 @@ describe('streaming and upgrades', () => {
     expect(res.headers['content-type']).toContain('text/event-stream');
     const arrivals: Array<{ at: number; text: string }> = [];
     for await (const chunk of res.body as AsyncIterable<Buffer>) arrivals.push({ at: Date.now(), text: chunk.toString() });
-    const events = arrivals.map((a) => a.text).join('').split('\n\n').filter((e) => e.startsWith('data:'));
+    const events = arrivals
+      .map((a) => a.text)
+      .join('')
+      .split('\n\n')
+      .filter((e) => e.startsWith('data:'));
     expect(events.length).toBe(5);
     // Not buffered: the events arrived in several separate reads spread over time.
     expect(arrivals.length).toBeGreaterThanOrEqual(3);
@@ -254,7 +266,9 @@ describe('streaming and upgrades', () => {
   it('proxies a WebSocket echo', async () => {
     const backend = createServer();
     const wss = new WebSocketServer({ server: backend });
-    wss.on('connection', (ws, req) => ws.on('message', (m) => ws.send(`echo:${(m as Buffer).toString()}:${String(req.headers['x-forwarded-for'] ?? '')}`)));
+    wss.on('connection', (ws, req) =>
+      ws.on('message', (m) => ws.send(`echo:${(m as Buffer).toString()}:${String(req.headers['x-forwarded-for'] ?? '')}`)),
+    );
     servers.push(backend);
     await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
     const port = (backend.address() as { port: number }).port;
@@ -333,7 +347,10 @@ services:
 
   it('sets forwarding headers, keeps traceparent and strips hop-by-hop headers', async () => {
     gw = await startGateway(
-      service(countingRevision('count-1', '        annotations:\n          autoscaling.knative.dev/min-scale: "1"')).replace('model: iris', 'pathPrefix: /'),
+      service(countingRevision('count-1', '        annotations:\n          autoscaling.knative.dev/min-scale: "1"')).replace(
+        'model: iris',
+        'pathPrefix: /',
+      ),
     );
     const res = await request(`${gw.url}/headers?x=1`, {
       method: 'POST',
@@ -356,7 +373,10 @@ services:
     expect(echo.headers.forwarded).toBe('for=127.0.0.1;host="models.example.com";proto=http');
     expect(echo.headers['proxy-authorization']).toBeUndefined();
     // A header named in Connection is hop-by-hop too (HTTP clients refuse to send one, so raw bytes).
-    const raw = await rawRequest(gw.port, 'GET /headers HTTP/1.1\r\nHost: a\r\nConnection: close, X-Secret\r\nX-Secret: hop\r\nX-Kept: yes\r\n\r\n');
+    const raw = await rawRequest(
+      gw.port,
+      'GET /headers HTTP/1.1\r\nHost: a\r\nConnection: close, X-Secret\r\nX-Secret: hop\r\nX-Kept: yes\r\n\r\n',
+    );
     const rawEcho = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as { headers: Record<string, string> };
     expect(rawEcho.headers['x-kept']).toBe('yes');
     expect(rawEcho.headers['x-secret']).toBeUndefined();

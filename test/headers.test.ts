@@ -1,9 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import { SluiceError } from '../src/errors.js';
-import { downstreamResponseHeaders, hasHeader, headerRule, PROXIED_HEADER, upstreamRequestHeaders, type RequestHead, type RequestHeadInput } from '../src/gateway/headers.js';
+import {
+  downstreamResponseHeaders,
+  hasHeader,
+  headerRule,
+  PROXIED_HEADER,
+  upstreamRequestHeaders,
+  type RequestHead,
+  type RequestHeadInput,
+} from '../src/gateway/headers.js';
 
 /** What upstreamRequestHeaders reads from a request. */
-function request(rawHeaders: string[], remoteAddress: string | undefined = '10.0.0.1', proto = 'http', httpVersion = '1.1'): RequestHeadInput {
+function request(
+  rawHeaders: string[],
+  remoteAddress: string | undefined = '10.0.0.1',
+  proto = 'http',
+  httpVersion = '1.1',
+): RequestHeadInput {
   return { rawHeaders, remoteAddress, proto, httpVersion };
 }
 
@@ -22,15 +35,24 @@ function values(flat: readonly string[], name: string): string[] {
 }
 
 const HOP_BY_HOP_REQUEST = [
-  'Connection', 'keep-alive',
-  'Keep-Alive', 'timeout=5',
-  'Transfer-Encoding', 'chunked',
-  'TE', 'trailers',
-  'Trailer', 'X-Checksum',
-  'Upgrade', 'h2c',
-  'Proxy-Authorization', 'Basic c2VjcmV0',
-  'Expect', '100-continue',
-  'Proxy-Connection', 'keep-alive',
+  'Connection',
+  'keep-alive',
+  'Keep-Alive',
+  'timeout=5',
+  'Transfer-Encoding',
+  'chunked',
+  'TE',
+  'trailers',
+  'Trailer',
+  'X-Checksum',
+  'Upgrade',
+  'h2c',
+  'Proxy-Authorization',
+  'Basic c2VjcmV0',
+  'Expect',
+  '100-continue',
+  'Proxy-Connection',
+  'keep-alive',
 ];
 
 interface UpstreamRow {
@@ -171,10 +193,14 @@ const upstreamRows: UpstreamRow[] = [
   {
     label: 'traceparent, tracestate and authorization preserved',
     raw: [
-      'Host', 'h',
-      'traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
-      'tracestate', 'congo=t61rcWkgMzE',
-      'Authorization', 'Bearer abc.def.ghi',
+      'Host',
+      'h',
+      'traceparent',
+      '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      'tracestate',
+      'congo=t61rcWkgMzE',
+      'Authorization',
+      'Bearer abc.def.ghi',
     ],
     want: {
       traceparent: ['00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'],
@@ -188,13 +214,37 @@ const upstreamRows: UpstreamRow[] = [
     want: { cookie: ['a=1', 'b=2'], accept: ['text/plain'] },
   },
   // Framing is the gateway's: the client's framing headers are read, never forwarded.
-  { label: 'Content-Length > 0 has a body of that length', raw: ['Host', 'h', 'Content-Length', '12'], want: { 'content-length': [] }, wantContentLength: 12 },
-  { label: 'Content-Length 0 has no body', raw: ['Host', 'h', 'Content-Length', '0'], want: { 'content-length': [] }, wantContentLength: 0 },
-  { label: 'Transfer-Encoding chunked has a body, sent chunked', raw: ['Host', 'h', 'Transfer-Encoding', 'chunked'], want: { 'transfer-encoding': [] }, wantContentLength: -1 },
-  { label: 'Transfer-Encoding matched in any case and spacing', raw: ['Host', 'h', 'Transfer-Encoding', ' Chunked '], want: { 'transfer-encoding': [] }, wantContentLength: -1 },
+  {
+    label: 'Content-Length > 0 has a body of that length',
+    raw: ['Host', 'h', 'Content-Length', '12'],
+    want: { 'content-length': [] },
+    wantContentLength: 12,
+  },
+  {
+    label: 'Content-Length 0 has no body',
+    raw: ['Host', 'h', 'Content-Length', '0'],
+    want: { 'content-length': [] },
+    wantContentLength: 0,
+  },
+  {
+    label: 'Transfer-Encoding chunked has a body, sent chunked',
+    raw: ['Host', 'h', 'Transfer-Encoding', 'chunked'],
+    want: { 'transfer-encoding': [] },
+    wantContentLength: -1,
+  },
+  {
+    label: 'Transfer-Encoding matched in any case and spacing',
+    raw: ['Host', 'h', 'Transfer-Encoding', ' Chunked '],
+    want: { 'transfer-encoding': [] },
+    wantContentLength: -1,
+  },
   { label: 'no length and no encoding has no body', raw: ['Host', 'h', 'Accept', '*/*'], want: {}, wantContentLength: 0 },
   { label: 'sluice-proxied added', raw: ['Host', 'h'], want: { [PROXIED_HEADER]: ['1'] } },
-  { label: 'a client\'s sluice-proxied replaced by the gateway\'s own', raw: ['Host', 'h', 'Sluice-Proxied', 'yes'], want: { [PROXIED_HEADER]: ['1'] } },
+  {
+    label: "a client's sluice-proxied replaced by the gateway's own",
+    raw: ['Host', 'h', 'Sluice-Proxied', 'yes'],
+    want: { [PROXIED_HEADER]: ['1'] },
+  },
   // Connection may name only connection options and extension headers (RFC 9110 §7.6.1).
   {
     label: 'Connection naming Content-Length: the body keeps its length, no header is removed',
@@ -208,20 +258,67 @@ const upstreamRows: UpstreamRow[] = [
     want: { host: ['h'] },
     wantContentLength: -1,
   },
-  { label: 'Connection naming Host: Host kept', raw: ['Host', 'iris.example.com', 'Connection', 'host'], want: { host: ['iris.example.com'] }, wantHost: 'iris.example.com' },
+  {
+    label: 'Connection naming Host: Host kept',
+    raw: ['Host', 'iris.example.com', 'Connection', 'host'],
+    want: { host: ['iris.example.com'] },
+    wantHost: 'iris.example.com',
+  },
   {
     label: 'Connection naming the forwarding headers: the gateway writes them anyway',
-    raw: ['Host', 'h', 'Connection', 'x-forwarded-for, forwarded, x-forwarded-proto, x-forwarded-host, sluice-proxied', 'X-Forwarded-For', '203.0.113.7'],
-    want: { 'x-forwarded-for': ['203.0.113.7, 10.0.0.1'], 'x-forwarded-proto': ['http'], 'x-forwarded-host': ['h'], [PROXIED_HEADER]: ['1'] },
+    raw: [
+      'Host',
+      'h',
+      'Connection',
+      'x-forwarded-for, forwarded, x-forwarded-proto, x-forwarded-host, sluice-proxied',
+      'X-Forwarded-For',
+      '203.0.113.7',
+    ],
+    want: {
+      'x-forwarded-for': ['203.0.113.7, 10.0.0.1'],
+      'x-forwarded-proto': ['http'],
+      'x-forwarded-host': ['h'],
+      [PROXIED_HEADER]: ['1'],
+    },
   },
   {
     label: 'Connection naming end-to-end fields: they stay',
-    raw: ['Host', 'h', 'Connection', 'authorization, cookie, content-type, traceparent, sluice-tag', 'Authorization', 'Bearer t', 'Cookie', 'a=1', 'Content-Type', 'text/plain', 'traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', 'Sluice-Tag', 'canary'],
-    want: { authorization: ['Bearer t'], cookie: ['a=1'], 'content-type': ['text/plain'], traceparent: ['00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'], 'sluice-tag': ['canary'] },
+    raw: [
+      'Host',
+      'h',
+      'Connection',
+      'authorization, cookie, content-type, traceparent, sluice-tag',
+      'Authorization',
+      'Bearer t',
+      'Cookie',
+      'a=1',
+      'Content-Type',
+      'text/plain',
+      'traceparent',
+      '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      'Sluice-Tag',
+      'canary',
+    ],
+    want: {
+      authorization: ['Bearer t'],
+      cookie: ['a=1'],
+      'content-type': ['text/plain'],
+      traceparent: ['00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'],
+      'sluice-tag': ['canary'],
+    },
   },
-  { label: 'HTTP2-Settings is connection-specific', raw: ['Host', 'h', 'Connection', 'Upgrade, HTTP2-Settings', 'Upgrade', 'h2c', 'HTTP2-Settings', 'AAMAAABkAARAAAAAAAIAAAAA'], want: { 'http2-settings': [], upgrade: [] } },
+  {
+    label: 'HTTP2-Settings is connection-specific',
+    raw: ['Host', 'h', 'Connection', 'Upgrade, HTTP2-Settings', 'Upgrade', 'h2c', 'HTTP2-Settings', 'AAMAAABkAARAAAAAAAIAAAAA'],
+    want: { 'http2-settings': [], upgrade: [] },
+  },
   // The host routing matches.
-  { label: 'Host normalised for routing, forwarded as sent', raw: ['Host', 'IRIS.Example.com.:8080'], want: { host: ['IRIS.Example.com.:8080'] }, wantHost: 'iris.example.com' },
+  {
+    label: 'Host normalised for routing, forwarded as sent',
+    raw: ['Host', 'IRIS.Example.com.:8080'],
+    want: { host: ['IRIS.Example.com.:8080'] },
+    wantHost: 'iris.example.com',
+  },
   { label: 'empty Host is the empty host', raw: ['Host', ''], want: { host: [''] }, wantHost: '' },
 ];
 
@@ -263,17 +360,38 @@ interface RefusalRow {
 }
 
 const refusalRows: RefusalRow[] = [
-  { label: 'two Host headers (RFC 9112 §3.2)', raw: ['Host', 'a.example.com', 'Host', 'b.example.com'], wantStatus: 400, wantMessage: '2 Host headers' },
+  {
+    label: 'two Host headers (RFC 9112 §3.2)',
+    raw: ['Host', 'a.example.com', 'Host', 'b.example.com'],
+    wantStatus: 400,
+    wantMessage: '2 Host headers',
+  },
   { label: 'two Host headers with the same value', raw: ['Host', 'a', 'host', 'a'], wantStatus: 400, wantMessage: '2 Host headers' },
   { label: 'HTTP/1.1 without Host', raw: ['Accept', '*/*'], wantStatus: 400, wantMessage: 'without a Host' },
-  { label: 'two Host headers on HTTP/1.0', raw: ['Host', 'a', 'Host', 'b'], httpVersion: '1.0', wantStatus: 400, wantMessage: '2 Host headers' },
+  {
+    label: 'two Host headers on HTTP/1.0',
+    raw: ['Host', 'a', 'Host', 'b'],
+    httpVersion: '1.0',
+    wantStatus: 400,
+    wantMessage: '2 Host headers',
+  },
   { label: 'a Host with a space', raw: ['Host', 'a b'], wantStatus: 400, wantMessage: 'not a valid host' },
   { label: 'a Host with a path', raw: ['Host', 'a.example.com/x'], wantStatus: 400, wantMessage: 'not a valid host' },
   { label: 'a Host with userinfo', raw: ['Host', 'user@a.example.com'], wantStatus: 400, wantMessage: 'not a valid host' },
   { label: 'a Host with a port out of range', raw: ['Host', 'a.example.com:65536'], wantStatus: 400, wantMessage: 'not a valid host' },
   { label: 'a Host with a non-numeric port', raw: ['Host', 'a.example.com:80x'], wantStatus: 400, wantMessage: 'not a valid host' },
-  { label: 'a transfer coding other than chunked (RFC 9112 §6.1)', raw: ['Host', 'h', 'Transfer-Encoding', 'gzip, chunked'], wantStatus: 501, wantMessage: 'transfer coding "gzip, chunked"' },
-  { label: 'Transfer-Encoding given twice', raw: ['Host', 'h', 'Transfer-Encoding', 'chunked', 'Transfer-Encoding', 'chunked'], wantStatus: 501, wantMessage: 'transfer coding' },
+  {
+    label: 'a transfer coding other than chunked (RFC 9112 §6.1)',
+    raw: ['Host', 'h', 'Transfer-Encoding', 'gzip, chunked'],
+    wantStatus: 501,
+    wantMessage: 'transfer coding "gzip, chunked"',
+  },
+  {
+    label: 'Transfer-Encoding given twice',
+    raw: ['Host', 'h', 'Transfer-Encoding', 'chunked', 'Transfer-Encoding', 'chunked'],
+    wantStatus: 501,
+    wantMessage: 'transfer coding',
+  },
 ];
 
 describe('upstreamRequestHeaders refuses', () => {
@@ -316,16 +434,26 @@ const downstreamRows: DownstreamRow[] = [
   {
     label: 'hop-by-hop removed, order and case kept',
     raw: [
-      'Content-Type', 'application/json',
-      'Connection', 'keep-alive',
-      'Keep-Alive', 'timeout=5',
-      'Transfer-Encoding', 'chunked',
-      'X-Model', 'iris',
-      'Trailer', 'X-Checksum',
-      'Upgrade', 'h2c',
-      'Proxy-Authenticate', 'Basic',
-      'Set-Cookie', 'a=1',
-      'Set-Cookie', 'b=2',
+      'Content-Type',
+      'application/json',
+      'Connection',
+      'keep-alive',
+      'Keep-Alive',
+      'timeout=5',
+      'Transfer-Encoding',
+      'chunked',
+      'X-Model',
+      'iris',
+      'Trailer',
+      'X-Checksum',
+      'Upgrade',
+      'h2c',
+      'Proxy-Authenticate',
+      'Basic',
+      'Set-Cookie',
+      'a=1',
+      'Set-Cookie',
+      'b=2',
     ],
     extra: [],
     want: ['Content-Type', 'application/json', 'X-Model', 'iris', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2'],

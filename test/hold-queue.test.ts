@@ -36,7 +36,12 @@ const rows: QueueRow[] = [
   { label: 'remove middle', steps: ['push a', 'push b', 'push c', 'remove b'], wantShifted: [], wantRemaining: ['a', 'c'] },
   { label: 'remove tail', steps: ['push a', 'push b', 'push c', 'remove c'], wantShifted: [], wantRemaining: ['a', 'b'] },
   { label: 'remove the only one', steps: ['push a', 'remove a'], wantShifted: [], wantRemaining: [] },
-  { label: 'remove all, tail first', steps: ['push a', 'push b', 'push c', 'remove c', 'remove b', 'remove a'], wantShifted: [], wantRemaining: [] },
+  {
+    label: 'remove all, tail first',
+    steps: ['push a', 'push b', 'push c', 'remove c', 'remove b', 'remove a'],
+    wantShifted: [],
+    wantRemaining: [],
+  },
   {
     label: 'shift after removing the head',
     steps: ['push a', 'push b', 'push c', 'remove a', 'shift'],

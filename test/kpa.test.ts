@@ -402,11 +402,46 @@ describe('MaxTimeWindow', () => {
   // Knative's TestTimedWindowMax: a 5 s window in 1 s buckets.
   const windowRows: { label: string; values: [atMs: number, value: number][]; want: number }[] = [
     { label: 'single value', values: [[0, 5]], want: 5 },
-    { label: 'two values in the same bucket keep the larger', values: [[0, 6], [500, 5]], want: 6 },
-    { label: 'a larger newer value wins', values: [[0, 5], [1000, 8]], want: 8 },
-    { label: 'a value older than the window is gone', values: [[0, 5], [6000, 4]], want: 4 },
-    { label: 'a value at the window edge is gone: 5 s later in 1 s buckets', values: [[0, 5], [5000, 4]], want: 4 },
-    { label: 'a value inside the window stays', values: [[0, 5], [4000, 4]], want: 5 },
+    {
+      label: 'two values in the same bucket keep the larger',
+      values: [
+        [0, 6],
+        [500, 5],
+      ],
+      want: 6,
+    },
+    {
+      label: 'a larger newer value wins',
+      values: [
+        [0, 5],
+        [1000, 8],
+      ],
+      want: 8,
+    },
+    {
+      label: 'a value older than the window is gone',
+      values: [
+        [0, 5],
+        [6000, 4],
+      ],
+      want: 4,
+    },
+    {
+      label: 'a value at the window edge is gone: 5 s later in 1 s buckets',
+      values: [
+        [0, 5],
+        [5000, 4],
+      ],
+      want: 4,
+    },
+    {
+      label: 'a value inside the window stays',
+      values: [
+        [0, 5],
+        [4000, 4],
+      ],
+      want: 5,
+    },
   ];
   test.each(windowRows)('$label', ({ values, want }) => {
     const w = new MaxTimeWindow(5000, 1000);

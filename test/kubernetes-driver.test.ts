@@ -15,7 +15,15 @@ import { kubernetesRevisionSchema } from '../src/config/schema.js';
 import type { Endpoint } from '../src/core/endpoint.js';
 import { KubernetesDriver } from '../src/kube/deployment-driver.js';
 import type { KubernetesDriverOptions } from '../src/kube/driver-options.js';
-import { DEPLOYMENTS, FakeKubeServer, FakeKubelet, deploymentManifest, loadKubeConfig, waitFor, type KubeletOptions } from './support/fake-kube/index.js';
+import {
+  DEPLOYMENTS,
+  FakeKubeServer,
+  FakeKubelet,
+  deploymentManifest,
+  loadKubeConfig,
+  waitFor,
+  type KubeletOptions,
+} from './support/fake-kube/index.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const NS = 'default';
@@ -32,7 +40,13 @@ afterEach(async () => {
 
 /** A validated `backend: kubernetes` revision (the driver reads no autoscaling knobs). */
 function kubeRevision(fields: Record<string, unknown> = {}): Revision {
-  const spec = kubernetesRevisionSchema.parse({ name: 'iris-00001', backend: 'kubernetes', deployment: DEPLOYMENT, service: 'iris-00001', ...fields });
+  const spec = kubernetesRevisionSchema.parse({
+    name: 'iris-00001',
+    backend: 'kubernetes',
+    deployment: DEPLOYMENT,
+    service: 'iris-00001',
+    ...fields,
+  });
   return { ...spec, scaling: {} } as unknown as Revision;
 }
 
@@ -80,13 +94,21 @@ function specReplicas(w: World): number {
 }
 
 async function infer(endpoint: Endpoint): Promise<number> {
-  const res = await request(`${endpoint.origin}/v2/models/iris/infer`, { method: 'POST', body: JSON.stringify(IRIS_ROW), headers: { 'content-type': 'application/json' } });
+  const res = await request(`${endpoint.origin}/v2/models/iris/infer`, {
+    method: 'POST',
+    body: JSON.stringify(IRIS_ROW),
+    headers: { 'content-type': 'application/json' },
+  });
   await res.body.text();
   return res.statusCode;
 }
 
 describe('readyOrigins (pure)', () => {
-  const slice = (name: string, ports: Array<{ name?: string; port: number }>, endpoints: Array<{ addresses: string[]; ready?: boolean }>) => ({
+  const slice = (
+    name: string,
+    ports: Array<{ name?: string; port: number }>,
+    endpoints: Array<{ addresses: string[]; ready?: boolean }>,
+  ) => ({
     metadata: { name },
     addressType: 'IPv4',
     ports,
@@ -95,13 +117,28 @@ describe('readyOrigins (pure)', () => {
   const rows = [
     {
       label: 'ready and unknown-readiness endpoints are taken, not-ready ones are not',
-      slices: [slice('s-a', [{ name: 'http', port: 8080 }], [{ addresses: ['10.0.0.1'], ready: true }, { addresses: ['10.0.0.2'], ready: false }, { addresses: ['10.0.0.3'] }])],
+      slices: [
+        slice(
+          's-a',
+          [{ name: 'http', port: 8080 }],
+          [{ addresses: ['10.0.0.1'], ready: true }, { addresses: ['10.0.0.2'], ready: false }, { addresses: ['10.0.0.3'] }],
+        ),
+      ],
       choice: { portName: 'http' },
       want: ['http://10.0.0.1:8080', 'http://10.0.0.3:8080'],
     },
     {
       label: 'port by name among several',
-      slices: [slice('s-a', [{ name: 'metrics', port: 9090 }, { name: 'http', port: 8080 }], [{ addresses: ['10.0.0.1'], ready: true }])],
+      slices: [
+        slice(
+          's-a',
+          [
+            { name: 'metrics', port: 9090 },
+            { name: 'http', port: 8080 },
+          ],
+          [{ addresses: ['10.0.0.1'], ready: true }],
+        ),
+      ],
       choice: { portName: 'http' },
       want: ['http://10.0.0.1:8080'],
     },
@@ -126,7 +163,14 @@ describe('readyOrigins (pure)', () => {
     {
       label: 'all slices of the service merge in slice-name order, duplicates once, IPv6 bracketed',
       slices: [
-        slice('s-b', [{ name: 'http', port: 8080 }], [{ addresses: ['fd00::2'], ready: true }, { addresses: ['10.0.0.1'], ready: true }]),
+        slice(
+          's-b',
+          [{ name: 'http', port: 8080 }],
+          [
+            { addresses: ['fd00::2'], ready: true },
+            { addresses: ['10.0.0.1'], ready: true },
+          ],
+        ),
         slice('s-a', [{ name: 'http', port: 8080 }], [{ addresses: ['10.0.0.1'], ready: true }]),
       ],
       choice: { portName: 'http' },
@@ -158,8 +202,12 @@ describe('kubernetesRevisionSchema', () => {
     const parsed = kubernetesRevisionSchema.parse({ name: 'r1', backend: 'kubernetes', deployment: 'iris.predictor', service: 'iris' });
     expect(parsed).toMatchObject({ portName: 'http', containerConcurrency: 0, timeoutSeconds: 300, annotations: {} });
     expect(kubernetesRevisionSchema.safeParse({ name: 'r1', backend: 'kubernetes', deployment: 'd', service: '1svc' }).success).toBe(false);
-    expect(kubernetesRevisionSchema.safeParse({ name: 'r1', backend: 'kubernetes', deployment: 'd', service: 's', replicas: 3 }).success).toBe(false);
-    expect(kubernetesRevisionSchema.safeParse({ name: 'r1', backend: 'kubernetes', deployment: 'd', service: 's', port: 70000 }).success).toBe(false);
+    expect(
+      kubernetesRevisionSchema.safeParse({ name: 'r1', backend: 'kubernetes', deployment: 'd', service: 's', replicas: 3 }).success,
+    ).toBe(false);
+    expect(
+      kubernetesRevisionSchema.safeParse({ name: 'r1', backend: 'kubernetes', deployment: 'd', service: 's', port: 70000 }).success,
+    ).toBe(false);
   });
 });
 
@@ -216,7 +264,11 @@ describe('KubernetesDriver', () => {
     const w = await world();
     const a = driverFor(w);
     const b = driverFor(w);
-    const results = await Promise.all([a.driver.activateFromZero(KEY, 2), b.driver.activateFromZero(KEY, 2), a.driver.activateFromZero(KEY, 2)]);
+    const results = await Promise.all([
+      a.driver.activateFromZero(KEY, 2),
+      b.driver.activateFromZero(KEY, 2),
+      a.driver.activateFromZero(KEY, 2),
+    ]);
     expect(results.filter((r) => r === 'activated')).toHaveLength(1);
     expect(results.filter((r) => r !== 'activated').every((r) => r === 'lost-race' || r === 'already-active')).toBe(true);
     expect(specReplicas(w)).toBe(2);
@@ -254,7 +306,9 @@ describe('KubernetesDriver', () => {
     driver.setReplicas(KEY, 2);
     await waitFor(() => w.fake.requests({ method: 'PATCH', path: SCALE_PATH }).some((r) => r.status === 200), 'a successful patch');
     await new Promise((r) => setTimeout(r, 300));
-    const bodies = w.fake.requests({ method: 'PATCH', path: SCALE_PATH }).map((r) => (r.body as { spec: { replicas: number } }).spec.replicas);
+    const bodies = w.fake
+      .requests({ method: 'PATCH', path: SCALE_PATH })
+      .map((r) => (r.body as { spec: { replicas: number } }).spec.replicas);
     expect(bodies).toEqual([1, 2]);
     expect(specReplicas(w)).toBe(2);
   }, 20_000);
@@ -292,7 +346,11 @@ describe('KubernetesDriver', () => {
     // API server down; meanwhile the Deployment is scaled elsewhere and history is compacted.
     await w.fake.stop();
     w.fake.store.mutate(DEPLOYMENTS, NS, DEPLOYMENT, (d) => ((d.spec as { replicas: number }).replicas = 2));
-    await waitFor(() => w.kubelet.pods(NS, DEPLOYMENT).filter((p) => p.state === 'ready').length === 2, 'a second pod behind the scenes', 20_000);
+    await waitFor(
+      () => w.kubelet.pods(NS, DEPLOYMENT).filter((p) => p.state === 'ready').length === 2,
+      'a second pod behind the scenes',
+      20_000,
+    );
     expect(endpoints()).toHaveLength(1);
     w.fake.compact();
     await w.fake.start();
@@ -324,7 +382,10 @@ describe('KubernetesDriver', () => {
     const { driver, endpoints } = driverFor(w);
     await waitFor(() => driver.replicas(KEY).desired === 1, 'desired = 1 from the Deployment');
     await waitFor(() => endpoints().length === 1, 'one ready endpoint', 20_000);
-    await w.apps.patchNamespacedDeploymentScale({ name: DEPLOYMENT, namespace: NS, body: { spec: { replicas: 2 } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await w.apps.patchNamespacedDeploymentScale(
+      { name: DEPLOYMENT, namespace: NS, body: { spec: { replicas: 2 } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
     await waitFor(() => driver.replicas(KEY).desired === 2, 'desired follows the scale');
     await waitFor(() => endpoints().length === 2, 'two endpoints', 20_000);
     expect(w.fake.requests({ method: 'PATCH', path: SCALE_PATH })).toHaveLength(1); // only the one made here

@@ -78,7 +78,11 @@ describe('peerOrigins (pure)', () => {
     conditions: ready === undefined ? {} : { ready },
     targetRef: { kind: 'Pod', name },
   });
-  const slice = (...endpoints: ReturnType<typeof endpoint>[]) => ({ addressType: 'IPv4', endpoints, ports: [{ name: 'admin', port: 8081 }] });
+  const slice = (...endpoints: ReturnType<typeof endpoint>[]) => ({
+    addressType: 'IPv4',
+    endpoints,
+    ports: [{ name: 'admin', port: 8081 }],
+  });
   const rows = [
     {
       label: 'every ready replica but this one, by pod name',
@@ -110,13 +114,30 @@ describe('peerOrigins (pure)', () => {
 
 describe('combineHealth (pure)', () => {
   const rows = [
-    { label: 'all reachable: since the latest recovery', views: [{ apiReachable: true, since: 5 }, { apiReachable: true, since: 9 }], want: { apiReachable: true, since: 9 } },
+    {
+      label: 'all reachable: since the latest recovery',
+      views: [
+        { apiReachable: true, since: 5 },
+        { apiReachable: true, since: 9 },
+      ],
+      want: { apiReachable: true, since: 9 },
+    },
     {
       label: 'one unreachable: unreachable, since it went',
-      views: [{ apiReachable: true, since: 5 }, { apiReachable: false, since: 9, lastError: 'connect ECONNREFUSED' }],
+      views: [
+        { apiReachable: true, since: 5 },
+        { apiReachable: false, since: 9, lastError: 'connect ECONNREFUSED' },
+      ],
       want: { apiReachable: false, since: 9, lastError: 'connect ECONNREFUSED' },
     },
-    { label: 'two unreachable: since the earlier', views: [{ apiReachable: false, since: 12 }, { apiReachable: false, since: 9 }], want: { apiReachable: false, since: 9 } },
+    {
+      label: 'two unreachable: since the earlier',
+      views: [
+        { apiReachable: false, since: 12 },
+        { apiReachable: false, since: 9 },
+      ],
+      want: { apiReachable: false, since: 9 },
+    },
   ];
   for (const row of rows) it(row.label, () => expect(combineHealth(row.views)).toEqual(row.want));
 });
@@ -127,7 +148,9 @@ describe('the kubernetes config block', () => {
       leaderElection: { enabled: true, leaseName: 'sluice-leader', leaseDurationSeconds: 15 },
       peers: { service: 'sluice-peers' },
     });
-    const config = parseConfigText('kubernetes:\n  namespace: models\n  leaderElection: { leaseDurationSeconds: 3 }\n  peers: { port: 9091 }\n');
+    const config = parseConfigText(
+      'kubernetes:\n  namespace: models\n  leaderElection: { leaseDurationSeconds: 3 }\n  peers: { port: 9091 }\n',
+    );
     expect(config.kubernetes).toEqual({
       namespace: 'models',
       leaderElection: { enabled: true, leaseName: 'sluice-leader', leaseDurationSeconds: 3 },
@@ -144,7 +167,9 @@ describe('the kubernetes config block', () => {
       }
       return [];
     };
-    expect(problems('kubernetes: { leaderElection: { leaseDurationSeconds: 1 } }')[0]).toMatch(/^kubernetes\.leaderElection\.leaseDurationSeconds: /);
+    expect(problems('kubernetes: { leaderElection: { leaseDurationSeconds: 1 } }')[0]).toMatch(
+      /^kubernetes\.leaderElection\.leaseDurationSeconds: /,
+    );
     expect(problems('kubernetes: { peers: { service: 1peers } }')[0]).toMatch(/^kubernetes\.peers\.service: must be a DNS-1035 label/);
     expect(problems('kubernetes: { leader: {} }')[0]).toMatch(/^kubernetes: /);
   });
@@ -191,7 +216,8 @@ async function configWorld(yaml = SOURCE_YAML) {
   const text = () => (fake.store.get(CONFIG_MAPS, SYSTEM, CM).data as Record<string, string>)['sluice.yaml']!;
   const traffic = (service: string) => parseConfigText(text()).services.find((s) => s.name === service)!.traffic;
   /** Replace the YAML as `kubectl apply` would. */
-  const edit = (next: string) => fake.store.mutate(CONFIG_MAPS, SYSTEM, CM, (cm) => ((cm.data as Record<string, string>)['sluice.yaml'] = next));
+  const edit = (next: string) =>
+    fake.store.mutate(CONFIG_MAPS, SYSTEM, CM, (cm) => ((cm.data as Record<string, string>)['sluice.yaml'] = next));
   return { fake, source, text, traffic, edit };
 }
 
@@ -206,8 +232,15 @@ describe('ConfigMapConfigSource', () => {
 
     const missing = new ConfigMapConfigSource({ kubeConfig: await loadKubeConfig(w.fake.url), namespace: SYSTEM, name: 'nope' });
     await expect(missing.load()).rejects.toThrow(new ConfigError(['configmap sluice-system/nope: not found']));
-    const otherKey = new ConfigMapConfigSource({ kubeConfig: await loadKubeConfig(w.fake.url), namespace: SYSTEM, name: CM, key: 'gateway.yaml' });
-    await expect(otherKey.load()).rejects.toThrow(new ConfigError(['configmap sluice-system/sluice-config: no key "gateway.yaml" in data']));
+    const otherKey = new ConfigMapConfigSource({
+      kubeConfig: await loadKubeConfig(w.fake.url),
+      namespace: SYSTEM,
+      name: CM,
+      key: 'gateway.yaml',
+    });
+    await expect(otherKey.load()).rejects.toThrow(
+      new ConfigError(['configmap sluice-system/sluice-config: no key "gateway.yaml" in data']),
+    );
     w.edit('services: [');
     await expect(source.load()).rejects.toThrow(/^configmap sluice-system\/sluice-config key sluice\.yaml: YAML syntax/);
   }, 20_000);
@@ -224,8 +257,14 @@ describe('ConfigMapConfigSource', () => {
     for (const r of watches) expect(r.query.fieldSelector).toBe(`metadata.name=${CM}`);
 
     // Its own write-back: persisted, comments kept, not reported as a change.
-    const written = await source.updateTraffic('shop', [{ revision: 'shop-1', percent: 90 }, { revision: 'shop-2', percent: 10, tag: 'canary' }]);
-    expect(written.services[0]!.traffic).toEqual([{ revision: 'shop-1', percent: 90 }, { revision: 'shop-2', percent: 10, tag: 'canary' }]);
+    const written = await source.updateTraffic('shop', [
+      { revision: 'shop-1', percent: 90 },
+      { revision: 'shop-2', percent: 10, tag: 'canary' },
+    ]);
+    expect(written.services[0]!.traffic).toEqual([
+      { revision: 'shop-1', percent: 90 },
+      { revision: 'shop-2', percent: 10, tag: 'canary' },
+    ]);
     expect(w.traffic('shop')).toEqual(written.services[0]!.traffic);
     expect(w.text()).toContain('# The gateway config. This comment survives write-backs.');
     expect((w.fake.store.get(CONFIG_MAPS, SYSTEM, CM).data as Record<string, string>)['other-key']).toBe('kept');
@@ -237,7 +276,10 @@ describe('ConfigMapConfigSource', () => {
     // A foreign change (another replica, kubectl apply): reported with the parsed config.
     w.edit(w.text().replace('blog-1, percent: 100', 'blog-1, percent: 60 }\n      - { revision: blog-2, percent: 40'));
     await waitFor(() => changes.length === 1, 'the foreign change');
-    expect(changes[0]!.config!.services[1]!.traffic).toEqual([{ revision: 'blog-1', percent: 60 }, { revision: 'blog-2', percent: 40 }]);
+    expect(changes[0]!.config!.services[1]!.traffic).toEqual([
+      { revision: 'blog-1', percent: 60 },
+      { revision: 'blog-2', percent: 40 },
+    ]);
 
     // An invalid one: reported as the ConfigError (the gateway keeps its running config).
     w.edit(w.text().replace('percent: 60', 'percent: 50'));
@@ -255,8 +297,12 @@ describe('ConfigMapConfigSource', () => {
   it('refuses a traffic change that makes the config invalid, writing nothing', async () => {
     const w = await configWorld();
     const source = await w.source('gw-a');
-    await expect(source.updateTraffic('shop', [{ revision: 'shop-1', percent: 90 }])).rejects.toThrow(new ConfigError(['services[0].traffic: percents sum to 90, want 100']));
-    await expect(source.updateTraffic('nope', [{ revision: 'x', percent: 100 }])).rejects.toThrow(new ConfigError(['services: no service named "nope"']));
+    await expect(source.updateTraffic('shop', [{ revision: 'shop-1', percent: 90 }])).rejects.toThrow(
+      new ConfigError(['services[0].traffic: percents sum to 90, want 100']),
+    );
+    await expect(source.updateTraffic('nope', [{ revision: 'x', percent: 100 }])).rejects.toThrow(
+      new ConfigError(['services: no service named "nope"']),
+    );
     expect(w.fake.requests({ method: 'PUT' })).toHaveLength(0);
   }, 20_000);
 
@@ -265,7 +311,10 @@ describe('ConfigMapConfigSource', () => {
     const source = await w.source('gw-a');
     // The first write is refused as stale; meanwhile someone else changes blog (a new resourceVersion).
     w.fake.failNext({ method: 'PUT', path: CM_PATH, code: 409, reason: 'Conflict' });
-    const pending = source.updateTraffic('shop', [{ revision: 'shop-1', percent: 0 }, { revision: 'shop-2', percent: 100 }]);
+    const pending = source.updateTraffic('shop', [
+      { revision: 'shop-1', percent: 0 },
+      { revision: 'shop-2', percent: 100 },
+    ]);
     await waitFor(() => w.fake.requests({ method: 'PUT', path: CM_PATH }).length === 1, 'the first write');
     w.edit(w.text().replace('blog-1, percent: 100', 'blog-1, percent: 70 }\n      - { revision: blog-2, percent: 30'));
     await pending;
@@ -274,8 +323,14 @@ describe('ConfigMapConfigSource', () => {
     expect(statuses[0]).toBe(409);
     expect(statuses.at(-1)).toBe(200);
     expect(statuses.every((s) => s === 409 || s === 200)).toBe(true);
-    expect(w.traffic('shop')).toEqual([{ revision: 'shop-1', percent: 0 }, { revision: 'shop-2', percent: 100 }]);
-    expect(w.traffic('blog')).toEqual([{ revision: 'blog-1', percent: 70 }, { revision: 'blog-2', percent: 30 }]);
+    expect(w.traffic('shop')).toEqual([
+      { revision: 'shop-1', percent: 0 },
+      { revision: 'shop-2', percent: 100 },
+    ]);
+    expect(w.traffic('blog')).toEqual([
+      { revision: 'blog-1', percent: 70 },
+      { revision: 'blog-2', percent: 30 },
+    ]);
   }, 20_000);
 
   it('two replicas writing different services at once: every change lands, however they interleave', async () => {
@@ -286,11 +341,23 @@ describe('ConfigMapConfigSource', () => {
       const shop = 10 * (round + 1);
       const blog = 5 * (round + 1);
       await Promise.all([
-        a.updateTraffic('shop', [{ revision: 'shop-1', percent: 100 - shop }, { revision: 'shop-2', percent: shop }]),
-        b.updateTraffic('blog', [{ revision: 'blog-1', percent: 100 - blog }, { revision: 'blog-2', percent: blog }]),
+        a.updateTraffic('shop', [
+          { revision: 'shop-1', percent: 100 - shop },
+          { revision: 'shop-2', percent: shop },
+        ]),
+        b.updateTraffic('blog', [
+          { revision: 'blog-1', percent: 100 - blog },
+          { revision: 'blog-2', percent: blog },
+        ]),
       ]);
-      expect(w.traffic('shop'), `round ${round}`).toEqual([{ revision: 'shop-1', percent: 100 - shop }, { revision: 'shop-2', percent: shop }]);
-      expect(w.traffic('blog'), `round ${round}`).toEqual([{ revision: 'blog-1', percent: 100 - blog }, { revision: 'blog-2', percent: blog }]);
+      expect(w.traffic('shop'), `round ${round}`).toEqual([
+        { revision: 'shop-1', percent: 100 - shop },
+        { revision: 'shop-2', percent: shop },
+      ]);
+      expect(w.traffic('blog'), `round ${round}`).toEqual([
+        { revision: 'blog-1', percent: 100 - blog },
+        { revision: 'blog-2', percent: blog },
+      ]);
     }
     const puts = w.fake.requests({ method: 'PUT', path: CM_PATH });
     expect(puts.filter((p) => p.status === 200)).toHaveLength(10);
@@ -306,7 +373,11 @@ describe('KubernetesDriver.activate', () => {
     const fake = await FakeKubeServer.start();
     cleanups.push(() => fake.close());
     fake.store.create(DEPLOYMENTS, MODELS, deploymentManifest(DEPLOYMENT, 0));
-    const driver = new KubernetesDriver({ kubeConfig: await loadKubeConfig(fake.url), namespace: MODELS, backoff: { initialMs: 20, maxMs: 200 } });
+    const driver = new KubernetesDriver({
+      kubeConfig: await loadKubeConfig(fake.url),
+      namespace: MODELS,
+      backoff: { initialMs: 20, maxMs: 200 },
+    });
     cleanups.push(() => driver.close());
     const spec = kubernetesRevisionSchema.parse({ name: DEPLOYMENT, backend: 'kubernetes', deployment: DEPLOYMENT, service: DEPLOYMENT });
     driver.add('iris/a', { ...spec, scaling: {} } as unknown as Revision);
@@ -333,7 +404,11 @@ function runGateway(args: string[]): Promise<{ code: number | null; stderr: stri
   return new Promise((resolve, reject) => {
     const env = { ...process.env };
     delete env.SLUICE_CONFIG;
-    const child = spawn(process.execPath, [CLI, 'gateway', ...args, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-format', 'json'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [CLI, 'gateway', ...args, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-format', 'json'],
+      { env, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
@@ -347,16 +422,40 @@ function runGateway(args: string[]): Promise<{ code: number | null; stderr: stri
 
 describe('sluice gateway flags', () => {
   const rows = [
-    { label: 'neither --config nor --configmap', args: [], wantCode: 2, wantStderr: '--config FILE or --configmap NAMESPACE/NAME is required' },
-    { label: 'both', args: ['--config', 'x.yaml', '--configmap', 'a/b'], wantCode: 2, wantStderr: 'give --config or --configmap, not both' },
-    { label: 'a ConfigMap without namespace', args: ['--configmap', 'sluice-config'], wantCode: 2, wantStderr: '--configmap: want NAMESPACE/NAME' },
-    { label: 'a kubeconfig that is not there', args: ['--configmap', 'a/b', '--kubeconfig', '/nonexistent/kubeconfig'], wantCode: 2, wantStderr: '--kubeconfig: ' },
+    {
+      label: 'neither --config nor --configmap',
+      args: [],
+      wantCode: 2,
+      wantStderr: '--config FILE or --configmap NAMESPACE/NAME is required',
+    },
+    {
+      label: 'both',
+      args: ['--config', 'x.yaml', '--configmap', 'a/b'],
+      wantCode: 2,
+      wantStderr: 'give --config or --configmap, not both',
+    },
+    {
+      label: 'a ConfigMap without namespace',
+      args: ['--configmap', 'sluice-config'],
+      wantCode: 2,
+      wantStderr: '--configmap: want NAMESPACE/NAME',
+    },
+    {
+      label: 'a kubeconfig that is not there',
+      args: ['--configmap', 'a/b', '--kubeconfig', '/nonexistent/kubeconfig'],
+      wantCode: 2,
+      wantStderr: '--kubeconfig: ',
+    },
   ];
-  it.each(rows)('$label → exit $wantCode', async (row) => {
-    const { code, stderr } = await runGateway(row.args);
-    expect(code).toBe(row.wantCode);
-    expect(stderr).toContain(row.wantStderr);
-  }, 30_000);
+  it.each(rows)(
+    '$label → exit $wantCode',
+    async (row) => {
+      const { code, stderr } = await runGateway(row.args);
+      expect(code).toBe(row.wantCode);
+      expect(stderr).toContain(row.wantStderr);
+    },
+    30_000,
+  );
 
   it('a ConfigMap that does not exist, or an invalid config in it → exit 2 naming it', async () => {
     const fake = await FakeKubeServer.start();
@@ -461,7 +560,11 @@ async function cluster(names: string[], config: GatewayConfig): Promise<Cluster>
   const hosts = names.map(() => `127.0.200.${nextGatewayHost++}`);
   const adminPort = await portFreeOn(hosts);
   // The headless Service's EndpointSlice over the gateway pods, as the endpoint controller writes it.
-  const peerEndpoints = names.map((name, i) => ({ addresses: [hosts[i]!], conditions: { ready: true }, targetRef: { kind: 'Pod', namespace: SYSTEM, name } }));
+  const peerEndpoints = names.map((name, i) => ({
+    addresses: [hosts[i]!],
+    conditions: { ready: true },
+    targetRef: { kind: 'Pod', namespace: SYSTEM, name },
+  }));
   fake.store.create(ENDPOINT_SLICES, SYSTEM, {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
@@ -485,7 +588,13 @@ async function cluster(names: string[], config: GatewayConfig): Promise<Cluster>
   );
   cleanups.push(() => Promise.all(gateways.map((g) => g.stop('SIGKILL'))));
   onTestFailed(() => {
-    for (const g of gateways) process.stderr.write(`--- ${g.name} (last 40 log lines)\n${g.logs.slice(-40).map((l) => JSON.stringify(l)).join('\n')}\n`);
+    for (const g of gateways)
+      process.stderr.write(
+        `--- ${g.name} (last 40 log lines)\n${g.logs
+          .slice(-40)
+          .map((l) => JSON.stringify(l))
+          .join('\n')}\n`,
+      );
   });
 
   return {
@@ -498,7 +607,8 @@ async function cluster(names: string[], config: GatewayConfig): Promise<Cluster>
     scaleWrites: (user) => fake.requests({ path: SCALE_PATH, user }).filter((r) => r.method === 'PATCH' || r.method === 'PUT'),
     peerGone(name) {
       fake.store.mutate(ENDPOINT_SLICES, SYSTEM, 'sluice-peers-x7k2p', (slice) => {
-        for (const e of slice.endpoints as Array<{ targetRef: { name: string }; conditions: { ready: boolean } }>) if (e.targetRef.name === name) e.conditions.ready = false;
+        for (const e of slice.endpoints as Array<{ targetRef: { name: string }; conditions: { ready: boolean } }>)
+          if (e.targetRef.name === name) e.conditions.ready = false;
       });
     },
   };
@@ -519,14 +629,26 @@ async function readyz(g: GatewayProcess): Promise<{ status: number; body: { stat
 async function leaderOf(c: Cluster, timeoutMs = 20_000): Promise<{ leader: GatewayProcess; others: GatewayProcess[] }> {
   await waitFor(() => c.gateways.some((g) => g.name === c.holder()), 'a gateway to hold the Lease', timeoutMs);
   const leader = c.gateways.find((g) => g.name === c.holder())!;
-  await waitFor(async () => (await readyz(leader)).body.conditions.kubernetes.leading === true, `${leader.name} to know it leads`, timeoutMs);
+  await waitFor(
+    async () => (await readyz(leader)).body.conditions.kubernetes.leading === true,
+    `${leader.name} to know it leads`,
+    timeoutMs,
+  );
   return { leader, others: c.gateways.filter((g) => g !== leader) };
 }
 
 async function infer(gateway: GatewayProcess): Promise<{ status: number; coldStart?: string; revision?: string }> {
-  const res = await request(`${gateway.url}/v2/models/iris/infer`, { method: 'POST', body: JSON.stringify(IRIS_ROW), headers: { 'content-type': 'application/json' } });
+  const res = await request(`${gateway.url}/v2/models/iris/infer`, {
+    method: 'POST',
+    body: JSON.stringify(IRIS_ROW),
+    headers: { 'content-type': 'application/json' },
+  });
   await res.body.text();
-  return { status: res.statusCode, coldStart: res.headers['sluice-cold-start'] as string | undefined, revision: res.headers['sluice-revision'] as string | undefined };
+  return {
+    status: res.statusCode,
+    coldStart: res.headers['sluice-cold-start'] as string | undefined,
+    revision: res.headers['sluice-revision'] as string | undefined,
+  };
 }
 
 /** `clients` loops of back-to-back requests through `gateway` until stopped; every status is kept. */
@@ -552,7 +674,9 @@ function load(gateway: GatewayProcess, clients: number) {
   return { statuses, errors, stop };
 }
 
-async function revisionStatus(gateway: GatewayProcess): Promise<{ stableConcurrency: number; panicConcurrency: number; replicas: { desired: number; ready: number } }> {
+async function revisionStatus(
+  gateway: GatewayProcess,
+): Promise<{ stableConcurrency: number; panicConcurrency: number; replicas: { desired: number; ready: number } }> {
   const { body } = await gateway.get('/api/v1/services/iris');
   return (body as ServiceJson).revisions[0]!;
 }
@@ -587,7 +711,7 @@ describe('sluice gateway --configmap', () => {
     expect(c.holder()).toBe('');
   }, 60_000);
 
-  it('two gateways, one leader: it decides on the sum of both replicas\' load; the other only activates', async () => {
+  it("two gateways, one leader: it decides on the sum of both replicas' load; the other only activates", async () => {
     const c = await cluster(['gw-a', 'gw-b'], { leaseDurationSeconds: 10 });
     const { leader, others } = await leaderOf(c);
     const follower = others[0]!;
@@ -600,7 +724,11 @@ describe('sluice gateway --configmap', () => {
     const onFollower = load(follower, 2);
     // The stable window (6 s) reads the peers' seconds; the freshest second, which the 1 s panic
     // window reads, often has only the leader's own count yet (peers report completed seconds).
-    await waitFor(async () => (await revisionStatus(leader)).stableConcurrency > 2.2, 'the leader to see more than its own 2 in flight (peer stats added)', 30_000);
+    await waitFor(
+      async () => (await revisionStatus(leader)).stableConcurrency > 2.2,
+      'the leader to see more than its own 2 in flight (peer stats added)',
+      30_000,
+    );
     await waitFor(() => c.specReplicas() >= 3, 'the leader to scale to 3 or more on the sum', 30_000);
     expect((await revisionStatus(follower)).stableConcurrency).toBeLessThanOrEqual(2);
     await onLeader.stop();
@@ -612,7 +740,8 @@ describe('sluice gateway --configmap', () => {
     expect(c.scaleWrites(leader.name).filter((r) => r.method === 'PATCH' && r.status === 200).length).toBeGreaterThanOrEqual(1);
     const followerWrites = c.scaleWrites(follower.name);
     expect(followerWrites.filter((r) => r.method === 'PATCH')).toEqual([]);
-    for (const put of followerWrites) expect((put.body as { metadata: { resourceVersion?: string } }).metadata.resourceVersion).toMatch(/^\d+$/);
+    for (const put of followerWrites)
+      expect((put.body as { metadata: { resourceVersion?: string } }).metadata.resourceVersion).toMatch(/^\d+$/);
     // The leader read the follower's stats with the admin token (a 401 would have left the sum at 2).
     expect(c.holder()).toBe(leader.name);
   }, 90_000);
@@ -658,7 +787,11 @@ describe('sluice gateway --configmap', () => {
 
     await c.fake.stop();
     const before = warm.statuses.length;
-    await waitFor(async () => (await readyz(gw!)).body.conditions.kubernetes.apiReachable === false, 'the outage to show in /readyz', 20_000);
+    await waitFor(
+      async () => (await readyz(gw!)).body.conditions.kubernetes.apiReachable === false,
+      'the outage to show in /readyz',
+      20_000,
+    );
     const during = await readyz(gw!);
     expect(during.status).toBe(200);
     expect(during.body.status).toBe('ready');
@@ -673,7 +806,11 @@ describe('sluice gateway --configmap', () => {
 
     await c.fake.start();
     const restartedAt = Date.now();
-    await waitFor(async () => (await readyz(gw!)).body.conditions.kubernetes.apiReachable === true, 'the recovery to show in /readyz', 45_000);
+    await waitFor(
+      async () => (await readyz(gw!)).body.conditions.kubernetes.apiReachable === true,
+      'the recovery to show in /readyz',
+      45_000,
+    );
     await waitFor(async () => (await readyz(gw!)).body.conditions.kubernetes.leading === true, 'leading again', 20_000);
 
     // A scale change flows again: the traffic stops, the revision goes down to zero.
@@ -684,7 +821,7 @@ describe('sluice gateway --configmap', () => {
     await waitFor(() => c.kubelet.pods(MODELS, DEPLOYMENT).length === 0, 'the pods gone', 20_000);
   }, 120_000);
 
-  it('traffic changes through the admin API are written back to the ConfigMap: a 409 is retried, two replicas writing at once both land, each sees the other\'s', async () => {
+  it("traffic changes through the admin API are written back to the ConfigMap: a 409 is retried, two replicas writing at once both land, each sees the other's", async () => {
     const c = await cluster(['gw-a', 'gw-b'], { leaseDurationSeconds: 10, extraServices: STATIC_SERVICES });
     const [a, b] = c.gateways as [GatewayProcess, GatewayProcess];
     const text = () => (c.fake.store.get(CONFIG_MAPS, SYSTEM, CM).data as Record<string, string>)['sluice.yaml']!;
@@ -692,7 +829,12 @@ describe('sluice gateway --configmap', () => {
       ((await g.get(`/api/v1/services/${service}`)).body as ServiceJson).revisions.map((r) => r.percent);
 
     c.fake.failNext({ method: 'PUT', path: CM_PATH, code: 409, reason: 'Conflict' });
-    const res = await a.put('/api/v1/services/shop/traffic', { traffic: [{ revision: 'shop-1', percent: 50 }, { revision: 'shop-2', percent: 50 }] });
+    const res = await a.put('/api/v1/services/shop/traffic', {
+      traffic: [
+        { revision: 'shop-1', percent: 50 },
+        { revision: 'shop-2', percent: 50 },
+      ],
+    });
     expect(res.status).toBe(200);
     expect(c.fake.requests({ method: 'PUT', path: CM_PATH, user: 'gw-a' }).map((r) => r.status)).toEqual([409, 200]);
     expect(parseConfigText(text()).services[1]!.traffic.map((t) => t.percent)).toEqual([50, 50]);
@@ -704,15 +846,28 @@ describe('sluice gateway --configmap', () => {
     expect(b.logs.filter((l) => l.msg === 'config reloaded').length).toBeGreaterThanOrEqual(1);
 
     const [ra, rb] = await Promise.all([
-      a.put('/api/v1/services/shop/traffic', { traffic: [{ revision: 'shop-1', percent: 0 }, { revision: 'shop-2', percent: 100 }] }),
-      b.put('/api/v1/services/blog/traffic', { traffic: [{ revision: 'blog-1', percent: 30 }, { revision: 'blog-2', percent: 70 }] }),
+      a.put('/api/v1/services/shop/traffic', {
+        traffic: [
+          { revision: 'shop-1', percent: 0 },
+          { revision: 'shop-2', percent: 100 },
+        ],
+      }),
+      b.put('/api/v1/services/blog/traffic', {
+        traffic: [
+          { revision: 'blog-1', percent: 30 },
+          { revision: 'blog-2', percent: 70 },
+        ],
+      }),
     ]);
     expect([ra.status, rb.status]).toEqual([200, 200]);
     const final = parseConfigText(text());
     expect(final.services.find((s) => s.name === 'shop')!.traffic.map((t) => t.percent)).toEqual([0, 100]);
     expect(final.services.find((s) => s.name === 'blog')!.traffic.map((t) => t.percent)).toEqual([30, 70]);
     for (const g of [a, b]) {
-      await waitFor(async () => (await percents(g, 'shop')).join() === '0,100' && (await percents(g, 'blog')).join() === '30,70', `${g.name} to show both changes`);
+      await waitFor(
+        async () => (await percents(g, 'shop')).join() === '0,100' && (await percents(g, 'blog')).join() === '30,70',
+        `${g.name} to show both changes`,
+      );
     }
   }, 60_000);
 });

@@ -54,12 +54,25 @@ async function setup() {
     cleanups.push(() => elector.stop({ release: false }));
     return { elector, events };
   };
-  const lease = () => fake.store.get(LEASES, NS, LEASE).spec as { holderIdentity: string; leaseTransitions: number; acquireTime: string; renewTime: string; leaseDurationSeconds: number };
+  const lease = () =>
+    fake.store.get(LEASES, NS, LEASE).spec as {
+      holderIdentity: string;
+      leaseTransitions: number;
+      acquireTime: string;
+      renewTime: string;
+      leaseDurationSeconds: number;
+    };
   return { fake, kc, candidate, leaders, lease };
 }
 
 describe('mayAcquire (pure)', () => {
-  const record = (holderIdentity: string): LeaseRecord => ({ holderIdentity, leaseDurationSeconds: 15, acquireTime: undefined, renewTime: undefined, leaseTransitions: 0 });
+  const record = (holderIdentity: string): LeaseRecord => ({
+    holderIdentity,
+    leaseDurationSeconds: 15,
+    acquireTime: undefined,
+    renewTime: undefined,
+    leaseTransitions: 0,
+  });
   const rows = [
     { label: 'nobody holds it', holder: '', observedAt: 100_000, now: 100_001, want: true },
     { label: 'this candidate holds it', holder: 'a', observedAt: 100_000, now: 100_001, want: true },
@@ -156,13 +169,21 @@ describe('LeaderElector', { timeout: 30_000 }, () => {
     // An expired lease held by someone else, so the candidate must replace it.
     await kc.makeApiClient(CoordinationV1Api).createNamespacedLease({
       namespace: NS,
-      body: { metadata: { name: LEASE }, spec: { holderIdentity: 'gone', leaseDurationSeconds: 1, renewTime: new MicroTime(Date.now() - 60_000), leaseTransitions: 4 } },
+      body: {
+        metadata: { name: LEASE },
+        spec: { holderIdentity: 'gone', leaseDurationSeconds: 1, renewTime: new MicroTime(Date.now() - 60_000), leaseTransitions: 4 },
+      },
     });
     fake.failNext({ method: 'PUT', path: LEASE_PATH, times: 2, code: 409 });
     const a = candidate('gw-a', { leaseDurationSeconds: 2 });
     a.elector.start();
     await waitFor(() => a.elector.isLeader(), 'a to lead despite conflicts', LEASE_SECONDS * 5000);
-    expect(fake.requests({ method: 'PUT', path: LEASE_PATH }).map((r) => r.status).slice(0, 3)).toEqual([409, 409, 200]);
+    expect(
+      fake
+        .requests({ method: 'PUT', path: LEASE_PATH })
+        .map((r) => r.status)
+        .slice(0, 3),
+    ).toEqual([409, 409, 200]);
     expect(lease()).toMatchObject({ holderIdentity: 'gw-a', leaseTransitions: 5 });
   });
 
@@ -183,7 +204,9 @@ describe('LeaderElector', { timeout: 30_000 }, () => {
   it('refuses timings that could let two leaders overlap', () => {
     const base = { kubeConfig: {} as KubeConfig, namespace: NS, name: LEASE, identity: 'x' };
     expect(() => new LeaderElector({ ...base, leaseDurationSeconds: 10, renewDeadlineMs: 10_000 })).toThrow(/renewDeadlineMs/);
-    expect(() => new LeaderElector({ ...base, leaseDurationSeconds: 10, renewDeadlineMs: 5000, retryPeriodMs: 4500 })).toThrow(/retryPeriodMs/);
+    expect(() => new LeaderElector({ ...base, leaseDurationSeconds: 10, renewDeadlineMs: 5000, retryPeriodMs: 4500 })).toThrow(
+      /retryPeriodMs/,
+    );
     expect(() => new LeaderElector({ ...base, leaseDurationSeconds: 0 })).toThrow(/leaseDurationSeconds/);
   });
 });

@@ -14,11 +14,27 @@ import {
 
 describe('burst client: the response head', () => {
   it.each([
-    { label: 'a predictor 200 after a cold start', head: 'HTTP/1.1 200 OK\r\npredictor-pid: 4242\r\nsluice-cold-start: 812\r\ncontent-length: 40', want: { status: 200, pid: 4242, heldMs: 812, contentLength: 40 } },
-    { label: 'header names in any case, spaces around values', head: 'HTTP/1.1 200 OK\r\nPredictor-Pid:  7 \r\nSluice-Cold-Start:3', want: { status: 200, pid: 7, heldMs: 3 } },
-    { label: 'a gateway error without either header', head: 'HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\ncontent-length: 120', want: { status: 502, contentLength: 120 } },
+    {
+      label: 'a predictor 200 after a cold start',
+      head: 'HTTP/1.1 200 OK\r\npredictor-pid: 4242\r\nsluice-cold-start: 812\r\ncontent-length: 40',
+      want: { status: 200, pid: 4242, heldMs: 812, contentLength: 40 },
+    },
+    {
+      label: 'header names in any case, spaces around values',
+      head: 'HTTP/1.1 200 OK\r\nPredictor-Pid:  7 \r\nSluice-Cold-Start:3',
+      want: { status: 200, pid: 7, heldMs: 3 },
+    },
+    {
+      label: 'a gateway error without either header',
+      head: 'HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\ncontent-length: 120',
+      want: { status: 502, contentLength: 120 },
+    },
     { label: 'HTTP/1.0 and no reason phrase', head: 'HTTP/1.0 503', want: { status: 503 } },
-    { label: 'an empty or non-numeric value is ignored', head: 'HTTP/1.1 200 OK\r\npredictor-pid:\r\nsluice-cold-start: soon', want: { status: 200 } },
+    {
+      label: 'an empty or non-numeric value is ignored',
+      head: 'HTTP/1.1 200 OK\r\npredictor-pid:\r\nsluice-cold-start: soon',
+      want: { status: 200 },
+    },
     { label: 'not a status line', head: 'GET / HTTP/1.1\r\nhost: x', want: undefined },
     { label: 'a three-digit status only', head: 'HTTP/1.1 2000 OK', want: undefined },
   ])('$label', ({ head, want }) => {
@@ -26,7 +42,11 @@ describe('burst client: the response head', () => {
   });
 
   it.each([
-    { label: 'the gateway error shape', body: '{"error":{"code":"upstream_unreachable","message":"endpoint unreachable: read ECONNRESET","service":"iris"}}', want: { code: 'upstream_unreachable', message: 'endpoint unreachable: read ECONNRESET' } },
+    {
+      label: 'the gateway error shape',
+      body: '{"error":{"code":"upstream_unreachable","message":"endpoint unreachable: read ECONNRESET","service":"iris"}}',
+      want: { code: 'upstream_unreachable', message: 'endpoint unreachable: read ECONNRESET' },
+    },
     { label: 'no message', body: '{"error":{"code":"queue_full"}}', want: { code: 'queue_full', message: '' } },
     { label: 'a predictor V2 error', body: '{"error":"bad input"}', want: undefined },
     { label: 'a cut body', body: '{"error":{"code":"upstr', want: undefined },
@@ -43,8 +63,15 @@ describe('burst client: the response head', () => {
 
 describe('burst summary', () => {
   const ok = (pid: number, atMs: number, heldMs = 900): Outcome => ({ status: 200, pid, heldMs, atMs });
-  const unreachable = (atMs: number): Outcome => ({ status: 502, atMs, gatewayError: { code: 'upstream_unreachable', message: 'endpoint unreachable: read ECONNRESET' } });
-  const ready: ReadyReplica[] = [{ pid: 11, readyAtMs: 1000 }, { pid: 12, readyAtMs: 1500 }];
+  const unreachable = (atMs: number): Outcome => ({
+    status: 502,
+    atMs,
+    gatewayError: { code: 'upstream_unreachable', message: 'endpoint unreachable: read ECONNRESET' },
+  });
+  const ready: ReadyReplica[] = [
+    { pid: 11, readyAtMs: 1000 },
+    { pid: 12, readyAtMs: 1500 },
+  ];
 
   it.each<{ label: string; outcomes: Outcome[]; ready: ReadyReplica[]; want: Partial<BurstSummary> }>([
     {
@@ -52,26 +79,57 @@ describe('burst summary', () => {
       outcomes: [ok(11, 1200), ok(11, 1300), ok(11, 1250), ok(11, 1400)],
       ready,
       want: {
-        answered: 4, ok: 4, failed: 0, byStatus: { '200': 4 }, byStatusCode: { '200': 4 },
-        firstAnswerMs: 1200, lastAnswerMs: 1400, lastOkMs: 1400, firstReadyMs: 1000, firstReadyToLastAnswerMs: 400,
+        answered: 4,
+        ok: 4,
+        failed: 0,
+        byStatus: { '200': 4 },
+        byStatusCode: { '200': 4 },
+        firstAnswerMs: 1200,
+        lastAnswerMs: 1400,
+        lastOkMs: 1400,
+        firstReadyMs: 1000,
+        firstReadyToLastAnswerMs: 400,
         // 4 requests over 2 replicas → even share 2: 4 answered = 2×, 0 answered = 0×.
-        evenShare: 2, maxVsEven: 2, minVsEven: 0,
-        replicas: [{ pid: 11, readyAtMs: 1000, answered: 4, vsEven: 2 }, { pid: 12, readyAtMs: 1500, answered: 0, vsEven: 0 }],
+        evenShare: 2,
+        maxVsEven: 2,
+        minVsEven: 0,
+        replicas: [
+          { pid: 11, readyAtMs: 1000, answered: 4, vsEven: 2 },
+          { pid: 12, readyAtMs: 1500, answered: 0, vsEven: 0 },
+        ],
         held: { count: 4, minMs: 900, medianMs: 900, maxMs: 900 },
       },
     },
     {
       label: 'losses: a 502 with its code, a reset, a timeout, a close, a connect failure',
-      outcomes: [ok(11, 1200, 800), ok(12, 1600, 1000), unreachable(1700), { error: 'reset', code: 'ECONNRESET', atMs: 1800 }, { error: 'timeout' }, { error: 'closed', atMs: 10 }, { error: 'connect', code: 'EMFILE' }, ok(12, 1650, 1100)],
+      outcomes: [
+        ok(11, 1200, 800),
+        ok(12, 1600, 1000),
+        unreachable(1700),
+        { error: 'reset', code: 'ECONNRESET', atMs: 1800 },
+        { error: 'timeout' },
+        { error: 'closed', atMs: 10 },
+        { error: 'connect', code: 'EMFILE' },
+        ok(12, 1650, 1100),
+      ],
       ready,
       want: {
-        answered: 4, ok: 3, failed: 5, byStatus: { '200': 3, '502': 1 }, byStatusCode: { '200': 3, '502 upstream_unreachable': 1 },
-        byError: { reset: 1, timeout: 1, closed: 1, connect: 1, other: 0 }, errorCodes: { ECONNRESET: 1, EMFILE: 1 },
+        answered: 4,
+        ok: 3,
+        failed: 5,
+        byStatus: { '200': 3, '502': 1 },
+        byStatusCode: { '200': 3, '502 upstream_unreachable': 1 },
+        byError: { reset: 1, timeout: 1, closed: 1, connect: 1, other: 0 },
+        errorCodes: { ECONNRESET: 1, EMFILE: 1 },
         errorMessages: [{ message: 'endpoint unreachable: read ECONNRESET', count: 1 }],
         // The last answer is the 502 at 1700 ms; the last 200 came at 1650.
-        lastAnswerMs: 1700, lastOkMs: 1650, firstReadyToLastAnswerMs: 700,
+        lastAnswerMs: 1700,
+        lastOkMs: 1650,
+        firstReadyToLastAnswerMs: 700,
         // 8 requests over 2 replicas → even share 4: 1 answered = 0.25×, 2 = 0.5×.
-        evenShare: 4, maxVsEven: 0.5, minVsEven: 0.25,
+        evenShare: 4,
+        maxVsEven: 0.5,
+        minVsEven: 0.25,
         held: { count: 3, minMs: 800, medianMs: 1000, maxMs: 1100 },
       },
     },
@@ -79,20 +137,44 @@ describe('burst summary', () => {
       label: 'an answering pid the log never called ready is listed last',
       outcomes: [ok(13, 1200), ok(11, 1100)],
       ready: [{ pid: 11, readyAtMs: 1000 }],
-      want: { replicas: [{ pid: 11, readyAtMs: 1000, answered: 1, vsEven: 1 }, { pid: 13, readyAtMs: null, answered: 1, vsEven: 1 }] },
+      want: {
+        replicas: [
+          { pid: 11, readyAtMs: 1000, answered: 1, vsEven: 1 },
+          { pid: 13, readyAtMs: null, answered: 1, vsEven: 1 },
+        ],
+      },
     },
     {
       label: 'nothing ready, nothing answered',
       outcomes: [{ error: 'timeout' }, { error: 'timeout' }],
       ready: [],
-      want: { answered: 0, ok: 0, failed: 2, firstReadyMs: null, lastAnswerMs: null, firstReadyToLastAnswerMs: null, evenShare: null, maxVsEven: null, replicas: [] },
+      want: {
+        answered: 0,
+        ok: 0,
+        failed: 2,
+        firstReadyMs: null,
+        lastAnswerMs: null,
+        firstReadyToLastAnswerMs: null,
+        evenShare: null,
+        maxVsEven: null,
+        replicas: [],
+      },
     },
   ])('$label', ({ outcomes, ready, want }) => {
     expect(summarizeBurst(outcomes.length, outcomes, ready)).toMatchObject(want);
   });
 
   it('tables each status, gateway code and error kind with its share', () => {
-    const s = summarizeBurst(4, [{ status: 200, atMs: 1 }, { status: 200, atMs: 2 }, { status: 502, atMs: 3, gatewayError: { code: 'upstream_unreachable', message: '' } }, { error: 'reset' }], []);
+    const s = summarizeBurst(
+      4,
+      [
+        { status: 200, atMs: 1 },
+        { status: 200, atMs: 2 },
+        { status: 502, atMs: 3, gatewayError: { code: 'upstream_unreachable', message: '' } },
+        { error: 'reset' },
+      ],
+      [],
+    );
     expect(outcomeTable(s).split('\n')).toEqual([
       'outcome                        requests      %',
       '-----------------------------  --------  -----',
@@ -108,10 +190,30 @@ describe('burst memory per held request', () => {
   const MB = 2 ** 20;
   it.each([
     // 142 MB idle, 177 MB with 10 000 connections, 212 MB with 10 000 held → 7.17 KB = 3.58 + 3.58.
-    { label: 'all held', m: { before: 142 * MB, connected: 177 * MB, allHeld: 212 * MB, heldCount: 10_000 }, connections: 10_000, want: [(70 * MB) / 10_000, (35 * MB) / 10_000, (35 * MB) / 10_000] },
-    { label: 'fewer held than connected: the request part divides by those held', m: { before: 100 * MB, connected: 110 * MB, allHeld: 115 * MB, heldCount: 500 }, connections: 1000, want: [(15 * MB) / 500, (10 * MB) / 1000, (5 * MB) / 500] },
-    { label: 'no reading with requests held', m: { before: 100 * MB, connected: 110 * MB, allHeld: null, heldCount: 0 }, connections: 1000, want: [null, (10 * MB) / 1000, null] },
-    { label: 'no idle reading', m: { before: null, connected: 110 * MB, allHeld: 120 * MB, heldCount: 10 }, connections: 10, want: [null, null, MB] },
+    {
+      label: 'all held',
+      m: { before: 142 * MB, connected: 177 * MB, allHeld: 212 * MB, heldCount: 10_000 },
+      connections: 10_000,
+      want: [(70 * MB) / 10_000, (35 * MB) / 10_000, (35 * MB) / 10_000],
+    },
+    {
+      label: 'fewer held than connected: the request part divides by those held',
+      m: { before: 100 * MB, connected: 110 * MB, allHeld: 115 * MB, heldCount: 500 },
+      connections: 1000,
+      want: [(15 * MB) / 500, (10 * MB) / 1000, (5 * MB) / 500],
+    },
+    {
+      label: 'no reading with requests held',
+      m: { before: 100 * MB, connected: 110 * MB, allHeld: null, heldCount: 0 },
+      connections: 1000,
+      want: [null, (10 * MB) / 1000, null],
+    },
+    {
+      label: 'no idle reading',
+      m: { before: null, connected: 110 * MB, allHeld: 120 * MB, heldCount: 10 },
+      connections: 10,
+      want: [null, null, MB],
+    },
   ])('$label', ({ m, connections, want }) => {
     const figures: MemoryFigures = { ...m, peak: null, after: null };
     expect([bytesPerHeld(figures), bytesPerConnection(figures, connections), bytesPerRequestOnly(figures)]).toEqual(want);

@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  fixedRateLines,
-  fixedRateTable,
-  roundOrder,
-  spread,
-  summarizeFixedRate,
-  type RateSample,
-} from '../loadtest/fixed-rate.js';
+import { fixedRateLines, fixedRateTable, roundOrder, spread, summarizeFixedRate, type RateSample } from '../loadtest/fixed-rate.js';
 import { parseBenchArgs, type BenchOptions } from '../loadtest/options.js';
 
 describe('bench options: the fixed-rate CPU phase', () => {
@@ -75,9 +68,12 @@ describe('fixed-rate figures', () => {
 
   it('takes the ratio of medians, the ratio of minimums and the median of per-round ratios', () => {
     const runs = [
-      run('gateway', 1, 100), run('nginx', 1, 40),
-      run('nginx', 2, 50), run('gateway', 2, 150), // a spike in both
-      run('gateway', 3, 90), run('nginx', 3, 45),
+      run('gateway', 1, 100),
+      run('nginx', 1, 40),
+      run('nginx', 2, 50),
+      run('gateway', 2, 150), // a spike in both
+      run('gateway', 3, 90),
+      run('nginx', 3, 45),
     ];
     const s = summarizeFixedRate(runs, 3000, 3);
     expect(s.targets.map((t) => t.target)).toEqual(['gateway', 'nginx']);
@@ -118,7 +114,9 @@ describe('fixed-rate figures', () => {
       3000,
       2,
     );
-    const lines = fixedRateTable(s).split('\n').map((l) => l.split(/ {2,}/));
+    const lines = fixedRateTable(s)
+      .split('\n')
+      .map((l) => l.split(/ {2,}/));
     expect(lines[0]).toEqual(['CPU µs/req', '#1', '#2', 'min', 'median']);
     expect(lines.slice(2)).toEqual([
       ['gateway', '100.0', '—', '100.0', '100.0'],

@@ -21,7 +21,16 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SERVER = path.join(ROOT, 'test/fixtures/tiny-server.mjs');
 const KEY = 'svc/r1';
 
-type LogLine = { msg: string; pid?: number; stream?: string; code?: number | null; signal?: string | null; reason?: string; restartInMs?: number; level: number };
+type LogLine = {
+  msg: string;
+  pid?: number;
+  stream?: string;
+  code?: number | null;
+  signal?: string | null;
+  reason?: string;
+  restartInMs?: number;
+  level: number;
+};
 
 /** A validated local revision running the tiny server; `fields` override the revision's keys. */
 function localRevision(fields: Record<string, unknown> = {}): Revision {
@@ -310,7 +319,13 @@ describe('LocalDriver', { timeout: 30_000 }, () => {
   it('rejects other backends, unknown revisions and bad replica counts', () => {
     const { driver } = makeDriver();
     const config = parseConfig({
-      services: [{ name: 'svc', revisions: [{ name: 'r1', backend: 'static', urls: ['http://127.0.0.1:1'] }], traffic: [{ revision: 'r1', percent: 100 }] }],
+      services: [
+        {
+          name: 'svc',
+          revisions: [{ name: 'r1', backend: 'static', urls: ['http://127.0.0.1:1'] }],
+          traffic: [{ revision: 'r1', percent: 100 }],
+        },
+      ],
     });
     expect(() => driver.add(KEY, config.services[0]!.revisions[0]!)).toThrow(/backend "local"/);
     expect(() => driver.setReplicas('svc/none', 1)).toThrow(/not managed/);

@@ -108,7 +108,8 @@ async function load(urls: readonly string[], loops: number, endAt: number, init:
 /** Concurrency the buckets hold for `second` (which must still be in their ring). */
 function concurrencyAt(buckets: SecondBuckets, second: number, now = Date.now()): number {
   const last = buckets.lastCompleteSecond(now);
-  if (second > last || second <= last - buckets.size) throw new Error(`second ${second} is not in the ring (last ${last}, size ${buckets.size})`);
+  if (second > last || second <= last - buckets.size)
+    throw new Error(`second ${second} is not in the ring (last ${last}, size ${buckets.size})`);
   return buckets.concurrency[((second % buckets.size) + buckets.size) % buckets.size]!;
 }
 
@@ -134,13 +135,21 @@ services:
 describe('config', () => {
   const revision = (fields: Record<string, unknown>) =>
     parseConfig({
-      services: [{ name: 'svc', revisions: [{ name: 'r1', backend: 'local', command: 'app', ...fields }], traffic: [{ revision: 'r1', percent: 100 }] }],
+      services: [
+        {
+          name: 'svc',
+          revisions: [{ name: 'r1', backend: 'local', command: 'app', ...fields }],
+          traffic: [{ revision: 'r1', percent: 100 }],
+        },
+      ],
     }).services[0]!.revisions[0]!;
 
   it('queueProxy defaults to false; metricsSource queue-proxy on a local revision needs it', () => {
     expect(revision({})).toMatchObject({ queueProxy: false, metricsSource: 'gateway' });
     expect(revision({ queueProxy: true, metricsSource: 'queue-proxy' })).toMatchObject({ queueProxy: true, metricsSource: 'queue-proxy' });
-    expect(() => revision({ metricsSource: 'queue-proxy' })).toThrow(/services\[0\]\.revisions\[0\]\.metricsSource: queue-proxy on a local revision needs queueProxy: true/);
+    expect(() => revision({ metricsSource: 'queue-proxy' })).toThrow(
+      /services\[0\]\.revisions\[0\]\.metricsSource: queue-proxy on a local revision needs queueProxy: true/,
+    );
     expect(() => revision({ queueProxy: 'yes' })).toThrow(/queueProxy/);
   });
 });
@@ -349,7 +358,12 @@ async function runBurst(viaQueueProxy: boolean): Promise<BurstRun> {
   expect(rev.replicas.desired).toBe(0);
   // Woken by one request first: a burst held at zero is sized at activation (burstReplicas), and
   // this compares how each metrics source makes the decider panic.
-  const wake = await request(`${gw.url}/v2/models/iris/infer`, { dispatcher: agent, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(IRIS_ROW) });
+  const wake = await request(`${gw.url}/v2/models/iris/infer`, {
+    dispatcher: agent,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(IRIS_ROW),
+  });
   await wake.body.dump();
   expect(wake.statusCode).toBe(200);
   expect(rev.endpoints.length).toBe(1);
@@ -376,7 +390,10 @@ async function runBurst(viaQueueProxy: boolean): Promise<BurstRun> {
       }
     };
   });
-  const statuses = await load([`${gw.url}/v2/models/iris/infer`], LOOPS, begin.now + BURST_MS, { method: 'POST', body: JSON.stringify(IRIS_ROW) });
+  const statuses = await load([`${gw.url}/v2/models/iris/infer`], LOOPS, begin.now + BURST_MS, {
+    method: 'POST',
+    body: JSON.stringify(IRIS_ROW),
+  });
   const loadStopped = Date.now();
   await until(() => rev.replicas.desired === 0 && rev.replicas.actual === 0, 'scaled to zero after the burst', 40_000);
   await until(() => gw.driver.pids(rev.key).length === 0, 'no process left');
@@ -398,7 +415,10 @@ describe('queue-proxy metrics against gateway metrics', { timeout: 120_000 }, ()
   it('the same burst panics to the same scale and comes down to zero the same way', async () => {
     const gateway = await runBurst(false);
     const queueProxy = await runBurst(true);
-    const summary = JSON.stringify({ gateway: { ...gateway, statuses: [...gateway.statuses] }, queueProxy: { ...queueProxy, statuses: [...queueProxy.statuses] } });
+    const summary = JSON.stringify({
+      gateway: { ...gateway, statuses: [...gateway.statuses] },
+      queueProxy: { ...queueProxy, statuses: [...queueProxy.statuses] },
+    });
 
     for (const run of [gateway, queueProxy]) {
       expect([...run.statuses.keys()], summary).toEqual([200]);
@@ -451,7 +471,10 @@ describe('queue-proxy metrics against gateway metrics', { timeout: 120_000 }, ()
     expect(through.total).toBeLessThan(N * 1.25);
 
     // M loops straight to the queue-proxies' data ports: the gateway saw nothing, the buckets read ≈ M.
-    const direct = await measure(rev.endpoints.map((ep) => `${ep.origin}/work?ms=200`), M);
+    const direct = await measure(
+      rev.endpoints.map((ep) => `${ep.origin}/work?ms=200`),
+      M,
+    );
     expect(direct.statuses).toEqual([200]);
     expect(direct.gateway).toBe(0);
     expect(direct.total, JSON.stringify(direct)).toBeGreaterThan(M * 0.75);

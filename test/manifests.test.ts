@@ -30,7 +30,9 @@ const ROOTS = ['deploy/kubernetes', 'deploy/kserve'];
 // Kinds: apiVersion/kind → the schema to validate against and the client-node model that lists
 // the kind's fields. An object of any other kind fails the test.
 
-interface Validatable { validate(): void }
+interface Validatable {
+  validate(): void;
+}
 interface Kind {
   model: new (data: never) => Validatable;
   /** @kubernetes/client-node model class whose attribute map lists the kind's fields. */
@@ -89,11 +91,13 @@ interface Doc<T extends K8sObject = K8sObject> {
 }
 
 function yamlFiles(dir: string): string[] {
-  return readdirSync(dir).sort().flatMap((name) => {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) return yamlFiles(path);
-    return /\.ya?ml$/.test(name) ? [path] : [];
-  });
+  return readdirSync(dir)
+    .sort()
+    .flatMap((name) => {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) return yamlFiles(path);
+      return /\.ya?ml$/.test(name) ? [path] : [];
+    });
 }
 
 function loadDocs(path: string): K8sObject[] {
@@ -138,10 +142,15 @@ const DOCS = docsOf(MANIFEST_FILES);
 const PATCH_DOCS = docsOf([...PATCH_FILES]);
 
 const label = (d: Doc): string => `${d.file}#${d.index} ${d.object.kind}/${d.object.metadata?.name}`;
-const isKind = <K extends keyof Kinds>(kind: K) => (d: Doc): d is Doc<Manifest<K>> => d.object.kind === kind;
+const isKind =
+  <K extends keyof Kinds>(kind: K) =>
+  (d: Doc): d is Doc<Manifest<K>> =>
+    d.object.kind === kind;
 const ofKind = <K extends keyof Kinds>(kind: K): Doc<Manifest<K>>[] => DOCS.filter(isKind(kind));
 const named = <K extends keyof Kinds>(kind: K, name: string, namespace?: string): Manifest<K> => {
-  const found = ofKind(kind).find((d) => d.object.metadata.name === name && (namespace === undefined || d.object.metadata.namespace === namespace));
+  const found = ofKind(kind).find(
+    (d) => d.object.metadata.name === name && (namespace === undefined || d.object.metadata.namespace === namespace),
+  );
   if (!found) throw new Error(`no ${kind} ${namespace ?? '*'}/${name} under ${ROOTS.join(', ')}`);
   return found.object;
 };
@@ -159,7 +168,10 @@ function kustomizeResources(dir: string): K8sObject[] {
 // ---------------------------------------------------------------------------------------------
 // Unknown fields: walk an object along client-node's attribute maps.
 
-interface Attribute { baseName: string; type: string }
+interface Attribute {
+  baseName: string;
+  type: string;
+}
 type ModelClass = { getAttributeTypeMap(): Attribute[] };
 const MODELS = clientNode as unknown as Record<string, ModelClass | undefined>;
 
@@ -195,7 +207,11 @@ function unknownFields(value: unknown, type: string, path: string, out: string[]
 
 describe('the files', () => {
   it('are found (both roots hold manifests and kustomizations)', () => {
-    for (const root of ROOTS) expect(FILES.some((f) => rel(f).startsWith(root + '/')), root).toBe(true);
+    for (const root of ROOTS)
+      expect(
+        FILES.some((f) => rel(f).startsWith(root + '/')),
+        root,
+      ).toBe(true);
     expect(KUSTOMIZATIONS.length).toBeGreaterThanOrEqual(3);
     expect(DOCS.length).toBeGreaterThanOrEqual(15);
   });
@@ -259,7 +275,9 @@ describe('kustomizations', () => {
   });
 
   it('the base holds the whole gateway', () => {
-    const kinds = kustomizeResources(join(REPO, 'deploy/kubernetes/base')).map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`).sort();
+    const kinds = kustomizeResources(join(REPO, 'deploy/kubernetes/base'))
+      .map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`)
+      .sort();
     expect(kinds).toEqual([
       'ConfigMap/sluice-system/sluice-config',
       'Deployment/sluice-system/sluice',
@@ -279,7 +297,10 @@ describe('kustomizations', () => {
 // ---------------------------------------------------------------------------------------------
 // Pods: every container of every Deployment and InferenceService predictor.
 
-interface PodSpecAt { at: string; pod: clientNode.V1PodSpec }
+interface PodSpecAt {
+  at: string;
+  pod: clientNode.V1PodSpec;
+}
 
 const POD_SPECS: PodSpecAt[] = [
   ...ofKind('Deployment').map((d) => ({ at: label(d), pod: d.object.spec!.template.spec! })),
@@ -287,7 +308,11 @@ const POD_SPECS: PodSpecAt[] = [
 ];
 
 describe('pods run non-root with a read-only root filesystem', () => {
-  it.each(POD_SPECS.flatMap((p) => p.pod.containers.map((c): [string, clientNode.V1PodSpec, clientNode.V1Container] => [`${p.at} container ${c.name}`, p.pod, c])))('%s', (_, pod, c) => {
+  it.each(
+    POD_SPECS.flatMap((p) =>
+      p.pod.containers.map((c): [string, clientNode.V1PodSpec, clientNode.V1Container] => [`${p.at} container ${c.name}`, p.pod, c]),
+    ),
+  )('%s', (_, pod, c) => {
     const sc = { ...pod.securityContext, ...c.securityContext };
     expect(sc.runAsNonRoot, 'runAsNonRoot').toBe(true);
     expect(sc.runAsUser, 'runAsUser: numeric and not root').toBeGreaterThan(0);
@@ -318,7 +343,15 @@ describe('the gateway Deployment', () => {
   });
 
   it('runs `gateway` with the config from the ConfigMap through the API, data port 8080 and admin port 8081 on all interfaces', () => {
-    expect(c.args).toEqual(['gateway', '--configmap', 'sluice-system/sluice-config', '--listen', '0.0.0.0:8080', '--admin', '0.0.0.0:8081']);
+    expect(c.args).toEqual([
+      'gateway',
+      '--configmap',
+      'sluice-system/sluice-config',
+      '--listen',
+      '0.0.0.0:8080',
+      '--admin',
+      '0.0.0.0:8081',
+    ]);
     expect(port('http')).toBe(8080);
     expect(port('admin')).toBe(8081);
   });
@@ -435,7 +468,13 @@ describe('RBAC', () => {
     { namespace: 'sluice-system', group: 'discovery.k8s.io', resource: 'endpointslices', verbs: ['get', 'list', 'watch'] },
     { namespace: 'sluice-system', group: 'coordination.k8s.io', resource: 'leases', verbs: ['get', 'update'], names: ['sluice-leader'] },
     { namespace: 'sluice-system', group: 'coordination.k8s.io', resource: 'leases', verbs: ['create'] },
-    { namespace: 'sluice-system', group: '', resource: 'configmaps', verbs: ['get', 'list', 'patch', 'update', 'watch'], names: ['sluice-config'] },
+    {
+      namespace: 'sluice-system',
+      group: '',
+      resource: 'configmaps',
+      verbs: ['get', 'list', 'patch', 'update', 'watch'],
+      names: ['sluice-config'],
+    },
   ];
 
   it('grants exactly the table, nothing more', () => {
@@ -456,13 +495,16 @@ describe('RBAC', () => {
     expect(got.map(key).sort()).toEqual(WANT.map((w) => key({ ...w, verbs: [...w.verbs].sort() })).sort());
   });
 
-  it.each(ofKind('RoleBinding').map((d) => [label(d), d]))('%s binds a Role of its namespace to ServiceAccount sluice-system/sluice', (_, d) => {
-    const b = d.object;
-    expect(b.roleRef).toMatchObject({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role' });
-    expect(() => named('Role', b.roleRef.name, b.metadata.namespace)).not.toThrow();
-    expect(b.subjects).toEqual([{ kind: 'ServiceAccount', name: 'sluice', namespace: 'sluice-system' }]);
-    expect(() => named('ServiceAccount', 'sluice', 'sluice-system')).not.toThrow();
-  });
+  it.each(ofKind('RoleBinding').map((d) => [label(d), d]))(
+    '%s binds a Role of its namespace to ServiceAccount sluice-system/sluice',
+    (_, d) => {
+      const b = d.object;
+      expect(b.roleRef).toMatchObject({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role' });
+      expect(() => named('Role', b.roleRef.name, b.metadata.namespace)).not.toThrow();
+      expect(b.subjects).toEqual([{ kind: 'ServiceAccount', name: 'sluice', namespace: 'sluice-system' }]);
+      expect(() => named('ServiceAccount', 'sluice', 'sluice-system')).not.toThrow();
+    },
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -471,8 +513,18 @@ describe('RBAC', () => {
 const TOP_LEVEL_KEYS = ['listen', 'admin', 'autoscaler', 'services', 'kubernetes'];
 const SERVICE_KEYS = ['name', 'match', 'revisions', 'traffic', 'stickiness'];
 const KUBERNETES_REVISION_KEYS = [
-  'name', 'backend', 'containerConcurrency', 'timeoutSeconds', 'activationTimeoutSeconds', 'queueDepth', 'annotations',
-  'deployment', 'service', 'namespace', 'port', 'portName',
+  'name',
+  'backend',
+  'containerConcurrency',
+  'timeoutSeconds',
+  'activationTimeoutSeconds',
+  'queueDepth',
+  'annotations',
+  'deployment',
+  'service',
+  'namespace',
+  'port',
+  'portName',
 ];
 const TRAFFIC_KEYS = ['revision', 'percent', 'tag'];
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -496,12 +548,17 @@ const sluiceConfig = (d: Doc<Manifest<'ConfigMap'>>): SluiceConfigDoc => parse(d
 
 describe('the Sluice config in each ConfigMap', () => {
   it('is found in the base and in the KServe example', () => {
-    expect(CONFIG_DOCS.map((d) => d.file).sort()).toEqual(['deploy/kserve/sluice/sluice-config.yaml', 'deploy/kubernetes/base/sluice-config.yaml']);
+    expect(CONFIG_DOCS.map((d) => d.file).sort()).toEqual([
+      'deploy/kserve/sluice/sluice-config.yaml',
+      'deploy/kubernetes/base/sluice-config.yaml',
+    ]);
   });
 
   it('the base config names the Lease the gateway may renew and the headless peers Service, on the admin port', () => {
     const kube = sluiceConfig(CONFIG_DOCS.find((d) => d.file === 'deploy/kubernetes/base/sluice-config.yaml')!).kubernetes!;
-    const leaseRule = ofKind('Role').flatMap((r) => r.object.rules!).find((rule) => rule.resources!.includes('leases') && rule.resourceNames);
+    const leaseRule = ofKind('Role')
+      .flatMap((r) => r.object.rules!)
+      .find((rule) => rule.resources!.includes('leases') && rule.resourceNames);
     expect(leaseRule!.resourceNames).toEqual([kube.leaderElection.leaseName]);
     const peers = named('Service', kube.peers.service, 'sluice-system');
     expect(peers.spec!.clusterIP).toBe('None');
@@ -519,7 +576,10 @@ describe('the Sluice config in each ConfigMap', () => {
 
   it.each(CONFIG_DOCS.map((d) => [d.file, d]))('%s: every service is well formed and its traffic sums to 100', (_, d) => {
     for (const svc of sluiceConfig(d).services) {
-      expect(Object.keys(svc).filter((k) => !SERVICE_KEYS.includes(k)), svc.name).toEqual([]);
+      expect(
+        Object.keys(svc).filter((k) => !SERVICE_KEYS.includes(k)),
+        svc.name,
+      ).toEqual([]);
       expect(svc.name).toMatch(DNS_LABEL);
       const names = svc.revisions.map((r) => r.name);
       expect(new Set(names).size, 'unique revision names').toBe(names.length);
@@ -531,22 +591,33 @@ describe('the Sluice config in each ConfigMap', () => {
     }
   });
 
-  it.each(CONFIG_DOCS.map((d) => [d.file, d]))('%s: kubernetes revisions name a Deployment, a Service, a namespace the gateway may scale in, and a port', (_, d) => {
-    const scalable = new Set(
-      ofKind('Role').filter((r) => r.object.rules!.some((x) => x.resources!.includes('deployments/scale'))).map((r) => r.object.metadata.namespace),
-    );
-    const revisions = sluiceConfig(d).services.flatMap((s) => s.revisions);
-    expect(revisions.length).toBeGreaterThan(0);
-    for (const r of revisions) {
-      expect(r.backend, r.name).toBe('kubernetes');
-      expect(Object.keys(r).filter((k) => !KUBERNETES_REVISION_KEYS.includes(k)), r.name).toEqual([]);
-      for (const field of ['name', 'deployment', 'namespace', 'portName']) expect(r[field], `${r.name}.${field}`).toMatch(DNS_LABEL);
-      expect(r.service, `${r.name}.service: a Service name starts with a letter`).toMatch(/^[a-z]([-a-z0-9]*[a-z0-9])?$/);
-      expect(scalable, `no Role grants deployments/scale in ${r.namespace}`).toContain(r.namespace);
-      expect(Object.keys(r.annotations ?? {}).filter((k) => !ANNOTATION_KEYS.includes(k)), r.name).toEqual([]);
-      for (const v of Object.values(r.annotations ?? {})) expect(v, 'annotation values are strings').toBeTypeOf('string');
-    }
-  });
+  it.each(CONFIG_DOCS.map((d) => [d.file, d]))(
+    '%s: kubernetes revisions name a Deployment, a Service, a namespace the gateway may scale in, and a port',
+    (_, d) => {
+      const scalable = new Set(
+        ofKind('Role')
+          .filter((r) => r.object.rules!.some((x) => x.resources!.includes('deployments/scale')))
+          .map((r) => r.object.metadata.namespace),
+      );
+      const revisions = sluiceConfig(d).services.flatMap((s) => s.revisions);
+      expect(revisions.length).toBeGreaterThan(0);
+      for (const r of revisions) {
+        expect(r.backend, r.name).toBe('kubernetes');
+        expect(
+          Object.keys(r).filter((k) => !KUBERNETES_REVISION_KEYS.includes(k)),
+          r.name,
+        ).toEqual([]);
+        for (const field of ['name', 'deployment', 'namespace', 'portName']) expect(r[field], `${r.name}.${field}`).toMatch(DNS_LABEL);
+        expect(r.service, `${r.name}.service: a Service name starts with a letter`).toMatch(/^[a-z]([-a-z0-9]*[a-z0-9])?$/);
+        expect(scalable, `no Role grants deployments/scale in ${r.namespace}`).toContain(r.namespace);
+        expect(
+          Object.keys(r.annotations ?? {}).filter((k) => !ANNOTATION_KEYS.includes(k)),
+          r.name,
+        ).toEqual([]);
+        for (const v of Object.values(r.annotations ?? {})) expect(v, 'annotation values are strings').toBeTypeOf('string');
+      }
+    },
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -607,7 +678,12 @@ describe('the unknown-field check itself', () => {
   it.each<[string, object, string, string[]]>([
     // label, object, type, want
     ['a clean Deployment', { spec: { replicas: 1, template: { spec: { containers: [{ name: 'a', image: 'x' }] } } } }, 'V1Deployment', []],
-    ['a typo in a container', { spec: { template: { spec: { containers: [{ name: 'a', imagee: 'x' }] } } } }, 'V1Deployment', ['spec.template.spec.containers[0].imagee']],
+    [
+      'a typo in a container',
+      { spec: { template: { spec: { containers: [{ name: 'a', imagee: 'x' }] } } } },
+      'V1Deployment',
+      ['spec.template.spec.containers[0].imagee'],
+    ],
     ['a typo at the top of a spec', { spec: { replicaz: 2 } }, 'V1Deployment', ['spec.replicaz']],
     ['map values are free-form', { metadata: { labels: { anything: 'goes' } } }, 'V1ConfigMap', []],
     ['a misspelt Service field', { spec: { publishNotReadyAddress: false } }, 'V1Service', ['spec.publishNotReadyAddress']],

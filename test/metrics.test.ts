@@ -43,7 +43,12 @@ function samples(text: string): Map<string, number> {
     if (line === '' || line.startsWith('#')) continue;
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (!m) throw new Error(`malformed sample line: ${line}`);
-    const labels = m[2] ? m[2].split(/,(?=[a-zA-Z_]+=")/).sort().join(',') : '';
+    const labels = m[2]
+      ? m[2]
+          .split(/,(?=[a-zA-Z_]+=")/)
+          .sort()
+          .join(',')
+      : '';
     out.set(labels ? `${m[1]}{${labels}}` : m[1]!, Number(m[3]));
   }
   return out;
@@ -80,7 +85,10 @@ function assertValidExposition(text: string): void {
     expect(m, line).not.toBeNull();
     const name = m![1]!;
     const suffixes = type === 'histogram' ? ['_bucket', '_sum', '_count'] : type === 'summary' ? ['', '_sum', '_count'] : [''];
-    expect(suffixes.map((s) => family + s), line).toContain(name);
+    expect(
+      suffixes.map((s) => family + s),
+      line,
+    ).toContain(name);
     if (type !== 'histogram') continue;
     const labels = m![2] ?? '';
     const series = family + '|' + labels.replace(/,?le="[^"]*"/, '');
@@ -178,8 +186,21 @@ describe('createMetrics', () => {
     const labels = { service: 'svc', revision: 'a' };
     // 0.003 ≤ 0.005; 0.02 ≤ 0.025; 0.5 ≤ 0.5; 400 only in +Inf.
     const want: Array<[le: string, count: number]> = [
-      ['0.005', 1], ['0.01', 1], ['0.025', 2], ['0.05', 2], ['0.1', 2], ['0.25', 2], ['0.5', 3],
-      ['1', 3], ['2.5', 3], ['5', 3], ['10', 3], ['30', 3], ['60', 3], ['300', 3], ['+Inf', 4],
+      ['0.005', 1],
+      ['0.01', 1],
+      ['0.025', 2],
+      ['0.05', 2],
+      ['0.1', 2],
+      ['0.25', 2],
+      ['0.5', 3],
+      ['1', 3],
+      ['2.5', 3],
+      ['5', 3],
+      ['10', 3],
+      ['30', 3],
+      ['60', 3],
+      ['300', 3],
+      ['+Inf', 4],
     ];
     expect(want.map(([le]) => le)).toEqual([...DURATION_BOUNDS.map(String), '+Inf']);
     for (const [le, n] of want) {

@@ -36,7 +36,10 @@ function changed(change: (common: Common) => void): () => unknown {
     const P = common.HTTPParser;
     class Copy extends P {}
     const slots = ['REQUEST', 'RESPONSE', 'kOnHeaders', 'kOnHeadersComplete', 'kOnBody', 'kOnMessageComplete', 'kOnExecute'];
-    const copy: Common = { HTTPParser: Object.assign(Copy, Object.fromEntries(slots.map((key) => [key, P[key]]))), methods: [...common.methods] };
+    const copy: Common = {
+      HTTPParser: Object.assign(Copy, Object.fromEntries(slots.map((key) => [key, P[key]]))),
+      methods: [...common.methods],
+    };
     change(copy);
     return copy;
   };
@@ -44,11 +47,21 @@ function changed(change: (common: Common) => void): () => unknown {
 
 describe('checkNativeParser', () => {
   it.each([
-    { label: 'the module cannot be loaded', load: () => { throw new Error('no such module'); }, want: '_http_common cannot be loaded: no such module' },
+    {
+      label: 'the module cannot be loaded',
+      load: () => {
+        throw new Error('no such module');
+      },
+      want: '_http_common cannot be loaded: no such module',
+    },
     { label: 'no HTTPParser', load: () => ({ methods: ['GET', 'POST'] }), want: 'no HTTPParser class' },
     { label: 'no method list', load: changed((c) => ((c as Partial<Common>).methods = undefined)), want: 'no method list' },
     { label: 'a callback slot gone', load: changed((c) => (c.HTTPParser.kOnBody = undefined)), want: 'HTTPParser.kOnBody is not a number' },
-    { label: 'a method gone', load: changed((c) => ((c.HTTPParser.prototype as Record<string, unknown>).finish = undefined)), want: 'HTTPParser.prototype.finish is not a function' },
+    {
+      label: 'a method gone',
+      load: changed((c) => ((c.HTTPParser.prototype as Record<string, unknown>).finish = undefined)),
+      want: 'HTTPParser.prototype.finish is not a function',
+    },
     {
       label: 'callbacks moved to other slots',
       load: changed((c) => {
@@ -91,10 +104,30 @@ describe('chooseDataPort', () => {
   it.each([
     { label: 'by default, its own server', env: {}, fence: nativeParser, want: { kind: 'http1' } },
     { label: 'SLUICE_HTTP_SERVER=http1', env: { SLUICE_HTTP_SERVER: 'http1' }, fence: nativeParser, want: { kind: 'http1' } },
-    { label: 'SLUICE_HTTP_SERVER=node', env: { SLUICE_HTTP_SERVER: 'node' }, fence: nativeParser, want: { kind: 'node', reason: 'SLUICE_HTTP_SERVER=node' } },
-    { label: 'the parser unusable: node:http, with the reason', env: {}, fence: bad, want: { kind: 'node', reason: "Node's HTTP parser is not usable: _http_common cannot be loaded: gone" } },
-    { label: 'the parser unusable wins over asking for http1', env: { SLUICE_HTTP_SERVER: 'http1' }, fence: bad, want: { kind: 'node', reason: "Node's HTTP parser is not usable: _http_common cannot be loaded: gone" } },
-    { label: 'an unknown value: its own server, with a warning', env: { SLUICE_HTTP_SERVER: 'h3' }, fence: nativeParser, want: { kind: 'http1', reason: 'SLUICE_HTTP_SERVER=h3 is not "http1" or "node"; using http1' } },
+    {
+      label: 'SLUICE_HTTP_SERVER=node',
+      env: { SLUICE_HTTP_SERVER: 'node' },
+      fence: nativeParser,
+      want: { kind: 'node', reason: 'SLUICE_HTTP_SERVER=node' },
+    },
+    {
+      label: 'the parser unusable: node:http, with the reason',
+      env: {},
+      fence: bad,
+      want: { kind: 'node', reason: "Node's HTTP parser is not usable: _http_common cannot be loaded: gone" },
+    },
+    {
+      label: 'the parser unusable wins over asking for http1',
+      env: { SLUICE_HTTP_SERVER: 'http1' },
+      fence: bad,
+      want: { kind: 'node', reason: "Node's HTTP parser is not usable: _http_common cannot be loaded: gone" },
+    },
+    {
+      label: 'an unknown value: its own server, with a warning',
+      env: { SLUICE_HTTP_SERVER: 'h3' },
+      fence: nativeParser,
+      want: { kind: 'http1', reason: 'SLUICE_HTTP_SERVER=h3 is not "http1" or "node"; using http1' },
+    },
   ])('$label', ({ env, fence, want }) => {
     expect(chooseDataPort(env, fence)).toEqual(want);
   });
@@ -122,15 +155,35 @@ describe('a gateway whose Node has no usable HTTP parser', () => {
     await new Promise<void>((r) => backend!.listen(0, '127.0.0.1', r));
     dir = await mkdtemp(join(tmpdir(), 'sluice-fence-'));
     const config = join(dir, 'sluice.yaml');
-    await writeFile(config, `
+    await writeFile(
+      config,
+      `
 services:
   - name: app
     revisions: [{ name: app-1, backend: static, urls: ["http://127.0.0.1:${(backend.address() as { port: number }).port}"] }]
     traffic: [{ revision: app-1, percent: 100 }]
-`);
-    const child = spawn(process.execPath, ['--require', join(FIXTURES, 'hide-http-parser.cjs'), CLI, 'gateway', '--config', config, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-format', 'json'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+`,
+    );
+    const child = spawn(
+      process.execPath,
+      [
+        '--require',
+        join(FIXTURES, 'hide-http-parser.cjs'),
+        CLI,
+        'gateway',
+        '--config',
+        config,
+        '--listen',
+        '127.0.0.1:0',
+        '--admin',
+        '127.0.0.1:0',
+        '--log-format',
+        'json',
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const kill = setTimeout(() => child.kill('SIGKILL'), 20_000);
     try {
       const lines: LogLine[] = [];

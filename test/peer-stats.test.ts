@@ -98,7 +98,9 @@ describe('PeerStatsCollector', () => {
     const port = await slowBackend(10);
     const leader = await startGateway(config(port));
     gateways.push(leader);
-    const notAGateway: Server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"hello":"world"}'));
+    const notAGateway: Server = createServer((_req, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"hello":"world"}'),
+    );
     await new Promise<void>((r) => notAGateway.listen(0, '127.0.0.1', r));
     closers.push(() => new Promise((r) => notAGateway.close(r)));
     const collector = new PeerStatsCollector({

@@ -183,22 +183,70 @@ describe('sluice predictor: one default process', () => {
     { label: 'a body that is not an object', body: '[1, 2]', wantError: /request body: want a JSON object/ },
     { label: 'missing inputs', body: {}, wantError: /inputs: required/ },
     { label: 'inputs not an array', body: { inputs: { name: 'x' } }, wantError: /inputs: want an array/ },
-    { label: 'two input tensors', body: { inputs: [irisRequest([]).inputs[0], irisRequest([]).inputs[0]] }, wantError: /1 input tensor, got 2/ },
-    { label: 'missing tensor name', body: { inputs: [{ shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] }, wantError: /inputs\[0\]\.name/ },
-    { label: 'wrong shape [3, 5]', body: irisRequest(new Array(15).fill(1), {}, 'FP32', [3, 5]), wantError: /inputs\[0\]\.shape: want \[N, 4\]/ },
+    {
+      label: 'two input tensors',
+      body: { inputs: [irisRequest([]).inputs[0], irisRequest([]).inputs[0]] },
+      wantError: /1 input tensor, got 2/,
+    },
+    {
+      label: 'missing tensor name',
+      body: { inputs: [{ shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] },
+      wantError: /inputs\[0\]\.name/,
+    },
+    {
+      label: 'wrong shape [3, 5]',
+      body: irisRequest(new Array(15).fill(1), {}, 'FP32', [3, 5]),
+      wantError: /inputs\[0\]\.shape: want \[N, 4\]/,
+    },
     { label: 'one-dimensional shape', body: irisRequest([1, 2, 3, 4], {}, 'FP32', [4]), wantError: /inputs\[0\]\.shape/ },
     { label: 'zero rows', body: irisRequest([], {}, 'FP32', [0, 4]), wantError: /inputs\[0\]\.shape/ },
-    { label: 'data length ≠ product of shape', body: irisRequest(new Array(11).fill(1)), wantError: /inputs\[0\]\.data: 11 values for shape \[3, 4\], want 12/ },
-    { label: 'non-numeric data', body: irisRequest([1, 2, 'x', 4], {}, 'FP32', [1, 4]), wantError: /inputs\[0\]\.data: element 2 is not a finite number \(got "x"\)/ },
-    { label: 'null in nested data', body: irisRequest([[1, 2, 3, 4], [1, null, 3, 4]], {}, 'FP32', [2, 4]), wantError: /element 5 is not a finite number \(got null\)/ },
-    { label: 'a number too large for a double', body: '{"inputs":[{"name":"i","shape":[1,4],"datatype":"FP64","data":[1,2,3,1e400]}]}', wantError: /element 3 is not a finite number/ },
+    {
+      label: 'data length ≠ product of shape',
+      body: irisRequest(new Array(11).fill(1)),
+      wantError: /inputs\[0\]\.data: 11 values for shape \[3, 4\], want 12/,
+    },
+    {
+      label: 'non-numeric data',
+      body: irisRequest([1, 2, 'x', 4], {}, 'FP32', [1, 4]),
+      wantError: /inputs\[0\]\.data: element 2 is not a finite number \(got "x"\)/,
+    },
+    {
+      label: 'null in nested data',
+      body: irisRequest(
+        [
+          [1, 2, 3, 4],
+          [1, null, 3, 4],
+        ],
+        {},
+        'FP32',
+        [2, 4],
+      ),
+      wantError: /element 5 is not a finite number \(got null\)/,
+    },
+    {
+      label: 'a number too large for a double',
+      body: '{"inputs":[{"name":"i","shape":[1,4],"datatype":"FP64","data":[1,2,3,1e400]}]}',
+      wantError: /element 3 is not a finite number/,
+    },
     { label: 'missing data', body: { inputs: [{ name: 'i', shape: [1, 4], datatype: 'FP32' }] }, wantError: /inputs\[0\]\.data: required/ },
-    { label: 'unsupported datatype BYTES', body: irisRequest(CLASSIC_ROWS, {}, 'BYTES'), wantError: /inputs\[0\]\.datatype: unsupported "BYTES", want FP32 or FP64/ },
+    {
+      label: 'unsupported datatype BYTES',
+      body: irisRequest(CLASSIC_ROWS, {}, 'BYTES'),
+      wantError: /inputs\[0\]\.datatype: unsupported "BYTES", want FP32 or FP64/,
+    },
     { label: 'unsupported datatype INT64', body: irisRequest(CLASSIC_ROWS, {}, 'INT64'), wantError: /inputs\[0\]\.datatype/ },
     { label: 'an id that is not a string', body: irisRequest(CLASSIC_ROWS, { id: 7 }), wantError: /^id: want a string/ },
-    { label: 'an unknown output', body: irisRequest(CLASSIC_ROWS, { outputs: [{ name: 'logits' }] }), wantError: /outputs\[0\]\.name: unknown output "logits"/ },
+    {
+      label: 'an unknown output',
+      body: irisRequest(CLASSIC_ROWS, { outputs: [{ name: 'logits' }] }),
+      wantError: /outputs\[0\]\.name: unknown output "logits"/,
+    },
     { label: 'parameters not an object', body: irisRequest(CLASSIC_ROWS, { parameters: [1] }), wantError: /^parameters: want an object/ },
-    { label: 'a body over 1 MiB', body: JSON.stringify(irisRequest(CLASSIC_ROWS, { pad: 'x'.repeat(1_100_000) })), wantError: /request body: larger than 1048576 bytes/ },
+    {
+      label: 'a body over 1 MiB',
+      body: JSON.stringify(irisRequest(CLASSIC_ROWS, { pad: 'x'.repeat(1_100_000) })),
+      wantError: /request body: larger than 1048576 bytes/,
+    },
   ];
   it.each(badInputs)('answers 400 for $label', async ({ body, wantError }) => {
     const res = await post(`${p.url}/v2/models/iris/infer`, body);
@@ -328,27 +376,25 @@ describe('sluice predictor: options and lifecycle', () => {
     const p = await startChild(['--latency', '1500']);
     const agent = new http.Agent({ keepAlive: true });
     let signalled = false;
-    const done = new Promise<{ status: number; body: string; connection: string | undefined; afterSignal: boolean }>(
-      (resolve, reject) => {
-        const req = http.request(`${p.url}/v2/models/iris/infer`, { method: 'POST', agent }, (res) => {
-          const afterSignal = signalled;
-          let text = '';
-          res.setEncoding('utf8').on('data', (s: string) => (text += s));
-          res.on('end', () => resolve({ status: res.statusCode!, body: text, connection: res.headers.connection, afterSignal }));
-        });
-        req.on('error', reject);
-        // Signal once the request is on the wire and the server has had a moment to take it.
-        req.on('socket', (s) =>
-          s.on('connect', () =>
-            setTimeout(() => {
-              signalled = true;
-              p.proc.kill('SIGTERM');
-            }, 300),
-          ),
-        );
-        req.end(irisBody(CLASSIC_ROWS));
-      },
-    );
+    const done = new Promise<{ status: number; body: string; connection: string | undefined; afterSignal: boolean }>((resolve, reject) => {
+      const req = http.request(`${p.url}/v2/models/iris/infer`, { method: 'POST', agent }, (res) => {
+        const afterSignal = signalled;
+        let text = '';
+        res.setEncoding('utf8').on('data', (s: string) => (text += s));
+        res.on('end', () => resolve({ status: res.statusCode!, body: text, connection: res.headers.connection, afterSignal }));
+      });
+      req.on('error', reject);
+      // Signal once the request is on the wire and the server has had a moment to take it.
+      req.on('socket', (s) =>
+        s.on('connect', () =>
+          setTimeout(() => {
+            signalled = true;
+            p.proc.kill('SIGTERM');
+          }, 300),
+        ),
+      );
+      req.end(irisBody(CLASSIC_ROWS));
+    });
     const res = await done;
     agent.destroy();
     expect(res.afterSignal).toBe(true);
@@ -398,7 +444,12 @@ describe('sluice predictor: options and lifecycle', () => {
 
 describe('parsePredictorArgs', () => {
   it.each([
-    { label: 'defaults', argv: [], env: {}, want: { model: 'iris', port: 8080, host: '127.0.0.1', startupDelayMs: 0, latencyMs: 0, errorRate: 0 } },
+    {
+      label: 'defaults',
+      argv: [],
+      env: {},
+      want: { model: 'iris', port: 8080, host: '127.0.0.1', startupDelayMs: 0, latencyMs: 0, errorRate: 0 },
+    },
     { label: 'env PORT', argv: [], env: { PORT: '9000' }, want: { port: 9000 } },
     { label: '--port beats env PORT', argv: ['--port', '0'], env: { PORT: '9000' }, want: { port: 0 } },
     {

@@ -64,7 +64,12 @@ interface Reply {
 }
 
 async function call(url: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Reply> {
-  const res = await request(url, { dispatcher: agent, method: (options.method ?? 'GET') as 'GET', headers: options.headers, body: options.body });
+  const res = await request(url, {
+    dispatcher: agent,
+    method: (options.method ?? 'GET') as 'GET',
+    headers: options.headers,
+    body: options.body,
+  });
   const text = await res.body.text();
   let body: unknown = text;
   try {
@@ -169,7 +174,9 @@ function waitForLine(child: Child, pattern: RegExp): Promise<RegExpExecArray> {
     };
     child.proc.stdout!.on('data', check);
     check();
-    void child.exited.then(({ code }) => reject(new Error(`process exited (${code}) early: ${child.output().stderr}${child.output().stdout}`)));
+    void child.exited.then(({ code }) =>
+      reject(new Error(`process exited (${code}) early: ${child.output().stderr}${child.output().stdout}`)),
+    );
   });
 }
 
@@ -242,15 +249,44 @@ describe('options', () => {
     },
     {
       label: 'everything set',
-      args: ['--upstream', 'http://localhost:9000/', '--container-concurrency', '4', '--listen', ':8013', '--admin', '127.0.0.1:9092',
-        '--readiness-path', '/v2/health/ready', '--drain-quiet-seconds', '0.5', '--drain-timeout-seconds', '10'],
-      want: { upstream: 'http://localhost:9000', containerConcurrency: 4, listen: { host: '0.0.0.0', port: 8013 },
-        admin: { host: '127.0.0.1', port: 9092 }, readinessPath: '/v2/health/ready', drainQuietSeconds: 0.5, drainTimeoutSeconds: 10 },
+      args: [
+        '--upstream',
+        'http://localhost:9000/',
+        '--container-concurrency',
+        '4',
+        '--listen',
+        ':8013',
+        '--admin',
+        '127.0.0.1:9092',
+        '--readiness-path',
+        '/v2/health/ready',
+        '--drain-quiet-seconds',
+        '0.5',
+        '--drain-timeout-seconds',
+        '10',
+      ],
+      want: {
+        upstream: 'http://localhost:9000',
+        containerConcurrency: 4,
+        listen: { host: '0.0.0.0', port: 8013 },
+        admin: { host: '127.0.0.1', port: 9092 },
+        readinessPath: '/v2/health/ready',
+        drainQuietSeconds: 0.5,
+        drainTimeoutSeconds: 10,
+      },
     },
-    { label: 'cc not a number', args: ['--container-concurrency', 'four'], wantError: /--container-concurrency: want an integer 0\.\.1000/ },
+    {
+      label: 'cc not a number',
+      args: ['--container-concurrency', 'four'],
+      wantError: /--container-concurrency: want an integer 0\.\.1000/,
+    },
     { label: 'cc above the schema limit', args: ['--container-concurrency', '1001'], wantError: /--container-concurrency/ },
     { label: 'https upstream', args: ['--upstream', 'https://127.0.0.1:8443'], wantError: /--upstream: want an http:\/\/ URL/ },
-    { label: 'upstream with a path', args: ['--upstream', 'http://127.0.0.1:8080/api'], wantError: /--upstream: want an origin without path/ },
+    {
+      label: 'upstream with a path',
+      args: ['--upstream', 'http://127.0.0.1:8080/api'],
+      wantError: /--upstream: want an origin without path/,
+    },
     { label: 'relative readiness path', args: ['--readiness-path', 'ready'], wantError: /--readiness-path/ },
     { label: 'bad listen', args: ['--listen', '8012'], wantError: /--listen: expected HOST:PORT/ },
     { label: 'negative quiet period', args: ['--drain-quiet-seconds', '-1'], wantError: /--drain-quiet-seconds/ },
@@ -327,7 +363,12 @@ describe('stats', () => {
     const qp = await startQueueProxy(['--upstream', app.url, '--container-concurrency', '0']);
     const load = inFlight(Array.from({ length: 20 }, () => () => call(`${qp.url}/hold`)));
     const stats = await wholeSecondWith(qp, 20);
-    expect(stats.lastSecond).toMatchObject({ averageConcurrency: 20, averageProxiedConcurrency: 0, requestCount: 0, proxiedRequestCount: 0 });
+    expect(stats.lastSecond).toMatchObject({
+      averageConcurrency: 20,
+      averageProxiedConcurrency: 0,
+      requestCount: 0,
+      proxiedRequestCount: 0,
+    });
     expect(stats.window).toMatchObject({ seconds: 60, requestCount: 20, proxiedRequestCount: 0 });
     expect(stats.seconds).toHaveLength(5);
     expect(stats.seconds.map((s) => s.second)).toEqual([0, 1, 2, 3, 4].map((i) => stats.lastSecond.second - 4 + i));
@@ -395,7 +436,10 @@ describe('probes and admin', () => {
 
   it('with SLUICE_ADMIN_TOKEN, /metrics and /api/v1/stats need it; probes do not', { timeout: 30_000 }, async () => {
     const app = await startApp();
-    const qp = await startQueueProxy(['--upstream', app.url, '--readiness-path', '/ready'], { ...process.env, SLUICE_ADMIN_TOKEN: 's3cret' });
+    const qp = await startQueueProxy(['--upstream', app.url, '--readiness-path', '/ready'], {
+      ...process.env,
+      SLUICE_ADMIN_TOKEN: 's3cret',
+    });
     for (const path of ['/metrics', '/api/v1/stats']) {
       expect((await call(`${qp.admin}${path}`)).status).toBe(401);
       expect((await call(`${qp.admin}${path}`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
@@ -410,7 +454,14 @@ describe('drain on SIGTERM', () => {
   it('fails readiness at once, serves the quiet period, finishes every request and exits 0', { timeout: 60_000 }, async () => {
     const predictor = await startPredictor(300);
     const qp = await startQueueProxy([
-      '--upstream', predictor, '--container-concurrency', '2', '--readiness-path', '/v2/health/ready', '--drain-quiet-seconds', '2',
+      '--upstream',
+      predictor,
+      '--container-concurrency',
+      '2',
+      '--readiness-path',
+      '/v2/health/ready',
+      '--drain-quiet-seconds',
+      '2',
     ]);
     expect((await call(`${qp.admin}/readyz`)).status).toBe(200);
     const before = inFlight(Array.from({ length: 10 }, () => infer(qp.url)));
@@ -462,7 +513,14 @@ describe('drain on SIGTERM', () => {
   it('after the drain timeout fails what is left and still exits 0', { timeout: 30_000 }, async () => {
     const app = await startApp();
     const qp = await startQueueProxy([
-      '--upstream', app.url, '--container-concurrency', '1', '--drain-quiet-seconds', '0', '--drain-timeout-seconds', '0.5',
+      '--upstream',
+      app.url,
+      '--container-concurrency',
+      '1',
+      '--drain-quiet-seconds',
+      '0',
+      '--drain-timeout-seconds',
+      '0.5',
     ]);
     const atApp = call(`${qp.url}/hold`).catch((err: Error) => err);
     await until(() => app.inflight === 1, 'one request at the app');
@@ -497,7 +555,13 @@ describe('QueueProxyStatsReader', () => {
     draining: false,
   });
 
-  const second = (s: number) => ({ second: s, averageConcurrency: 1, averageProxiedConcurrency: 0, requestCount: 1, proxiedRequestCount: 0 });
+  const second = (s: number) => ({
+    second: s,
+    averageConcurrency: 1,
+    averageProxiedConcurrency: 0,
+    requestCount: 1,
+    proxiedRequestCount: 0,
+  });
 
   it('sums the endpoints that answer and counts the silent ones', { timeout: 15_000 }, async () => {
     const a = await fakeEndpoint(pod(100, 4.5, 1.5, 30, 10));
@@ -614,12 +678,14 @@ describe('deploy/sidecar manifest', () => {
     // The CLI accepts the sidecar's arguments as written.
     expect(qp.args![0]).toBe('queue-proxy');
     const options = parseQueueProxyArgs(qp.args!.slice(1));
-    if (options === 'help') throw new Error('the sidecar\'s arguments parsed as --help');
+    if (options === 'help') throw new Error("the sidecar's arguments parsed as --help");
     expect(options).toMatchObject({ listen: { port: 8012 }, admin: { port: 9091 } });
-    expect(qp.ports).toEqual(expect.arrayContaining([
-      expect.objectContaining({ name: 'http', containerPort: 8012 }),
-      expect.objectContaining({ name: 'queue-admin', containerPort: 9091 }),
-    ]));
+    expect(qp.ports).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ name: 'http', containerPort: 8012 }),
+        expect.objectContaining({ name: 'queue-admin', containerPort: 9091 }),
+      ]),
+    );
     expect(qp.readinessProbe!.httpGet).toEqual({ path: '/readyz', port: 'queue-admin' });
     expect(predictor.lifecycle!.preStop!.httpGet).toEqual({ path: '/wait-for-drain', port: 9091 });
     // The grace period covers the quiet period and the drain timeout.

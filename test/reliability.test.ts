@@ -187,7 +187,10 @@ describe('smuggling: the endpoint sees exactly the requests clients sent', () =>
       expect((JSON.parse(await res.body.text()) as Echo).url).toBe(`/victim/${i}`);
     }
     await agent.close();
-    expect(endpoint.seen.map((s) => `${s.method} ${s.url}`)).toEqual(['POST /attack', ...Array.from({ length: 10 }, (_, i) => `GET /victim/${i}`)]);
+    expect(endpoint.seen.map((s) => `${s.method} ${s.url}`)).toEqual([
+      'POST /attack',
+      ...Array.from({ length: 10 }, (_, i) => `GET /victim/${i}`),
+    ]);
     expect(endpoint.seen[0]!.headers['content-length']).toBe(String(smuggled.length));
   });
 
@@ -195,7 +198,10 @@ describe('smuggling: the endpoint sees exactly the requests clients sent', () =>
     const endpoint = await recordingEndpoint();
     gw = await startGateway(staticService(endpoint.url));
     const chunk = smuggled.length.toString(16);
-    const answer = await one(gw.port, `POST /attack HTTP/1.1\r\nHost: app\r\nConnection: transfer-encoding\r\nTransfer-Encoding: chunked\r\n\r\n${chunk}\r\n${smuggled}\r\n0\r\n\r\n`);
+    const answer = await one(
+      gw.port,
+      `POST /attack HTTP/1.1\r\nHost: app\r\nConnection: transfer-encoding\r\nTransfer-Encoding: chunked\r\n\r\n${chunk}\r\n${smuggled}\r\n0\r\n\r\n`,
+    );
     expect(JSON.parse(answer.body)).toEqual({ method: 'POST', url: '/attack', body: smuggled });
     await request(`${gw.url}/after`).then((r) => r.body.text());
     expect(endpoint.seen.map((s) => s.url)).toEqual(['/attack', '/after']);
@@ -212,7 +218,10 @@ describe('smuggling: the endpoint sees exactly the requests clients sent', () =>
   it('Connection naming the forwarding headers: the gateway writes them anyway', async () => {
     const endpoint = await recordingEndpoint();
     gw = await startGateway(staticService(endpoint.url));
-    await one(gw.port, 'GET /f HTTP/1.1\r\nHost: app\r\nConnection: x-forwarded-for, forwarded, sluice-proxied\r\nX-Forwarded-For: 203.0.113.7\r\n\r\n');
+    await one(
+      gw.port,
+      'GET /f HTTP/1.1\r\nHost: app\r\nConnection: x-forwarded-for, forwarded, sluice-proxied\r\nX-Forwarded-For: 203.0.113.7\r\n\r\n',
+    );
     expect(endpoint.seen[0]!.headers['x-forwarded-for']).toBe('203.0.113.7, 127.0.0.1');
     expect(endpoint.seen[0]!.headers.forwarded).toBe('for=127.0.0.1;host="app";proto=http');
     expect(endpoint.seen[0]!.headers['sluice-proxied']).toBe('1');
@@ -227,12 +236,32 @@ describe('smuggling: the endpoint sees exactly the requests clients sent', () =>
   });
 
   it.each([
-    { label: 'Content-Length and Transfer-Encoding', text: 'POST / HTTP/1.1\r\nHost: app\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: app\r\n\r\n', status: 400 },
-    { label: 'two Content-Length headers', text: 'POST / HTTP/1.1\r\nHost: app\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\nabcd', status: 400 },
-    { label: 'a bad chunk size', text: 'POST / HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n', status: 400 },
-    { label: 'a transfer coding before chunked', text: 'POST / HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n', status: 501 },
+    {
+      label: 'Content-Length and Transfer-Encoding',
+      text: 'POST / HTTP/1.1\r\nHost: app\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: app\r\n\r\n',
+      status: 400,
+    },
+    {
+      label: 'two Content-Length headers',
+      text: 'POST / HTTP/1.1\r\nHost: app\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\nabcd',
+      status: 400,
+    },
+    {
+      label: 'a bad chunk size',
+      text: 'POST / HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n',
+      status: 400,
+    },
+    {
+      label: 'a transfer coding before chunked',
+      text: 'POST / HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
+      status: 501,
+    },
     // The data port's parser refuses it outright; node:http's lets it through to the gateway, which refuses the coding.
-    { label: 'Transfer-Encoding without chunked', text: 'POST / HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: gzip\r\n\r\nabc', status: KIND === 'node' ? 501 : 400 },
+    {
+      label: 'Transfer-Encoding without chunked',
+      text: 'POST / HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: gzip\r\n\r\nabc',
+      status: KIND === 'node' ? 501 : 400,
+    },
   ])('$label: refused with $status, nothing reaches the endpoint', async ({ text, status }) => {
     const endpoint = await recordingEndpoint();
     gw = await startGateway(staticService(endpoint.url));
@@ -244,11 +273,25 @@ describe('smuggling: the endpoint sees exactly the requests clients sent', () =>
 
   it('the queue-proxy frames the body itself too (Connection: content-length)', async () => {
     const endpoint = await recordingEndpoint();
-    const options = parseQueueProxyArgs(['--upstream', endpoint.url, '--container-concurrency', '0', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--drain-quiet-seconds', '0']);
+    const options = parseQueueProxyArgs([
+      '--upstream',
+      endpoint.url,
+      '--container-concurrency',
+      '0',
+      '--listen',
+      '127.0.0.1:0',
+      '--admin',
+      '127.0.0.1:0',
+      '--drain-quiet-seconds',
+      '0',
+    ]);
     if (typeof options === 'string') throw new Error(options);
     qp = await startQueueProxy(options, { logger: pino({ level: 'silent' }), probeIntervalMs: 0 });
     const port = qp.data.port;
-    const res = await one(port, `POST /attack HTTP/1.1\r\nHost: app\r\nConnection: content-length\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`);
+    const res = await one(
+      port,
+      `POST /attack HTTP/1.1\r\nHost: app\r\nConnection: content-length\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`,
+    );
     expect(JSON.parse(res.body)).toEqual({ method: 'POST', url: '/attack', body: smuggled });
     await one(port, 'GET /victim HTTP/1.1\r\nHost: app\r\n\r\n');
     expect(endpoint.seen.map((s) => s.url)).toEqual(['/attack', '/victim']);
@@ -264,7 +307,11 @@ describe('validation at the edge', () => {
     { label: 'a Host that is not a host', text: 'GET / HTTP/1.1\r\nHost: a b@c/d\r\n\r\n', message: 'not a valid host' },
     { label: 'a path climbing above the root', text: 'GET /../etc/passwd HTTP/1.1\r\nHost: app\r\n\r\n', message: 'above the root' },
     { label: 'a malformed escape in the path', text: 'GET /a%zz HTTP/1.1\r\nHost: app\r\n\r\n', message: 'two hex digits' },
-    { label: 'an absolute-form target (never an open proxy)', text: 'GET http://169.254.169.254/latest HTTP/1.1\r\nHost: 169.254.169.254\r\n\r\n', message: 'not a forward proxy' },
+    {
+      label: 'an absolute-form target (never an open proxy)',
+      text: 'GET http://169.254.169.254/latest HTTP/1.1\r\nHost: 169.254.169.254\r\n\r\n',
+      message: 'not a forward proxy',
+    },
   ])('$label: 400 bad_request, nothing reaches the endpoint', async ({ text, message }) => {
     const endpoint = await recordingEndpoint();
     gw = await startGateway(staticService(endpoint.url));
@@ -306,7 +353,12 @@ services:
     revisions: [{ name: iris-1, backend: static, urls: ["${iris.url}"] }]
     traffic: [{ revision: iris-1, percent: 100 }]
 `);
-    for (const path of ['/public/../private', '/public/%2e%2e/private', '/v2/models/iris/../../../admin', '/v2/models/iris/%2E%2E/%2e%2e/%2e%2e/admin']) {
+    for (const path of [
+      '/public/../private',
+      '/public/%2e%2e/private',
+      '/v2/models/iris/../../../admin',
+      '/v2/models/iris/%2E%2E/%2e%2e/%2e%2e/admin',
+    ]) {
       const res = await one(gw.port, `GET ${path} HTTP/1.1\r\nHost: app\r\n\r\n`);
       expect(res.status, path).toBe(404);
       expect((JSON.parse(res.body) as ErrorBody).error.code).toBe('route_not_found');
@@ -358,29 +410,36 @@ async function burst(port: number, n: number, text: string): Promise<Array<{ sta
   const conns: Socket[] = [];
   for (let i = 0; i < n; i += 250) {
     await Promise.all(
-      Array.from({ length: Math.min(250, n - i) }, () => new Promise<void>((resolve, reject) => {
-        const s = connect(port, '127.0.0.1', resolve);
-        s.once('error', reject);
-        conns.push(s);
-        sockets.push(s);
-      })),
+      Array.from(
+        { length: Math.min(250, n - i) },
+        () =>
+          new Promise<void>((resolve, reject) => {
+            const s = connect(port, '127.0.0.1', resolve);
+            s.once('error', reject);
+            conns.push(s);
+            sockets.push(s);
+          }),
+      ),
     );
   }
-  const answers = conns.map((s) => new Promise<{ status: number; pid: string | undefined }>((resolve) => {
-    let text = '';
-    s.setEncoding('latin1');
-    s.on('data', (d: string) => {
-      text += d;
-      const head = text.indexOf('\r\n\r\n');
-      if (head === -1) return;
-      const status = Number(text.slice(9, 12));
-      const pid = /\r\npredictor-pid: (\d+)/i.exec(text.slice(0, head))?.[1];
-      s.destroy();
-      resolve({ status, pid });
-    });
-    s.on('error', () => resolve({ status: 0, pid: undefined }));
-    s.on('close', () => resolve({ status: 0, pid: undefined }));
-  }));
+  const answers = conns.map(
+    (s) =>
+      new Promise<{ status: number; pid: string | undefined }>((resolve) => {
+        let text = '';
+        s.setEncoding('latin1');
+        s.on('data', (d: string) => {
+          text += d;
+          const head = text.indexOf('\r\n\r\n');
+          if (head === -1) return;
+          const status = Number(text.slice(9, 12));
+          const pid = /\r\npredictor-pid: (\d+)/i.exec(text.slice(0, head))?.[1];
+          s.destroy();
+          resolve({ status, pid });
+        });
+        s.on('error', () => resolve({ status: 0, pid: undefined }));
+        s.on('close', () => resolve({ status: 0, pid: undefined }));
+      }),
+  );
   for (const s of conns) s.write(text, 'latin1');
   return Promise.all(answers);
 }
@@ -417,7 +476,8 @@ services:
     for (const a of answers) byReplica.set(a.pid!, (byReplica.get(a.pid!) ?? 0) + 1);
     expect(byReplica.size).toBe(MAX_SCALE);
     const share = N / MAX_SCALE;
-    for (const [pid, count] of byReplica) expect(count, `replica ${pid}: ${JSON.stringify([...byReplica])}`).toBeLessThanOrEqual(share * 1.1);
+    for (const [pid, count] of byReplica)
+      expect(count, `replica ${pid}: ${JSON.stringify([...byReplica])}`).toBeLessThanOrEqual(share * 1.1);
     expect(rev.stats.codes.get(200)).toBe(N);
   }, 60_000);
 });
@@ -466,7 +526,11 @@ services:
       const method = i % 2 === 0 ? 'POST' : 'GET';
       while (!stop) {
         const id = String(next++);
-        const res = await request(`${gw!.url}/work?ms=30&id=${id}`, { dispatcher: agent, method, body: method === 'POST' ? `payload ${id}` : undefined });
+        const res = await request(`${gw!.url}/work?ms=30&id=${id}`, {
+          dispatcher: agent,
+          method,
+          body: method === 'POST' ? `payload ${id}` : undefined,
+        });
         const text = await res.body.text();
         results.push({ id, method, status: res.statusCode, pid: res.statusCode === 200 ? (JSON.parse(text) as { pid: number }).pid : 0 });
       }

@@ -56,7 +56,8 @@ describe('normalizeTarget', () => {
   });
 
   it('has a message for every problem', () => {
-    for (const problem of ['not-origin-form', 'fragment', 'bad-escape', 'above-root'] as const) expect(targetProblemMessage(problem)).toMatch(/\w/);
+    for (const problem of ['not-origin-form', 'fragment', 'bad-escape', 'above-root'] as const)
+      expect(targetProblemMessage(problem)).toMatch(/\w/);
   });
 });
 

@@ -34,7 +34,17 @@ interface RunOptions {
 
 /** Feeds `pieces` as separate reads; stops at the first error. */
 function run(pieces: Buffer[], { noBody = false, idle = false, close = false, reuse = false }: RunOptions = {}): Outcome {
-  const out: Outcome = { heads: [], onBody: [], tail: undefined, ends: 0, calls: [], keepAlive: true, hintMs: -1, busy: false, error: undefined };
+  const out: Outcome = {
+    heads: [],
+    onBody: [],
+    tail: undefined,
+    ends: 0,
+    calls: [],
+    keepAlive: true,
+    hintMs: -1,
+    busy: false,
+    error: undefined,
+  };
   const parser = new ResponseParser({
     onHead(head) {
       out.heads.push(head);
@@ -204,7 +214,22 @@ const rows: Row[] = [
   {
     label: 'header names keep their case, values are trimmed, order and repeats kept',
     input: `${OK_HEAD}X-Upper: 1\r\nx-lower:\t 2 \t\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Empty:\r\nX-Tab: a\tb\r\nContent-Length: 0\r\n\r\n`,
-    wantHeaders: ['X-Upper', '1', 'x-lower', '2', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'X-Empty', '', 'X-Tab', 'a\tb', 'Content-Length', '0'],
+    wantHeaders: [
+      'X-Upper',
+      '1',
+      'x-lower',
+      '2',
+      'Set-Cookie',
+      'a=1',
+      'Set-Cookie',
+      'b=2',
+      'X-Empty',
+      '',
+      'X-Tab',
+      'a\tb',
+      'Content-Length',
+      '0',
+    ],
   },
   {
     label: 'obs-text (latin1) bytes in a value are kept',
@@ -570,13 +595,43 @@ const rows: Row[] = [
   },
 
   // --- malformed ---
-  { label: 'status code of two digits', input: 'HTTP/1.1 20 OK\r\n\r\n', wantCode: 'UPSTREAM_BAD_RESPONSE', wantMessage: /malformed status line "HTTP\/1\.1 20 OK"/ },
-  { label: 'status code of four digits', input: 'HTTP/1.1 2000 OK\r\n\r\n', wantCode: 'UPSTREAM_BAD_RESPONSE', wantMessage: /malformed status line/ },
-  { label: 'no space after the status code', input: 'HTTP/1.1 200OK\r\n\r\n', wantCode: 'UPSTREAM_BAD_RESPONSE', wantMessage: /malformed status line/ },
+  {
+    label: 'status code of two digits',
+    input: 'HTTP/1.1 20 OK\r\n\r\n',
+    wantCode: 'UPSTREAM_BAD_RESPONSE',
+    wantMessage: /malformed status line "HTTP\/1\.1 20 OK"/,
+  },
+  {
+    label: 'status code of four digits',
+    input: 'HTTP/1.1 2000 OK\r\n\r\n',
+    wantCode: 'UPSTREAM_BAD_RESPONSE',
+    wantMessage: /malformed status line/,
+  },
+  {
+    label: 'no space after the status code',
+    input: 'HTTP/1.1 200OK\r\n\r\n',
+    wantCode: 'UPSTREAM_BAD_RESPONSE',
+    wantMessage: /malformed status line/,
+  },
   { label: 'HTTP/2 status line', input: 'HTTP/2 200 OK\r\n\r\n', wantCode: 'UPSTREAM_BAD_RESPONSE', wantMessage: /malformed status line/ },
-  { label: 'lower-case protocol name', input: 'http/1.1 200 OK\r\n\r\n', wantCode: 'UPSTREAM_BAD_RESPONSE', wantMessage: /malformed status line/ },
-  { label: 'not HTTP at all', input: 'SSH-2.0-OpenSSH_9.6\r\n\r\n', wantCode: 'UPSTREAM_BAD_RESPONSE', wantMessage: /malformed status line "SSH-2\.0-OpenSSH_9\.6"/ },
-  { label: 'empty line before the status line', input: `\r\n${OK_HEAD}Content-Length: 0\r\n\r\n`, wantCode: 'UPSTREAM_BAD_RESPONSE', wantMessage: /malformed status line/ },
+  {
+    label: 'lower-case protocol name',
+    input: 'http/1.1 200 OK\r\n\r\n',
+    wantCode: 'UPSTREAM_BAD_RESPONSE',
+    wantMessage: /malformed status line/,
+  },
+  {
+    label: 'not HTTP at all',
+    input: 'SSH-2.0-OpenSSH_9.6\r\n\r\n',
+    wantCode: 'UPSTREAM_BAD_RESPONSE',
+    wantMessage: /malformed status line "SSH-2\.0-OpenSSH_9\.6"/,
+  },
+  {
+    label: 'empty line before the status line',
+    input: `\r\n${OK_HEAD}Content-Length: 0\r\n\r\n`,
+    wantCode: 'UPSTREAM_BAD_RESPONSE',
+    wantMessage: /malformed status line/,
+  },
   {
     label: 'LF-only chunk-size line',
     input: `${CHUNKED}5\nhello\r\n0\r\n\r\n`,
@@ -687,18 +742,78 @@ const rows: Row[] = [
     wantCode: 'UPSTREAM_BAD_RESPONSE',
     wantMessage: /conflicting Content-Length values "5, 6"/,
   },
-  { label: 'non-numeric Content-Length', input: `${OK_HEAD}Content-Length: abc\r\n\r\n`, wantCode: 'UPSTREAM_BAD_RESPONSE', wantMessage: /malformed Content-Length "abc"/ },
-  { label: 'negative Content-Length', input: `${OK_HEAD}Content-Length: -1\r\n\r\n`, wantCode: 'UPSTREAM_BAD_RESPONSE', wantMessage: /malformed Content-Length "-1"/ },
-  { label: 'Content-Length with a sign', input: `${OK_HEAD}Content-Length: +5\r\n\r\nhello`, wantCode: 'UPSTREAM_BAD_RESPONSE', wantMessage: /malformed Content-Length "\+5"/ },
-  { label: 'hex Content-Length', input: `${OK_HEAD}Content-Length: 0x10\r\n\r\n`, wantCode: 'UPSTREAM_BAD_RESPONSE', wantMessage: /malformed Content-Length "0x10"/ },
-  { label: 'Content-Length with trailing garbage', input: `${OK_HEAD}Content-Length: 5x\r\n\r\nhello`, wantCode: 'UPSTREAM_BAD_RESPONSE', wantMessage: /malformed Content-Length "5x"/ },
-  { label: 'empty Content-Length', input: `${OK_HEAD}Content-Length:\r\n\r\n`, wantCode: 'UPSTREAM_BAD_RESPONSE', wantMessage: /malformed Content-Length ""/ },
-  { label: 'chunk size not hex', input: `${CHUNKED}zz\r\nhello\r\n0\r\n\r\n`, wantCode: 'UPSTREAM_BAD_RESPONSE', wantMessage: /malformed chunk size "zz"/ },
-  { label: 'chunk size empty', input: `${CHUNKED}\r\nhello\r\n0\r\n\r\n`, wantCode: 'UPSTREAM_BAD_RESPONSE', wantMessage: /malformed chunk size ""/ },
-  { label: 'chunk size with a 0x prefix', input: `${CHUNKED}0x5\r\nhello\r\n0\r\n\r\n`, wantCode: 'UPSTREAM_BAD_RESPONSE', wantMessage: /malformed chunk size "0x5"/ },
-  { label: 'negative chunk size', input: `${CHUNKED}-5\r\nhello\r\n0\r\n\r\n`, wantCode: 'UPSTREAM_BAD_RESPONSE', wantMessage: /malformed chunk size "-5"/ },
-  { label: 'chunk size with leading space', input: `${CHUNKED} 5\r\nhello\r\n0\r\n\r\n`, wantCode: 'UPSTREAM_BAD_RESPONSE', wantMessage: /malformed chunk size " 5"/ },
-  { label: 'chunk size of 13 hex digits', input: `${CHUNKED}1000000000000\r\n`, wantCode: 'UPSTREAM_BAD_RESPONSE', wantMessage: /malformed chunk size "1000000000000"/ },
+  {
+    label: 'non-numeric Content-Length',
+    input: `${OK_HEAD}Content-Length: abc\r\n\r\n`,
+    wantCode: 'UPSTREAM_BAD_RESPONSE',
+    wantMessage: /malformed Content-Length "abc"/,
+  },
+  {
+    label: 'negative Content-Length',
+    input: `${OK_HEAD}Content-Length: -1\r\n\r\n`,
+    wantCode: 'UPSTREAM_BAD_RESPONSE',
+    wantMessage: /malformed Content-Length "-1"/,
+  },
+  {
+    label: 'Content-Length with a sign',
+    input: `${OK_HEAD}Content-Length: +5\r\n\r\nhello`,
+    wantCode: 'UPSTREAM_BAD_RESPONSE',
+    wantMessage: /malformed Content-Length "\+5"/,
+  },
+  {
+    label: 'hex Content-Length',
+    input: `${OK_HEAD}Content-Length: 0x10\r\n\r\n`,
+    wantCode: 'UPSTREAM_BAD_RESPONSE',
+    wantMessage: /malformed Content-Length "0x10"/,
+  },
+  {
+    label: 'Content-Length with trailing garbage',
+    input: `${OK_HEAD}Content-Length: 5x\r\n\r\nhello`,
+    wantCode: 'UPSTREAM_BAD_RESPONSE',
+    wantMessage: /malformed Content-Length "5x"/,
+  },
+  {
+    label: 'empty Content-Length',
+    input: `${OK_HEAD}Content-Length:\r\n\r\n`,
+    wantCode: 'UPSTREAM_BAD_RESPONSE',
+    wantMessage: /malformed Content-Length ""/,
+  },
+  {
+    label: 'chunk size not hex',
+    input: `${CHUNKED}zz\r\nhello\r\n0\r\n\r\n`,
+    wantCode: 'UPSTREAM_BAD_RESPONSE',
+    wantMessage: /malformed chunk size "zz"/,
+  },
+  {
+    label: 'chunk size empty',
+    input: `${CHUNKED}\r\nhello\r\n0\r\n\r\n`,
+    wantCode: 'UPSTREAM_BAD_RESPONSE',
+    wantMessage: /malformed chunk size ""/,
+  },
+  {
+    label: 'chunk size with a 0x prefix',
+    input: `${CHUNKED}0x5\r\nhello\r\n0\r\n\r\n`,
+    wantCode: 'UPSTREAM_BAD_RESPONSE',
+    wantMessage: /malformed chunk size "0x5"/,
+  },
+  {
+    label: 'negative chunk size',
+    input: `${CHUNKED}-5\r\nhello\r\n0\r\n\r\n`,
+    wantCode: 'UPSTREAM_BAD_RESPONSE',
+    wantMessage: /malformed chunk size "-5"/,
+  },
+  {
+    label: 'chunk size with leading space',
+    input: `${CHUNKED} 5\r\nhello\r\n0\r\n\r\n`,
+    wantCode: 'UPSTREAM_BAD_RESPONSE',
+    wantMessage: /malformed chunk size " 5"/,
+  },
+  {
+    label: 'chunk size of 13 hex digits',
+    input: `${CHUNKED}1000000000000\r\n`,
+    wantCode: 'UPSTREAM_BAD_RESPONSE',
+    wantMessage: /malformed chunk size "1000000000000"/,
+  },
   {
     label: 'chunk-size line too long',
     input: `${CHUNKED}5;${'x'.repeat(5000)}\r\nhello\r\n0\r\n\r\n`,
@@ -775,7 +890,15 @@ describe('ResponseParser', () => {
     const all = bytes(`${head}\r\n\r\nok`);
     const failures: string[] = [];
     // Splits in the padding, at the head's end, and inside its final CRLFCRLF.
-    for (const at of [100, MAX_HEAD_BYTES - 1, MAX_HEAD_BYTES, MAX_HEAD_BYTES + 1, MAX_HEAD_BYTES + 2, MAX_HEAD_BYTES + 3, MAX_HEAD_BYTES + 4]) {
+    for (const at of [
+      100,
+      MAX_HEAD_BYTES - 1,
+      MAX_HEAD_BYTES,
+      MAX_HEAD_BYTES + 1,
+      MAX_HEAD_BYTES + 2,
+      MAX_HEAD_BYTES + 3,
+      MAX_HEAD_BYTES + 4,
+    ]) {
       const got = run([all.subarray(0, at), all.subarray(at)]);
       if (got.error !== undefined || bodyOf(got) !== 'ok') failures.push(`split at ${at}: ${got.error?.message ?? bodyOf(got)}`);
     }

@@ -43,7 +43,8 @@ services:
   ],
 };
 
-const held = (percents: number[], holdMs: number): RolloutStep[] => percents.map((percent, i) => ({ percent, holdMs: i === percents.length - 1 ? 0 : holdMs }));
+const held = (percents: number[], holdMs: number): RolloutStep[] =>
+  percents.map((percent, i) => ({ percent, holdMs: i === percents.length - 1 ? 0 : holdMs }));
 
 interface PlanRow {
   label: string;
@@ -71,10 +72,7 @@ const planRows: PlanRow[] = [
   {
     label: 'Knative duration: 60 s with a 10 s shortest step → 1, 21, 41, 61, 81, 100',
     body: { to: 'b', durationSeconds: 60, intervalSeconds: 10 },
-    wantSteps: [
-      { percent: 1, holdMs: 20_000 },
-      ...held([21, 41, 61, 81, 100], 10_000),
-    ],
+    wantSteps: [{ percent: 1, holdMs: 20_000 }, ...held([21, 41, 61, 81, 100], 10_000)],
   },
   {
     label: 'analysis limits as given',
@@ -100,7 +98,11 @@ const planRows: PlanRow[] = [
     body: { to: 'a' },
     wantProblems: ['from: no revision other than "a" has traffic to take over'],
   },
-  { label: 'steps: not increasing', body: { to: 'b', steps: [10, 50, 30] }, wantProblems: ['steps[2]: 30 after 50, want strictly increasing percents'] },
+  {
+    label: 'steps: not increasing',
+    body: { to: 'b', steps: [10, 50, 30] },
+    wantProblems: ['steps[2]: 30 after 50, want strictly increasing percents'],
+  },
   { label: 'steps: out of range', body: { to: 'b', steps: [0, 50] }, wantProblems: ['steps[0]: Too small: expected number to be >=1'] },
   {
     label: 'steps and durationSeconds together',
@@ -112,8 +114,16 @@ const planRows: PlanRow[] = [
     body: { to: 'b', strategy: 'blue-green', steps: [50] },
     wantProblems: ['steps: not used by the blue-green strategy (one flip to 100 %)'],
   },
-  { label: 'unknown strategy', body: { to: 'b', strategy: 'linear' }, wantProblems: ['strategy: Invalid option: expected one of "canary"|"blue-green"'] },
-  { label: 'maxErrorRate above 1', body: { to: 'b', analysis: { maxErrorRate: 2 } }, wantProblems: ['analysis.maxErrorRate: Too big: expected number to be <=1'] },
+  {
+    label: 'unknown strategy',
+    body: { to: 'b', strategy: 'linear' },
+    wantProblems: ['strategy: Invalid option: expected one of "canary"|"blue-green"'],
+  },
+  {
+    label: 'maxErrorRate above 1',
+    body: { to: 'b', analysis: { maxErrorRate: 2 } },
+    wantProblems: ['analysis.maxErrorRate: Too big: expected number to be <=1'],
+  },
   { label: 'unknown field', body: { to: 'b', speed: 'fast' }, wantProblems: ['(root): Unrecognized key: "speed"'] },
 ];
 
@@ -213,7 +223,8 @@ describe('durationSteps (Knative rollout-duration)', () => {
       expect(steps.at(-1)!.holdMs).toBe(0);
       // The whole rollout takes about the duration (or the shortest possible one).
       const total = steps.reduce((sum, s) => sum + s.holdMs, 0);
-      if (row.durationSeconds > row.minStepSeconds) expect(Math.abs(total - row.durationSeconds * 1000)).toBeLessThan(row.wantHoldMs + 1000);
+      if (row.durationSeconds > row.minStepSeconds)
+        expect(Math.abs(total - row.durationSeconds * 1000)).toBeLessThan(row.wantHoldMs + 1000);
     });
   }
 });
@@ -278,10 +289,38 @@ describe('quantileMs (p99 from the histogram)', () => {
   const rows: Array<{ label: string; counts: number[]; want: number | null }> = [
     { label: 'empty → null', counts: histogram([]), want: null },
     { label: 'all in the 10 ms bucket', counts: histogram([[0.01, 50]]), want: 10 },
-    { label: '98 fast, 2 slow: rank 99 is slow', counts: histogram([[0.01, 98], [0.25, 2]]), want: 250 },
-    { label: '99 fast, 1 slow: rank 99 is fast', counts: histogram([[0.01, 99], [0.25, 1]]), want: 10 },
-    { label: '5 requests: rank ceil(4.95) = 5 is the slowest', counts: histogram([[0.005, 4], [1, 1]]), want: 1000 },
-    { label: 'beyond the last bound → Infinity', counts: histogram([[0.01, 1], [Infinity, 9]]), want: Infinity },
+    {
+      label: '98 fast, 2 slow: rank 99 is slow',
+      counts: histogram([
+        [0.01, 98],
+        [0.25, 2],
+      ]),
+      want: 250,
+    },
+    {
+      label: '99 fast, 1 slow: rank 99 is fast',
+      counts: histogram([
+        [0.01, 99],
+        [0.25, 1],
+      ]),
+      want: 10,
+    },
+    {
+      label: '5 requests: rank ceil(4.95) = 5 is the slowest',
+      counts: histogram([
+        [0.005, 4],
+        [1, 1],
+      ]),
+      want: 1000,
+    },
+    {
+      label: 'beyond the last bound → Infinity',
+      counts: histogram([
+        [0.01, 1],
+        [Infinity, 9],
+      ]),
+      want: Infinity,
+    },
   ];
   for (const row of rows) it(row.label, () => expect(quantileMs(row.counts, DURATION_BOUNDS, 0.99)).toBe(row.want));
 });
@@ -308,16 +347,51 @@ describe('intervalStats', () => {
 
 describe('judge', () => {
   const spec = (over: Partial<AnalysisSpec> = {}): AnalysisSpec => ({ ...DEFAULT_ANALYSIS, ...over });
-  const s = (requests: number, errors: number, p99Ms: number | null = 5): IntervalStats => ({ requests, errors, errorRate: requests > 0 ? errors / requests : 0, p99Ms });
+  const s = (requests: number, errors: number, p99Ms: number | null = 5): IntervalStats => ({
+    requests,
+    errors,
+    errorRate: requests > 0 ? errors / requests : 0,
+    p99Ms,
+  });
   const rows: Array<{ label: string; stats: IntervalStats; spec: AnalysisSpec; want: string; wantReason: string }> = [
     { label: 'healthy', stats: s(40, 0), spec: spec(), want: 'pass', wantReason: 'error rate 0.00 ≤ 0.05 over 40 requests' },
     { label: 'half errors', stats: s(40, 20), spec: spec(), want: 'fail', wantReason: 'error rate 0.50 > 0.05 over 40 requests' },
-    { label: 'exactly at the limit passes', stats: s(100, 5), spec: spec(), want: 'pass', wantReason: 'error rate 0.05 ≤ 0.05 over 100 requests' },
-    { label: 'just over the limit fails', stats: s(100, 6), spec: spec(), want: 'fail', wantReason: 'error rate 0.06 > 0.05 over 100 requests' },
+    {
+      label: 'exactly at the limit passes',
+      stats: s(100, 5),
+      spec: spec(),
+      want: 'pass',
+      wantReason: 'error rate 0.05 ≤ 0.05 over 100 requests',
+    },
+    {
+      label: 'just over the limit fails',
+      stats: s(100, 6),
+      spec: spec(),
+      want: 'fail',
+      wantReason: 'error rate 0.06 > 0.05 over 100 requests',
+    },
     { label: 'too few requests waits', stats: s(7, 7), spec: spec(), want: 'wait', wantReason: '7 of 20 requests needed' },
-    { label: 'minRequests 0 judges an empty interval', stats: s(0, 0, null), spec: spec({ minRequests: 0 }), want: 'pass', wantReason: 'error rate 0.00 ≤ 0.05 over 0 requests' },
-    { label: 'p99 over the limit', stats: s(30, 0, 250), spec: spec({ maxP99Ms: 100 }), want: 'fail', wantReason: 'p99 250 ms > 100 ms over 30 requests' },
-    { label: 'p99 within the limit', stats: s(30, 0, 100), spec: spec({ maxP99Ms: 100 }), want: 'pass', wantReason: 'error rate 0.00 ≤ 0.05, p99 100 ms ≤ 100 ms over 30 requests' },
+    {
+      label: 'minRequests 0 judges an empty interval',
+      stats: s(0, 0, null),
+      spec: spec({ minRequests: 0 }),
+      want: 'pass',
+      wantReason: 'error rate 0.00 ≤ 0.05 over 0 requests',
+    },
+    {
+      label: 'p99 over the limit',
+      stats: s(30, 0, 250),
+      spec: spec({ maxP99Ms: 100 }),
+      want: 'fail',
+      wantReason: 'p99 250 ms > 100 ms over 30 requests',
+    },
+    {
+      label: 'p99 within the limit',
+      stats: s(30, 0, 100),
+      spec: spec({ maxP99Ms: 100 }),
+      want: 'pass',
+      wantReason: 'error rate 0.00 ≤ 0.05, p99 100 ms ≤ 100 ms over 30 requests',
+    },
     {
       label: 'p99 beyond the histogram',
       stats: s(30, 0, Infinity),
@@ -325,7 +399,13 @@ describe('judge', () => {
       want: 'fail',
       wantReason: 'p99 beyond the last bucket (300000 ms), limit 500 ms over 30 requests',
     },
-    { label: 'a fine error-rate limit keeps its digits', stats: s(1000, 10), spec: spec({ maxErrorRate: 0.005 }), want: 'fail', wantReason: 'error rate 0.01 > 0.005 over 1000 requests' },
+    {
+      label: 'a fine error-rate limit keeps its digits',
+      stats: s(1000, 10),
+      spec: spec({ maxErrorRate: 0.005 }),
+      want: 'fail',
+      wantReason: 'error rate 0.01 > 0.005 over 1000 requests',
+    },
   ];
   for (const row of rows) {
     it(row.label, () => {
@@ -425,7 +505,14 @@ describe('RolloutController (fake clock)', () => {
   it('promotes a healthy canary step by step', async () => {
     const w = fakeWorld();
     const started = await w.rollouts.start('shop', { to: 'b', steps: [10, 50], intervalSeconds: 30 });
-    expect(started).toMatchObject({ phase: 'progressing', from: 'a', to: 'b', step: 1, percent: 10, nextCheckAt: new Date(T0 + 30_000).toISOString() });
+    expect(started).toMatchObject({
+      phase: 'progressing',
+      from: 'a',
+      to: 'b',
+      step: 1,
+      percent: 10,
+      nextCheckAt: new Date(T0 + 30_000).toISOString(),
+    });
     expect(w.split()).toBe('a=90 b=10');
     w.serve('b', 200, 25);
     await w.advance(30_000);
@@ -435,7 +522,14 @@ describe('RolloutController (fake clock)', () => {
     await w.advance(30_000);
     const s = w.rollouts.state('shop')!;
     expect(w.split()).toBe('a=0 b=100');
-    expect(s).toMatchObject({ phase: 'promoted', step: 3, percent: 100, reason: null, nextCheckAt: null, finishedAt: new Date(T0 + 60_000).toISOString() });
+    expect(s).toMatchObject({
+      phase: 'promoted',
+      step: 3,
+      percent: 100,
+      reason: null,
+      nextCheckAt: null,
+      finishedAt: new Date(T0 + 60_000).toISOString(),
+    });
     expect(types(s)).toEqual(['started', 'step', 'analysis', 'step', 'analysis', 'step', 'promoted']);
     expect(s.timeline[2]).toMatchObject({
       at: new Date(T0 + 30_000).toISOString(),
@@ -456,7 +550,10 @@ describe('RolloutController (fake clock)', () => {
     expect(s).toMatchObject({ phase: 'rolled-back', percent: 0, reason: 'error rate 0.50 > 0.05 over 40 requests' });
     expect(types(s)).toEqual(['started', 'step', 'analysis', 'rollback']);
     expect(s.timeline[2]!.analysis).toEqual({ requests: 40, errors: 20, errorRate: 0.5, p99Ms: 5, verdict: 'fail' });
-    expect(s.timeline[3]).toMatchObject({ percent: 0, message: 'b at 0 %, a at 100 % (rollback: error rate 0.50 > 0.05 over 40 requests)' });
+    expect(s.timeline[3]).toMatchObject({
+      percent: 0,
+      message: 'b at 0 %, a at 100 % (rollback: error rate 0.50 > 0.05 over 40 requests)',
+    });
   });
 
   it('judges only what the canary answered since its step began', async () => {
@@ -482,7 +579,11 @@ describe('RolloutController (fake clock)', () => {
     w.serve('b', 200, 5);
     await w.advance(30_000);
     let s = w.rollouts.state('shop')!;
-    expect(s).toMatchObject({ phase: 'progressing', percent: 10, waiting: '5 of 20 requests needed after 1 interval; holding 10 % for another (at most 3 more)' });
+    expect(s).toMatchObject({
+      phase: 'progressing',
+      percent: 10,
+      waiting: '5 of 20 requests needed after 1 interval; holding 10 % for another (at most 3 more)',
+    });
     expect(s.nextCheckAt).toBe(new Date(T0 + 60_000).toISOString());
     w.serve('b', 200, 15);
     await w.advance(30_000);
@@ -496,8 +597,23 @@ describe('RolloutController (fake clock)', () => {
     await w.rollouts.start('shop', { to: 'b', steps: [10], intervalSeconds: 30 });
     for (let i = 0; i < 4; i++) await w.advance(30_000);
     const s = w.rollouts.state('shop')!;
-    expect(s).toMatchObject({ phase: 'failed', percent: 0, reason: 'not enough requests to judge b: 0 of 20 requests needed after 4 intervals' });
-    expect(types(s)).toEqual(['started', 'step', 'analysis', 'waiting', 'analysis', 'waiting', 'analysis', 'waiting', 'analysis', 'failed']);
+    expect(s).toMatchObject({
+      phase: 'failed',
+      percent: 0,
+      reason: 'not enough requests to judge b: 0 of 20 requests needed after 4 intervals',
+    });
+    expect(types(s)).toEqual([
+      'started',
+      'step',
+      'analysis',
+      'waiting',
+      'analysis',
+      'waiting',
+      'analysis',
+      'waiting',
+      'analysis',
+      'failed',
+    ]);
     expect(w.split()).toBe('a=100 b=0');
   });
 
@@ -511,7 +627,9 @@ describe('RolloutController (fake clock)', () => {
     w.serve('b', 200, 20);
     await w.advance(30_000);
     // Once it has ended, the next one may start.
-    await expect(w.rollouts.start('shop', { to: 'c', from: 'b', steps: [50], intervalSeconds: 5 })).resolves.toMatchObject({ phase: 'progressing' });
+    await expect(w.rollouts.start('shop', { to: 'c', from: 'b', steps: [50], intervalSeconds: 5 })).resolves.toMatchObject({
+      phase: 'progressing',
+    });
   });
 
   it('aborts: traffic back to the stable revision, no check left', async () => {
@@ -555,7 +673,12 @@ describe('RolloutController (fake clock)', () => {
     const w = fakeWorld();
     await w.rollouts.start('shop', { to: 'b', strategy: 'blue-green' });
     await w.rollouts.idle('shop');
-    expect(w.rollouts.state('shop')).toMatchObject({ phase: 'promoted', strategy: 'blue-green', percent: 100, steps: [{ percent: 100, holdSeconds: 0 }] });
+    expect(w.rollouts.state('shop')).toMatchObject({
+      phase: 'promoted',
+      strategy: 'blue-green',
+      percent: 100,
+      steps: [{ percent: 100, holdSeconds: 0 }],
+    });
     expect(w.split()).toBe('a=0 b=100');
   });
 
@@ -654,16 +777,23 @@ describe('rollouts through the admin API (local predictors, steady load)', { tim
   async function start(canaryArgs: string[]): Promise<TestGateway> {
     gw = await startGateway(canaryConfig(canaryArgs), { configFile: join(dir, 'sluice.yaml') });
     const g = gw;
-    await until(() => g.revision('iris', 'stable').endpoints.length === 1 && g.revision('iris', 'canary').endpoints.length === 1, 'both revisions ready');
+    await until(
+      () => g.revision('iris', 'stable').endpoints.length === 1 && g.revision('iris', 'canary').endpoints.length === 1,
+      'both revisions ready',
+    );
     return g;
   }
 
   async function finished(g: TestGateway): Promise<RolloutState> {
     let state: RolloutState | undefined;
-    await until(async () => {
-      state = ((await admin(g, 'GET', '/api/v1/services/iris')).json as { rollout: RolloutState }).rollout;
-      return state.phase !== 'progressing';
-    }, 'the rollout to end', 20_000);
+    await until(
+      async () => {
+        state = ((await admin(g, 'GET', '/api/v1/services/iris')).json as { rollout: RolloutState }).rollout;
+        return state.phase !== 'progressing';
+      },
+      'the rollout to end',
+      20_000,
+    );
     return state!;
   }
 
@@ -671,7 +801,12 @@ describe('rollouts through the admin API (local predictors, steady load)', { tim
     const g = await start(['--error-rate', '0.5']);
     const load = steadyLoad(g.url);
     await until(() => load.samples.length >= 50, 'load running');
-    const started = await admin(g, 'POST', '/api/v1/services/iris/rollout', { to: 'canary', steps: [20, 50], intervalSeconds: 1, analysis: { minRequests: 10 } });
+    const started = await admin(g, 'POST', '/api/v1/services/iris/rollout', {
+      to: 'canary',
+      steps: [20, 50],
+      intervalSeconds: 1,
+      analysis: { minRequests: 10 },
+    });
     expect(started.status).toBe(202);
     expect(started.json).toMatchObject({ phase: 'progressing', from: 'stable', to: 'canary', percent: 20 });
     const state = await finished(g);
@@ -704,7 +839,12 @@ describe('rollouts through the admin API (local predictors, steady load)', { tim
     const g = await start([]);
     const load = steadyLoad(g.url);
     await until(() => load.samples.length >= 50, 'load running');
-    const started = await admin(g, 'POST', '/api/v1/services/iris/rollout', { to: 'canary', steps: [25, 50], intervalSeconds: 1, analysis: { minRequests: 10, maxP99Ms: 1000 } });
+    const started = await admin(g, 'POST', '/api/v1/services/iris/rollout', {
+      to: 'canary',
+      steps: [25, 50],
+      intervalSeconds: 1,
+      analysis: { minRequests: 10, maxP99Ms: 1000 },
+    });
     expect(started.status).toBe(202);
     const state = await finished(g);
     const samples = await load.stop();

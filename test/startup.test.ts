@@ -72,7 +72,10 @@ function run(args: string[], env: Record<string, string | undefined> = {}): Prom
 
 /** The JSON log line that reports the failed start. */
 function failure(stdout: string, command: string): { msg: string; err: { code?: string; message: string } } {
-  const lines = stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as { msg: string; err: { code?: string; message: string } });
+  const lines = stdout
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as { msg: string; err: { code?: string; message: string } });
   const line = lines.find((l) => l.msg.startsWith(`sluice ${command} failed to start`));
   if (!line) throw new Error(`no "failed to start" line in:\n${stdout}`);
   return line;
@@ -126,7 +129,9 @@ describe('sluice gateway: a failed start exits 1', () => {
     const file = await gatewayConfig('admin-no-token', '127.0.0.1:0', '0.0.0.0:0');
     const exit = await run(['gateway', '--config', file, '--log-format', 'json'], { SLUICE_ADMIN_TOKEN: undefined });
     expectEndedByItself(exit);
-    expect(failure(exit.stdout, 'gateway').msg).toBe('sluice gateway failed to start: admin API on 0.0.0.0 needs an admin token (SLUICE_ADMIN_TOKEN)');
+    expect(failure(exit.stdout, 'gateway').msg).toBe(
+      'sluice gateway failed to start: admin API on 0.0.0.0 needs an admin token (SLUICE_ADMIN_TOKEN)',
+    );
   });
 
   it('with the pretty log on stdout too', async () => {

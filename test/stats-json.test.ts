@@ -18,7 +18,14 @@ describe('gatewaySample', () => {
     },
     {
       label: 'malformed revisions dropped, malformed seconds dropped',
-      body: { revisions: [null, { service: 1, revision: 'x', seconds: [] }, { service: 's', revision: 'r' }, { service: 's', revision: 'r', seconds: [gwSecond(1), { second: 2 }, null, { ...gwSecond(3), requests: Infinity }] }] },
+      body: {
+        revisions: [
+          null,
+          { service: 1, revision: 'x', seconds: [] },
+          { service: 's', revision: 'r' },
+          { service: 's', revision: 'r', seconds: [gwSecond(1), { second: 2 }, null, { ...gwSecond(3), requests: Infinity }] },
+        ],
+      },
       want: { revisions: [{ service: 's', revision: 'r', seconds: [gwSecond(1)] }] },
     },
   ];
@@ -26,7 +33,15 @@ describe('gatewaySample', () => {
 });
 
 describe('queueProxySample', () => {
-  const good = { now: 11_100, lastSecond: second(10), inflight: 2, held: 1, draining: false, podName: 'p-1', seconds: [second(9), second(10)] };
+  const good = {
+    now: 11_100,
+    lastSecond: second(10),
+    inflight: 2,
+    held: 1,
+    draining: false,
+    podName: 'p-1',
+    seconds: [second(9), second(10)],
+  };
   const rows: Array<{ label: string; body: unknown; want: unknown }> = [
     { label: 'other JSON', body: { hello: 'world' }, want: undefined },
     { label: 'null', body: null, want: undefined },
@@ -34,10 +49,26 @@ describe('queueProxySample', () => {
     { label: 'lastSecond missing a number', body: { ...good, lastSecond: { ...second(10), requestCount: '3' } }, want: undefined },
     { label: 'no inflight', body: { ...good, inflight: undefined }, want: undefined },
     { label: 'held not finite', body: { ...good, held: NaN }, want: undefined },
-    { label: 'a whole answer', body: good, want: { lastSecond: second(10), seconds: [second(9), second(10)], inflight: 2, held: 1, draining: false, podName: 'p-1' } },
-    { label: 'no seconds (an older queue-proxy): its last second', body: { ...good, seconds: undefined }, want: { lastSecond: second(10), seconds: [second(10)], inflight: 2, held: 1, draining: false, podName: 'p-1' } },
-    { label: 'malformed seconds dropped', body: { ...good, seconds: [null, { second: 9 }, second(10)] }, want: expect.objectContaining({ seconds: [second(10)] }) },
-    { label: 'draining only when true; podName only a string', body: { ...good, draining: 'yes', podName: 7 }, want: expect.objectContaining({ draining: false, podName: undefined }) },
+    {
+      label: 'a whole answer',
+      body: good,
+      want: { lastSecond: second(10), seconds: [second(9), second(10)], inflight: 2, held: 1, draining: false, podName: 'p-1' },
+    },
+    {
+      label: 'no seconds (an older queue-proxy): its last second',
+      body: { ...good, seconds: undefined },
+      want: { lastSecond: second(10), seconds: [second(10)], inflight: 2, held: 1, draining: false, podName: 'p-1' },
+    },
+    {
+      label: 'malformed seconds dropped',
+      body: { ...good, seconds: [null, { second: 9 }, second(10)] },
+      want: expect.objectContaining({ seconds: [second(10)] }),
+    },
+    {
+      label: 'draining only when true; podName only a string',
+      body: { ...good, draining: 'yes', podName: 7 },
+      want: expect.objectContaining({ draining: false, podName: undefined }),
+    },
   ];
   for (const row of rows) it(row.label, () => expect(queueProxySample(row.body)).toEqual(row.want));
 });

@@ -158,7 +158,15 @@ describe('weighted split', () => {
       { revision: 'blue', percent: 30 },
       { revision: 'green', percent: 70 },
     ]);
-    expect(res).toEqual({ status: 200, json: { traffic: [{ revision: 'blue', percent: 30 }, { revision: 'green', percent: 70 }] } });
+    expect(res).toEqual({
+      status: 200,
+      json: {
+        traffic: [
+          { revision: 'blue', percent: 30 },
+          { revision: 'green', percent: 70 },
+        ],
+      },
+    });
     expect(await split(g, 100)).toEqual({ blue: 30, green: 70 });
   });
 });
@@ -167,7 +175,10 @@ describe('tags', () => {
   it('routes by Sluice-Tag header and by tag host, a 0 % revision included; an unknown tag is a 404', async () => {
     const urls = await staticRevisions('blue', 'green', 'next');
     const g = await start(
-      shopYaml(urls, '[{ revision: blue, percent: 100, tag: current }, { revision: green, percent: 0, tag: canary }, { revision: next, percent: 0 }]'),
+      shopYaml(
+        urls,
+        '[{ revision: blue, percent: 100, tag: current }, { revision: green, percent: 0, tag: canary }, { revision: next, percent: 0 }]',
+      ),
     );
     expect(await split(g, 50)).toEqual({ blue: 50 });
     expect(await split(g, 20, { 'sluice-tag': 'canary' })).toEqual({ green: 20 });
@@ -180,7 +191,10 @@ describe('tags', () => {
     expect(unknown.status).toBe(404);
     expect(unknown.headers['content-type']).toBe('application/json');
     // The gateway answers an unknown tag with the contract's route_not_found (ErrorCode's tag_not_found is unused).
-    expect((JSON.parse(unknown.text) as ErrorBody).error).toMatchObject({ code: 'route_not_found', message: 'service "shop" has no revision tagged "nope"' });
+    expect((JSON.parse(unknown.text) as ErrorBody).error).toMatchObject({
+      code: 'route_not_found',
+      message: 'service "shop" has no revision tagged "nope"',
+    });
     const unknownHost = await get(g, { host: 'nope-shop.example.com' });
     expect(unknownHost.status).toBe(404);
     expect((JSON.parse(unknownHost.text) as ErrorBody).error.code).toBe('route_not_found');
@@ -203,7 +217,9 @@ describe('tags', () => {
 describe('sticky sessions', () => {
   it('header mode: a key stays on one revision; 90/10 → 80/20 moves exactly the keys in [80, 90)', async () => {
     const urls = await staticRevisions('blue', 'green');
-    const g = await start(shopYaml(urls, '[{ revision: blue, percent: 90 }, { revision: green, percent: 10 }]', '    stickiness:\n      header: x-user-id\n'));
+    const g = await start(
+      shopYaml(urls, '[{ revision: blue, percent: 90 }, { revision: green, percent: 10 }]', '    stickiness:\n      header: x-user-id\n'),
+    );
     const keys = Array.from({ length: 300 }, (_, i) => `user-${i}`);
     const assignment = async () => {
       const out = new Map<string, string>();
@@ -243,7 +259,13 @@ describe('sticky sessions', () => {
 
   it('cookie mode: sets the cookie when absent, then keeps the client on one revision', async () => {
     const urls = await staticRevisions('blue', 'green');
-    const g = await start(shopYaml(urls, '[{ revision: blue, percent: 50 }, { revision: green, percent: 50 }]', '    stickiness:\n      cookie: shop-session\n'));
+    const g = await start(
+      shopYaml(
+        urls,
+        '[{ revision: blue, percent: 50 }, { revision: green, percent: 50 }]',
+        '    stickiness:\n      cookie: shop-session\n',
+      ),
+    );
     for (let client = 0; client < 10; client++) {
       const first = await get(g);
       const setCookie = String(first.headers['set-cookie']);
@@ -292,7 +314,9 @@ describe('traffic API validation', () => {
         { revision: 'blue', percent: 100, tag: 'Canary_1' },
         { revision: 'green', percent: 0 },
       ],
-      wantProblems: ['traffic[0].tag: must be a DNS-1035 label: a lowercase letter, then lowercase letters, digits or "-", not ending in "-"'],
+      wantProblems: [
+        'traffic[0].tag: must be a DNS-1035 label: a lowercase letter, then lowercase letters, digits or "-", not ending in "-"',
+      ],
     },
     {
       label: 'a duplicate tag',
@@ -303,7 +327,11 @@ describe('traffic API validation', () => {
       wantProblems: ['traffic[1].tag: duplicate tag "x"'],
     },
     { label: 'an empty list', body: [], wantProblems: ['traffic: Too small: expected array to have >=1 items'] },
-    { label: 'keepWarmSeconds not a number', body: { traffic: [{ revision: 'blue', percent: 100 }], keepWarmSeconds: 'long' }, wantProblems: ['keepWarmSeconds: want a number of seconds ≥ 0, got "long"'] },
+    {
+      label: 'keepWarmSeconds not a number',
+      body: { traffic: [{ revision: 'blue', percent: 100 }], keepWarmSeconds: 'long' },
+      wantProblems: ['keepWarmSeconds: want a number of seconds ≥ 0, got "long"'],
+    },
   ];
 
   it('answers 400 naming the field, and the old traffic keeps serving', async () => {
@@ -366,11 +394,16 @@ describe('hot reload', () => {
     /** Wait until `n` responses after now all come from `want` (a set of revisions). */
     const servedOnlyBy = async (want: string[], n = 40) => {
       const from = load.samples.length;
-      await until(() => {
-        const recent = load.samples.slice(from);
-        const tail = recent.slice(-n);
-        return tail.length === n && tail.every((s) => want.includes(s.revision!)) && want.every((w) => tail.some((s) => s.revision === w));
-      }, `only ${want.join(', ')} serving`);
+      await until(
+        () => {
+          const recent = load.samples.slice(from);
+          const tail = recent.slice(-n);
+          return (
+            tail.length === n && tail.every((s) => want.includes(s.revision!)) && want.every((w) => tail.some((s) => s.revision === w))
+          );
+        },
+        `only ${want.join(', ')} serving`,
+      );
     };
 
     await servedOnlyBy(['a']);
@@ -408,7 +441,7 @@ describe('hot reload', () => {
 });
 
 describe('blue/green flip', () => {
-  it('pre-warms green to blue\'s ready replicas before the flip; no request fails; blue stays warm', async () => {
+  it("pre-warms green to blue's ready replicas before the flip; no request fails; blue stays warm", async () => {
     const flips: Array<{ traffic: string; greenReady: number; blueReady: number }> = [];
     const yaml = `
 autoscaler:
@@ -445,10 +478,14 @@ services:
     });
     await until(() => load.samples.length >= 50, 'load running');
 
-    const res = await putTraffic(g, [
-      { revision: 'blue', percent: 0 },
-      { revision: 'green', percent: 100 },
-    ], 'iris');
+    const res = await putTraffic(
+      g,
+      [
+        { revision: 'blue', percent: 0 },
+        { revision: 'green', percent: 100 },
+      ],
+      'iris',
+    );
     expect(res.status).toBe(200);
     // Right after the flip: blue still has its replicas and a keep-warm floor.
     expect(blue.endpoints.length).toBe(2);

@@ -18,7 +18,10 @@ interface SplitRow {
 const rows: SplitRow[] = [
   {
     label: '90/10 over 10,000 picks is exact',
-    targets: [{ item: 'blue', weight: 90 }, { item: 'green', weight: 10 }],
+    targets: [
+      { item: 'blue', weight: 90 },
+      { item: 'green', weight: 10 },
+    ],
     picks: 10_000,
     wantCounts: { blue: 9_000, green: 1_000 },
     // green once in every 10 picks, never bunched: blue runs are at most 9 long.
@@ -26,38 +29,58 @@ const rows: SplitRow[] = [
   },
   {
     label: '10/90 over 10,000 picks is exact',
-    targets: [{ item: 'blue', weight: 10 }, { item: 'green', weight: 90 }],
+    targets: [
+      { item: 'blue', weight: 10 },
+      { item: 'green', weight: 90 },
+    ],
     picks: 10_000,
     wantCounts: { blue: 1_000, green: 9_000 },
     wantLongestRun: 9,
   },
   {
     label: '100/0 gives only the first',
-    targets: [{ item: 'blue', weight: 100 }, { item: 'green', weight: 0 }],
+    targets: [
+      { item: 'blue', weight: 100 },
+      { item: 'green', weight: 0 },
+    ],
     picks: 1_000,
     wantCounts: { blue: 1_000 },
   },
   {
     label: '0/100 gives only the second',
-    targets: [{ item: 'blue', weight: 0 }, { item: 'green', weight: 100 }],
+    targets: [
+      { item: 'blue', weight: 0 },
+      { item: 'green', weight: 100 },
+    ],
     picks: 1_000,
     wantCounts: { green: 1_000 },
   },
   {
     label: '33/33/34 over 100 picks is exact',
-    targets: [{ item: 'a', weight: 33 }, { item: 'b', weight: 33 }, { item: 'c', weight: 34 }],
+    targets: [
+      { item: 'a', weight: 33 },
+      { item: 'b', weight: 33 },
+      { item: 'c', weight: 34 },
+    ],
     picks: 100,
     wantCounts: { a: 33, b: 33, c: 34 },
   },
   {
     label: '33/33/34 over 10,000 picks is exact',
-    targets: [{ item: 'a', weight: 33 }, { item: 'b', weight: 33 }, { item: 'c', weight: 34 }],
+    targets: [
+      { item: 'a', weight: 33 },
+      { item: 'b', weight: 33 },
+      { item: 'c', weight: 34 },
+    ],
     picks: 10_000,
     wantCounts: { a: 3_300, b: 3_300, c: 3_400 },
   },
   {
     label: '50/50 alternates',
-    targets: [{ item: 'blue', weight: 50 }, { item: 'green', weight: 50 }],
+    targets: [
+      { item: 'blue', weight: 50 },
+      { item: 'green', weight: 50 },
+    ],
     picks: 1_000,
     wantCounts: { blue: 500, green: 500 },
     wantLongestRun: 1,
@@ -65,7 +88,11 @@ const rows: SplitRow[] = [
   },
   {
     label: '1/1/1 rotates in listed order',
-    targets: [{ item: 'a', weight: 1 }, { item: 'b', weight: 1 }, { item: 'c', weight: 1 }],
+    targets: [
+      { item: 'a', weight: 1 },
+      { item: 'b', weight: 1 },
+      { item: 'c', weight: 1 },
+    ],
     picks: 300,
     wantCounts: { a: 100, b: 100, c: 100 },
     wantLongestRun: 1,
@@ -74,14 +101,22 @@ const rows: SplitRow[] = [
   {
     // The worked example in traffic.ts: 5/1/1 spreads b and c between the a picks.
     label: '5/1/1 interleaves like nginx',
-    targets: [{ item: 'a', weight: 5 }, { item: 'b', weight: 1 }, { item: 'c', weight: 1 }],
+    targets: [
+      { item: 'a', weight: 5 },
+      { item: 'b', weight: 1 },
+      { item: 'c', weight: 1 },
+    ],
     picks: 700,
     wantCounts: { a: 500, b: 100, c: 100 },
     wantFirst: ['a', 'a', 'b', 'a', 'c', 'a', 'a', 'a', 'a', 'b'],
   },
   {
     label: 'zero weight between live ones is skipped',
-    targets: [{ item: 'a', weight: 50 }, { item: 'off', weight: 0 }, { item: 'c', weight: 50 }],
+    targets: [
+      { item: 'a', weight: 50 },
+      { item: 'off', weight: 0 },
+      { item: 'c', weight: 50 },
+    ],
     picks: 100,
     wantCounts: { a: 50, c: 50 },
     wantLongestRun: 1,
@@ -100,7 +135,10 @@ const rows: SplitRow[] = [
   },
   {
     label: 'all-zero weights give undefined',
-    targets: [{ item: 'blue', weight: 0 }, { item: 'green', weight: 0 }],
+    targets: [
+      { item: 'blue', weight: 0 },
+      { item: 'green', weight: 0 },
+    ],
     picks: 10,
     wantCounts: { [NONE]: 10 },
   },

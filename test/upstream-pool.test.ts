@@ -1,7 +1,13 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer as createHttpServer, type IncomingHttpHeaders, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server as HttpServer,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,7 +15,13 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_KEEP_ALIVE_MS, keepAliveFor, type Progress, type UpstreamHandler, type UpstreamRequest } from '../src/upstream/upstream-connection.js';
+import {
+  DEFAULT_KEEP_ALIVE_MS,
+  keepAliveFor,
+  type Progress,
+  type UpstreamHandler,
+  type UpstreamRequest,
+} from '../src/upstream/upstream-connection.js';
 import { UpstreamError } from '../src/upstream/upstream-error.js';
 import { UpstreamPool, type UpstreamPoolOptions } from '../src/upstream/upstream-pool.js';
 
@@ -80,15 +92,28 @@ class Recorder implements UpstreamHandler {
   /** Waits for the end; fails with the exchange's error if there was one. */
   async ok(): Promise<this> {
     await this.settled;
-    if (this.error !== undefined) throw new Error(`exchange failed: ${(this.error as NodeJS.ErrnoException).code ?? ''} ${this.error.message}`);
+    if (this.error !== undefined)
+      throw new Error(`exchange failed: ${(this.error as NodeJS.ErrnoException).code ?? ''} ${this.error.message}`);
     return this;
   }
 
   /** Waits for the error; fails if the exchange ended instead. */
-  async failed(): Promise<{ code: string | undefined; sent: boolean | undefined; progress: Progress | undefined; reused: boolean | undefined; err: Error }> {
+  async failed(): Promise<{
+    code: string | undefined;
+    sent: boolean | undefined;
+    progress: Progress | undefined;
+    reused: boolean | undefined;
+    err: Error;
+  }> {
     await this.settled;
     if (this.error === undefined) throw new Error(`exchange ended (status ${this.status}) where an error was expected`);
-    return { code: (this.error as NodeJS.ErrnoException).code, sent: this.sent, progress: this.progress, reused: this.reused, err: this.error };
+    return {
+      code: (this.error as NodeJS.ErrnoException).code,
+      sent: this.sent,
+      progress: this.progress,
+      reused: this.reused,
+      err: this.error,
+    };
   }
 }
 
@@ -253,7 +278,10 @@ describe('UpstreamPool', () => {
       res.end('hello');
     });
     const p = pool(srv.origin);
-    const r = await roundTrip(p, request({ path: '/v2/models/iris?x=1', headers: ['Host', 'backend.test', 'X-Request-Id', 'abc-123', 'Accept', 'text/plain'] }));
+    const r = await roundTrip(
+      p,
+      request({ path: '/v2/models/iris?x=1', headers: ['Host', 'backend.test', 'X-Request-Id', 'abc-123', 'Accept', 'text/plain'] }),
+    );
     expect(r.status).toBe(200);
     expect(r.header('x-answer')).toBe('42');
     expect(r.body).toBe('hello');
@@ -519,7 +547,9 @@ describe('UpstreamPool', () => {
   });
 
   it('a body read until close ends when the server closes, and is not reused', async () => {
-    const srv = await netServer(answerWith('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nstreamed to the end', (socket) => socket.end()));
+    const srv = await netServer(
+      answerWith('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nstreamed to the end', (socket) => socket.end()),
+    );
     const p = pool(srv.origin);
     const r = await roundTrip(p, request());
     expect(r.body).toBe('streamed to the end');
@@ -731,11 +761,29 @@ describe('UpstreamPool over https', () => {
   function selfSigned(): { key: Buffer; cert: Buffer; certPath: string } {
     const keyPath = join(dir, 'key.pem');
     const certPath = join(dir, 'cert.pem');
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', keyPath, '-out', certPath, '-days', '1', '-subj', '/CN=127.0.0.1',
-      '-addext', 'subjectAltName=IP:127.0.0.1',
-    ], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        keyPath,
+        '-out',
+        certPath,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
     return { key: readFileSync(keyPath), cert: readFileSync(certPath), certPath };
   }
 
@@ -984,7 +1032,9 @@ describe('UpstreamPool: how far a failed request got', () => {
   });
 
   it('answering: the endpoint reset after the response began', async () => {
-    const srv = await netServer(answerWith('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhel', (socket) => setTimeout(() => socket.resetAndDestroy(), 20)));
+    const srv = await netServer(
+      answerWith('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhel', (socket) => setTimeout(() => socket.resetAndDestroy(), 20)),
+    );
     const p = pool(srv.origin);
     const r = new Recorder();
     p.request(request(), r, Date.now());

@@ -5,8 +5,13 @@
 import { describe, expect, test } from 'vitest';
 import { RevisionStats } from '../src/stats/revision-stats.js';
 import {
-  MetricWindows, linearAverage, smoothingCoefficient, weightedAverage, windowSpecOf,
-  type WindowAverages, type WindowSpec,
+  MetricWindows,
+  linearAverage,
+  smoothingCoefficient,
+  weightedAverage,
+  windowSpecOf,
+  type WindowAverages,
+  type WindowSpec,
 } from '../src/stats/windows.js';
 
 /** A whole second, so offsets below are easy to place in buckets. */
@@ -46,16 +51,25 @@ interface Row {
 const rows: Row[] = [
   {
     label: '20 requests held for exactly one second → that bucket is 20; stable 20/60, panic 20/6',
-    events: [{ at: 59_000, begin: 20 }, { at: 60_000, end: 20 }],
-    reads: [{
-      at: 60_000, ready: 1,
-      want: { stableConcurrency: 0.333333, panicConcurrency: 3.333333, stableRps: 0.333333, panicRps: 3.333333, hasData: true },
-    }],
+    events: [
+      { at: 59_000, begin: 20 },
+      { at: 60_000, end: 20 },
+    ],
+    reads: [
+      {
+        at: 60_000,
+        ready: 1,
+        want: { stableConcurrency: 0.333333, panicConcurrency: 3.333333, stableRps: 0.333333, panicRps: 3.333333, hasData: true },
+      },
+    ],
     bucket: { second: 59, concurrency: 20, count: 20 },
   },
   {
     label: 'time-weighted: one request in flight for 250 ms is 0.25 in its second',
-    events: [{ at: 250, begin: 1 }, { at: 500, end: 1 }],
+    events: [
+      { at: 250, begin: 1 },
+      { at: 500, end: 1 },
+    ],
     // Only one second observed so far: the average is over that second alone.
     reads: [{ at: 1000, ready: 1, want: { stableConcurrency: 0.25, panicConcurrency: 0.25, stableRps: 1, panicRps: 1 } }],
     bucket: { second: 0, concurrency: 0.25, count: 1 },
@@ -67,17 +81,28 @@ const rows: Row[] = [
   },
   {
     label: 'requests count in the second they began: 3 then 1 → 2 rps over 2 s',
-    events: [{ at: 500, begin: 3 }, { at: 600, end: 3 }, { at: 1500, begin: 1 }, { at: 1600, end: 1 }],
+    events: [
+      { at: 500, begin: 3 },
+      { at: 600, end: 3 },
+      { at: 1500, begin: 1 },
+      { at: 1600, end: 1 },
+    ],
     reads: [{ at: 2000, ready: 1, want: { stableRps: 2, panicRps: 2 } }],
   },
   {
     label: 'idle endpoints are measured zeros: 2 s at 6 after two quiet minutes → 12/60 and 12/6',
-    events: [{ at: 120_000, begin: 6 }, { at: 122_000, end: 6 }],
+    events: [
+      { at: 120_000, begin: 6 },
+      { at: 122_000, end: 6 },
+    ],
     reads: [{ at: 122_000, ready: 1, want: { stableConcurrency: 0.2, panicConcurrency: 2, hasData: true } }],
   },
   {
     label: 'at zero endpoints a silent window restarts the run: the same burst reads 12/2 = 6',
-    events: [{ at: 120_000, begin: 6 }, { at: 122_000, end: 6 }],
+    events: [
+      { at: 120_000, begin: 6 },
+      { at: 122_000, end: 6 },
+    ],
     reads: [
       { at: 60_000, ready: 0, want: { stableConcurrency: 0, panicConcurrency: 0, hasData: false } },
       { at: 122_000, ready: 0, want: { stableConcurrency: 6, panicConcurrency: 6, hasData: true } },
@@ -86,7 +111,12 @@ const rows: Row[] = [
   {
     label: 'at zero endpoints a gap shorter than the window continues the stable run but restarts the panic one',
     // 4 in flight during seconds 0–1 and 30–31; 28 quiet seconds between.
-    events: [{ at: 0, begin: 4 }, { at: 2000, end: 4 }, { at: 30_000, begin: 4 }, { at: 32_000, end: 4 }],
+    events: [
+      { at: 0, begin: 4 },
+      { at: 2000, end: 4 },
+      { at: 30_000, begin: 4 },
+      { at: 32_000, end: 4 },
+    ],
     reads: [
       { at: 10_000, ready: 0, want: { stableConcurrency: 0.8 } }, // 8 / 10 s
       // Stable: 16 / 32 s (gap 28 < 60). Panic: 8 / 2 s (gap 28 ≥ 6, the run starts at 30 s).
@@ -95,7 +125,10 @@ const rows: Row[] = [
   },
   {
     label: 'quiet seconds after the last data count as zeros: 2 s at 10, read 10 s later → 20/12',
-    events: [{ at: 0, begin: 10 }, { at: 2000, end: 10 }],
+    events: [
+      { at: 0, begin: 10 },
+      { at: 2000, end: 10 },
+    ],
     reads: [{ at: 12_000, ready: 0, want: { stableConcurrency: 1.666666, panicConcurrency: 0, hasData: true } }],
   },
   {
@@ -125,7 +158,10 @@ const rows: Row[] = [
   {
     label: 'a window longer than the ring is cut to the ring',
     spec: { stableSeconds: 120, panicSeconds: 12, algorithm: 'linear' },
-    events: [{ at: 0, begin: 10 }, { at: 100_000, end: 10 }],
+    events: [
+      { at: 0, begin: 10 },
+      { at: 100_000, end: 10 },
+    ],
     // The ring holds seconds 70–129 only; 70–99 at 10 → 300 / 60 = 5 (a 120 s window would need 120 buckets).
     reads: [{ at: 130_000, ready: 1, want: { stableConcurrency: 5 } }],
   },
@@ -151,7 +187,8 @@ function assertRow(row: Row): void {
   if (row.bucket) {
     const i = (Math.floor(T0 / 1000) + row.bucket.second) % stats.size;
     expect({ concurrency: stats.concurrency[i], count: stats.counts[i] }).toEqual({
-      concurrency: row.bucket.concurrency, count: row.bucket.count,
+      concurrency: row.bucket.concurrency,
+      count: row.bucket.count,
     });
   }
 }
@@ -164,10 +201,22 @@ describe('averaging functions', () => {
   // Knative's example: data [10, 10, 5, 5], newest last, decay 0.6.
   const ring = [10, 10, 5, 5];
   const fnRows: { label: string; got: () => number; want: number }[] = [
-    { label: 'weighted, newest 5s: 5×0.6 + 5×0.24 + 10×0.096 + 10×0.0384 = 5.544', got: () => weightedAverage(ring, 4, 3, 4, 0, 0.6), want: 5.544 },
-    { label: 'weighted, reversed: 10×0.6 + 10×0.24 + 5×0.096 + 5×0.0384 = 9.072', got: () => weightedAverage([5, 5, 10, 10], 4, 3, 4, 0, 0.6), want: 9.072 },
+    {
+      label: 'weighted, newest 5s: 5×0.6 + 5×0.24 + 10×0.096 + 10×0.0384 = 5.544',
+      got: () => weightedAverage(ring, 4, 3, 4, 0, 0.6),
+      want: 5.544,
+    },
+    {
+      label: 'weighted, reversed: 10×0.6 + 10×0.24 + 5×0.096 + 5×0.0384 = 9.072',
+      got: () => weightedAverage([5, 5, 10, 10], 4, 3, 4, 0, 0.6),
+      want: 9.072,
+    },
     { label: 'linear over the same data is 7.5 either way', got: () => linearAverage(ring, 4, 3, 4, 0), want: 7.5 },
-    { label: 'linear from the first data second: [_, 10, 5, 5] → 20/3 floored', got: () => linearAverage(ring, 4, 3, 4, 1), want: 6.666666 },
+    {
+      label: 'linear from the first data second: [_, 10, 5, 5] → 20/3 floored',
+      got: () => linearAverage(ring, 4, 3, 4, 1),
+      want: 6.666666,
+    },
     { label: 'linear with no data second is 0', got: () => linearAverage(ring, 4, 3, 4, 4), want: 0 },
     { label: 'linear floors float noise: 70.0000001 → 70', got: () => linearAverage([70.0000001], 1, 0, 1, 0), want: 70 },
     { label: 'smoothing coefficient for 6 s: 1 − 0.0001^(1/6) = 0.784557', got: () => smoothingCoefficient(6), want: 0.784557 },
@@ -178,9 +227,15 @@ describe('averaging functions', () => {
   });
 
   test('windowSpecOf: 60 000 ms / 6 000 ms → 60 s / 6 s; a panic window under 1 s becomes 1 s', () => {
-    expect(windowSpecOf({ stableWindowMs: 60_000, panicWindowMs: 6_000, aggregation: 'linear' }))
-      .toEqual({ stableSeconds: 60, panicSeconds: 6, algorithm: 'linear' });
-    expect(windowSpecOf({ stableWindowMs: 6_000, panicWindowMs: 0, aggregation: 'weightedExponential' }))
-      .toEqual({ stableSeconds: 6, panicSeconds: 1, algorithm: 'weightedExponential' });
+    expect(windowSpecOf({ stableWindowMs: 60_000, panicWindowMs: 6_000, aggregation: 'linear' })).toEqual({
+      stableSeconds: 60,
+      panicSeconds: 6,
+      algorithm: 'linear',
+    });
+    expect(windowSpecOf({ stableWindowMs: 6_000, panicWindowMs: 0, aggregation: 'weightedExponential' })).toEqual({
+      stableSeconds: 6,
+      panicSeconds: 1,
+      algorithm: 'weightedExponential',
+    });
   });
 });

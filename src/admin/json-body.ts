@@ -55,7 +55,11 @@ export function jsonDepth(text: string, stopAbove = Infinity): number {
  */
 export function parseJsonBody(text: string, maxDepth = MAX_JSON_DEPTH): unknown {
   if (jsonDepth(text, maxDepth) > maxDepth) {
-    throw new SluiceError('bad_request', 400, `request body nests objects and arrays more than ${maxDepth} levels deep; the limit is ${maxDepth}`);
+    throw new SluiceError(
+      'bad_request',
+      400,
+      `request body nests objects and arrays more than ${maxDepth} levels deep; the limit is ${maxDepth}`,
+    );
   }
   try {
     return JSON.parse(text) as unknown;

@@ -167,7 +167,14 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
       options.onConfigChange?.(change);
     });
     adminServer = await startAdminServer({
-      app: createAdminApp({ status: gw, registry: metrics.registry, token, logger, control: adminControl(traffic, rollouts), conditions: kube?.conditions }),
+      app: createAdminApp({
+        status: gw,
+        registry: metrics.registry,
+        token,
+        logger,
+        control: adminControl(traffic, rollouts),
+        conditions: kube?.conditions,
+      }),
       host: options.admin.host,
       port: options.admin.port,
       token,
@@ -180,7 +187,12 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
   }
   const admin = adminServer.address;
   logger.info(
-    { listen: formatHostPort(data.address, data.port), admin: formatHostPort(admin.host, admin.port), config: source.description, identity: kube?.identity },
+    {
+      listen: formatHostPort(data.address, data.port),
+      admin: formatHostPort(admin.host, admin.port),
+      config: source.description,
+      identity: kube?.identity,
+    },
     `sluice gateway listening on http://${formatHostPort(data.address, data.port)} (admin http://${formatHostPort(admin.host, admin.port)})`,
   );
 

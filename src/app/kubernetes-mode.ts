@@ -175,7 +175,7 @@ export function startKubernetesMode(options: KubernetesModeOptions): KubernetesM
         since: h.since === undefined ? null : new Date(h.since).toISOString(),
         identity,
         leading: isLeader(),
-        leader: lead ? lead.leader() ?? null : identity,
+        leader: lead ? (lead.leader() ?? null) : identity,
       };
       if (h.lastError !== undefined) condition.lastError = h.lastError;
       return { kubernetes: condition };

@@ -14,6 +14,10 @@ export const http1Transport: TransportFactory = (origin, limits) => new Upstream
 /** The data port's server: its own HTTP/1.1 server, or node:http when that is asked for or Node's parser is unusable (said in the log). */
 export function dataPortListener(logger: Logger): ListenerFactory {
   const choice = chooseDataPort();
-  if (choice.reason !== undefined) logger.warn({ server: choice.kind, reason: choice.reason }, `data port on ${choice.kind === 'node' ? 'node:http' : 'its own HTTP/1.1 server'}: ${choice.reason}`);
+  if (choice.reason !== undefined)
+    logger.warn(
+      { server: choice.kind, reason: choice.reason },
+      `data port on ${choice.kind === 'node' ? 'node:http' : 'its own HTTP/1.1 server'}: ${choice.reason}`,
+    );
   return (handlers) => createDataPortServer(choice.kind, handlers);
 }

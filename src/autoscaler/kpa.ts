@@ -77,7 +77,10 @@ export class MaxTimeWindow {
   private first = 0;
   private length = 0;
 
-  constructor(durationMs: number, readonly granularityMs = DELAY_BUCKET_MS) {
+  constructor(
+    durationMs: number,
+    readonly granularityMs = DELAY_BUCKET_MS,
+  ) {
     const buckets = Math.max(1, Math.ceil(durationMs / granularityMs));
     this.values = new Float64Array(buckets);
     this.indexes = new Float64Array(buckets);

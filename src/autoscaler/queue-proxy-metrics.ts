@@ -57,7 +57,11 @@ export class QueueProxyMetrics {
         const reader = new QueueProxyStatsReader({
           token: this.options.token,
           onSecond: (s) =>
-            external.add(s.second, Math.max(0, s.averageConcurrency - s.averageProxiedConcurrency), Math.max(0, s.requestCount - s.proxiedRequestCount)),
+            external.add(
+              s.second,
+              Math.max(0, s.averageConcurrency - s.averageProxiedConcurrency),
+              Math.max(0, s.requestCount - s.proxiedRequestCount),
+            ),
         });
         reading = { reader, endpoints: [] };
         this.readings.set(rev.key, reading);

@@ -39,7 +39,12 @@ export function adminTarget(flag: string | undefined, env: NodeJS.ProcessEnv): A
  *
  * @example await adminCall(target, 'GET', '/api/v1/services')
  */
-export async function adminCall(target: AdminTarget, method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<unknown> {
+export async function adminCall(
+  target: AdminTarget,
+  method: 'GET' | 'PUT' | 'POST' | 'DELETE',
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (target.token !== undefined) headers.authorization = `Bearer ${target.token}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
@@ -65,13 +70,17 @@ export async function adminCall(target: AdminTarget, method: 'GET' | 'PUT' | 'PO
     json = undefined;
   }
   if (res.statusCode >= 200 && res.statusCode < 300) {
-    if (json === undefined) throw new AdminError(`${method} ${path}: the admin API answered ${res.statusCode} with a body that is not JSON`, res.statusCode);
+    if (json === undefined)
+      throw new AdminError(`${method} ${path}: the admin API answered ${res.statusCode} with a body that is not JSON`, res.statusCode);
     return json;
   }
   const error = (json as { error?: { code?: string; message?: string; problems?: string[] } } | null | undefined)?.error;
   const code = error?.code ?? 'error';
   const problems = Array.isArray(error?.problems) ? error.problems : undefined;
-  let message = problems !== undefined ? `${res.statusCode} ${code}:\n${problems.map((p) => `  - ${p}`).join('\n')}` : `${res.statusCode} ${code}: ${error?.message ?? (text.trim() || 'no details')}`;
+  let message =
+    problems !== undefined
+      ? `${res.statusCode} ${code}:\n${problems.map((p) => `  - ${p}`).join('\n')}`
+      : `${res.statusCode} ${code}: ${error?.message ?? (text.trim() || 'no details')}`;
   if (res.statusCode === 401) message += ' (set SLUICE_ADMIN_TOKEN)';
   throw new AdminError(message, res.statusCode, code, problems);
 }

@@ -58,12 +58,13 @@ export async function main(argv: string[]): Promise<number | void> {
     return 0;
   }
   if (values.config !== undefined && values.configmap !== undefined) return fail(`give --config or --configmap, not both\n\n${USAGE}`, 2);
-  const file = values.configmap === undefined ? values.config ?? process.env.SLUICE_CONFIG : undefined;
+  const file = values.configmap === undefined ? (values.config ?? process.env.SLUICE_CONFIG) : undefined;
   const configMap = values.configmap === undefined ? undefined : parseConfigMapRef(values.configmap);
   if (typeof configMap === 'string') return fail(`--configmap: ${configMap}`, 2);
   if (!file && !configMap) return fail(`--config FILE or --configmap NAMESPACE/NAME is required (or env SLUICE_CONFIG)\n\n${USAGE}`, 2);
   const format = values['log-format'];
-  if (format !== undefined && format !== 'json' && format !== 'pretty') return fail(`--log-format: expected json or pretty, got "${format}"`, 2);
+  if (format !== undefined && format !== 'json' && format !== 'pretty')
+    return fail(`--log-format: expected json or pretty, got "${format}"`, 2);
   const logger = createLogger({ format, level: values['log-level'] });
 
   // Kubernetes mode (with --configmap, or for a revision that is a Deployment) loads the
@@ -91,7 +92,8 @@ export async function main(argv: string[]): Promise<number | void> {
   try {
     config = await source.load();
   } catch (err) {
-    if (err instanceof ConfigError) return fail(`invalid config (${source.description}):\n${err.problems.map((p) => `  - ${p}`).join('\n')}`, 2);
+    if (err instanceof ConfigError)
+      return fail(`invalid config (${source.description}):\n${err.problems.map((p) => `  - ${p}`).join('\n')}`, 2);
     if (err instanceof SluiceError) return fail(err.message, 1);
     throw err;
   }

@@ -60,9 +60,16 @@ function rolloutSummary(r: RolloutState): string {
 export function renderRollout(r: RolloutState): string {
   const holds = r.steps.slice(0, -1).map((s) => s.holdSeconds);
   const sameHold = holds.every((h) => h === holds[0]);
-  const steps = r.steps.length > 10 ? [...r.steps.slice(0, 5).map((s) => `${s.percent} %`), '…', `${r.steps.at(-1)!.percent} %`] : r.steps.map((s) => `${s.percent} %`);
+  const steps =
+    r.steps.length > 10
+      ? [...r.steps.slice(0, 5).map((s) => `${s.percent} %`), '…', `${r.steps.at(-1)!.percent} %`]
+      : r.steps.map((s) => `${s.percent} %`);
   const heldFor = holds.length === 0 ? '' : sameHold ? `, each held ${holds[0]} s` : `, held ${holds[0]} s then ${holds[1]} s`;
-  const limits = [`error rate ≤ ${r.analysis.maxErrorRate}`, ...(r.analysis.maxP99Ms !== null ? [`p99 ≤ ${r.analysis.maxP99Ms} ms`] : []), `at least ${r.analysis.minRequests} requests per interval`];
+  const limits = [
+    `error rate ≤ ${r.analysis.maxErrorRate}`,
+    ...(r.analysis.maxP99Ms !== null ? [`p99 ≤ ${r.analysis.maxP99Ms} ms`] : []),
+    `at least ${r.analysis.minRequests} requests per interval`,
+  ];
   const lines = [
     `rollout of ${r.service}: ${r.phase} (${r.strategy} ${r.from} → ${r.to})`,
     `  now:      step ${r.step} of ${r.steps.length}, ${r.to} at ${r.percent} %${r.nextCheckAt !== null ? `; next check at ${clock(r.nextCheckAt)}` : ''}`,

@@ -65,7 +65,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE + '\n');
       return 0;
     }
-    if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'SERVICE is required' : `one SERVICE, got ${positionals.join(' ')}`);
+    if (positionals.length !== 1)
+      throw new UsageError(positionals.length === 0 ? 'SERVICE is required' : `one SERVICE, got ${positionals.join(' ')}`);
     const service = positionals[0]!;
     const modes = [values.to !== undefined, values.abort === true, values.status === true].filter(Boolean).length;
     if (modes !== 1) throw new UsageError('give exactly one of --to REV, --abort or --status');
@@ -97,7 +98,8 @@ export function startBody(v: Record<string, string | undefined>): Record<string,
   const body: Record<string, unknown> = { to: v.to };
   if (v.from !== undefined) body.from = v.from;
   if (v.strategy !== undefined) {
-    if (v.strategy !== 'canary' && v.strategy !== 'blue-green') throw new UsageError(`--strategy: want canary or blue-green, got "${v.strategy}"`);
+    if (v.strategy !== 'canary' && v.strategy !== 'blue-green')
+      throw new UsageError(`--strategy: want canary or blue-green, got "${v.strategy}"`);
     body.strategy = v.strategy;
   }
   if (v.steps !== undefined) {
@@ -108,7 +110,8 @@ export function startBody(v: Record<string, string | undefined>): Record<string,
   const analysis: Record<string, number> = {};
   if (v['max-error-rate'] !== undefined) analysis.maxErrorRate = numberFlag('--max-error-rate', v['max-error-rate'], { min: 0, max: 1 });
   if (v['max-p99'] !== undefined) analysis.maxP99Ms = durationFlag('--max-p99', v['max-p99'], 'ms');
-  if (v['min-requests'] !== undefined) analysis.minRequests = numberFlag('--min-requests', v['min-requests'], { min: 0, max: 1_000_000, integer: true });
+  if (v['min-requests'] !== undefined)
+    analysis.minRequests = numberFlag('--min-requests', v['min-requests'], { min: 0, max: 1_000_000, integer: true });
   if (Object.keys(analysis).length > 0) body.analysis = analysis;
   return body;
 }

@@ -27,7 +27,11 @@ export async function main(argv: string[]): Promise<number> {
     if (positionals.length > 1) throw new UsageError(`at most one SERVICE, got ${positionals.length}`);
     const target = adminFlag(values.admin, process.env);
     const [service] = positionals;
-    const answer = await adminCall(target, 'GET', service === undefined ? '/api/v1/services' : `/api/v1/services/${encodeURIComponent(service)}`);
+    const answer = await adminCall(
+      target,
+      'GET',
+      service === undefined ? '/api/v1/services' : `/api/v1/services/${encodeURIComponent(service)}`,
+    );
     if (values.json) {
       process.stdout.write(JSON.stringify(answer, null, 2) + '\n');
       return 0;

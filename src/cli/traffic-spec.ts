@@ -22,7 +22,8 @@ export function parseTrafficArgs(args: readonly string[]): TrafficTarget[] {
     if (!m) throw new UsageError(`"${arg}": want REV=PCT, REV=PCT@TAG or REV@TAG`);
     const [, revision, pct, tag] = m;
     if (pct === undefined && tag === undefined) throw new UsageError(`"${arg}": want REV=PCT, REV=PCT@TAG or REV@TAG (a percent or a tag)`);
-    if (pct !== undefined && !/^\d{1,3}$/.test(pct)) throw new UsageError(`"${arg}": the percent must be a whole number 0..100, got "${pct}"`);
+    if (pct !== undefined && !/^\d{1,3}$/.test(pct))
+      throw new UsageError(`"${arg}": the percent must be a whole number 0..100, got "${pct}"`);
     if (tag === '') throw new UsageError(`"${arg}": empty tag after "@"`);
     const target: TrafficTarget = { revision: revision!, percent: pct === undefined ? 0 : Number(pct) };
     if (tag !== undefined) target.tag = tag;
@@ -33,6 +34,12 @@ export function parseTrafficArgs(args: readonly string[]): TrafficTarget[] {
 /** The inverse, for output: `blue=90 green=10@canary next@preview`. */
 export function formatTraffic(traffic: readonly TrafficTarget[]): string {
   return traffic
-    .map((t) => (t.tag === undefined ? `${t.revision}=${t.percent}` : t.percent === 0 ? `${t.revision}@${t.tag}` : `${t.revision}=${t.percent}@${t.tag}`))
+    .map((t) =>
+      t.tag === undefined
+        ? `${t.revision}=${t.percent}`
+        : t.percent === 0
+          ? `${t.revision}@${t.tag}`
+          : `${t.revision}=${t.percent}@${t.tag}`,
+    )
     .join(' ');
 }

@@ -44,9 +44,13 @@ export async function main(argv: string[]): Promise<number> {
     if (service.includes('=') || service.includes('@')) throw new UsageError(`the first argument is the SERVICE, got "${service}"`);
     const traffic = parseTrafficArgs(targets);
     const body =
-      values['keep-warm'] === undefined ? traffic : { traffic, keepWarmSeconds: durationFlag('--keep-warm', values['keep-warm'], 's') / 1000 };
+      values['keep-warm'] === undefined
+        ? traffic
+        : { traffic, keepWarmSeconds: durationFlag('--keep-warm', values['keep-warm'], 's') / 1000 };
     const target = adminFlag(values.admin, process.env);
-    const answer = (await adminCall(target, 'PUT', `/api/v1/services/${encodeURIComponent(service)}/traffic`, body)) as { traffic: TrafficTarget[] };
+    const answer = (await adminCall(target, 'PUT', `/api/v1/services/${encodeURIComponent(service)}/traffic`, body)) as {
+      traffic: TrafficTarget[];
+    };
     if (values.json) process.stdout.write(JSON.stringify(answer, null, 2) + '\n');
     else process.stdout.write(`traffic for ${service}: ${formatTraffic(answer.traffic)}\n`);
     return 0;

@@ -28,15 +28,23 @@ export const ANNOTATIONS = {
 } as const satisfies Record<string, readonly string[]>;
 
 /** Every `autoscaling.knative.dev/*` key Sluice understands (canonical spelling first). */
-export const ANNOTATION_KEYS: readonly string[] = Object.values(ANNOTATIONS).flat().map((k) => ANNOTATION_PREFIX + k);
+export const ANNOTATION_KEYS: readonly string[] = Object.values(ANNOTATIONS)
+  .flat()
+  .map((k) => ANNOTATION_PREFIX + k);
 const KNOWN_ANNOTATIONS = new Set(ANNOTATION_KEYS);
 
 /** An annotation that is set: its key as written and its value. */
-export interface Found { key: string; value: string }
+export interface Found {
+  key: string;
+  value: string;
+}
 
 /** The revision a problem belongs to; formats Knative-shaped messages behind its prefix. */
 export class Reporter {
-  constructor(private readonly prefix: string, private readonly problems: string[]) {}
+  constructor(
+    private readonly prefix: string,
+    private readonly problems: string[],
+  ) {}
   error(message: string, ...paths: string[]): void {
     this.problems.push(`${this.prefix}: ${message}: ${paths.join(', ')}`);
   }
@@ -72,8 +80,14 @@ export function annotationFloat(f: Found | undefined, r: Reporter): number | und
 export function annotationIntGE0(f: Found | undefined, r: Reporter): number | undefined {
   if (f === undefined) return undefined;
   const n = parseIntValue(f.value);
-  if (n === undefined) { r.invalid(f); return undefined; }
-  if (n === 'range' || n < 0) { r.outOfBounds(f, 0, MAX_INT32); return undefined; }
+  if (n === undefined) {
+    r.invalid(f);
+    return undefined;
+  }
+  if (n === 'range' || n < 0) {
+    r.outOfBounds(f, 0, MAX_INT32);
+    return undefined;
+  }
   return n;
 }
 
@@ -81,9 +95,18 @@ export function annotationIntGE0(f: Found | undefined, r: Reporter): number | un
 export function annotationDuration(f: Found | undefined, r: Reporter, minMs: number, maxMs: number, whole: boolean): number | undefined {
   if (f === undefined) return undefined;
   const ms = parseDurationValue(f.value);
-  if (ms === undefined) { r.invalid(f); return undefined; }
-  if (ms < minMs || ms > maxMs) { r.outOfBounds(f, formatGoDuration(minMs), formatGoDuration(maxMs)); return undefined; }
-  if (whole && ms % 1000 !== 0) { r.error('must be specified with at most second precision', f.key); return undefined; }
+  if (ms === undefined) {
+    r.invalid(f);
+    return undefined;
+  }
+  if (ms < minMs || ms > maxMs) {
+    r.outOfBounds(f, formatGoDuration(minMs), formatGoDuration(maxMs));
+    return undefined;
+  }
+  if (whole && ms % 1000 !== 0) {
+    r.error('must be specified with at most second precision', f.key);
+    return undefined;
+  }
   return ms;
 }
 
@@ -91,7 +114,10 @@ export function annotationDuration(f: Found | undefined, r: Reporter, minMs: num
 export function annotationPercentage(f: Found | undefined, r: Reporter, min: number, max: number): number | undefined {
   const n = annotationFloat(f, r);
   if (n === undefined || f === undefined) return undefined;
-  if (n < min || n > max) { r.outOfBounds(f, min, max); return undefined; }
+  if (n < min || n > max) {
+    r.outOfBounds(f, min, max);
+    return undefined;
+  }
   return n;
 }
 

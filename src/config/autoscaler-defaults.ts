@@ -4,7 +4,15 @@
  * of the first; an invalid value falls back to Knative's default). Names, defaults, ranges and
  * messages are Knative Serving's (`autoscaler/config/config.go`). Pure.
  */
-import { formatGoDuration, formatGoFloat, kebabCase, parseBoolValue, parseDurationValue, parseFloatValue, parseIntValue } from './go-values.js';
+import {
+  formatGoDuration,
+  formatGoFloat,
+  kebabCase,
+  parseBoolValue,
+  parseDurationValue,
+  parseFloatValue,
+  parseIntValue,
+} from './go-values.js';
 
 /** Knative's class value for its Pod Autoscaler; the short `kpa` is accepted too. */
 export const KPA_CLASS = 'kpa.autoscaling.knative.dev';
@@ -140,11 +148,23 @@ export function parseAutoscalerDefaults(raw: RawAutoscaler, problems: string[]):
     }
     let parsed: number | boolean | string | undefined;
     switch (def.kind) {
-      case 'float': parsed = parseFloatValue(value); break;
-      case 'int': { const n = parseIntValue(value); parsed = n === 'range' ? undefined : n; break; }
-      case 'bool': parsed = parseBoolValue(value); break;
-      case 'duration': parsed = parseDurationValue(value); break;
-      case 'string': parsed = typeof value === 'string' ? value.trim() : undefined; break;
+      case 'float':
+        parsed = parseFloatValue(value);
+        break;
+      case 'int': {
+        const n = parseIntValue(value);
+        parsed = n === 'range' ? undefined : n;
+        break;
+      }
+      case 'bool':
+        parsed = parseBoolValue(value);
+        break;
+      case 'duration':
+        parsed = parseDurationValue(value);
+        break;
+      case 'string':
+        parsed = typeof value === 'string' ? value.trim() : undefined;
+        break;
     }
     if (parsed === undefined) bad(`invalid value: ${String(value)}: ${key}`);
     else fields[def.field] = parsed;
@@ -154,7 +174,9 @@ export function parseAutoscalerDefaults(raw: RawAutoscaler, problems: string[]):
   if (out.containerConcurrencyTargetFraction > 1) out.containerConcurrencyTargetFraction /= 100;
 
   const d = AUTOSCALER_DEFAULTS;
-  const reset = <K extends keyof AutoscalerDefaults>(field: K) => { out[field] = d[field]; };
+  const reset = <K extends keyof AutoscalerDefaults>(field: K) => {
+    out[field] = d[field];
+  };
 
   if (out.podAutoscalerClass !== KPA_CLASS && out.podAutoscalerClass !== 'kpa') {
     bad(`pod-autoscaler-class = ${out.podAutoscalerClass}, only ${KPA_CLASS} is supported`);
@@ -180,12 +202,16 @@ export function parseAutoscalerDefaults(raw: RawAutoscaler, problems: string[]):
     reset('targetBurstCapacity');
   }
   if (out.containerConcurrencyTargetFraction <= 0 || out.containerConcurrencyTargetFraction > 1) {
-    bad(`container-concurrency-target-percentage = ${out.containerConcurrencyTargetFraction.toFixed(6)} is outside of valid range of (0, 100]`);
+    bad(
+      `container-concurrency-target-percentage = ${out.containerConcurrencyTargetFraction.toFixed(6)} is outside of valid range of (0, 100]`,
+    );
     reset('containerConcurrencyTargetFraction');
   }
   const ccTarget = out.containerConcurrencyTargetFraction * out.containerConcurrencyTargetDefault;
   if (ccTarget < TARGET_MIN) {
-    bad(`container-concurrency-target-percentage and container-concurrency-target-default yield target concurrency of ${formatGoFloat(ccTarget)}, can't be less than ${TARGET_MIN}`);
+    bad(
+      `container-concurrency-target-percentage and container-concurrency-target-default yield target concurrency of ${formatGoFloat(ccTarget)}, can't be less than ${TARGET_MIN}`,
+    );
     reset('containerConcurrencyTargetDefault');
   }
   if (out.rpsTargetDefault < TARGET_MIN) {
@@ -205,18 +231,24 @@ export function parseAutoscalerDefaults(raw: RawAutoscaler, problems: string[]):
     reset('maxScaleDownRate');
   }
   if (out.stableWindowMs < WINDOW_MIN_MS || out.stableWindowMs > WINDOW_MAX_MS) {
-    bad(`stable-window = ${formatGoDuration(out.stableWindowMs)}, must be in [${formatGoDuration(WINDOW_MIN_MS)}; ${formatGoDuration(WINDOW_MAX_MS)}] range`);
+    bad(
+      `stable-window = ${formatGoDuration(out.stableWindowMs)}, must be in [${formatGoDuration(WINDOW_MIN_MS)}; ${formatGoDuration(WINDOW_MAX_MS)}] range`,
+    );
     reset('stableWindowMs');
   } else if (out.stableWindowMs % 1000 !== 0) {
     bad(`stable-window = ${formatGoDuration(out.stableWindowMs)}, must be specified with at most second precision`);
     reset('stableWindowMs');
   }
   if (out.panicWindowPercentage < PANIC_WINDOW_PERCENTAGE_MIN || out.panicWindowPercentage > PANIC_WINDOW_PERCENTAGE_MAX) {
-    bad(`panic-window-percentage = ${formatGoFloat(out.panicWindowPercentage)}, must be in [${PANIC_WINDOW_PERCENTAGE_MIN}, ${PANIC_WINDOW_PERCENTAGE_MAX}] interval`);
+    bad(
+      `panic-window-percentage = ${formatGoFloat(out.panicWindowPercentage)}, must be in [${PANIC_WINDOW_PERCENTAGE_MIN}, ${PANIC_WINDOW_PERCENTAGE_MAX}] interval`,
+    );
     reset('panicWindowPercentage');
   }
   if (out.panicThresholdPercentage < PANIC_THRESHOLD_PERCENTAGE_MIN || out.panicThresholdPercentage > PANIC_THRESHOLD_PERCENTAGE_MAX) {
-    bad(`panic-threshold-percentage = ${formatGoFloat(out.panicThresholdPercentage)}, must be in [${PANIC_THRESHOLD_PERCENTAGE_MIN}, ${PANIC_THRESHOLD_PERCENTAGE_MAX}] interval`);
+    bad(
+      `panic-threshold-percentage = ${formatGoFloat(out.panicThresholdPercentage)}, must be in [${PANIC_THRESHOLD_PERCENTAGE_MIN}, ${PANIC_THRESHOLD_PERCENTAGE_MAX}] interval`,
+    );
     reset('panicThresholdPercentage');
   }
   if (out.initialScale < 0 || (out.initialScale === 0 && !out.allowZeroInitialScale)) {

@@ -44,7 +44,10 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
 export function issueMessage(issue: Issue): string {
   if (issue.code === 'unrecognized_keys') {
     const keys = issue.keys;
-    const named = keys.slice(0, MAX_KEYS_NAMED).map((k) => quote(k)).join(', ');
+    const named = keys
+      .slice(0, MAX_KEYS_NAMED)
+      .map((k) => quote(k))
+      .join(', ');
     const more = keys.length > MAX_KEYS_NAMED ? ` and ${keys.length - MAX_KEYS_NAMED} more` : '';
     return `Unrecognized key${keys.length > 1 ? 's' : ''}: ${named}${more}`;
   }

@@ -5,12 +5,26 @@
  * Where Sluice is stricter than Knative: docs/autoscaling.md.
  */
 import {
-  annotationDuration, annotationFloat, annotationIntGE0, annotationPercentage, ANNOTATION_PREFIX, ANNOTATIONS,
-  checkAnnotationKeys, lookup, Reporter,
+  annotationDuration,
+  annotationFloat,
+  annotationIntGE0,
+  annotationPercentage,
+  ANNOTATION_PREFIX,
+  ANNOTATIONS,
+  checkAnnotationKeys,
+  lookup,
+  Reporter,
 } from './annotations.js';
 import {
-  KPA_CLASS, PANIC_THRESHOLD_PERCENTAGE_MAX, PANIC_THRESHOLD_PERCENTAGE_MIN, PANIC_WINDOW_PERCENTAGE_MAX,
-  PANIC_WINDOW_PERCENTAGE_MIN, TARGET_MIN, WINDOW_MAX_MS, WINDOW_MIN_MS, type AutoscalerDefaults,
+  KPA_CLASS,
+  PANIC_THRESHOLD_PERCENTAGE_MAX,
+  PANIC_THRESHOLD_PERCENTAGE_MIN,
+  PANIC_WINDOW_PERCENTAGE_MAX,
+  PANIC_WINDOW_PERCENTAGE_MIN,
+  TARGET_MIN,
+  WINDOW_MAX_MS,
+  WINDOW_MIN_MS,
+  type AutoscalerDefaults,
 } from './autoscaler-defaults.js';
 import { MAX_INT32, parseIntValue } from './go-values.js';
 
@@ -143,11 +157,13 @@ export function resolveScaling(d: Readonly<AutoscalerDefaults>, revision: Scalin
 
   // Windows: panic = round(stable × pct / 100) to whole seconds, at least 1 s (60 s × 10 % = 6 s).
   const stableWindowMs = annotationDuration(get(ANNOTATIONS.window), r, WINDOW_MIN_MS, WINDOW_MAX_MS, true) ?? d.stableWindowMs;
-  const panicPct = annotationPercentage(get(ANNOTATIONS.panicWindowPercentage), r, PANIC_WINDOW_PERCENTAGE_MIN, PANIC_WINDOW_PERCENTAGE_MAX)
-    ?? d.panicWindowPercentage;
+  const panicPct =
+    annotationPercentage(get(ANNOTATIONS.panicWindowPercentage), r, PANIC_WINDOW_PERCENTAGE_MIN, PANIC_WINDOW_PERCENTAGE_MAX) ??
+    d.panicWindowPercentage;
   const panicWindowMs = Math.max(BUCKET_MS, Math.round((stableWindowMs * panicPct) / 100 / BUCKET_MS) * BUCKET_MS);
-  const thresholdPct = annotationPercentage(get(ANNOTATIONS.panicThresholdPercentage), r, PANIC_THRESHOLD_PERCENTAGE_MIN, PANIC_THRESHOLD_PERCENTAGE_MAX)
-    ?? d.panicThresholdPercentage;
+  const thresholdPct =
+    annotationPercentage(get(ANNOTATIONS.panicThresholdPercentage), r, PANIC_THRESHOLD_PERCENTAGE_MIN, PANIC_THRESHOLD_PERCENTAGE_MAX) ??
+    d.panicThresholdPercentage;
 
   // Bounds.
   const minAnn = get(ANNOTATIONS.minScale);
@@ -203,7 +219,10 @@ export function resolveScaling(d: Readonly<AutoscalerDefaults>, revision: Scalin
     targetValue,
     totalValue: total,
     targetUtilization: utilization,
-    burstTarget: metric === 'concurrency' ? targetValue : Math.max(TARGET_MIN, (cc > 0 ? cc : d.containerConcurrencyTargetDefault) * d.containerConcurrencyTargetFraction),
+    burstTarget:
+      metric === 'concurrency'
+        ? targetValue
+        : Math.max(TARGET_MIN, (cc > 0 ? cc : d.containerConcurrencyTargetDefault) * d.containerConcurrencyTargetFraction),
     targetBurstCapacity,
     panicThreshold: thresholdPct / 100,
     maxScaleUpRate: d.maxScaleUpRate,

@@ -13,13 +13,19 @@ const name = z
 const dns1035 = z
   .string()
   .max(63)
-  .regex(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS-1035 label: a lowercase letter, then lowercase letters, digits or "-", not ending in "-"');
+  .regex(
+    /^[a-z]([-a-z0-9]*[a-z0-9])?$/,
+    'must be a DNS-1035 label: a lowercase letter, then lowercase letters, digits or "-", not ending in "-"',
+  );
 
 /** DNS-1123 subdomain: what Deployment names may be. */
 const dnsSubdomain = z
   .string()
   .max(253)
-  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a DNS subdomain: lowercase letters, digits, "-" and "."');
+  .regex(
+    /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+    'must be a DNS subdomain: lowercase letters, digits, "-" and "."',
+  );
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+)?:\d{1,5}$/, 'must be HOST:PORT');
 
@@ -53,144 +59,164 @@ const revisionCommon = {
 };
 
 /** A revision run as local child processes; the port arrives as env PORT (and `${PORT}` in args). */
-const localRevision = z.object({
-  ...revisionCommon,
-  backend: z.literal('local'),
-  command: z.string().min(1),
-  args: z.array(z.string()).default([]),
-  env: z.record(z.string(), z.string()).default({}),
-  /** Working directory of the process, relative to the config file; default the gateway's. */
-  cwd: z.string().optional(),
-  /** Path probed for readiness (200–399 means ready). */
-  readinessPath: z.string().startsWith('/').default('/'),
-  /** How long scale-down waits for in-flight requests before SIGTERM. */
-  drainTimeoutSeconds: z.number().min(0).max(3600).default(30),
-  /** Time between SIGTERM and SIGKILL. */
-  terminationGraceSeconds: z.number().min(0).max(3600).default(10),
-  /**
-   * Run each replica behind its own `sluice queue-proxy`, as a Knative pod: the process gets a
-   * private PORT, the queue-proxy takes the replica's port (containerConcurrency enforced there too,
-   * readiness and per-second stats on its admin port). Pair with `metricsSource: queue-proxy` to
-   * count requests that reach replicas without passing the gateway. Default false.
-   */
-  queueProxy: z.boolean().default(false),
-}).strict();
+const localRevision = z
+  .object({
+    ...revisionCommon,
+    backend: z.literal('local'),
+    command: z.string().min(1),
+    args: z.array(z.string()).default([]),
+    env: z.record(z.string(), z.string()).default({}),
+    /** Working directory of the process, relative to the config file; default the gateway's. */
+    cwd: z.string().optional(),
+    /** Path probed for readiness (200–399 means ready). */
+    readinessPath: z.string().startsWith('/').default('/'),
+    /** How long scale-down waits for in-flight requests before SIGTERM. */
+    drainTimeoutSeconds: z.number().min(0).max(3600).default(30),
+    /** Time between SIGTERM and SIGKILL. */
+    terminationGraceSeconds: z.number().min(0).max(3600).default(10),
+    /**
+     * Run each replica behind its own `sluice queue-proxy`, as a Knative pod: the process gets a
+     * private PORT, the queue-proxy takes the replica's port (containerConcurrency enforced there too,
+     * readiness and per-second stats on its admin port). Pair with `metricsSource: queue-proxy` to
+     * count requests that reach replicas without passing the gateway. Default false.
+     */
+    queueProxy: z.boolean().default(false),
+  })
+  .strict();
 
 /** A revision whose endpoints are fixed URLs; it is never scaled. */
-const staticRevision = z.object({
-  ...revisionCommon,
-  backend: z.literal('static'),
-  urls: z.array(z.url({ protocol: /^https?$/ })).min(1),
-}).strict();
+const staticRevision = z
+  .object({
+    ...revisionCommon,
+    backend: z.literal('static'),
+    urls: z.array(z.url({ protocol: /^https?$/ })).min(1),
+  })
+  .strict();
 
 /**
  * A revision run as a Kubernetes Deployment, scaled through its scale subresource, behind a Service
  * whose EndpointSlices list the ready pods the gateway sends requests to:
  * `{ name: iris-00002, backend: kubernetes, deployment: iris-00002-predictor, service: iris-00002-predictor, portName: http }`.
  */
-export const kubernetesRevisionSchema = z.object({
-  ...revisionCommon,
-  backend: z.literal('kubernetes'),
-  /** Namespace of the Deployment and the Service; default the gateway's namespace. */
-  namespace: name.optional(),
-  /** Deployment whose `/scale` subresource the gateway patches. */
-  deployment: dnsSubdomain,
-  /** Service whose EndpointSlices (label `kubernetes.io/service-name`) list the ready pods. */
-  service: dns1035,
-  /** Pod port requests go to; when set it wins over portName. */
-  port: z.number().int().min(1).max(65535).optional(),
-  /** Name of the EndpointSlice port requests go to (a single unnamed port is taken too). */
-  portName: name.default('http'),
-}).strict();
+export const kubernetesRevisionSchema = z
+  .object({
+    ...revisionCommon,
+    backend: z.literal('kubernetes'),
+    /** Namespace of the Deployment and the Service; default the gateway's namespace. */
+    namespace: name.optional(),
+    /** Deployment whose `/scale` subresource the gateway patches. */
+    deployment: dnsSubdomain,
+    /** Service whose EndpointSlices (label `kubernetes.io/service-name`) list the ready pods. */
+    service: dns1035,
+    /** Pod port requests go to; when set it wins over portName. */
+    port: z.number().int().min(1).max(65535).optional(),
+    /** Name of the EndpointSlice port requests go to (a single unnamed port is taken too). */
+    portName: name.default('http'),
+  })
+  .strict();
 
 const revisionSchema = z.discriminatedUnion('backend', [localRevision, staticRevision, kubernetesRevisionSchema]);
 
-export const trafficTargetSchema = z.object({
-  revision: name,
-  percent: z.number().int().min(0).max(100),
-  /** Reachable by header `Sluice-Tag: <tag>` and by host `<tag>-<first label>.<rest>` whatever its percent. */
-  tag: dns1035.optional(),
-}).strict();
+export const trafficTargetSchema = z
+  .object({
+    revision: name,
+    percent: z.number().int().min(0).max(100),
+    /** Reachable by header `Sluice-Tag: <tag>` and by host `<tag>-<first label>.<rest>` whatever its percent. */
+    tag: dns1035.optional(),
+  })
+  .strict();
 const trafficTarget = trafficTargetSchema;
 
 /** Sticky sessions: a key from a header or a cookie pins a client to a revision across re-weightings. */
 const stickiness = z
   .object({
     /** Request header holding the key (e.g. `x-user-id`). */
-    header: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a header name').optional(),
+    header: z
+      .string()
+      .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a header name')
+      .optional(),
     /** Cookie holding the key; the gateway sets it when the client has none. */
-    cookie: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a cookie name').optional(),
+    cookie: z
+      .string()
+      .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a cookie name')
+      .optional(),
     /** Cookie lifetime. */
     cookieMaxAgeSeconds: z.number().int().positive().default(86_400),
   })
   .strict()
   .refine((s) => (s.header === undefined) !== (s.cookie === undefined), { message: 'set exactly one of header or cookie' });
 
-const serviceSchema = z.object({
-  name,
-  match: z
-    .object({
-      /** Host header values (port ignored), exact or `*.suffix`. */
-      hosts: z.array(z.string().min(1)).default([]),
-      /** Path prefix, matched on segment boundaries. */
-      pathPrefix: z.string().startsWith('/').optional(),
-      /** KServe V2 model name: matches `/v2/models/{model}[/...]`. */
-      model: z.string().min(1).optional(),
-    })
-    .strict()
-    .default({ hosts: [] }),
-  revisions: z.array(revisionSchema).min(1),
-  traffic: z.array(trafficTarget).min(1),
-  stickiness: stickiness.optional(),
-}).strict();
+const serviceSchema = z
+  .object({
+    name,
+    match: z
+      .object({
+        /** Host header values (port ignored), exact or `*.suffix`. */
+        hosts: z.array(z.string().min(1)).default([]),
+        /** Path prefix, matched on segment boundaries. */
+        pathPrefix: z.string().startsWith('/').optional(),
+        /** KServe V2 model name: matches `/v2/models/{model}[/...]`. */
+        model: z.string().min(1).optional(),
+      })
+      .strict()
+      .default({ hosts: [] }),
+    revisions: z.array(revisionSchema).min(1),
+    traffic: z.array(trafficTarget).min(1),
+    stickiness: stickiness.optional(),
+  })
+  .strict();
 
 /**
  * Kubernetes mode (`sluice gateway --configmap`, or any `backend: kubernetes` revision): where
  * revisions live, which replica decides, where the others are. Read at start; a change takes a
  * restart of the gateway.
  */
-export const kubernetesSettingsSchema = z.object({
-  /** Namespace of `backend: kubernetes` revisions that name none. Default: env POD_NAMESPACE, else "default". */
-  namespace: name.optional(),
-  /** One replica, the holder of a coordination.k8s.io Lease, makes scale decisions. */
-  leaderElection: z
-    .object({
-      /** false: this replica always decides (run a single replica then). Default true. */
-      enabled: z.boolean().default(true),
-      /** Namespace of the Lease. Default: env POD_NAMESPACE, else the ConfigMap's namespace, else "default". */
-      namespace: name.optional(),
-      /** Lease name. Default sluice-leader. */
-      leaseName: name.default('sluice-leader'),
-      /** A leader that stops renewing is replaced this long after its last renewal (plus one retry period). Default 15. */
-      leaseDurationSeconds: z.number().int().min(2).max(3600).default(15),
-    })
-    .strict()
-    .prefault({}),
-  /** The other replicas, whose per-second counts the leader adds to its own. */
-  peers: z
-    .object({
-      /** Headless Service whose EndpointSlices list the gateway replicas. Default sluice-peers. */
-      service: dns1035.default('sluice-peers'),
-      /** Its namespace. Default: env POD_NAMESPACE, else the ConfigMap's namespace, else "default". */
-      namespace: name.optional(),
-      /** Admin port of the replicas. Default: this gateway's admin port (every replica runs the same config). */
-      port: z.number().int().min(1).max(65_535).optional(),
-    })
-    .strict()
-    .prefault({}),
-}).strict();
+export const kubernetesSettingsSchema = z
+  .object({
+    /** Namespace of `backend: kubernetes` revisions that name none. Default: env POD_NAMESPACE, else "default". */
+    namespace: name.optional(),
+    /** One replica, the holder of a coordination.k8s.io Lease, makes scale decisions. */
+    leaderElection: z
+      .object({
+        /** false: this replica always decides (run a single replica then). Default true. */
+        enabled: z.boolean().default(true),
+        /** Namespace of the Lease. Default: env POD_NAMESPACE, else the ConfigMap's namespace, else "default". */
+        namespace: name.optional(),
+        /** Lease name. Default sluice-leader. */
+        leaseName: name.default('sluice-leader'),
+        /** A leader that stops renewing is replaced this long after its last renewal (plus one retry period). Default 15. */
+        leaseDurationSeconds: z.number().int().min(2).max(3600).default(15),
+      })
+      .strict()
+      .prefault({}),
+    /** The other replicas, whose per-second counts the leader adds to its own. */
+    peers: z
+      .object({
+        /** Headless Service whose EndpointSlices list the gateway replicas. Default sluice-peers. */
+        service: dns1035.default('sluice-peers'),
+        /** Its namespace. Default: env POD_NAMESPACE, else the ConfigMap's namespace, else "default". */
+        namespace: name.optional(),
+        /** Admin port of the replicas. Default: this gateway's admin port (every replica runs the same config). */
+        port: z.number().int().min(1).max(65_535).optional(),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
 
-export const configSchema = z.object({
-  /** Data port address, HOST:PORT; the CLI's --listen wins. */
-  listen: hostPort.default('0.0.0.0:8080'),
-  /** Admin address, HOST:PORT; loopback unless an admin token is set. */
-  admin: hostPort.default('127.0.0.1:8081'),
-  /** Knative config-autoscaler keys (kebab-case) as cluster defaults. */
-  autoscaler: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
-  services: z.array(serviceSchema).default([]),
-  /** Kubernetes mode settings; all defaults when absent. */
-  kubernetes: kubernetesSettingsSchema.optional(),
-}).strict();
+export const configSchema = z
+  .object({
+    /** Data port address, HOST:PORT; the CLI's --listen wins. */
+    listen: hostPort.default('0.0.0.0:8080'),
+    /** Admin address, HOST:PORT; loopback unless an admin token is set. */
+    admin: hostPort.default('127.0.0.1:8081'),
+    /** Knative config-autoscaler keys (kebab-case) as cluster defaults. */
+    autoscaler: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+    services: z.array(serviceSchema).default([]),
+    /** Kubernetes mode settings; all defaults when absent. */
+    kubernetes: kubernetesSettingsSchema.optional(),
+  })
+  .strict();
 
 export type RawConfig = z.infer<typeof configSchema>;
 export type RawService = RawConfig['services'][number];

@@ -27,7 +27,8 @@ export function chooseDataPort(env: Record<string, string | undefined> = process
   const asked = env.SLUICE_HTTP_SERVER;
   if (asked === 'node') return { kind: 'node', reason: 'SLUICE_HTTP_SERVER=node' };
   if (!fence.ok) return { kind: 'node', reason: `Node's HTTP parser is not usable: ${fence.problem}` };
-  if (asked !== undefined && asked !== '' && asked !== 'http1') return { kind: 'http1', reason: `SLUICE_HTTP_SERVER=${asked} is not "http1" or "node"; using http1` };
+  if (asked !== undefined && asked !== '' && asked !== 'http1')
+    return { kind: 'http1', reason: `SLUICE_HTTP_SERVER=${asked} is not "http1" or "node"; using http1` };
   return { kind: 'http1' };
 }
 

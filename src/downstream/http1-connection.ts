@@ -212,7 +212,10 @@ export class Http1Connection implements BodyFlowControl, ResponseOwner {
     const methodName = this.host.native.METHODS[method] ?? 'GET';
     if (major !== 1 || minor > 1) {
       // HTTP/0.9 has no status line to answer with; other versions are told what is served.
-      this.refusal = major === 0 ? HTTP_09 : Object.assign(new Error(`HTTP/${major}.${minor} is not served here; use HTTP/1.1`), { code: 'HTTP_VERSION' });
+      this.refusal =
+        major === 0
+          ? HTTP_09
+          : Object.assign(new Error(`HTTP/${major}.${minor} is not served here; use HTTP/1.1`), { code: 'HTTP_VERSION' });
       return -1; // the parser stops: execute() returns HPE_CB_HEADERS_COMPLETE
     }
     if (upgrade) {
@@ -391,7 +394,18 @@ export class Http1Connection implements BodyFlowControl, ResponseOwner {
     parserOnHeaders(this: Owned<NativeParser>, headers: string[], url: string): void {
       this[CONNECTION].onHeaders(headers, url);
     },
-    parserOnHeadersComplete(this: Owned<NativeParser>, major: number, minor: number, rawHeaders: string[] | undefined, method: number, url: string | undefined, statusCode: unknown, statusMessage: unknown, upgrade: boolean, keepAlive: boolean): number {
+    parserOnHeadersComplete(
+      this: Owned<NativeParser>,
+      major: number,
+      minor: number,
+      rawHeaders: string[] | undefined,
+      method: number,
+      url: string | undefined,
+      statusCode: unknown,
+      statusMessage: unknown,
+      upgrade: boolean,
+      keepAlive: boolean,
+    ): number {
       return this[CONNECTION].onHeadersComplete(major, minor, rawHeaders, method, url, statusCode, statusMessage, upgrade, keepAlive);
     },
     parserOnBody(this: Owned<NativeParser>, chunk: Buffer): void {
@@ -422,9 +436,19 @@ const CONNECTION = Symbol('sluice.clientConnection');
 /** A parser or socket that knows its connection. */
 type Owned<T> = T & { [CONNECTION]: Http1Connection };
 
-// eslint-disable-next-line @typescript-eslint/unbound-method -- unbound on purpose: the parser or socket calling them is their `this` (typed Owned<…>)
-const { parserOnHeaders, parserOnHeadersComplete, parserOnBody, parserOnMessageComplete, socketOnData, socketOnEnd, socketOnTimeout, socketOnError, socketOnClose } =
-  Http1Connection.trampolines;
+/* eslint-disable @typescript-eslint/unbound-method -- unbound on purpose: the parser or socket calling them is their `this` (typed Owned<…>) */
+const {
+  parserOnHeaders,
+  parserOnHeadersComplete,
+  parserOnBody,
+  parserOnMessageComplete,
+  socketOnData,
+  socketOnEnd,
+  socketOnTimeout,
+  socketOnError,
+  socketOnClose,
+} = Http1Connection.trampolines;
+/* eslint-enable @typescript-eslint/unbound-method */
 
 /** Marks a refusal that gets no answer at all. */
 const HTTP_09 = new Error('HTTP/0.9 request');

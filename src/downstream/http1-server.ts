@@ -152,4 +152,3 @@ export class Http1Server implements ConnectionHost {
 
 /** Asked of listen(); the kernel caps it at net.core.somaxconn (4096 on current Linux). */
 const LISTEN_BACKLOG = 65_535;
-

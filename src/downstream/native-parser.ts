@@ -64,12 +64,14 @@ export function checkNativeParser(load: () => unknown = () => createRequire(impo
   const P = common?.HTTPParser as NativeParserClass | undefined;
   const methods = common?.methods;
   if (typeof P !== 'function') return { ok: false, problem: '_http_common has no HTTPParser class' };
-  if (!Array.isArray(methods) || !methods.includes('GET') || !methods.includes('POST')) return { ok: false, problem: '_http_common has no method list' };
+  if (!Array.isArray(methods) || !methods.includes('GET') || !methods.includes('POST'))
+    return { ok: false, problem: '_http_common has no method list' };
   for (const slot of ['REQUEST', 'kOnHeaders', 'kOnHeadersComplete', 'kOnBody', 'kOnMessageComplete'] as const) {
     if (typeof P[slot] !== 'number') return { ok: false, problem: `HTTPParser.${slot} is not a number` };
   }
   for (const method of ['initialize', 'execute', 'finish', 'close']) {
-    if (typeof (P.prototype as unknown as Record<string, unknown>)[method] !== 'function') return { ok: false, problem: `HTTPParser.prototype.${method} is not a function` };
+    if (typeof (P.prototype as unknown as Record<string, unknown>)[method] !== 'function')
+      return { ok: false, problem: `HTTPParser.prototype.${method} is not a function` };
   }
   try {
     const problem = parseFixedRequest(P, methods as string[]);
@@ -87,7 +89,17 @@ function parseFixedRequest(P: NativeParserClass, methods: readonly string[]): st
   const seen: string[] = [];
   parser.initialize(P.REQUEST, {}, 0, 0);
   parser[P.kOnHeaders] = () => seen.push('headers');
-  parser[P.kOnHeadersComplete] = (major: number, minor: number, raw: string[], method: number, url: string, _s: unknown, _m: unknown, upgrade: boolean, keepAlive: boolean) => {
+  parser[P.kOnHeadersComplete] = (
+    major: number,
+    minor: number,
+    raw: string[],
+    method: number,
+    url: string,
+    _s: unknown,
+    _m: unknown,
+    upgrade: boolean,
+    keepAlive: boolean,
+  ) => {
     seen.push(`head ${major}.${minor} ${methods[method]} ${url} ${JSON.stringify(raw)} ${upgrade} ${keepAlive}`);
     return 0;
   };

@@ -76,7 +76,13 @@ export class Activator {
   release(rev: RevisionRuntime, now: number): void {
     if (rev.queue.length === 0 || rev.endpoints.length === 0) return;
     const replicas = rev.replicas;
-    const limit = releaseLimit(rev.spec.containerConcurrency, replicas.desired, replicas.ready, rev.queue.length + rev.stats.inflight, rev.spec.scaling.burstTarget);
+    const limit = releaseLimit(
+      rev.spec.containerConcurrency,
+      replicas.desired,
+      replicas.ready,
+      rev.queue.length + rev.stats.inflight,
+      rev.spec.scaling.burstTarget,
+    );
     while (rev.queue.length > 0 && this.sendNext(rev, limit, now));
     if (rev.queue.length === 0) this.disarm(rev);
   }

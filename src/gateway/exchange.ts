@@ -164,9 +164,12 @@ export class Exchange implements HeldRequest, UpstreamHandler {
     this.ctx.attemptFailed(this.rev, failed, { ...failure, path: this.path, next: target });
     if (target === 'any') return this.retry(failed, false);
     if (target === 'other') return this.retry(failed, true);
-    const answer = code === 'UPSTREAM_TIMEOUT'
-      ? errors.requestTimeout(this.rev.spec.timeoutSeconds * 1000)
-      : isUnreachable({ progress, code }) ? errors.unreachable(err) : errors.upstreamError(err);
+    const answer =
+      code === 'UPSTREAM_TIMEOUT'
+        ? errors.requestTimeout(this.rev.spec.timeoutSeconds * 1000)
+        : isUnreachable({ progress, code })
+          ? errors.unreachable(err)
+          : errors.upstreamError(err);
     this.answerError(answer);
     this.record(answer.status);
   }

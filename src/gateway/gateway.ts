@@ -13,7 +13,14 @@ import type { ScalerDriver } from '../scaler/driver.js';
 import type { RevisionKey } from '../core/revision.js';
 import type { Endpoint } from '../core/endpoint.js';
 import { Activator, type Poke } from './activator.js';
-import type { DownstreamRequest, DownstreamResponse, Listener, ListenerFactory, TransportFactory, UpstreamTransport } from './http-types.js';
+import type {
+  DownstreamRequest,
+  DownstreamResponse,
+  Listener,
+  ListenerFactory,
+  TransportFactory,
+  UpstreamTransport,
+} from './http-types.js';
 import { EJECTION_MS, Exchange, type ExchangeContext } from './exchange.js';
 import { upstreamRequestHeaders, type RequestHead } from './headers.js';
 import { normalizeTarget, targetProblemMessage } from './request-target.js';
@@ -148,7 +155,9 @@ export class Gateway implements StatusSource, ExchangeContext {
       rev.endpoints = [];
       this.closeUnusedPools(endpoints, []);
       this.logger.info({ revision: rev.key }, 'revision removed: draining and stopping');
-      rev.driver.remove(rev.key).catch((err: unknown) => this.logger.error({ err, revision: rev.key }, 'stopping a removed revision failed'));
+      rev.driver
+        .remove(rev.key)
+        .catch((err: unknown) => this.logger.error({ err, revision: rev.key }, 'stopping a removed revision failed'));
     }
   }
 
@@ -181,7 +190,10 @@ export class Gateway implements StatusSource, ExchangeContext {
   attemptFailed(rev: RevisionRuntime, endpoint: Endpoint, failure: Parameters<ExchangeContext['attemptFailed']>[2]): void {
     if (!this.logger.isLevelEnabled('debug')) return;
     const outcome = failure.next === 'none' ? 'answered with the error' : 'tried again';
-    this.logger.debug({ revision: rev.key, endpoint: endpoint.id, ...failure }, `attempt failed (${failure.progress}, ${failure.code || 'no code'}): ${outcome}`);
+    this.logger.debug(
+      { revision: rev.key, endpoint: endpoint.id, ...failure },
+      `attempt failed (${failure.progress}, ${failure.code || 'no code'}): ${outcome}`,
+    );
   }
 
   // --- endpoint sets from drivers ---
@@ -226,7 +238,12 @@ export class Gateway implements StatusSource, ExchangeContext {
     const path = normalizeTarget(req.url ?? '');
     if (typeof path !== 'string') return errors.badRequest(targetProblemMessage(path.problem));
     if (this.closing) return errors.queueClosed();
-    const head = upstreamRequestHeaders({ rawHeaders: req.rawHeaders, httpVersion: req.httpVersion, remoteAddress: req.socket.remoteAddress, proto: 'http' });
+    const head = upstreamRequestHeaders({
+      rawHeaders: req.rawHeaders,
+      httpVersion: req.httpVersion,
+      remoteAddress: req.socket.remoteAddress,
+      proto: 'http',
+    });
     if (head instanceof SluiceError) return head;
     const target = this.router.match(head.host, path);
     if (target === undefined) return errors.routeNotFound(head.host, path);

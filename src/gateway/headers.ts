@@ -200,7 +200,11 @@ function connectionOptions(value: string, into: Set<string> | undefined): Set<st
 
 function notImplemented(value: string): SluiceError {
   const shown = value.length > 40 ? `${value.slice(0, 40)}…` : value;
-  return new SluiceError('not_implemented', 501, `transfer coding "${shown}" is not supported: send the body with Content-Length or chunked`);
+  return new SluiceError(
+    'not_implemented',
+    501,
+    `transfer coding "${shown}" is not supported: send the body with Content-Length or chunked`,
+  );
 }
 
 /**

@@ -32,7 +32,16 @@ export function sendSocketError(socket: import('node:stream').Duplex, err: Sluic
 }
 
 function statusText(status: number): string {
-  return { 400: 'Bad Request', 404: 'Not Found', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' }[status] ?? 'Error';
+  return (
+    {
+      400: 'Bad Request',
+      404: 'Not Found',
+      501: 'Not Implemented',
+      502: 'Bad Gateway',
+      503: 'Service Unavailable',
+      504: 'Gateway Timeout',
+    }[status] ?? 'Error'
+  );
 }
 
 export const errors = {
@@ -41,8 +50,10 @@ export const errors = {
   queueFull: (depth: number) => new SluiceError('queue_full', 503, `hold queue is full (${depth} requests held)`),
   activationTimeout: (ms: number) => new SluiceError('activation_timeout', 504, `no ready endpoint within ${ms} ms`),
   requestTimeout: (ms: number) => new SluiceError('request_timeout', 504, `no response within ${ms} ms`),
-  unreachable: (cause: unknown) => new SluiceError('upstream_unreachable', 502, `endpoint unreachable: ${(cause as Error)?.message ?? cause}`, { cause }),
-  upstreamError: (cause: unknown) => new SluiceError('upstream_error', 502, `endpoint failed: ${(cause as Error)?.message ?? cause}`, { cause }),
+  unreachable: (cause: unknown) =>
+    new SluiceError('upstream_unreachable', 502, `endpoint unreachable: ${(cause as Error)?.message ?? cause}`, { cause }),
+  upstreamError: (cause: unknown) =>
+    new SluiceError('upstream_error', 502, `endpoint failed: ${(cause as Error)?.message ?? cause}`, { cause }),
   tagNotFound: (service: string, tag: string) =>
     new SluiceError('route_not_found', 404, `service "${service}" has no revision tagged "${tag}"`),
   badRequest: (message: string) => new SluiceError('bad_request', 400, message),

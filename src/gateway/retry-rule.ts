@@ -68,7 +68,15 @@ export function ejectsEndpoint(f: Pick<AttemptFailure, 'progress' | 'reused' | '
 }
 
 /** Codes answered 502 upstream_unreachable; other failures of a standing connection are 502 upstream_error. */
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'UPSTREAM_CONNECT_TIMEOUT']);
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+  'UPSTREAM_CONNECT_TIMEOUT',
+]);
 
 /** Whether the failure is the endpoint being unreachable rather than misbehaving. */
 export function isUnreachable(f: Pick<AttemptFailure, 'progress' | 'code'>): boolean {

@@ -81,7 +81,8 @@ export class Router<S> {
     const matchingWildcards = (host: string): Route<S>[] =>
       [...wildOwn].filter(([suffix]) => host.endsWith(suffix)).flatMap(([, routes]) => routes);
     for (const [host, own] of exactOwn) this.exact.set(host, [...own, ...matchingWildcards(host), ...this.anyHost].sort(bySpecificity));
-    for (const suffix of wildOwn.keys()) this.wildcard.push({ suffix, routes: [...matchingWildcards(suffix), ...this.anyHost].sort(bySpecificity) });
+    for (const suffix of wildOwn.keys())
+      this.wildcard.push({ suffix, routes: [...matchingWildcards(suffix), ...this.anyHost].sort(bySpecificity) });
     this.wildcard.sort((a, b) => b.suffix.length - a.suffix.length);
     this.anyHost.sort(bySpecificity);
   }
@@ -119,7 +120,7 @@ export class Router<S> {
 function hasPrefix(path: string, prefix: string): boolean {
   if (!path.startsWith(prefix)) return false;
   const next = path.charCodeAt(prefix.length);
-  return Number.isNaN(next) || next === 47 /* / */;
+  return Number.isNaN(next) || next === 47; /* / */
 }
 
 const V2 = '/v2/models/';

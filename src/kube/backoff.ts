@@ -27,7 +27,8 @@ export function resolveBackoff(partial: Partial<BackoffPolicy> | undefined, what
     throw new SluiceError('invalid_config', 400, `${what}: backoff.${field}: want ${want}, got ${got}`);
   };
   if (!(policy.initialMs > 0) || !Number.isFinite(policy.initialMs)) bad('initialMs', 'a number of ms > 0', policy.initialMs);
-  if (!(policy.maxMs >= policy.initialMs) || !Number.isFinite(policy.maxMs)) bad('maxMs', `a number of ms ≥ initialMs (${policy.initialMs})`, policy.maxMs);
+  if (!(policy.maxMs >= policy.initialMs) || !Number.isFinite(policy.maxMs))
+    bad('maxMs', `a number of ms ≥ initialMs (${policy.initialMs})`, policy.maxMs);
   if (!(policy.factor >= 1) || !Number.isFinite(policy.factor)) bad('factor', 'a number ≥ 1', policy.factor);
   if (!(policy.jitter >= 0 && policy.jitter <= 1)) bad('jitter', 'a number from 0 to 1', policy.jitter);
   return policy;

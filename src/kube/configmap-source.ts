@@ -69,7 +69,8 @@ export class ConfigMapConfigSource implements ConfigSource {
     this.writeBackoff = resolveBackoff({ initialMs: 50, maxMs: 2000, ...options.writeBackoff }, 'configmap source');
     this.attempts = options.attempts ?? 10;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
-    if (!Number.isInteger(this.attempts) || this.attempts < 1) throw new SluiceError('invalid_config', 400, `configmap source: attempts: want an integer ≥ 1, got ${this.attempts}`);
+    if (!Number.isInteger(this.attempts) || this.attempts < 1)
+      throw new SluiceError('invalid_config', 400, `configmap source: attempts: want an integer ≥ 1, got ${this.attempts}`);
   }
 
   /** Namespace of the ConfigMap. */
@@ -157,18 +158,29 @@ export class ConfigMapConfigSource implements ConfigSource {
       const body = this.withText(current, next);
       this.writing = next;
       try {
-        await this.call(this.api.replaceNamespacedConfigMap({ name, namespace, body, fieldManager: FIELD_MANAGER }), `write ${this.description}`);
+        await this.call(
+          this.api.replaceNamespacedConfigMap({ name, namespace, body, fieldManager: FIELD_MANAGER }),
+          `write ${this.description}`,
+        );
         this.known = next;
         return config;
       } catch (err) {
         if (!isConflict(err) && !retryable(err)) throw writeError(this.description, err);
         if (attempt >= this.attempts) {
           throw isConflict(err)
-            ? new SluiceError('conflict', 409, `${this.description}: still changing under this write after ${attempt} attempts; try again`, { cause: err })
+            ? new SluiceError(
+                'conflict',
+                409,
+                `${this.description}: still changing under this write after ${attempt} attempts; try again`,
+                { cause: err },
+              )
             : writeError(this.description, err);
         }
         const delay = backoff.next();
-        this.log.info({ service, attempt, retryInMs: delay, error: describeApiError(err) }, isConflict(err) ? 'config changed since read; reading again' : 'config write-back failed; retrying');
+        this.log.info(
+          { service, attempt, retryInMs: delay, error: describeApiError(err) },
+          isConflict(err) ? 'config changed since read; reading again' : 'config write-back failed; retrying',
+        );
         await new Promise((resolve) => setTimeout(resolve, delay));
       } finally {
         this.writing = undefined;

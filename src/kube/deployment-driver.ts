@@ -34,7 +34,13 @@ interface ManagedRevision {
 
 function sameTarget(a: ManagedRevision, spec: KubernetesRevision, namespace: string): boolean {
   const b = a.spec;
-  return a.namespace === namespace && b.deployment === spec.deployment && b.service === spec.service && b.port === spec.port && b.portName === spec.portName;
+  return (
+    a.namespace === namespace &&
+    b.deployment === spec.deployment &&
+    b.service === spec.service &&
+    b.port === spec.port &&
+    b.portName === spec.portName
+  );
 }
 
 export class KubernetesDriver implements ScalerDriver {
@@ -97,7 +103,8 @@ export class KubernetesDriver implements ScalerDriver {
    * activationAttempts failures of other kinds.
    */
   async activateFromZero(key: RevisionKey, n: number): Promise<ActivationResult> {
-    if (!Number.isInteger(n) || n < 1) throw new SluiceError('bad_request', 400, `${key}: activation replicas: want an integer ≥ 1, got ${n}`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new SluiceError('bad_request', 400, `${key}: activation replicas: want an integer ≥ 1, got ${n}`);
     return this.revision(key).scale.activateFromZero(n);
   }
 
@@ -111,10 +118,12 @@ export class KubernetesDriver implements ScalerDriver {
     // A burst of held requests pokes once per request: one activation in flight per revision.
     if (this.activating.has(key)) return;
     this.activating.add(key);
-    this.activateFromZero(key, n).finally(() => this.activating.delete(key)).then(
-      (result) => this.log.debug({ revision: key, replicas: n, result }, `activation of ${key}: ${result}`),
-      (err: unknown) => this.log.warn({ revision: key, replicas: n, error: describeApiError(err) }, `activation of ${key} failed`),
-    );
+    this.activateFromZero(key, n)
+      .finally(() => this.activating.delete(key))
+      .then(
+        (result) => this.log.debug({ revision: key, replicas: n, result }, `activation of ${key}: ${result}`),
+        (err: unknown) => this.log.warn({ revision: key, replicas: n, error: describeApiError(err) }, `activation of ${key} failed`),
+      );
   }
 
   /** Whether the API server answers this driver's calls and watches; the endpoint sets stay published either way. */

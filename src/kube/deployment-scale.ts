@@ -93,7 +93,11 @@ export class DeploymentScale {
           metadata: { name, namespace, resourceVersion: scale.metadata?.resourceVersion },
           spec: { replicas: n },
         };
-        const written = await this.call(apps.replaceNamespacedDeploymentScale({ name, namespace, body }), `activate ${namespace}/${name}`, true);
+        const written = await this.call(
+          apps.replaceNamespacedDeploymentScale({ name, namespace, body }),
+          `activate ${namespace}/${name}`,
+          true,
+        );
         // A scale-down still on its way must not undo the activation; a pending scale-up may stand.
         if (!this.patchPending || (this.desiredCount ?? 0) === 0) this.desiredCount = n;
         this.observeWrite(written);
@@ -105,7 +109,12 @@ export class DeploymentScale {
           return 'lost-race';
         }
         if (attempt + 1 >= this.options.activationAttempts || this.done) {
-          throw new SluiceError('upstream_unreachable', 503, `${this.options.key}: activating ${namespace}/${name} failed: ${describeApiError(err)}`, { cause: err });
+          throw new SluiceError(
+            'upstream_unreachable',
+            503,
+            `${this.options.key}: activating ${namespace}/${name} failed: ${describeApiError(err)}`,
+            { cause: err },
+          );
         }
         await new Promise((resolve) => setTimeout(resolve, backoffDelay(this.options.backoff, attempt)));
       }
@@ -140,7 +149,10 @@ export class DeploymentScale {
     const { apps, name, namespace } = this.options;
     for (let attempt = 0; attempt < this.options.activationAttempts && !this.options.closed(); attempt++) {
       try {
-        await this.call(apps.patchNamespacedDeploymentScale({ name, namespace, body: { spec: { replicas: 0 } } }, MERGE_PATCH), `scale ${namespace}/${name}`);
+        await this.call(
+          apps.patchNamespacedDeploymentScale({ name, namespace, body: { spec: { replicas: 0 } } }, MERGE_PATCH),
+          `scale ${namespace}/${name}`,
+        );
         this.options.log.info(`removed ${this.options.key}: scaled ${namespace}/${name} to 0`);
         return;
       } catch (err) {
@@ -168,7 +180,10 @@ export class DeploymentScale {
     const n = this.desiredCount;
     let ok = false;
     try {
-      const scale = await this.call(apps.patchNamespacedDeploymentScale({ name, namespace, body: { spec: { replicas: n } } }, MERGE_PATCH), `scale ${namespace}/${name}`);
+      const scale = await this.call(
+        apps.patchNamespacedDeploymentScale({ name, namespace, body: { spec: { replicas: n } } }, MERGE_PATCH),
+        `scale ${namespace}/${name}`,
+      );
       ok = true;
       this.patchBackoff.reset();
       if (this.desiredCount === n) this.patchPending = false;

@@ -49,7 +49,11 @@ export function resolveKubernetesOptions(options: KubernetesDriverOptions): Reso
     throw new SluiceError('invalid_config', 400, 'kubernetes driver: kubeConfig: has no current cluster');
   }
   if (typeof options.namespace !== 'string' || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(options.namespace)) {
-    throw new SluiceError('invalid_config', 400, `kubernetes driver: namespace: want a DNS label, got ${JSON.stringify(options.namespace)}`);
+    throw new SluiceError(
+      'invalid_config',
+      400,
+      `kubernetes driver: namespace: want a DNS label, got ${JSON.stringify(options.namespace)}`,
+    );
   }
   return {
     kubeConfig: options.kubeConfig,

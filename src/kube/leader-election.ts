@@ -86,9 +86,11 @@ function resolveTimings(o: LeaderElectorOptions): Timings {
   if (!Number.isInteger(lease) || lease < 1) fail(`leaseDurationSeconds: want an integer ≥ 1, got ${lease}`);
   const renewDeadlineMs = o.renewDeadlineMs ?? Math.round((lease * 1000 * 2) / 3);
   const retryPeriodMs = o.retryPeriodMs ?? Math.round((lease * 1000) / 3);
-  if (!(renewDeadlineMs > 0 && renewDeadlineMs < lease * 1000)) fail(`renewDeadlineMs: want more than 0 and less than the lease duration (${lease * 1000} ms), got ${renewDeadlineMs}`);
+  if (!(renewDeadlineMs > 0 && renewDeadlineMs < lease * 1000))
+    fail(`renewDeadlineMs: want more than 0 and less than the lease duration (${lease * 1000} ms), got ${renewDeadlineMs}`);
   // client-go's rule: the deadline must leave room for at least one jittered retry.
-  if (!(retryPeriodMs > 0 && retryPeriodMs * 1.2 < renewDeadlineMs)) fail(`retryPeriodMs: want more than 0 and 1.2 × it below renewDeadlineMs (${renewDeadlineMs}), got ${retryPeriodMs}`);
+  if (!(retryPeriodMs > 0 && retryPeriodMs * 1.2 < renewDeadlineMs))
+    fail(`retryPeriodMs: want more than 0 and 1.2 × it below renewDeadlineMs (${renewDeadlineMs}), got ${retryPeriodMs}`);
   const requestTimeoutMs = o.requestTimeoutMs ?? retryPeriodMs;
   if (!(requestTimeoutMs > 0)) fail(`requestTimeoutMs: want more than 0, got ${requestTimeoutMs}`);
   if (o.identity === '') fail('identity: want a non-empty name');
@@ -110,7 +112,10 @@ export class LeaderElector {
   constructor(private readonly options: LeaderElectorOptions) {
     this.timings = resolveTimings(options);
     this.api = options.kubeConfig.makeApiClient(CoordinationV1Api);
-    this.log = (options.logger ?? pino({ level: 'silent' })).child({ lease: `${options.namespace}/${options.name}`, identity: options.identity });
+    this.log = (options.logger ?? pino({ level: 'silent' })).child({
+      lease: `${options.namespace}/${options.name}`,
+      identity: options.identity,
+    });
   }
 
   /** Start competing; the first attempt is immediate. */
@@ -226,7 +231,13 @@ export class LeaderElector {
         return false;
       }
       try {
-        const spec: V1LeaseSpec = { holderIdentity: identity, leaseDurationSeconds: this.timings.leaseDurationSeconds, acquireTime: stamp, renewTime: stamp, leaseTransitions: 0 };
+        const spec: V1LeaseSpec = {
+          holderIdentity: identity,
+          leaseDurationSeconds: this.timings.leaseDurationSeconds,
+          acquireTime: stamp,
+          renewTime: stamp,
+          leaseTransitions: 0,
+        };
         this.observe(await this.call(this.api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec } })), now);
         return true;
       } catch (createErr) {
@@ -264,7 +275,13 @@ export class LeaderElector {
       const old = leaseRecord(lease);
       if (old.holderIdentity !== identity) return;
       const stamp = microTimeNow();
-      const spec: V1LeaseSpec = { holderIdentity: '', leaseDurationSeconds: 1, acquireTime: stamp, renewTime: stamp, leaseTransitions: old.leaseTransitions };
+      const spec: V1LeaseSpec = {
+        holderIdentity: '',
+        leaseDurationSeconds: 1,
+        acquireTime: stamp,
+        renewTime: stamp,
+        leaseTransitions: old.leaseTransitions,
+      };
       this.observe(await this.call(this.api.replaceNamespacedLease({ name, namespace, body: this.withSpec(lease, spec) })), Date.now());
       this.log.info('released the lease');
     } catch (err) {
@@ -275,7 +292,12 @@ export class LeaderElector {
   /** The Lease to write: the read metadata (its resourceVersion the precondition) with a new spec. */
   private withSpec(lease: V1Lease, spec: V1LeaseSpec): V1Lease {
     const { name, namespace, resourceVersion, labels, annotations } = lease.metadata ?? {};
-    return { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace, resourceVersion, labels, annotations }, spec };
+    return {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name, namespace, resourceVersion, labels, annotations },
+      spec,
+    };
   }
 
   private call<T>(request: Promise<T>): Promise<T> {

@@ -39,11 +39,7 @@ export function predictIris(features: ArrayLike<number>, rows: number): IrisPred
     for (let k = 0; k < 3; k++) {
       const w = WEIGHTS[k]!;
       logits[k] =
-        BIASES[k]! +
-        w[0]! * features[base]! +
-        w[1]! * features[base + 1]! +
-        w[2]! * features[base + 2]! +
-        w[3]! * features[base + 3]!;
+        BIASES[k]! + w[0]! * features[base]! + w[1]! * features[base + 1]! + w[2]! * features[base + 2]! + w[3]! * features[base + 3]!;
       if (logits[k]! > logits[best]!) best = k;
     }
     // Softmax shifted by the largest logit so exp never overflows.

@@ -71,8 +71,7 @@ export async function startPredictor(overrides: Partial<PredictorOptions> = {}):
   const notReadyError = (): string => (draining ? DRAINING : NOT_LOADED);
 
   const health: Handler = (_req, res) => send(res, isReady() ? 200 : 503, isReady() ? READY : NOT_READY, draining);
-  const modelReady: Handler = (_req, res) =>
-    send(res, isReady() ? 200 : 503, isReady() ? MODEL_READY : MODEL_NOT_READY, draining);
+  const modelReady: Handler = (_req, res) => send(res, isReady() ? 200 : 503, isReady() ? MODEL_READY : MODEL_NOT_READY, draining);
 
   const infer: Handler = (req, res) => {
     if (!isReady()) return send(res, 503, notReadyError(), draining);

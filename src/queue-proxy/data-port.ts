@@ -10,7 +10,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createDataPortServer, type DataPortKind, type DataPortRequest, type DataPortResponse, type DataPortServer } from '../downstream/data-port-server.js';
+import {
+  createDataPortServer,
+  type DataPortKind,
+  type DataPortRequest,
+  type DataPortResponse,
+  type DataPortServer,
+} from '../downstream/data-port-server.js';
 import type { Gateway } from '../gateway/gateway.js';
 import type { RevisionStats } from '../stats/revision-stats.js';
 import { isProxied } from './stats.js';

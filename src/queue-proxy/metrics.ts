@@ -34,14 +34,22 @@ export function createQueueProxyMetrics(source: QueueProxyMetricsSource, options
     });
   };
   const last = () => stats.lastSecond(Date.now());
-  gauge('sluice_queue_average_concurrency', 'Time-weighted requests active (waiting or at the app) over the last completed second.', () => last().averageConcurrency);
+  gauge(
+    'sluice_queue_average_concurrency',
+    'Time-weighted requests active (waiting or at the app) over the last completed second.',
+    () => last().averageConcurrency,
+  );
   gauge(
     'sluice_queue_average_proxied_concurrency',
     'The same, counting only requests that came through a Sluice gateway (sluice-proxied header).',
     () => last().averageProxiedConcurrency,
   );
   gauge('sluice_queue_requests_per_second', 'Requests begun in the last completed second.', () => last().requestCount);
-  gauge('sluice_queue_proxied_requests_per_second', 'Requests through a Sluice gateway begun in the last completed second.', () => last().proxiedRequestCount);
+  gauge(
+    'sluice_queue_proxied_requests_per_second',
+    'Requests through a Sluice gateway begun in the last completed second.',
+    () => last().proxiedRequestCount,
+  );
   gauge('sluice_queue_depth', 'Requests waiting for a slot at the app now.', () => stats.total.held);
   gauge('sluice_queue_inflight', 'Requests at the app now.', () => stats.total.inflight);
   gauge('sluice_queue_container_concurrency', 'Slots at the app (containerConcurrency; 0 = no limit).', () => stats.containerConcurrency);

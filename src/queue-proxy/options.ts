@@ -100,7 +100,8 @@ export function parseQueueProxyArgs(argv: string[]): QueueProxyOptions | 'help' 
   if (values.help) return 'help';
 
   const readinessPath = values['readiness-path'] ?? DEFAULTS.readinessPath;
-  if (!readinessPath.startsWith('/')) throw new OptionError(`--readiness-path: want a path starting with "/", got ${JSON.stringify(readinessPath)}`);
+  if (!readinessPath.startsWith('/'))
+    throw new OptionError(`--readiness-path: want a path starting with "/", got ${JSON.stringify(readinessPath)}`);
   const logFormat = values['log-format'];
   if (logFormat !== undefined && logFormat !== 'json' && logFormat !== 'pretty') {
     throw new OptionError(`--log-format: want json or pretty, got ${JSON.stringify(logFormat)}`);

@@ -68,15 +68,19 @@ export class AppProbe {
 
   /** Probe now (joining one already in flight). Never rejects. */
   check(): Promise<AppState> {
-    this.inFlight ??= probe({ host: this.host, port: this.port, path: this.options.path, agent: this.agent, timeoutMs: this.timeoutMs }).then(
-      (result) => {
-        this.inFlight = undefined;
-        if (result !== this.state) this.options.logger.info({ app: result, was: this.state }, `app is ${result}`);
-        this.state = result;
-        this.checkedAt = Date.now();
-        return result;
-      },
-    );
+    this.inFlight ??= probe({
+      host: this.host,
+      port: this.port,
+      path: this.options.path,
+      agent: this.agent,
+      timeoutMs: this.timeoutMs,
+    }).then((result) => {
+      this.inFlight = undefined;
+      if (result !== this.state) this.options.logger.info({ app: result, was: this.state }, `app is ${result}`);
+      this.state = result;
+      this.checkedAt = Date.now();
+      return result;
+    });
     return this.inFlight;
   }
 }

@@ -50,13 +50,19 @@ export async function startQueueProxy(options: QueueProxyOptions, deps: QueuePro
   const driver = new StaticDriver();
   const breakerLog = logger.child({ component: 'breaker' });
   // The gateway in front names the revision: this one's only revision ("app") would be noise.
-  const gateway = new Gateway({ logger: breakerLog, drivers: { static: driver }, transport: (origin, limits) => new UpstreamPool(origin, limits), announceRevision: false });
+  const gateway = new Gateway({
+    logger: breakerLog,
+    drivers: { static: driver },
+    transport: (origin, limits) => new UpstreamPool(origin, limits),
+    announceRevision: false,
+  });
   gateway.apply(gatewayConfig(options));
   // gatewayConfig() makes one revision; `value` is typed any, as it could be the iterator's return value.
   const revision = gateway.revisions().next().value as RevisionRuntime;
   const stats = new QueueProxyStats(revision.stats, options.containerConcurrency, Date.now(), deps.podName);
   const server = chooseDataPort();
-  if (server.reason !== undefined) logger.warn({ server: server.kind, reason: server.reason }, `data port on ${server.kind}: ${server.reason}`);
+  if (server.reason !== undefined)
+    logger.warn({ server: server.kind, reason: server.reason }, `data port on ${server.kind}: ${server.reason}`);
   const dataPort = new DataPort(gateway, stats.proxied, server.kind);
   const probe = new AppProbe({ upstream: options.upstream, path: options.readinessPath, intervalMs: deps.probeIntervalMs, logger });
 
@@ -74,7 +80,8 @@ export async function startQueueProxy(options: QueueProxyOptions, deps: QueuePro
       },
     },
     { quietMs: options.drainQuietSeconds * 1000, timeoutMs: options.drainTimeoutSeconds * 1000 },
-    (phase) => logger.info({ phase, inflight: stats.total.inflight, held: stats.total.held, open: dataPort.openResponses }, `drain: ${phase}`),
+    (phase) =>
+      logger.info({ phase, inflight: stats.total.inflight, held: stats.total.held, open: dataPort.openResponses }, `drain: ${phase}`),
   );
 
   const registry = createQueueProxyMetrics({ stats, draining: () => drain.draining, appReady: () => probe.state === 'ready' });

@@ -29,10 +29,7 @@ export interface IntervalStats {
   p99Ms: number | null;
 }
 
-export type Verdict =
-  | { result: 'pass'; reason: string }
-  | { result: 'fail'; reason: string }
-  | { result: 'wait'; reason: string };
+export type Verdict = { result: 'pass'; reason: string } | { result: 'fail'; reason: string } | { result: 'wait'; reason: string };
 
 /** Copy a revision's counters (a Map and a 15-entry array: cheap, once per step). */
 export function snapshotStats(stats: { codes: ReadonlyMap<number, number>; durationCounts: ArrayLike<number> }): StatsSnapshot {
@@ -89,7 +86,10 @@ export function judge(s: IntervalStats, spec: AnalysisSpec): Verdict {
     return { result: 'fail', reason: `error rate ${fixed(s.errorRate)} > ${fixed(spec.maxErrorRate)} ${over}` };
   }
   if (spec.maxP99Ms !== undefined && s.p99Ms !== null && s.p99Ms > spec.maxP99Ms) {
-    const p99 = s.p99Ms === Infinity ? `p99 beyond the last bucket (${formatMs(DURATION_BOUNDS.at(-1)! * 1000)}), limit` : `p99 ${formatMs(s.p99Ms)} >`;
+    const p99 =
+      s.p99Ms === Infinity
+        ? `p99 beyond the last bucket (${formatMs(DURATION_BOUNDS.at(-1)! * 1000)}), limit`
+        : `p99 ${formatMs(s.p99Ms)} >`;
     return { result: 'fail', reason: `${p99} ${formatMs(spec.maxP99Ms)} ${over}` };
   }
   const p99 = spec.maxP99Ms !== undefined && s.p99Ms !== null ? `, p99 ${formatMs(s.p99Ms)} ≤ ${formatMs(spec.maxP99Ms)}` : '';

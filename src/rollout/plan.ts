@@ -68,7 +68,11 @@ const rolloutRequestSchema = z
     /** Hold per step, seconds. Default 30. With durationSeconds: the shortest step (default 1, as Knative). */
     intervalSeconds: z.number().positive().max(86_400).optional(),
     /** Knative gradual rollout: 1 %, then even steps to 100 % over this many seconds. */
-    durationSeconds: z.number().positive().max(7 * 86_400).optional(),
+    durationSeconds: z
+      .number()
+      .positive()
+      .max(7 * 86_400)
+      .optional(),
     strategy: z.enum(['canary', 'blue-green']).default('canary'),
     analysis: z
       .object({
@@ -106,7 +110,8 @@ export function planRollout(service: Pick<Service, 'revisions' | 'traffic'>, bod
 
   if (req.steps !== undefined) {
     req.steps.forEach((p, i) => {
-      if (i > 0 && p <= req.steps![i - 1]!) problems.push(`steps[${i}]: ${p} after ${req.steps![i - 1]}, want strictly increasing percents`);
+      if (i > 0 && p <= req.steps![i - 1]!)
+        problems.push(`steps[${i}]: ${p} after ${req.steps![i - 1]}, want strictly increasing percents`);
     });
     if (req.durationSeconds !== undefined) problems.push('durationSeconds: give either steps or durationSeconds, not both');
   }

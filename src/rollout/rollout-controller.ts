@@ -164,7 +164,8 @@ export class RolloutController {
     this.runs.set(service, run);
     this.event(run, 'started', `${plan.strategy} ${plan.from} → ${plan.to}: ${describePlan(plan)}`);
     const first = this.enqueue(run, () => this.applyStep(run, 0));
-    if (plan.strategy === 'blue-green') first.catch(() => {}); // recorded in the state as `failed`
+    if (plan.strategy === 'blue-green')
+      first.catch(() => {}); // recorded in the state as `failed`
     else await first;
     return this.view(run);
   }
@@ -226,13 +227,19 @@ export class RolloutController {
     try {
       await this.options.traffic.setTraffic(run.service, traffic, { reason: 'rollout' });
     } catch (err) {
-      if (run.phase === 'progressing') this.finish(run, 'failed', `step ${index + 1} (${plan.to} at ${step.percent} %) not applied: ${(err as Error).message}`);
+      if (run.phase === 'progressing')
+        this.finish(run, 'failed', `step ${index + 1} (${plan.to} at ${step.percent} %) not applied: ${(err as Error).message}`);
       throw err;
     }
     run.index = index;
     run.applied = { from: percentOf(traffic, plan.from), to: percentOf(traffic, plan.to) };
     run.percent = run.applied.to;
-    this.event(run, 'step', `${plan.to} at ${run.applied.to} %, ${plan.from} at ${run.applied.from} % (step ${index + 1} of ${plan.steps.length})`, run.percent);
+    this.event(
+      run,
+      'step',
+      `${plan.to} at ${run.applied.to} %, ${plan.from} at ${run.applied.from} % (step ${index + 1} of ${plan.steps.length})`,
+      run.percent,
+    );
     if (index === plan.steps.length - 1) {
       this.finish(run, 'promoted', undefined, `${plan.to} promoted to ${run.percent} %`);
       return;
@@ -272,7 +279,10 @@ export class RolloutController {
     const stats = intervalStats(base, snapshotStats(rev.stats));
     const verdict = judge(stats, plan.analysis);
     const label = { pass: 'passed', fail: 'failed', wait: 'too few requests' }[verdict.result];
-    this.event(run, 'analysis', `${plan.to} at ${run.percent} %: ${label}: ${verdict.reason}`, undefined, { ...stats, verdict: verdict.result });
+    this.event(run, 'analysis', `${plan.to} at ${run.percent} %: ${label}: ${verdict.reason}`, undefined, {
+      ...stats,
+      verdict: verdict.result,
+    });
     if (verdict.result === 'pass') return this.applyStep(run, run.index + 1);
     if (verdict.result === 'fail') return this.rollback(run, 'rolled-back', verdict.reason);
     run.waits++;
@@ -300,7 +310,12 @@ export class RolloutController {
     run.applied = { from: percentOf(traffic, plan.from), to: 0 };
     run.percent = 0;
     const moved = `${plan.to} at 0 %, ${plan.from} at ${run.applied.from} %`;
-    this.finish(run, phase, reason, `${moved} (${phase === 'aborted' ? 'aborted' : phase === 'failed' ? 'failed' : 'rollback'}: ${reason})`);
+    this.finish(
+      run,
+      phase,
+      reason,
+      `${moved} (${phase === 'aborted' ? 'aborted' : phase === 'failed' ? 'failed' : 'rollback'}: ${reason})`,
+    );
   }
 
   // --- bookkeeping ---
@@ -364,7 +379,11 @@ export class RolloutController {
       step: run.index + 1,
       steps: plan.steps.map((s) => ({ percent: s.percent, holdSeconds: s.holdMs / 1000 })),
       percent: run.percent,
-      analysis: { maxErrorRate: plan.analysis.maxErrorRate, maxP99Ms: plan.analysis.maxP99Ms ?? null, minRequests: plan.analysis.minRequests },
+      analysis: {
+        maxErrorRate: plan.analysis.maxErrorRate,
+        maxP99Ms: plan.analysis.maxP99Ms ?? null,
+        minRequests: plan.analysis.minRequests,
+      },
       startedAt: iso(run.startedAt)!,
       updatedAt: iso(run.updatedAt)!,
       finishedAt: iso(run.finishedAt),
@@ -386,7 +405,10 @@ function describePlan(plan: RolloutPlan): string {
   const holds = new Set(plan.steps.slice(0, -1).map((s) => s.holdMs));
   const percents = plan.steps.map((s) => `${s.percent} %`);
   const shown = percents.length > 8 ? [...percents.slice(0, 4), '…', ...percents.slice(-2)] : percents;
-  const hold = holds.size === 1 ? `each held ${seconds([...holds][0]!)}` : `held ${seconds(plan.steps[0]!.holdMs)} then ${seconds(plan.steps[1]!.holdMs)}`;
+  const hold =
+    holds.size === 1
+      ? `each held ${seconds([...holds][0]!)}`
+      : `held ${seconds(plan.steps[0]!.holdMs)} then ${seconds(plan.steps[1]!.holdMs)}`;
   const a = plan.analysis;
   const p99 = a.maxP99Ms !== undefined ? `, p99 ≤ ${a.maxP99Ms} ms` : '';
   const pool = plan.pool === 100 ? '' : ` of a ${plan.pool} % pool`;

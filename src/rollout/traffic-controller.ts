@@ -48,7 +48,10 @@ export class TrafficController {
   private current: Config;
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly options: TrafficControllerOptions, initial: Config) {
+  constructor(
+    private readonly options: TrafficControllerOptions,
+    initial: Config,
+  ) {
     this.current = initial;
   }
 
@@ -86,7 +89,10 @@ export class TrafficController {
     const config = await this.options.source.updateTraffic(name, traffic);
     this.keepWarm(name, svc.traffic, traffic, opts);
     this.reload(config);
-    this.options.logger.info({ service: name, traffic, reason }, `traffic for ${name}: ${traffic.map((t) => `${t.revision}=${t.percent}`).join(' ')} (${reason})`);
+    this.options.logger.info(
+      { service: name, traffic, reason },
+      `traffic for ${name}: ${traffic.map((t) => `${t.revision}=${t.percent}`).join(' ')} (${reason})`,
+    );
     this.options.onChange?.(name, traffic, reason);
     return traffic;
   }
@@ -101,7 +107,8 @@ export class TrafficController {
     const green = after.find((t) => t.percent === 100);
     if (!green || before.find((t) => t.revision === green.revision)?.percent === 100) return;
     let blueReady = 0;
-    for (const t of before) if (t.percent > 0 && t.revision !== green.revision) blueReady += this.revision(service, t.revision)?.endpoints.length ?? 0;
+    for (const t of before)
+      if (t.percent > 0 && t.revision !== green.revision) blueReady += this.revision(service, t.revision)?.endpoints.length ?? 0;
     const rev = this.revision(service, green.revision);
     // A static revision has the endpoints it has: nothing to scale, nothing to wait for.
     if (!rev || rev.spec.backend === 'static' || blueReady === 0 || rev.endpoints.length >= blueReady) return;
@@ -112,7 +119,10 @@ export class TrafficController {
     const keepMs = opts.keepWarmMs ?? this.options.keepWarmMs ?? 120_000;
     rev.floor = { replicas: blueReady, until: Date.now() + timeoutMs + keepMs };
     if (rev.replicas.desired < blueReady) rev.driver.setReplicas(rev.key, blueReady);
-    this.options.logger.info({ service, revision: green.revision, replicas: blueReady }, `pre-warming ${green.revision} to ${blueReady} ready replicas`);
+    this.options.logger.info(
+      { service, revision: green.revision, replicas: blueReady },
+      `pre-warming ${green.revision} to ${blueReady} ready replicas`,
+    );
     const deadline = Date.now() + timeoutMs;
     while (rev.endpoints.length < blueReady) {
       if (Date.now() > deadline) {

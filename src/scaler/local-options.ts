@@ -72,7 +72,11 @@ export function resolveLocalOptions(options: LocalDriverOptions = {}): ResolvedL
     timings[name] = value;
   }
   if (!Number.isInteger(timings.livenessFailureThreshold) || timings.livenessFailureThreshold < 1) {
-    throw new SluiceError('invalid_config', 400, `local driver: livenessFailureThreshold: want an integer ≥ 1, got ${timings.livenessFailureThreshold}`);
+    throw new SluiceError(
+      'invalid_config',
+      400,
+      `local driver: livenessFailureThreshold: want an integer ≥ 1, got ${timings.livenessFailureThreshold}`,
+    );
   }
   const host = options.host ?? '127.0.0.1';
   if (host === '') throw new SluiceError('invalid_config', 400, 'local driver: host: want an address, got ""');

@@ -199,7 +199,10 @@ export class LocalDriver implements ScalerDriver {
     } else {
       const restartInMs = this.noteCrash(rev, replica);
       const replaced = !this.closed && !rev.removing && rev.desired > [...rev.replicas].filter(isActive).length;
-      rev.log.warn({ pid: replica.pid, code, signal, reason, restartInMs: replaced ? restartInMs : undefined }, 'replica exited unexpectedly');
+      rev.log.warn(
+        { pid: replica.pid, code, signal, reason, restartInMs: replaced ? restartInMs : undefined },
+        'replica exited unexpectedly',
+      );
     }
     this.publish(rev);
     this.reconcile(rev);

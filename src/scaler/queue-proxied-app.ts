@@ -48,16 +48,25 @@ function queueProxyArgs(spec: ReplicaSpec, host: string, ports: QueueProxiedPort
   return [
     SLUICE_CLI,
     'queue-proxy',
-    '--upstream', `http://${hostInUrl}:${ports.appPort}`,
-    '--container-concurrency', String(spec.containerConcurrency),
-    '--listen', formatHostPort(host, ports.port),
-    '--admin', formatHostPort(host, ports.adminPort),
-    '--readiness-path', spec.readinessPath,
-    '--drain-quiet-seconds', '0',
+    '--upstream',
+    `http://${hostInUrl}:${ports.appPort}`,
+    '--container-concurrency',
+    String(spec.containerConcurrency),
+    '--listen',
+    formatHostPort(host, ports.port),
+    '--admin',
+    formatHostPort(host, ports.adminPort),
+    '--readiness-path',
+    spec.readinessPath,
+    '--drain-quiet-seconds',
+    '0',
     // Its drain ends before the grace period does, so it exits on its own and the app gets SIGTERM.
-    '--drain-timeout-seconds', String(spec.terminationGraceSeconds),
-    '--timeout-seconds', String(spec.timeoutSeconds),
-    '--log-format', 'json',
+    '--drain-timeout-seconds',
+    String(spec.terminationGraceSeconds),
+    '--timeout-seconds',
+    String(spec.timeoutSeconds),
+    '--log-format',
+    'json',
   ];
 }
 
@@ -85,7 +94,9 @@ export class QueueProxiedApp implements ReplicaProcesses {
       this.exited = this.app.exited.then((exit) => ({ ...exit, reason: `app: ${exit.reason ?? 'spawn failed'}` }));
       return;
     }
-    const queueProxy = new SupervisedChild({ command: process.execPath, args: queueProxyArgs(spec, host, ports), env: process.env }, log, { process: 'queue-proxy' });
+    const queueProxy = new SupervisedChild({ command: process.execPath, args: queueProxyArgs(spec, host, ports), env: process.env }, log, {
+      process: 'queue-proxy',
+    });
     this.queueProxy = queueProxy;
 
     // The first exit decides how the replica ended; the other process follows it.
@@ -126,7 +137,13 @@ export class QueueProxiedApp implements ReplicaProcesses {
   }
 
   describe(): Record<string, unknown> {
-    return { pid: this.pid, queueProxyPid: this.queueProxy?.pid, port: this.ports.port, appPort: this.ports.appPort, adminPort: this.ports.adminPort };
+    return {
+      pid: this.pid,
+      queueProxyPid: this.queueProxy?.pid,
+      port: this.ports.port,
+      appPort: this.ports.appPort,
+      adminPort: this.ports.adminPort,
+    };
   }
 }
 

@@ -15,7 +15,15 @@ import { SupervisedChild, type ChildExit } from './supervised-child.js';
 
 export type ReplicaSpec = Pick<
   LocalRevision,
-  'command' | 'args' | 'env' | 'cwd' | 'readinessPath' | 'queueProxy' | 'containerConcurrency' | 'timeoutSeconds' | 'terminationGraceSeconds'
+  | 'command'
+  | 'args'
+  | 'env'
+  | 'cwd'
+  | 'readinessPath'
+  | 'queueProxy'
+  | 'containerConcurrency'
+  | 'timeoutSeconds'
+  | 'terminationGraceSeconds'
 >;
 
 export interface ReplicaProcesses {
@@ -50,7 +58,11 @@ export class AppProcess implements ReplicaProcesses {
   readonly exited: Promise<ChildExit>;
   private readonly app: SupervisedChild;
 
-  constructor(spec: ReplicaSpec, readonly port: number, log: Logger) {
+  constructor(
+    spec: ReplicaSpec,
+    readonly port: number,
+    log: Logger,
+  ) {
     this.app = spawnApp(spec, port, log);
     this.exited = this.app.exited;
     this.probe = { port, path: spec.readinessPath };

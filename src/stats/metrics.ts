@@ -103,9 +103,7 @@ export function createMetrics(source: StatusSource, options: MetricsOptions = {}
     (r) => r.autoscaler.panicConcurrency,
   );
   revisionGauge('sluice_revision_rps', 'Requests per second over the stable window.', (r) => r.autoscaler.rps);
-  revisionGauge('sluice_revision_panic_mode', '1 while the autoscaler is in panic mode, else 0.', (r) =>
-    r.autoscaler.panicMode ? 1 : 0,
-  );
+  revisionGauge('sluice_revision_panic_mode', '1 while the autoscaler is in panic mode, else 0.', (r) => (r.autoscaler.panicMode ? 1 : 0));
 
   new Gauge<RevisionLabel | 'kind'>({
     name: 'sluice_revision_replicas',

@@ -94,7 +94,12 @@ export function linearAverage(values: ArrayLike<number>, size: number, last: num
  * @example weightedAverage([10, 10, 5, 5], 4, 3, 4, 0, 0.6) // 5×0.6 + 5×0.24 + 10×0.096 + 10×0.0384 = 5.544
  */
 export function weightedAverage(
-  values: ArrayLike<number>, size: number, last: number, seconds: number, first: number, coefficient: number,
+  values: ArrayLike<number>,
+  size: number,
+  last: number,
+  seconds: number,
+  first: number,
+  coefficient: number,
 ): number {
   const from = Math.max(last - Math.min(seconds, size) + 1, first);
   let weight = coefficient;
@@ -128,7 +133,11 @@ export class MetricWindows {
   private stableFirst = Number.POSITIVE_INFINITY;
   private panicFirst = Number.POSITIVE_INFINITY;
   private readonly result: WindowAverages = {
-    stableConcurrency: 0, panicConcurrency: 0, stableRps: 0, panicRps: 0, hasData: false,
+    stableConcurrency: 0,
+    panicConcurrency: 0,
+    stableRps: 0,
+    panicRps: 0,
+    hasData: false,
   };
 
   /** `startedAt`: when collection for this revision began (the RevisionStats' creation time). */

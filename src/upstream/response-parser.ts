@@ -201,7 +201,8 @@ export class ResponseParser {
           if (name.toLowerCase() === 'content-length') contentLength = lengthOf(value, contentLength);
           break;
         case 17:
-          if (name.toLowerCase() === 'transfer-encoding') transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
+          if (name.toLowerCase() === 'transfer-encoding')
+            transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
           break;
         case 10: {
           const lower = name.toLowerCase();
@@ -332,7 +333,8 @@ function statusOf(line: string): number {
     throw bad(`malformed status line "${printable(line)}"`);
   }
   const code = line.slice(9, 12);
-  if (!/^[1-9]\d\d$/.test(code) || (line.length > 12 && line.charCodeAt(12) !== 32)) throw bad(`malformed status line "${printable(line)}"`);
+  if (!/^[1-9]\d\d$/.test(code) || (line.length > 12 && line.charCodeAt(12) !== 32))
+    throw bad(`malformed status line "${printable(line)}"`);
   return Number(code);
 }
 

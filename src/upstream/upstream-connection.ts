@@ -285,7 +285,13 @@ export class UpstreamConnection implements ResponseSink, UpstreamCall {
   private fail(err: Error): void {
     const handler = this.handler;
     this.handler = undefined;
-    const progress: Progress = !this.connected ? 'unsent' : this.answering ? 'answering' : this.body !== null && !this.bodyStarted ? 'head' : 'sent';
+    const progress: Progress = !this.connected
+      ? 'unsent'
+      : this.answering
+        ? 'answering'
+        : this.body !== null && !this.bodyStarted
+          ? 'head'
+          : 'sent';
     // A body none of which was sent stays paused with its bytes, for another attempt.
     if (this.body !== null) this.detachBody(progress !== 'head');
     this.close(this.connected ? undefined : err);
@@ -364,9 +370,11 @@ export class UpstreamConnection implements ResponseSink, UpstreamCall {
 
   private readonly onTimeout = (): void => {
     if (this.handler === undefined) return this.close(); // idle for a whole timeout: let it go
-    this.fail(this.connected
-      ? new UpstreamError('UPSTREAM_TIMEOUT', `no response byte within ${this.timeoutMs} ms`)
-      : new UpstreamError('UPSTREAM_CONNECT_TIMEOUT', `no connection within ${this.timeoutMs} ms`));
+    this.fail(
+      this.connected
+        ? new UpstreamError('UPSTREAM_TIMEOUT', `no response byte within ${this.timeoutMs} ms`)
+        : new UpstreamError('UPSTREAM_CONNECT_TIMEOUT', `no connection within ${this.timeoutMs} ms`),
+    );
   };
 
   private readonly onBodyData = (data: Buffer | string): void => {

@@ -17,7 +17,13 @@
  */
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { UpstreamConnection, type ConnectionOwner, type UpstreamCall, type UpstreamHandler, type UpstreamRequest } from './upstream-connection.js';
+import {
+  UpstreamConnection,
+  type ConnectionOwner,
+  type UpstreamCall,
+  type UpstreamHandler,
+  type UpstreamRequest,
+} from './upstream-connection.js';
 import { UpstreamError } from './upstream-error.js';
 
 /** Where every plain-TCP upstream socket reads into; its bytes are parsed or copied before the next read. */
@@ -223,7 +229,11 @@ export class UpstreamPool implements ConnectionOwner {
   private readonly expire = (waiter: Waiter): void => {
     if (waiter.done) return;
     waiter.done = true;
-    waiter.handler.onUpstreamError(new UpstreamError('UPSTREAM_TIMEOUT', `no connection to the endpoint came free within ${waiter.req.timeoutMs} ms`), 'unsent', false);
+    waiter.handler.onUpstreamError(
+      new UpstreamError('UPSTREAM_TIMEOUT', `no connection to the endpoint came free within ${waiter.req.timeoutMs} ms`),
+      'unsent',
+      false,
+    );
   };
 
   private connect(): UpstreamConnection {
@@ -241,7 +251,11 @@ export class UpstreamPool implements ConnectionOwner {
     } else {
       // Reads land in one shared buffer and go straight to the parser: no Buffer per read and no
       // stream machinery ('data' events) between the socket and the parser.
-      socket = netConnect({ host: this.host, port: this.port, onread: { buffer: READ_BUFFER, callback: (n) => conn.received(n, READ_BUFFER) } });
+      socket = netConnect({
+        host: this.host,
+        port: this.port,
+        onread: { buffer: READ_BUFFER, callback: (n) => conn.received(n, READ_BUFFER) },
+      });
       socket.setNoDelay(true);
       conn = new UpstreamConnection(socket, this, this.connectTimeoutMs, 'connect', true);
     }

@@ -69,12 +69,18 @@ export async function portFreeOn(hosts: readonly string[]): Promise<number> {
 
 export async function startGatewayProcess(options: GatewayProcessOptions): Promise<GatewayProcess> {
   const args = [
-    CLI, 'gateway',
-    '--configmap', options.configMap,
-    '--kubeconfig', options.kubeconfig,
-    '--listen', `${options.host}:0`,
-    '--admin', `${options.host}:${options.adminPort}`,
-    '--log-format', 'json',
+    CLI,
+    'gateway',
+    '--configmap',
+    options.configMap,
+    '--kubeconfig',
+    options.kubeconfig,
+    '--listen',
+    `${options.host}:0`,
+    '--admin',
+    `${options.host}:${options.adminPort}`,
+    '--log-format',
+    'json',
   ];
   const env: NodeJS.ProcessEnv = {
     ...process.env,

@@ -163,10 +163,13 @@ export class FakeKubelet {
     rt.desired = replicas;
     this.log(`${rt.workload.deployment}: replicas → ${replicas}`);
     clearTimeout(rt.timer);
-    rt.timer = setTimeout(() => {
-      rt.timer = undefined;
-      this.reconcile(rt);
-    }, growing ? this.opts.startDelayMs : this.opts.stopDelayMs);
+    rt.timer = setTimeout(
+      () => {
+        rt.timer = undefined;
+        this.reconcile(rt);
+      },
+      growing ? this.opts.startDelayMs : this.opts.stopDelayMs,
+    );
   }
 
   private reconcile(rt: Runtime): void {
@@ -214,7 +217,12 @@ export class FakeKubelet {
         if (rt.port === undefined) rt.port = bound;
         this.publish(rt);
         this.reconcile(rt);
-        void probeUntilReady(host, bound, this.opts.readinessPath, () => !this.closed && pod.state === 'starting' && pod.process.alive).then((ready) => {
+        void probeUntilReady(
+          host,
+          bound,
+          this.opts.readinessPath,
+          () => !this.closed && pod.state === 'starting' && pod.process.alive,
+        ).then((ready) => {
           if (!ready) return;
           pod.state = 'ready';
           rt.failures = 0;
@@ -257,7 +265,8 @@ export class FakeKubelet {
         targetRef: { kind: 'Pod', namespace, name: p.name },
       }));
     const chunks: (typeof endpoints)[] = [];
-    for (let i = 0; i < endpoints.length; i += this.opts.maxEndpointsPerSlice) chunks.push(endpoints.slice(i, i + this.opts.maxEndpointsPerSlice));
+    for (let i = 0; i < endpoints.length; i += this.opts.maxEndpointsPerSlice)
+      chunks.push(endpoints.slice(i, i + this.opts.maxEndpointsPerSlice));
     if (chunks.length === 0) chunks.push([]);
     chunks.forEach((chunk, i) => {
       rt.sliceNames[i] ??= `${service}-${suffix()}`;
@@ -273,7 +282,8 @@ export class FakeKubelet {
         endpoints: chunk,
         ports: rt.port === undefined ? [] : [{ name: portName, port: rt.port, protocol: 'TCP' }],
       };
-      if (this.store.tryGet(ENDPOINT_SLICES, namespace, slice.metadata.name)) this.store.update(ENDPOINT_SLICES, namespace, slice.metadata.name, slice);
+      if (this.store.tryGet(ENDPOINT_SLICES, namespace, slice.metadata.name))
+        this.store.update(ENDPOINT_SLICES, namespace, slice.metadata.name, slice);
       else this.store.create(ENDPOINT_SLICES, namespace, slice);
     });
     for (const extra of rt.sliceNames.splice(chunks.length)) {

@@ -11,7 +11,16 @@ export function deploymentManifest(name: string, replicas = 0, labels: Record<st
       selector: { matchLabels: labels },
       template: {
         metadata: { labels },
-        spec: { containers: [{ name: 'predictor', image: 'sluice:dev', args: ['predictor', '--model', 'iris'], ports: [{ name: 'http', containerPort: 8080 }] }] },
+        spec: {
+          containers: [
+            {
+              name: 'predictor',
+              image: 'sluice:dev',
+              args: ['predictor', '--model', 'iris'],
+              ports: [{ name: 'http', containerPort: 8080 }],
+            },
+          ],
+        },
       },
     },
   };

@@ -41,7 +41,17 @@ export class PodProcess {
   private done = false;
 
   constructor(options: PodProcessOptions) {
-    const args = [options.cli, 'predictor', '--model', options.model, '--host', options.host, '--port', String(options.port), ...options.args];
+    const args = [
+      options.cli,
+      'predictor',
+      '--model',
+      options.model,
+      '--host',
+      options.host,
+      '--port',
+      String(options.port),
+      ...options.args,
+    ];
     this.child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     trackChild(this.child);
     let onPort: (port: number) => void = () => {};

@@ -44,7 +44,10 @@ function find(group: string, version: string, plural: string): ResourceType | un
 
 /** Parse a request path; undefined when it names nothing the fake serves. */
 export function parseResourcePath(pathname: string): ResourcePath | undefined {
-  const parts = pathname.split('/').filter((p) => p !== '').map(decodeURIComponent);
+  const parts = pathname
+    .split('/')
+    .filter((p) => p !== '')
+    .map(decodeURIComponent);
   let group: string;
   let rest: string[];
   if (parts[0] === 'api' && parts.length >= 2) {
@@ -69,4 +72,3 @@ export function parseResourcePath(pathname: string): ResourcePath | undefined {
   }
   return undefined;
 }
-

@@ -31,7 +31,8 @@ export function replaceScale(store: ObjectStore, namespace: string, name: string
   if (!isPlainObject(body)) throw badRequest('Scale: want an object');
   const deployment = store.get(DEPLOYMENTS, namespace, name);
   const meta = (isPlainObject(body.metadata) ? body.metadata : {}) as { name?: string; resourceVersion?: string };
-  if (meta.name !== undefined && meta.name !== name) throw badRequest(`the name of the object (${meta.name}) does not match the name on the URL (${name})`);
+  if (meta.name !== undefined && meta.name !== name)
+    throw badRequest(`the name of the object (${meta.name}) does not match the name on the URL (${name})`);
   const replicas = (isPlainObject(body.spec) ? body.spec.replicas : undefined) ?? 0;
   if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0) {
     throw invalid(DEPLOYMENTS, name, `spec.replicas: Invalid value: ${JSON.stringify(replicas)}: must be greater than or equal to 0`);

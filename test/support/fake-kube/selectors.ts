@@ -80,7 +80,8 @@ export function parseFieldSelector(text: string | null | undefined): FieldSelect
   return (object) =>
     reqs.every((r) => {
       let value: unknown = object;
-      for (const part of r.key.split('.')) value = typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[part] : undefined;
+      for (const part of r.key.split('.'))
+        value = typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[part] : undefined;
       // eslint-disable-next-line @typescript-eslint/no-base-to-string -- the fields selected on are scalars (metadata.name, status.phase …), never objects
       return matches(r, value === undefined ? undefined : String(value));
     });

@@ -220,7 +220,13 @@ export class FakeKubeServer {
   }
 
   private takeFailure(method: string, path: string, watch: boolean): FailureRule | undefined {
-    const rule = this.rules.find((r) => r.left > 0 && (r.method === undefined || r.method === method) && (r.watch === undefined || r.watch === watch) && pathMatches(r.path, path));
+    const rule = this.rules.find(
+      (r) =>
+        r.left > 0 &&
+        (r.method === undefined || r.method === method) &&
+        (r.watch === undefined || r.watch === watch) &&
+        pathMatches(r.path, path),
+    );
     if (!rule) return undefined;
     rule.left--;
     this.rules = this.rules.filter((r) => r.left > 0);
@@ -231,7 +237,14 @@ export class FakeKubeServer {
     const url = new URL(req.url ?? '/', 'http://fake-kube');
     const method = req.method ?? 'GET';
     const watch = method === 'GET' && (url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1');
-    const record: RequestRecord = { method, path: url.pathname, query: Object.fromEntries(url.searchParams), status: 0, watch, at: Date.now() };
+    const record: RequestRecord = {
+      method,
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      status: 0,
+      watch,
+      at: Date.now(),
+    };
     const contentType = req.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
     if (contentType !== undefined) record.contentType = contentType;
     const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
@@ -253,7 +266,12 @@ export class FakeKubeServer {
         }
       }
       const failure = this.takeFailure(method, url.pathname, watch);
-      if (failure) throw new KubeError(failure.code, failure.reason ?? reasonFor(failure.code), failure.message ?? `injected failure (${failure.code})`);
+      if (failure)
+        throw new KubeError(
+          failure.code,
+          failure.reason ?? reasonFor(failure.code),
+          failure.message ?? `injected failure (${failure.code})`,
+        );
       this.route(req, res, url, method, watch, contentType, body);
     } catch (err) {
       if (err instanceof KubeError) send(res, err.code, err.toStatus());
@@ -261,7 +279,15 @@ export class FakeKubeServer {
     }
   }
 
-  private route(req: IncomingMessage, res: ServerResponse, url: URL, method: string, watch: boolean, contentType: string | undefined, body: unknown): void {
+  private route(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    method: string,
+    watch: boolean,
+    contentType: string | undefined,
+    body: unknown,
+  ): void {
     if (url.pathname === '/version') {
       send(res, 200, { major: '1', minor: '31', gitVersion: 'v1.31.0-fake', platform: 'linux/amd64' });
       return;
@@ -316,7 +342,11 @@ export class FakeKubeServer {
   private patchBody(contentType: string | undefined, body: unknown): unknown {
     // A strategic merge patch of maps and scalars is the same as a merge patch; lists are replaced whole.
     if (contentType === undefined || !PATCH_TYPES.has(contentType)) {
-      throw new KubeError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json`);
+      throw new KubeError(
+        415,
+        'UnsupportedMediaType',
+        `the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json`,
+      );
     }
     if (body === undefined) throw badRequest('empty patch');
     return body;

@@ -147,7 +147,8 @@ export class ObjectStore {
     if ((name === undefined || name === '') && typeof meta.generateName === 'string') {
       name = `${meta.generateName}${randomUUID().slice(0, 5)}`;
     }
-    if (typeof name !== 'string' || name === '') throw badRequest(`${resource.kind}: metadata.name: Required value: name or generateName is required`);
+    if (typeof name !== 'string' || name === '')
+      throw badRequest(`${resource.kind}: metadata.name: Required value: name or generateName is required`);
     const key = keyOf(resource, namespace, name);
     if (this.objects.has(key)) throw alreadyExists(resource, name);
     const {
@@ -200,7 +201,15 @@ export class ObjectStore {
     if (target === 'status') {
       next = { ...structuredClone(stored), status: structuredClone(body.status) };
     } else {
-      const { resourceVersion: _rv, uid: _uid, creationTimestamp: _ct, generation: _gen, managedFields: _mf, selfLink: _sl, ...clientMeta } = meta;
+      const {
+        resourceVersion: _rv,
+        uid: _uid,
+        creationTimestamp: _ct,
+        generation: _gen,
+        managedFields: _mf,
+        selfLink: _sl,
+        ...clientMeta
+      } = meta;
       next = {
         ...(structuredClone(body) as KubeObject),
         apiVersion: resource.apiVersion,
@@ -224,7 +233,13 @@ export class ObjectStore {
   }
 
   /** Change an object in place with no precondition: the fake's own controllers (the kubelet) write this way. */
-  mutate(resource: ResourceType, namespace: string, name: string, change: (object: KubeObject) => void, target: WriteTarget = 'main'): KubeObject {
+  mutate(
+    resource: ResourceType,
+    namespace: string,
+    name: string,
+    change: (object: KubeObject) => void,
+    target: WriteTarget = 'main',
+  ): KubeObject {
     const current = this.get(resource, namespace, name);
     change(current);
     current.metadata.resourceVersion = undefined;
@@ -257,7 +272,13 @@ export class ObjectStore {
     return () => this.listeners.delete(listener);
   }
 
-  private commit(type: EventType, resource: ResourceType, namespace: string, object: KubeObject, previous: KubeObject | undefined): KubeObject {
+  private commit(
+    type: EventType,
+    resource: ResourceType,
+    namespace: string,
+    object: KubeObject,
+    previous: KubeObject | undefined,
+  ): KubeObject {
     this.rv++;
     object.metadata.resourceVersion = String(this.rv);
     const key = keyOf(resource, namespace, object.metadata.name);

@@ -22,7 +22,9 @@ function checkMicroTime(resource: ResourceType, field: string, value: unknown): 
 function checkInteger(resource: ResourceType, name: string, field: string, value: unknown, min: number): void {
   if (value === undefined || value === null) return;
   if (typeof value !== 'number' || !Number.isInteger(value)) {
-    throw badRequest(`${resource.kind} in version "${resource.version}" cannot be handled as a ${resource.kind}: ${field}: want an integer`);
+    throw badRequest(
+      `${resource.kind} in version "${resource.version}" cannot be handled as a ${resource.kind}: ${field}: want an integer`,
+    );
   }
   if (value < min) throw invalid(resource, name, `${field}: Invalid value: ${value}: must be greater than or equal to ${min}`);
 }

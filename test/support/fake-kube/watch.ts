@@ -93,7 +93,10 @@ export class WatchStream {
   bookmark(): void {
     if (!this.request.allowWatchBookmarks) return;
     const { resource } = this.request;
-    this.write({ type: 'BOOKMARK', object: { kind: resource.kind, apiVersion: resource.apiVersion, metadata: { resourceVersion: this.store.resourceVersion } } });
+    this.write({
+      type: 'BOOKMARK',
+      object: { kind: resource.kind, apiVersion: resource.apiVersion, metadata: { resourceVersion: this.store.resourceVersion } },
+    });
   }
 
   /** End the stream cleanly (the client sees the watch close and re-watches). */
