@@ -12,7 +12,6 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { BurstClient, inferRequest } from './burst-client.js';
 import { BURST_USAGE, parseBurstArgs, type BurstOptions } from './burst-options.js';
@@ -31,11 +30,7 @@ import { clockTicksPerSecond, procAvailable, snapshotTree, ticksBetween } from '
 import { fdLimit, listenOverflows, openFds, rssBytes } from './proc-status.js';
 import { killAllNow, stopAll } from './processes.js';
 import { fixed, table } from './report.js';
-
-/** Repository root: this file runs as dist/loadtest/burst.js. */
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CLI = join(ROOT, 'dist', 'cli.js');
-const RESULTS = join(ROOT, 'loadtest', 'results');
+import { CLI, RESULTS } from './paths.js';
 
 const SERVICE = 'iris';
 const REVISION = 'iris-00001';

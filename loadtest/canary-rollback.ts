@@ -19,15 +19,12 @@ import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { Agent, request } from 'undici';
 import { parseLogLine } from './gateway.js';
 import { Child, killAllNow, stopAll } from './processes.js';
+import { CLI, RESULTS } from './paths.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CLI = join(ROOT, 'dist', 'cli.js');
-const RESULTS = join(ROOT, 'loadtest', 'results');
 const BODY = JSON.stringify({ inputs: [{ name: 'input-0', shape: [1, 4], datatype: 'FP32', data: [6.7, 3.0, 5.2, 2.3] }] });
 const run = promisify(execFile);
 

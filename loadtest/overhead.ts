@@ -19,7 +19,6 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { coldStartOnce, type ColdStartSample } from './cold-start.js';
 import { fixedRateLines, fixedRateTable, roundOrder, summarizeFixedRate, type FixedRateSummary } from './fixed-rate.js';
 import { startGateway, writeColdStartConfig, writeStaticConfig, type RunningGateway } from './gateway.js';
@@ -41,11 +40,7 @@ import {
   type SkippedTarget,
   type TargetRow,
 } from './report.js';
-
-/** Repository root: this file runs as dist/loadtest/overhead.js. */
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CLI = join(ROOT, 'dist', 'cli.js');
-const RESULTS = join(ROOT, 'loadtest', 'results');
+import { CLI, RESULTS } from './paths.js';
 
 const MODEL = 'iris';
 const INFER_PATH = `/v2/models/${MODEL}/infer`;

@@ -19,16 +19,12 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { parseLogLine } from './gateway.js';
 import { freePort } from './net.js';
 import { Child, killAllNow, stopAll } from './processes.js';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CLI = join(ROOT, 'dist', 'cli.js');
-const RESULTS = join(ROOT, 'loadtest', 'results');
+import { CLI, RESULTS } from './paths.js';
 
 const SERVICE = 'step';
 const REVISION = 'step-00001';

@@ -18,8 +18,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { RESULTS } from './paths.js';
 
 /** A module from dist/, loaded at run time: `T` states the part of it this script uses. */
 const dist = <T>(path: string): Promise<T> => import(new URL(`../../dist/${path}`, import.meta.url).href) as Promise<T>;
@@ -44,8 +44,6 @@ interface ConfigModule {
   parseConfig: (doc: unknown) => { services: Array<{ name: string; revisions: unknown[] }> };
 }
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const RESULTS = join(ROOT, 'loadtest', 'results');
 const TICK_MS = 2000;
 /** A whole second, so synthetic request times land where intended. */
 const T0 = 1_700_000_000_000;
