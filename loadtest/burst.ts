@@ -17,6 +17,7 @@ import { BurstClient, inferRequest } from './burst-client.js';
 import { BURST_USAGE, parseBurstArgs, type BurstOptions } from './burst-options.js';
 import {
   heldBytesLine,
+  marginalBytesPerHeld,
   memoryTable,
   outcomeTable,
   replicaTable,
@@ -214,6 +215,8 @@ async function run(o: BurstOptions, tmp: string, state: RunState): Promise<numbe
           }
           await sleep(1);
         }
+        const rss = rssBytes(pid);
+        if (memory.halfConnected == null && opened >= o.requests / 2 && rss !== undefined) memory.halfConnected = { count: opened, rss };
       },
       deadline,
     );
@@ -257,6 +260,7 @@ async function run(o: BurstOptions, tmp: string, state: RunState): Promise<numbe
         }
         const rss = rssBytes(pid) ?? null;
         readings.push({ t: since(Date.now()), held: r.held, inflight: r.inflight, ...r.replicas, rss });
+        if (memory.halfHeld == null && r.held >= sent / 2 && r.held < sent && rss !== null) memory.halfHeld = { count: r.held, rss };
         if (r.held > 0 && r.held >= memory.heldCount && rss !== null) {
           // The reading with the most requests held, and its highest RSS among equals.
           if (r.held > memory.heldCount || rss > (memory.allHeld ?? 0)) memory.allHeld = rss;
@@ -425,7 +429,7 @@ async function run(o: BurstOptions, tmp: string, state: RunState): Promise<numbe
             firstReadyReadingMs: firstReadyReading?.t ?? null,
           },
           summary,
-          memory: { ...memory, bytesPerHeld: bytesPerHeld(memory) },
+          memory: { ...memory, bytesPerHeld: bytesPerHeld(memory), marginalBytesPerHeld: marginalBytesPerHeld(memory, sent) },
           fds: {
             gatewayLimit: gatewayLimit ?? null,
             clientLimit: ownLimit ?? null,

@@ -4,6 +4,7 @@ import { parseBurstArgs, type BurstOptions } from '../loadtest/burst-options.js'
 import {
   bytesPerConnection,
   bytesPerHeld,
+  marginalBytesPerHeld,
   bytesPerRequestOnly,
   outcomeTable,
   summarizeBurst,
@@ -217,6 +218,31 @@ describe('burst memory per held request', () => {
   ])('$label', ({ m, connections, want }) => {
     const figures: MemoryFigures = { ...m, peak: null, after: null };
     expect([bytesPerHeld(figures), bytesPerConnection(figures, connections), bytesPerRequestOnly(figures)]).toEqual(want);
+  });
+});
+
+describe('marginalBytesPerHeld: what one more held request costs', () => {
+  const MB = 2 ** 20;
+  const base = { before: 58 * MB, connected: 96 * MB, allHeld: 120 * MB, heldCount: 10_000, peak: null, after: null };
+  it.each([
+    {
+      label: 'the slope over the second half of the connections plus that of the held requests',
+      m: { ...base, halfConnected: { count: 5000, rss: 69 * MB }, halfHeld: { count: 5000, rss: 108 * MB } },
+      want: (27 * MB) / 5000 + (12 * MB) / 5000,
+    },
+    {
+      label: 'no reading at half the connections',
+      m: { ...base, halfConnected: null, halfHeld: { count: 5000, rss: 108 * MB } },
+      want: null,
+    },
+    { label: 'no reading at half held', m: { ...base, halfConnected: { count: 5000, rss: 69 * MB }, halfHeld: null }, want: null },
+    {
+      label: 'a half reading that was already all of them',
+      m: { ...base, halfConnected: { count: 10_000, rss: 96 * MB }, halfHeld: { count: 5000, rss: 108 * MB } },
+      want: null,
+    },
+  ])('$label', ({ m, want }) => {
+    expect(marginalBytesPerHeld(m, 10_000)).toBe(want);
   });
 });
 

@@ -7,14 +7,14 @@
  * (a slow client pauses the upstream socket). A failed attempt is tried again as retry-rule.ts
  * says: on another endpoint, or held again (at the head of the queue) when none has room.
  */
-import type { SluiceError } from '../errors.js';
+import { SluiceError } from '../errors.js';
 import type { Endpoint } from '../core/endpoint.js';
 import type { Progress, UpstreamCall, UpstreamHandler, UpstreamRequest } from '../upstream/upstream-connection.js';
 import type { Activator } from './activator.js';
 import { pickEndpoint, pickEndpointExcept } from './balancer.js';
 import type { DownstreamRequest, DownstreamResponse, UpstreamTransport } from './http-types.js';
 import type { HoldNode } from './hold-queue.js';
-import { downstreamResponseHeaders, hasHeader, type RequestHead } from './headers.js';
+import { downstreamResponseHeaders, hasHeader, headInput, upstreamRequestHeaders, type RequestHead } from './headers.js';
 import { errors, sendError } from './respond.js';
 import { ejectsEndpoint, isUnreachable, retryTarget, type AttemptFailure, type RetryTarget } from './retry-rule.js';
 import type { Held, HeldRequest, RevisionRuntime } from './revision.js';
@@ -50,17 +50,27 @@ export class Exchange implements HeldRequest, UpstreamHandler {
   avoid: Endpoint[] | undefined;
   /** Set-Cookie to add to the response (sticky cookie issued by the traffic policy). */
   setCookie: string | undefined;
+  /**
+   * The endpoint's request headers (headers.ts). A held request lets go of them and builds them
+   * again when it is sent: a burst of 10,000 held requests then holds no header lists.
+   */
+  private headers: string[] | undefined;
+  private readonly hasHost: boolean;
+  private readonly contentLength: number;
 
   constructor(
     private readonly ctx: ExchangeContext,
     private readonly rev: RevisionRuntime,
     private readonly req: DownstreamRequest,
     private readonly res: DownstreamResponse,
-    private readonly head: RequestHead,
+    head: RequestHead,
     /** The normalised request target (request-target.ts). */
     private readonly path: string,
     private readonly startedAt: number,
   ) {
+    this.headers = head.headers;
+    this.hasHost = head.hasHost;
+    this.contentLength = head.contentLength;
     // 'on', not 'once': the response says 'close' at most once, and once() wraps every listener.
     res.on('close', this.onClientClose);
   }
@@ -75,6 +85,7 @@ export class Exchange implements HeldRequest, UpstreamHandler {
   private hold(now: number, front: boolean): void {
     // A request held while the revision has no ready endpoint waited for a cold start.
     if (this.rev.endpoints.length === 0 && this.coldStartMs < 0) this.coldStartMs = 0;
+    this.headers = undefined;
     this.node = this.ctx.activator.hold(this.rev, this, now, front);
   }
 
@@ -92,14 +103,14 @@ export class Exchange implements HeldRequest, UpstreamHandler {
     this.attempts++;
     endpoint.inflight++;
     this.rev.stats.begin();
-    const head = this.head;
+    const headers = (this.headers ??= this.rebuildHeaders());
     const request: UpstreamRequest = {
       method: this.req.method!,
       path: this.path,
       // HTTP/1.0 without Host: the endpoint's own authority, as nginx sends.
-      headers: head.hasHost ? head.headers : head.headers.concat('host', endpoint.id),
-      body: head.contentLength === 0 ? null : this.requestBody(),
-      contentLength: head.contentLength,
+      headers: this.hasHost ? headers : headers.concat('host', endpoint.id),
+      body: this.contentLength === 0 ? null : this.requestBody(),
+      contentLength: this.contentLength,
       timeoutMs: this.rev.spec.timeoutSeconds * 1000,
     };
     try {
@@ -158,7 +169,7 @@ export class Exchange implements HeldRequest, UpstreamHandler {
       this.res.destroy(err);
       return this.record(this.status);
     }
-    const replayable = this.head.contentLength === 0 || this.body !== undefined || progress === 'unsent' || progress === 'head';
+    const replayable = this.contentLength === 0 || this.body !== undefined || progress === 'unsent' || progress === 'head';
     const failure = { progress, reused, code, method: this.req.method!, replayable, attempts: this.attempts };
     const target = retryTarget(failure);
     this.ctx.attemptFailed(this.rev, failed, { ...failure, path: this.path, next: target });
@@ -175,6 +186,13 @@ export class Exchange implements HeldRequest, UpstreamHandler {
   }
 
   // --- internals ---
+
+  /** The same headers the route made (a request that was valid then is valid now). */
+  private rebuildHeaders(): string[] {
+    const head = upstreamRequestHeaders(headInput(this.req));
+    if (head instanceof SluiceError) throw head; // cannot happen: the route already accepted this head
+    return head.headers;
+  }
 
   /** The body to send: whole when it has all arrived (and kept for another attempt), else the stream. */
   private requestBody(): Buffer | DownstreamRequest {

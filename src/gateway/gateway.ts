@@ -22,7 +22,7 @@ import type {
   UpstreamTransport,
 } from './http-types.js';
 import { EJECTION_MS, Exchange, type ExchangeContext } from './exchange.js';
-import { upstreamRequestHeaders, type RequestHead } from './headers.js';
+import { headInput, upstreamRequestHeaders, type RequestHead } from './headers.js';
 import { normalizeTarget, targetProblemMessage } from './request-target.js';
 import { errors, sendError, sendSocketError } from './respond.js';
 import { RevisionRuntime } from './revision.js';
@@ -238,12 +238,7 @@ export class Gateway implements StatusSource, ExchangeContext {
     const path = normalizeTarget(req.url ?? '');
     if (typeof path !== 'string') return errors.badRequest(targetProblemMessage(path.problem));
     if (this.closing) return errors.queueClosed();
-    const head = upstreamRequestHeaders({
-      rawHeaders: req.rawHeaders,
-      httpVersion: req.httpVersion,
-      remoteAddress: req.socket.remoteAddress,
-      proto: 'http',
-    });
+    const head = upstreamRequestHeaders(headInput(req));
     if (head instanceof SluiceError) return head;
     const target = this.router.match(head.host, path);
     if (target === undefined) return errors.routeNotFound(head.host, path);

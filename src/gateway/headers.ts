@@ -102,6 +102,15 @@ export interface RequestHeadInput {
   proto: string;
 }
 
+/** What the header rules read of a data-port request (the data port speaks plain HTTP for now). */
+export function headInput(req: {
+  readonly rawHeaders: readonly string[];
+  readonly httpVersion: string;
+  readonly socket: { readonly remoteAddress?: string | undefined };
+}): RequestHeadInput {
+  return { rawHeaders: req.rawHeaders, httpVersion: req.httpVersion, remoteAddress: req.socket.remoteAddress, proto: 'http' };
+}
+
 /** The request head as routing and the endpoint see it. */
 export interface RequestHead {
   /** For the endpoint: framing, hop-by-hop and forwarding headers removed, X-Forwarded-*, Forwarded and Sluice-Proxied added. */
