@@ -21,8 +21,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { Agent, request } from 'undici';
-import { parseLogLine } from './gateway.js';
-import { Child, killAllNow, stopAll } from './processes.js';
+import { startGateway } from './gateway.js';
+import { killAllNow, stopAll } from './processes.js';
 import { CLI, RESULTS } from './paths.js';
 
 const BODY = JSON.stringify({ inputs: [{ name: 'input-0', shape: [1, 4], datatype: 'FP32', data: [6.7, 3.0, 5.2, 2.3] }] });
@@ -217,34 +217,11 @@ async function main(argv: string[]): Promise<number> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-canary-'));
   try {
     const file = await config(dir, o.errorRate);
-    const gateway = new Child({
-      name: 'gateway',
-      command: process.execPath,
-      args: [
-        CLI,
-        'gateway',
-        '--config',
-        file,
-        '--listen',
-        '127.0.0.1:0',
-        '--admin',
-        '127.0.0.1:0',
-        '--log-format',
-        'json',
-        '--log-level',
-        'info',
-      ],
-    });
-    const { listen, admin } = await gateway.waitForLine((line) => {
-      const log = parseLogLine(line);
-      return log?.msg.startsWith('sluice gateway listening on') === true && typeof log.listen === 'string' && typeof log.admin === 'string'
-        ? { listen: log.listen, admin: log.admin }
-        : undefined;
-    }, 15_000);
+    const gateway = await startGateway({ cliPath: CLI, configPath: file, logLevel: 'info' });
+    const admin = gateway.admin;
     const warnings: string[] = [];
-    gateway.onLine((line) => {
-      const log = parseLogLine(line);
-      if (log !== undefined && log.level >= 40 && log.rollout === undefined) warnings.push(log.msg);
+    gateway.onLog((log) => {
+      if (log.level >= 40 && log.rollout === undefined) warnings.push(log.msg);
     });
     for (;;) {
       const svc = (await adminGet(admin, '/api/v1/services/iris')) as ServiceJson;
@@ -252,9 +229,9 @@ async function main(argv: string[]): Promise<number> {
       if (Date.now() > deadline) throw new Error('the predictors did not get ready');
       await sleep(100);
     }
-    console.log(`gateway http://${listen} (admin ${admin}); stable and canary ready; canary error rate ${o.errorRate}`);
+    console.log(`gateway ${gateway.url} (admin ${admin}); stable and canary ready; canary error rate ${o.errorRate}`);
 
-    const traffic = load(`http://${listen}`, o.connections, deadline);
+    const traffic = load(gateway.url, o.connections, deadline);
     await sleep(2000);
     const startedAt = Date.now();
     const cli = await run(process.execPath, [
