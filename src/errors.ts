@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'request_timeout'
   | 'upstream_unreachable'
   | 'upstream_error'
+  | 'revision_failed'
   | 'bad_request'
   | 'not_implemented'
   | 'payload_too_large'

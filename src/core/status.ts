@@ -2,6 +2,7 @@
  * What the gateway knows about each service and revision, as the admin API and the metrics read it.
  * The gateway implements StatusSource; admin and metrics only read.
  */
+import type { RevisionCondition } from './condition.js';
 import type { ReplicaCounts } from './revision.js';
 
 /** A revision's request counters as readers see them (stats/revision-stats.ts keeps them). */
@@ -46,6 +47,8 @@ export interface RevisionView {
   stats: RevisionCounters;
   replicas: ReplicaCounts;
   autoscaler: AutoscalerView;
+  /** Ready, Activating or Failed, with a reason and a message (core/condition.ts). */
+  condition: RevisionCondition;
 }
 
 export interface ServiceView {

@@ -48,6 +48,13 @@ export class Activator {
    * was refused or sent at once (queue full: it got its 503; room on an endpoint: it went).
    */
   hold(rev: RevisionRuntime, request: HeldRequest, now: number, front = false): HoldNode<Held> | undefined {
+    const failure = rev.failure;
+    if (failure !== undefined) {
+      // Holding would only time out: answer now, and ask for a replica so restarts go on.
+      this.poke(rev);
+      request.fail(errors.revisionFailed(rev.key, failure));
+      return undefined;
+    }
     const depth = rev.spec.queueDepth;
     if (rev.queue.length >= depth) {
       request.fail(errors.queueFull(rev.queue.length));
@@ -87,7 +94,13 @@ export class Activator {
     if (rev.queue.length === 0) this.disarm(rev);
   }
 
-  /** Fail every held request (shutdown, or the revision was removed with nowhere to go). */
+  /** The revision's condition changed: once it is Failed with no ready endpoint, nothing it holds can be served. */
+  conditionChanged(rev: RevisionRuntime): void {
+    const failure = rev.failure;
+    if (failure !== undefined && rev.queue.length > 0) this.failAll(rev, errors.revisionFailed(rev.key, failure));
+  }
+
+  /** Fail every held request (shutdown, the revision was removed with nowhere to go, or it failed). */
   failAll(rev: RevisionRuntime, err: SluiceError): void {
     this.disarm(rev);
     for (let node = rev.queue.shift(); node; node = rev.queue.shift()) node.value.request.fail(err);
@@ -126,7 +139,7 @@ export class Activator {
       if (held.deadline <= now) {
         rev.queue.remove(node);
         rev.stats.held = rev.queue.length;
-        held.request.fail(errors.activationTimeout(held.waitMs));
+        held.request.fail(errors.activationTimeout(held.waitMs, rev.reported));
       } else {
         next = Math.min(next, held.deadline);
         if (!held.front) break; // the rest are later still

@@ -29,6 +29,7 @@ import { RevisionRuntime } from './revision.js';
 import { Router } from './router.js';
 import { routeSpecs, serviceViews, type RouteTarget, type ServiceRuntime } from './service-table.js';
 import type { AutoscalerView, ServiceView, StatusSource } from '../core/status.js';
+import type { RevisionCondition } from '../core/condition.js';
 import { TrafficPolicy, type TrafficChoice } from './traffic-policy.js';
 import { SluiceError } from '../errors.js';
 import { UpgradeExchange } from './upgrade.js';
@@ -74,7 +75,10 @@ export class Gateway implements StatusSource, ExchangeContext {
     this.drivers = options.drivers;
     this.pokeHook = options.poke;
     this.activator = new Activator((rev) => this.pokeHook?.(rev));
-    for (const driver of Object.values(this.drivers)) driver?.onEndpoints((key, eps) => this.setEndpoints(key, eps));
+    for (const driver of Object.values(this.drivers)) {
+      driver?.onEndpoints((key, eps) => this.setEndpoints(key, eps));
+      driver?.onCondition?.((key, condition) => this.setCondition(key, condition));
+    }
     this.transport = options.transport;
     this.announceRevision = options.announceRevision ?? true;
     this.server = options.listener?.({ request: this.handle, upgrade: this.handleUpgrade });
@@ -127,6 +131,7 @@ export class Gateway implements StatusSource, ExchangeContext {
         revisions.set(revSpec.name, rev);
         live.add(key);
         driver.add(key, revSpec);
+        rev.reported = driver.condition?.(key);
       }
       for (const rev of revisions.values()) {
         rev.reachable = spec.traffic.some((t) => t.revision === rev.name && (t.percent > 0 || t.tag !== undefined));
@@ -207,6 +212,13 @@ export class Gateway implements StatusSource, ExchangeContext {
     this.closeUnusedPools(before, endpoints);
     this.logger.debug({ revision: key, endpoints: endpoints.map((e) => e.id) }, 'endpoints changed');
     this.activator.release(rev, Date.now());
+  }
+
+  private setCondition(key: RevisionKey, condition: RevisionCondition): void {
+    const rev = this.revisionsByKey.get(key);
+    if (rev === undefined || rev.driver.condition === undefined) return;
+    rev.reported = condition;
+    this.activator.conditionChanged(rev);
   }
 
   /** Close pools of endpoints that left and no revision uses; their in-flight requests finish first. */

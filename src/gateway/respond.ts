@@ -1,6 +1,7 @@
 /**
  * Data-path error responses, in one place: `{"error":{"code","message","service","revision"}}`.
  */
+import type { RevisionCondition } from '../core/condition.js';
 import { SluiceError } from '../errors.js';
 import type { DownstreamResponse } from './http-types.js';
 
@@ -48,7 +49,23 @@ export const errors = {
   routeNotFound: (host: string | undefined, path: string) =>
     new SluiceError('route_not_found', 404, `no service matches host "${host ?? ''}" and path "${path}"`),
   queueFull: (depth: number) => new SluiceError('queue_full', 503, `hold queue is full (${depth} requests held)`),
-  activationTimeout: (ms: number) => new SluiceError('activation_timeout', 504, `no ready endpoint within ${ms} ms`),
+  /** `condition`: what the revision was doing meanwhile (Activating: why no replica is ready yet). */
+  activationTimeout: (ms: number, condition?: RevisionCondition) =>
+    new SluiceError(
+      'activation_timeout',
+      504,
+      condition?.status === 'Activating' && condition.reason !== 'Starting'
+        ? `no ready endpoint within ${ms} ms (${condition.reason}: ${condition.message})`
+        : `no ready endpoint within ${ms} ms`,
+    ),
+  /** The revision cannot start (core/condition.ts): its reason, its message and the replica's last stderr lines. */
+  revisionFailed: (key: string, condition: RevisionCondition) =>
+    new SluiceError(
+      'revision_failed',
+      503,
+      `revision ${key} failed (${condition.reason}): ${condition.message}` +
+        (condition.output === '' ? '' : `; stderr: ${condition.output}`),
+    ),
   requestTimeout: (ms: number) => new SluiceError('request_timeout', 504, `no response within ${ms} ms`),
   unreachable: (cause: unknown) =>
     new SluiceError('upstream_unreachable', 502, `endpoint unreachable: ${(cause as Error)?.message ?? cause}`, { cause }),

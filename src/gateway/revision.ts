@@ -11,6 +11,7 @@ import { RevisionStats } from '../stats/revision-stats.js';
 import type { SecondBuckets } from '../stats/windows.js';
 import { HoldQueue } from './hold-queue.js';
 import type { AutoscalerView } from '../core/status.js';
+import { derivedCondition, type RevisionCondition } from '../core/condition.js';
 
 /** A request waiting for capacity; the activator calls exactly one of send or fail. */
 export interface HeldRequest {
@@ -58,6 +59,10 @@ export class RevisionRuntime {
    */
   floor: { replicas: number; until: number } | undefined;
 
+  /** The driver's latest condition; undefined for drivers that report none (see `condition`). */
+  reported: RevisionCondition | undefined;
+  private derived: RevisionCondition | undefined;
+
   /** Samples from peers or queue-proxies, and the view the windows read when there are any. */
   private combined: CombinedBuckets | undefined;
 
@@ -90,5 +95,18 @@ export class RevisionRuntime {
   }
   get replicas(): ReplicaCounts {
     return this.driver.replicas(this.key);
+  }
+
+  /** The readiness condition: the driver's, or one derived from the replica counts. */
+  get condition(): RevisionCondition {
+    if (this.reported !== undefined) return this.reported;
+    this.derived = derivedCondition(this.replicas, Date.now(), this.derived);
+    return this.derived;
+  }
+
+  /** The condition when the revision is Failed and has no ready endpoint: its requests are answered at once. */
+  get failure(): RevisionCondition | undefined {
+    const reported = this.reported;
+    return reported !== undefined && reported.status === 'Failed' && this.endpoints.length === 0 ? reported : undefined;
   }
 }

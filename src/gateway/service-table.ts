@@ -53,6 +53,7 @@ export function serviceViews(services: Iterable<ServiceRuntime>): ServiceView[] 
         stats: rev.stats,
         replicas: rev.replicas,
         autoscaler: rev.autoscaler,
+        condition: rev.condition,
       })),
     });
   }

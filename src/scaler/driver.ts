@@ -4,6 +4,7 @@
  */
 import type { Revision } from '../config/load.js';
 import type { Endpoint } from '../core/endpoint.js';
+import type { ConditionListener, RevisionCondition } from '../core/condition.js';
 import type { ReplicaCounts, RevisionKey } from '../core/revision.js';
 
 /** Called with the full ready set each time it changes. */
@@ -25,6 +26,13 @@ export interface ScalerDriver {
   replicas(key: RevisionKey): ReplicaCounts;
   /** Subscribe to ready-set changes. */
   onEndpoints(listener: EndpointsListener): void;
+  /**
+   * The revision's readiness condition, for drivers that can tell why a revision does not start
+   * (core/condition.ts). Drivers without it get a condition derived from their replica counts.
+   */
+  condition?(key: RevisionKey): RevisionCondition;
+  /** Subscribe to condition changes (status, reason, message or output). */
+  onCondition?(listener: ConditionListener): void;
   /** Stop every replica this driver started; resolves when none is left. */
   close(): Promise<void>;
 }
