@@ -11,8 +11,10 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { ServiceJson } from '../src/admin/app.js';
+import type { ConditionJson, RevisionJson, ServiceJson } from '../src/admin/app.js';
 import { UsageError } from '../src/cli/args.js';
+import { lastLines, printable } from '../src/cli/condition-notes.js';
+import { renderService } from '../src/cli/render.js';
 import { startBody } from '../src/cli/rollout.js';
 import { formatTraffic, parseTrafficArgs } from '../src/cli/traffic-spec.js';
 import type { RolloutState } from '../src/rollout/rollout-controller.js';
@@ -190,6 +192,108 @@ describe('rollout start flags → request body', () => {
   });
 });
 
+/** A revision as the admin API shows it, idle, with the given condition. */
+function revisionJson(name: string, condition: Omit<ConditionJson, 'since'>, over: Partial<RevisionJson> = {}): RevisionJson {
+  return {
+    name,
+    backend: 'local',
+    percent: 0,
+    tag: null,
+    containerConcurrency: 0,
+    replicas: { desired: 1, actual: 1, ready: 0 },
+    inflight: 0,
+    held: 0,
+    stableConcurrency: 0,
+    panicConcurrency: 0,
+    rps: 0,
+    panicMode: false,
+    desiredPodCount: 1,
+    excessBurstCapacity: 0,
+    requestsTotal: 0,
+    coldStarts: 0,
+    lastRequestAt: null,
+    condition: { ...condition, since: '2025-01-02T03:04:05.000Z' },
+    ...over,
+  };
+}
+
+describe('renderService', () => {
+  it('shows each condition in the table, and why for a failed or restarting revision under it', () => {
+    const text = renderService({
+      name: 'iris',
+      match: { hosts: [], model: 'iris' },
+      revisions: [
+        revisionJson(
+          'stable',
+          { status: 'Ready', reason: 'Serving', message: '1 ready replica' },
+          { percent: 90, replicas: { desired: 1, actual: 1, ready: 1 } },
+        ),
+        revisionJson(
+          'v2',
+          {
+            status: 'Failed',
+            reason: 'ExitCode',
+            message: 'exited with code 1 before it was ready, 3 starts in a row',
+            output: 'loading\nreading /models/iris\nchecking\n\x1b[31mmodel file not found\x1b[0m\n',
+          },
+          { percent: 10 },
+        ),
+        revisionJson('v3', { status: 'Activating', reason: 'Restarting', message: 'start 1 of 3 failed: exited with code 1; restarting' }),
+        // A first start is nothing to explain.
+        revisionJson('v4', { status: 'Activating', reason: 'Starting', message: 'waiting for a replica to be ready' }),
+        revisionJson(
+          'v5',
+          { status: 'Ready', reason: 'ScaledToZero', message: 'scaled to zero' },
+          { replicas: { desired: 0, actual: 0, ready: 0 } },
+        ),
+      ],
+    });
+    expect(text.split('\n')).toEqual([
+      'service iris  (model iris)',
+      '  REVISION  STATUS      REASON        TRAFFIC  TAG  DESIRED  ACTUAL  READY  INFLIGHT  HELD  STABLE  PANIC  RPS  PANIC-MODE',
+      '  stable    Ready       Serving           90%  -          1       1      1         0     0    0.00   0.00  0.0  no',
+      '  v2        Failed      ExitCode          10%  -          1       1      0         0     0    0.00   0.00  0.0  no',
+      '  v3        Activating  Restarting         0%  -          1       1      0         0     0    0.00   0.00  0.0  no',
+      '  v4        Activating  Starting           0%  -          1       1      0         0     0    0.00   0.00  0.0  no',
+      '  v5        Ready       ScaledToZero       0%  -          0       0      0         0     0    0.00   0.00  0.0  no',
+      '  iris/v2: exited with code 1 before it was ready, 3 starts in a row',
+      '    reading /models/iris',
+      '    checking',
+      '    model file not found',
+      '  iris/v3: start 1 of 3 failed: exited with code 1; restarting',
+    ]);
+  });
+
+  it('cuts a long message and long stderr lines', () => {
+    const text = renderService({
+      name: 'iris',
+      match: { hosts: [] },
+      revisions: [revisionJson('v2', { status: 'Failed', reason: 'CrashLoop', message: 'm'.repeat(1000), output: 'x'.repeat(2000) })],
+    });
+    const notes = text.split('\n').slice(3);
+    expect(notes).toEqual([`  iris/v2: ${'m'.repeat(319)}…`, `    ${'x'.repeat(159)}…`]);
+  });
+});
+
+describe('lastLines', () => {
+  const rows: Array<{ label: string; text: string; n: number; want: string[] }> = [
+    { label: 'nothing', text: '', n: 3, want: [] },
+    { label: 'the last n, blank lines skipped', text: 'a\n\nb\n  \nc\nd\n', n: 2, want: ['c', 'd'] },
+    { label: 'fewer than n', text: 'only\n', n: 3, want: ['only'] },
+    { label: 'CRLF endings', text: 'a\r\nb\r\n', n: 3, want: ['a', 'b'] },
+    { label: 'a redrawn line shows its last state', text: 'loading 10%\rloading 99%\ndone', n: 3, want: ['loading 99%', 'done'] },
+    {
+      label: 'colours dropped, tabs and other controls as spaces',
+      text: '\x1b[1;31mError:\x1b[0m\tno\x07 file',
+      n: 1,
+      want: ['Error: no  file'],
+    },
+  ];
+  for (const row of rows) it(row.label, () => expect(lastLines(row.text, row.n)).toEqual(row.want));
+
+  it('printable keeps ordinary text as it is', () => expect(printable('exited with code 1 (é, ✓)')).toBe('exited with code 1 (é, ✓)'));
+});
+
 describe('sluice status', () => {
   it('prints each revision as a table', async () => {
     const r = await cli(['status']);
@@ -197,9 +301,13 @@ describe('sluice status', () => {
     expect(r.code).toBe(0);
     const lines = r.stdout.split('\n');
     expect(lines[0]).toBe('service shop  (hosts shop.example.com)');
-    expect(lines[1]).toMatch(/^ {2}REVISION +TRAFFIC +TAG +DESIRED +ACTUAL +READY +INFLIGHT +HELD +STABLE +PANIC +RPS +PANIC-MODE$/);
-    expect(lines[2]).toMatch(/^ {2}shop-1 +100% +- +1 +1 +1 +0 +0 +\d+\.\d\d +\d+\.\d\d +\d+\.\d +no$/);
-    expect(lines[3]).toMatch(/^ {2}shop-2 +0% +- +1 +1 +1 +0 +0 /);
+    expect(lines[1]).toMatch(
+      /^ {2}REVISION +STATUS +REASON +TRAFFIC +TAG +DESIRED +ACTUAL +READY +INFLIGHT +HELD +STABLE +PANIC +RPS +PANIC-MODE$/,
+    );
+    expect(lines[2]).toMatch(/^ {2}shop-1 +Ready +Serving +100% +- +1 +1 +1 +0 +0 +\d+\.\d\d +\d+\.\d\d +\d+\.\d +no$/);
+    expect(lines[3]).toMatch(/^ {2}shop-2 +Ready +Serving +0% +- +1 +1 +1 +0 +0 /);
+    // Nothing failing: no lines under the table.
+    expect(lines.slice(4)).toEqual(['']);
   });
 
   it('shows one service, or its JSON', async () => {
@@ -244,8 +352,8 @@ describe('sluice traffic', () => {
     expect(r.stdout).toBe('traffic for shop: shop-1=90 shop-2=10@canary\n');
     expect(await served('canary')).toBe('shop-2');
     const status = await cli(['status', 'shop']);
-    expect(status.stdout).toMatch(/shop-1 +90% +- /);
-    expect(status.stdout).toMatch(/shop-2 +10% +canary /);
+    expect(status.stdout).toMatch(/shop-1 +Ready +Serving +90% +- /);
+    expect(status.stdout).toMatch(/shop-2 +Ready +Serving +10% +canary /);
     // Persisted to the gateway's file.
     expect(await readFile(join(dir, 'sluice.yaml'), 'utf8')).toContain('tag: canary');
     // A tag-only target.

@@ -3,6 +3,7 @@
  */
 import type { ServiceJson } from '../admin/app.js';
 import type { RolloutState } from '../rollout/rollout-controller.js';
+import { conditionNotes, printable } from './condition-notes.js';
 
 /**
  * Align columns with two spaces between them; columns whose every cell is a number are right-aligned.
@@ -22,16 +23,37 @@ function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>
 
 type ServiceWithRollout = ServiceJson & { rollout?: RolloutState | null };
 
-/** One service: a title line, its revisions as a table, and its rollout's one-line summary if any. */
+/**
+ * One service: a title line, its revisions as a table (with each one's condition: `Failed  ExitCode`),
+ * a line for each revision that is failing or restarting (and its last stderr lines), and its
+ * rollout's one-line summary if any.
+ */
 export function renderService(svc: ServiceWithRollout): string {
   const match = [
     svc.match.hosts.length > 0 ? `hosts ${svc.match.hosts.join(', ')}` : '',
     svc.match.pathPrefix !== undefined ? `path ${svc.match.pathPrefix}` : '',
     svc.match.model !== undefined ? `model ${svc.match.model}` : '',
   ].filter((s) => s !== '');
-  const header = ['REVISION', 'TRAFFIC', 'TAG', 'DESIRED', 'ACTUAL', 'READY', 'INFLIGHT', 'HELD', 'STABLE', 'PANIC', 'RPS', 'PANIC-MODE'];
+  const header = [
+    'REVISION',
+    'STATUS',
+    'REASON',
+    'TRAFFIC',
+    'TAG',
+    'DESIRED',
+    'ACTUAL',
+    'READY',
+    'INFLIGHT',
+    'HELD',
+    'STABLE',
+    'PANIC',
+    'RPS',
+    'PANIC-MODE',
+  ];
   const rows = svc.revisions.map((r) => [
     r.name,
+    r.condition.status,
+    printable(r.condition.reason),
     `${r.percent}%`,
     r.tag ?? '-',
     String(r.replicas.desired),
@@ -45,6 +67,8 @@ export function renderService(svc: ServiceWithRollout): string {
     r.panicMode ? 'yes' : 'no',
   ]);
   const out = [`service ${svc.name}${match.length > 0 ? `  (${match.join('; ')})` : ''}`, indent(table(header, rows))];
+  const notes = conditionNotes(svc.name, svc.revisions);
+  if (notes.length > 0) out.push(indent(notes.join('\n')));
   if (svc.rollout) out.push(`  rollout: ${rolloutSummary(svc.rollout)}`);
   return out.join('\n');
 }

@@ -1,6 +1,6 @@
 /**
- * `sluice status [SERVICE]`: each service's revisions (traffic, tag, replicas, load, panic) and its
- * rollout, from the admin API.
+ * `sluice status [SERVICE]`: each service's revisions (condition, traffic, tag, replicas, load, panic)
+ * and its rollout, from the admin API.
  */
 import { parseArgs } from 'node:util';
 import type { ServiceJson } from '../admin/app.js';
@@ -10,9 +10,11 @@ import { renderService } from './render.js';
 
 export const USAGE = `usage: sluice status [SERVICE] [--admin HOST:PORT] [--json]
 
-Show every service (or one) as the gateway sees it: per revision the traffic percent and tag,
-desired / actual / ready replicas, requests in flight and held, stable and panic concurrency,
-requests per second and panic mode; and the service's rollout, if any.
+Show every service (or one) as the gateway sees it: per revision its status and reason (Ready
+Serving, Activating Starting, Failed ExitCode …), the traffic percent and tag, desired / actual /
+ready replicas, requests in flight and held, stable and panic concurrency, requests per second and
+panic mode; under the table, why each failed or restarting revision is so, with the last lines it
+wrote to stderr; and the service's rollout, if any.
 
 options:
 ${COMMON_HELP}`;
