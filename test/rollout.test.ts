@@ -23,6 +23,7 @@ import { TrafficController } from '../src/rollout/traffic-controller.js';
 import { StaticDriver } from '../src/scaler/static.js';
 import { DURATION_BOUNDS, RevisionStats } from '../src/stats/revision-stats.js';
 import type { ErrorBody } from './support/bodies.js';
+import { EXIT_CODE_FAILED, FakeDriver } from './support/fake-driver.js';
 import { IRIS_ROW, predictorRevision, startGateway, until, type TestGateway } from './support/harness.js';
 
 // --- plan ---------------------------------------------------------------------------------------
@@ -437,18 +438,37 @@ class MemorySource implements ConfigSource {
 
 const T0 = Date.UTC(2025, 5, 1, 12, 0, 0);
 
-function fakeWorld(traffic = '[{ revision: a, percent: 100 }, { revision: b, percent: 0 }]') {
+interface WorldOptions {
+  /**
+   * Revision b runs on a FakeDriver (backend local) whose conditions the test reports; `unwired`:
+   * its condition changes are not passed to the rollout controller, which only sees them when it
+   * looks (a check).
+   */
+  conditions?: 'wired' | 'unwired';
+}
+
+function fakeWorld(traffic = '[{ revision: a, percent: 100 }, { revision: b, percent: 0 }]', options: WorldOptions = {}) {
+  const b = options.conditions
+    ? '{ name: b, backend: local, command: model-server }'
+    : '{ name: b, backend: static, urls: ["http://127.0.0.1:9"] }';
   const config = parseConfigText(`
 services:
   - name: shop
     revisions:
       - { name: a, backend: static, urls: ["http://127.0.0.1:9"] }
-      - { name: b, backend: static, urls: ["http://127.0.0.1:9"] }
+      - ${b}
       - { name: c, backend: static, urls: ["http://127.0.0.1:9"] }
     traffic: ${traffic}
 `);
   const logger = pino({ level: 'silent' });
-  const gateway = new Gateway({ logger, drivers: { static: new StaticDriver() }, transport: http1Transport });
+  const driver = new FakeDriver();
+  const gateway = new Gateway({
+    logger,
+    drivers: { static: new StaticDriver(), local: driver },
+    transport: http1Transport,
+    // As app/gateway-app.ts wires it.
+    onCondition: options.conditions === 'wired' ? (key, condition) => rollouts.conditionChanged(key, condition) : undefined,
+  });
   gateway.apply(config);
   const source = new MemorySource(config);
   const traffic_ = new TrafficController({ gateway, source, logger }, config);
@@ -470,6 +490,7 @@ services:
     traffic: traffic_,
     rollouts,
     source,
+    driver,
     /** Percents of the service now, `a=90 b=10`. */
     split: () =>
       traffic_
@@ -697,6 +718,103 @@ describe('RolloutController (fake clock)', () => {
     expect(w.pending()).toBe(0);
     expect(w.rollouts.state('shop')!.nextCheckAt).toBeNull();
     await expect(w.rollouts.start('shop', { to: 'c' })).rejects.toMatchObject({ status: 503, message: 'the gateway is shutting down' });
+  });
+});
+
+describe('RolloutController: a canary that cannot start (fake clock, conditions reported by hand)', () => {
+  const REASON = 'canary shop/b failed (ExitCode): exited with code 1 before it was ready, 3 starts in a row; stderr: model file not found';
+
+  it('rolls it back as soon as it goes Failed, not at the end of the hold', async () => {
+    const w = fakeWorld(undefined, { conditions: 'wired' });
+    await w.rollouts.start('shop', { to: 'b', steps: [10, 50], intervalSeconds: 30 });
+    expect(w.split()).toBe('a=90 b=10');
+    w.driver.report('shop/b', EXIT_CODE_FAILED);
+    await w.rollouts.idle('shop');
+    const s = w.rollouts.state('shop')!;
+    expect(w.split()).toBe('a=100 b=0');
+    // The clock has not moved: no hold ended, no analysis ran.
+    expect(s).toMatchObject({
+      phase: 'rolled-back',
+      percent: 0,
+      reason: REASON,
+      finishedAt: new Date(T0).toISOString(),
+      nextCheckAt: null,
+    });
+    expect(types(s)).toEqual(['started', 'step', 'rollback']);
+    expect(s.timeline[2]!.message).toBe(`b at 0 %, a at 100 % (rollback: ${REASON})`);
+    expect(w.pending()).toBe(0);
+  });
+
+  it('lets a canary that is starting or restarting go on; only Failed rolls back', async () => {
+    const w = fakeWorld(undefined, { conditions: 'wired' });
+    await w.rollouts.start('shop', { to: 'b', steps: [10], intervalSeconds: 30 });
+    w.driver.report('shop/b', { status: 'Activating', reason: 'Starting', message: 'waiting for a replica to be ready', output: '' });
+    w.driver.report('shop/b', {
+      status: 'Activating',
+      reason: 'Restarting',
+      message: 'start 1 of 3 failed: exited with code 1; restarting',
+      output: 'oops',
+    });
+    await w.rollouts.idle('shop');
+    expect(w.rollouts.state('shop')).toMatchObject({ phase: 'progressing', percent: 10 });
+    w.driver.publish('shop/b', ['http://127.0.0.1:9']);
+    w.driver.report('shop/b', { status: 'Ready', reason: 'Serving', message: '1 ready replica', output: '' });
+    w.serve('b', 200, 20);
+    await w.advance(30_000);
+    expect(w.rollouts.state('shop')!.phase).toBe('promoted');
+    // A failure once the rollout is over is not the rollout's business.
+    w.driver.report('shop/b', EXIT_CODE_FAILED);
+    await w.rollouts.idle('shop');
+    expect(w.rollouts.state('shop')!.phase).toBe('promoted');
+    expect(w.split()).toBe('a=0 b=100');
+  });
+
+  it('finds a Failed canary at the check when no change was passed on', async () => {
+    const w = fakeWorld(undefined, { conditions: 'unwired' });
+    await w.rollouts.start('shop', { to: 'b', steps: [10, 50], intervalSeconds: 30 });
+    w.driver.report('shop/b', EXIT_CODE_FAILED);
+    w.serve('b', 200, 40); // healthy numbers do not save a canary that cannot start
+    await w.rollouts.idle('shop');
+    expect(w.rollouts.state('shop')!.phase).toBe('progressing');
+    await w.advance(30_000);
+    const s = w.rollouts.state('shop')!;
+    expect(s).toMatchObject({ phase: 'rolled-back', reason: REASON, finishedAt: new Date(T0 + 30_000).toISOString() });
+    expect(types(s)).toEqual(['started', 'step', 'rollback']);
+    expect(w.split()).toBe('a=100 b=0');
+  });
+
+  it('refuses to start a rollout to a canary that is already Failed (409), moving nothing', async () => {
+    const w = fakeWorld(undefined, { conditions: 'wired' });
+    w.driver.report('shop/b', EXIT_CODE_FAILED);
+    for (const strategy of ['canary', 'blue-green']) {
+      const err = await w.rollouts.start('shop', { to: 'b', strategy }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SluiceError);
+      expect(err).toMatchObject({
+        status: 409,
+        code: 'revision_failed',
+        message:
+          'rolling out b: shop/b failed (ExitCode): exited with code 1 before it was ready, 3 starts in a row; ' +
+          'stderr: model file not found; traffic unchanged',
+      });
+    }
+    expect(w.rollouts.state('shop')).toBeNull();
+    expect(w.source.writes).toBe(0);
+    expect(w.split()).toBe('a=100 b=0');
+  });
+
+  it('rolls back from the last step when the canary goes Failed while it is pre-warmed for promotion', async () => {
+    const w = fakeWorld(undefined, { conditions: 'wired' });
+    await w.rollouts.start('shop', { to: 'b', steps: [50], intervalSeconds: 1, analysis: { minRequests: 0 } });
+    expect(w.split()).toBe('a=50 b=50');
+    // The check passes; promotion to 100 % waits for b to have as many ready replicas as a (1).
+    const advancing = w.advance(1000);
+    await until(() => w.driver.desired('shop/b') === 1, 'the promotion pre-warming b');
+    w.driver.report('shop/b', EXIT_CODE_FAILED);
+    await advancing;
+    const s = w.rollouts.state('shop')!;
+    expect(s).toMatchObject({ phase: 'rolled-back', percent: 0, reason: REASON });
+    expect(types(s)).toEqual(['started', 'step', 'analysis', 'rollback']);
+    expect(w.split()).toBe('a=100 b=0');
   });
 });
 

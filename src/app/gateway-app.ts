@@ -107,7 +107,15 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
   }
   const local = new LocalDriver({ ...options.localDriver, logger: logger.child({ component: 'local-driver' }) });
   const drivers = { local, static: new StaticDriver(), ...(kube ? { kubernetes: kube.driver } : {}) };
-  const gw = new Gateway({ logger, drivers, listener: dataPortListener(logger), transport: http1Transport });
+  const gw = new Gateway({
+    logger,
+    drivers,
+    listener: dataPortListener(logger),
+    transport: http1Transport,
+    // A canary that cannot start is rolled back at once. Conditions change only once revisions are
+    // applied (traffic.reload below), after the rollout controller exists.
+    onCondition: (key, condition) => rollouts.conditionChanged(key, condition),
+  });
   const metrics = createMetrics(gw, { defaultMetrics: options.defaultMetrics });
   const queueProxyMetrics = new QueueProxyMetrics({ token });
   const loop = new AutoscalerLoop({

@@ -76,7 +76,7 @@ export function renderService(svc: ServiceWithRollout): string {
 /** `progressing canary shop-1 → shop-2, step 2 of 4 (shop-2 at 25 %)`. */
 function rolloutSummary(r: RolloutState): string {
   const where = `step ${r.step} of ${r.steps.length} (${r.to} at ${r.percent} %)`;
-  const why = r.reason !== null ? `: ${r.reason}` : r.waiting !== null ? `; waiting: ${r.waiting}` : '';
+  const why = r.reason !== null ? `: ${printable(r.reason)}` : r.waiting !== null ? `; waiting: ${r.waiting}` : '';
   return `${r.phase} ${r.strategy} ${r.from} → ${r.to}, ${where}${why}`;
 }
 
@@ -101,10 +101,11 @@ export function renderRollout(r: RolloutState): string {
     `  analysis: ${limits.join(', ')}`,
   ];
   if (r.waiting !== null) lines.push(`  waiting:  ${r.waiting}`);
-  if (r.reason !== null) lines.push(`  reason:   ${r.reason}`);
+  // A reason may quote a failed replica's stderr (a canary that could not start).
+  if (r.reason !== null) lines.push(`  reason:   ${printable(r.reason)}`);
   lines.push('  timeline:');
   const width = Math.max(...r.timeline.map((e) => e.type.length));
-  for (const e of r.timeline) lines.push(`    ${clock(e.at)}  ${e.type.padEnd(width)}  ${e.message}`);
+  for (const e of r.timeline) lines.push(`    ${clock(e.at)}  ${e.type.padEnd(width)}  ${printable(e.message)}`);
   return lines.join('\n');
 }
 

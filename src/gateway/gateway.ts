@@ -29,7 +29,7 @@ import { RevisionRuntime } from './revision.js';
 import { Router } from './router.js';
 import { routeSpecs, serviceViews, type RouteTarget, type ServiceRuntime } from './service-table.js';
 import type { AutoscalerView, ServiceView, StatusSource } from '../core/status.js';
-import type { RevisionCondition } from '../core/condition.js';
+import type { ConditionListener, RevisionCondition } from '../core/condition.js';
 import { TrafficPolicy, type TrafficChoice } from './traffic-policy.js';
 import { SluiceError } from '../errors.js';
 import { UpgradeExchange } from './upgrade.js';
@@ -53,6 +53,8 @@ export interface GatewayOptions {
   transport: TransportFactory;
   /** Add Sluice-Revision / Sluice-Cold-Start to responses. Default true; false for the queue-proxy's inner gateway. */
   announceRevision?: boolean;
+  /** Called after a revision's reported condition changed and held requests were dealt with (rollouts watch canaries). */
+  onCondition?: ConditionListener;
 }
 
 export class Gateway implements StatusSource, ExchangeContext {
@@ -69,11 +71,13 @@ export class Gateway implements StatusSource, ExchangeContext {
   private listening = false;
   private closing = false;
   private pokeHook: Poke | undefined;
+  private readonly conditionHook: ConditionListener | undefined;
 
   constructor(options: GatewayOptions) {
     this.logger = options.logger;
     this.drivers = options.drivers;
     this.pokeHook = options.poke;
+    this.conditionHook = options.onCondition;
     this.activator = new Activator((rev) => this.pokeHook?.(rev));
     for (const driver of Object.values(this.drivers)) {
       driver?.onEndpoints((key, eps) => this.setEndpoints(key, eps));
@@ -219,6 +223,7 @@ export class Gateway implements StatusSource, ExchangeContext {
     if (rev === undefined || rev.driver.condition === undefined) return;
     rev.reported = condition;
     this.activator.conditionChanged(rev);
+    this.conditionHook?.(key, condition);
   }
 
   /** Close pools of endpoints that left and no revision uses; their in-flight requests finish first. */

@@ -8,6 +8,10 @@
  *                                     └─ too few requests ─► hold again (at most MAX_WAIT_INTERVALS),
  *                                                            then stable 100 % (failed)
  *
+ * A canary that cannot start (its condition goes Failed, core/condition.ts) is rolled back as soon as
+ * the composition root passes the change to conditionChanged, whatever the step and its hold; a
+ * rollout to a canary that is already Failed is refused (409 revision_failed).
+ *
  * One rollout per service at a time. Transitions of one rollout (a check, an abort) run one after
  * another. Time comes from the injected `now` and `setTimer`, so tests drive it without waiting.
  *
@@ -15,12 +19,15 @@
  * any traffic change) but not the rollout itself, which is not resumed.
  */
 import type { TrafficTarget } from '../config/schema.js';
+import type { RevisionCondition } from '../core/condition.js';
+import type { RevisionKey } from '../core/revision.js';
 import { SluiceError } from '../errors.js';
 import type { Gateway } from '../gateway/gateway.js';
 import type { RevisionRuntime } from '../gateway/revision.js';
 import type { Logger } from '../log.js';
 import { EMPTY_SNAPSHOT, intervalStats, judge, snapshotStats, type IntervalStats, type StatsSnapshot } from './analysis.js';
 import { planRollout, stepTraffic, type RolloutPlan, type Strategy } from './plan.js';
+import { failedCondition, failureSummary, revisionFailedError } from './revision-failure.js';
 import type { TrafficController } from './traffic-controller.js';
 
 /** Intervals a step may be held again for lack of requests before the rollout gives up (3 → 4 holds in all). */
@@ -141,6 +148,8 @@ export class RolloutController {
     }
     const svc = this.options.traffic.service(service);
     const plan = planRollout(svc, body);
+    const failed = this.failedCanary(service, plan.to);
+    if (failed !== undefined) throw revisionFailedError(failed.key, failed.condition, `rolling out ${plan.to}`);
     const now = this.now();
     const run: Run = {
       service,
@@ -186,6 +195,22 @@ export class RolloutController {
     return this.view(run);
   }
 
+  /**
+   * A revision's condition changed (the gateway's condition hook, wired in app/gateway-app.ts): when
+   * it is the canary of a rollout in progress and it is Failed, traffic goes back to the stable
+   * revision now, not at the end of the step's hold. Later changes (a restart that is Activating
+   * again) do not undo it: the rollback is queued behind the transition in progress, then runs.
+   */
+  conditionChanged(key: RevisionKey, condition: RevisionCondition): void {
+    if (condition.status !== 'Failed') return;
+    for (const run of this.runs.values()) {
+      if (run.phase !== 'progressing' || this.revision(run.service, run.plan.to)?.key !== key) continue;
+      this.enqueue(run, () => this.canaryFailed(run, key, condition)).catch((err: unknown) =>
+        this.options.logger.error({ err, service: run.service }, `rollout ${run.service}: rollback failed: ${(err as Error).message}`),
+      );
+    }
+  }
+
   /** The service's current or last rollout, or null. */
   state(service: string): RolloutState | null {
     const run = this.runs.get(service);
@@ -227,6 +252,9 @@ export class RolloutController {
     try {
       await this.options.traffic.setTraffic(run.service, traffic, { reason: 'rollout' });
     } catch (err) {
+      // A step to 100 % is refused when the canary is Failed: traffic still goes back from the last step.
+      const failed = this.failedCanary(run.service, plan.to);
+      if (failed !== undefined) return this.canaryFailed(run, failed.key, failed.condition);
       if (run.phase === 'progressing')
         this.finish(run, 'failed', `step ${index + 1} (${plan.to} at ${step.percent} %) not applied: ${(err as Error).message}`);
       throw err;
@@ -275,6 +303,9 @@ export class RolloutController {
       this.finish(run, 'failed', `revision ${plan.to} is no longer configured`);
       return;
     }
+    // Normally rolled back when it went Failed; this covers a change that came without a call.
+    const failed = failedCondition(rev);
+    if (failed !== undefined) return this.canaryFailed(run, rev.key, failed);
     const base = run.baseline.stats === rev.stats ? run.baseline.snapshot : EMPTY_SNAPSHOT;
     const stats = intervalStats(base, snapshotStats(rev.stats));
     const verdict = judge(stats, plan.analysis);
@@ -292,6 +323,12 @@ export class RolloutController {
     run.waiting = `${verdict.reason} after ${run.waits} interval${run.waits === 1 ? '' : 's'}; holding ${run.percent} % for another (at most ${MAX_WAIT_INTERVALS - run.waits + 1} more)`;
     this.event(run, 'waiting', run.waiting);
     this.schedule(run, plan.steps[run.index]!.holdMs);
+  }
+
+  /** The canary cannot start: roll back, the failure as the reason. */
+  private async canaryFailed(run: Run, key: RevisionKey, condition: RevisionCondition): Promise<void> {
+    if (run.phase !== 'progressing') return;
+    await this.rollback(run, 'rolled-back', `canary ${failureSummary(key, condition)}`);
   }
 
   /** All of the pool back to the stable revision at once, then end in `phase` with `reason`. */
@@ -365,6 +402,13 @@ export class RolloutController {
   private revision(service: string, name: string): RevisionRuntime | undefined {
     for (const rev of this.options.gateway.revisions()) if (rev.service === service && rev.name === name) return rev;
     return undefined;
+  }
+
+  /** The revision's key and condition when it is Failed. */
+  private failedCanary(service: string, name: string): { key: RevisionKey; condition: RevisionCondition } | undefined {
+    const rev = this.revision(service, name);
+    const condition = rev === undefined ? undefined : failedCondition(rev);
+    return condition === undefined ? undefined : { key: rev!.key, condition };
   }
 
   private view(run: Run): RolloutState {

@@ -7,7 +7,8 @@
  * takes over from (blue), it is first scaled to blue's ready count and the flip waits until those
  * replicas are ready; blue then keeps its replicas for `keepWarmMs`, so flipping back is instant.
  * Worked example: blue has 4 ready, green 0 → green floor 4, wait for 4 ready green endpoints, flip,
- * blue floor 4 for 2 minutes.
+ * blue floor 4 for 2 minutes. A green revision that is Failed (it cannot start), or goes Failed while
+ * it is pre-warmed, is refused at once with 409 revision_failed naming why; traffic stays as it was.
  */
 import { parseTraffic, type Config, type Service } from '../config/load.js';
 import type { TrafficTarget } from '../config/schema.js';
@@ -17,6 +18,7 @@ import { quote } from '../quote.js';
 import type { Gateway } from '../gateway/gateway.js';
 import type { RevisionRuntime } from '../gateway/revision.js';
 import type { Logger } from '../log.js';
+import { failedCondition, revisionFailedError } from './revision-failure.js';
 
 export interface TrafficChangeOptions {
   /** How long revisions that lost all traffic keep their replicas. Default: the controller's. */
@@ -26,8 +28,9 @@ export interface TrafficChangeOptions {
   /** Why (for logs and events): `api`, `rollout`, `rollback`… */
   reason?: string;
   /**
-   * Pre-warm a revision taking 100 % (blue/green). Default true; a rollback skips it: the stable
-   * revision was kept warm, and sending traffic back must not wait.
+   * Pre-warm a revision taking 100 % (blue/green), and refuse it when it is Failed. Default true; a
+   * rollback or an abort skips both: the stable revision was kept warm, and sending traffic back
+   * must neither wait nor be refused.
    */
   prewarm?: boolean;
 }
@@ -106,12 +109,16 @@ export class TrafficController {
   private async prewarm(service: string, before: TrafficTarget[], after: TrafficTarget[], opts: TrafficChangeOptions): Promise<void> {
     const green = after.find((t) => t.percent === 100);
     if (!green || before.find((t) => t.revision === green.revision)?.percent === 100) return;
+    const rev = this.revision(service, green.revision);
+    if (rev === undefined) return;
+    // Everything to a revision that cannot start would answer every request 503 revision_failed.
+    const failed = failedCondition(rev);
+    if (failed !== undefined) throw revisionFailedError(rev.key, failed);
     let blueReady = 0;
     for (const t of before)
       if (t.percent > 0 && t.revision !== green.revision) blueReady += this.revision(service, t.revision)?.endpoints.length ?? 0;
-    const rev = this.revision(service, green.revision);
     // A static revision has the endpoints it has: nothing to scale, nothing to wait for.
-    if (!rev || rev.spec.backend === 'static' || blueReady === 0 || rev.endpoints.length >= blueReady) return;
+    if (rev.spec.backend === 'static' || blueReady === 0 || rev.endpoints.length >= blueReady) return;
     // Green cannot go past its own max-scale.
     if (rev.spec.scaling.maxScale > 0) blueReady = Math.min(blueReady, rev.spec.scaling.maxScale);
     if (rev.endpoints.length >= blueReady) return;
@@ -125,6 +132,16 @@ export class TrafficController {
     );
     const deadline = Date.now() + timeoutMs;
     while (rev.endpoints.length < blueReady) {
+      // Checked every 20 ms, as the ready count is: a green that cannot start is refused now, not at the deadline.
+      const failing = failedCondition(rev);
+      if (failing !== undefined) {
+        rev.floor = undefined;
+        throw revisionFailedError(
+          rev.key,
+          failing,
+          `pre-warming ${green.revision} to ${blueReady} ready ${blueReady === 1 ? 'replica' : 'replicas'}`,
+        );
+      }
       if (Date.now() > deadline) {
         rev.floor = undefined;
         throw new SluiceError(
