@@ -70,6 +70,13 @@ const localRevision = z
     cwd: z.string().optional(),
     /** Path probed for readiness (200–399 means ready). */
     readinessPath: z.string().startsWith('/').default('/'),
+    /** A replica not ready this long after its start is killed, and the revision is Failed (ReadinessTimeout). */
+    readinessTimeoutSeconds: z.number().positive().max(3600).default(300),
+    /**
+     * Starts in a row that fail (exit before ready, or soon after) before the revision is Failed and
+     * its requests are answered 503 revision_failed at once. Restarts go on with backoff.
+     */
+    startFailureThreshold: z.number().int().min(1).max(100).default(3),
     /** How long scale-down waits for in-flight requests before SIGTERM. */
     drainTimeoutSeconds: z.number().min(0).max(3600).default(30),
     /** Time between SIGTERM and SIGKILL. */

@@ -12,8 +12,6 @@ export interface LocalDriverTimings {
   probeIntervalMs: number;
   /** A readiness probe without a response head in this time counts as not ready. Default 1000. */
   probeTimeoutMs: number;
-  /** A replica not ready after this long is killed and replaced. Default 300 000 (5 min). */
-  startupTimeoutMs: number;
   /** Period of the liveness probe on ready replicas; 0 turns it off. Default 1000. */
   livenessIntervalMs: number;
   /** A liveness probe without a response head in this time fails. Default 5000. */
@@ -43,7 +41,6 @@ const DEFAULT_TIMINGS: Readonly<LocalDriverTimings> = {
   refusedProbeIntervalMs: 2,
   probeIntervalMs: 5,
   probeTimeoutMs: 1000,
-  startupTimeoutMs: 300_000,
   livenessIntervalMs: 1000,
   livenessTimeoutMs: 5000,
   livenessFailureThreshold: 3,

@@ -5,7 +5,7 @@
  *
  *   starting ──first 2xx/3xx probe──► ready ──┐
  *      │                                      ├── stop(): draining, SIGTERM, SIGKILL ──► stopping ──► exited
- *      └──────── exit, startup timeout, failed liveness (SIGKILL) ───────────────────────────────────► exited
+ *      └──────── exit, readiness timeout, failed liveness (SIGKILL) ───────────────────────────────────► exited
  *
  * The replica reports through two hooks: `ready` and `exit`. An exit is `expected` only when stop()
  * came first; anything else is a crash the driver replaces.
@@ -17,7 +17,7 @@ import { createEndpoint, type Endpoint } from '../core/endpoint.js';
 import { freePorts } from './free-port.js';
 import type { LocalDriverTimings } from './local-options.js';
 import { QueueProxiedApp } from './queue-proxied-app.js';
-import { probe } from './readiness-probe.js';
+import { probe, type ProbeResult } from './readiness-probe.js';
 import { AppProcess, type ReplicaProcesses, type ReplicaSpec } from './replica-processes.js';
 
 export type { ReplicaSpec } from './replica-processes.js';
@@ -25,13 +25,23 @@ export type { ReplicaSpec } from './replica-processes.js';
 type ProbeAt = ReplicaProcesses['probe'];
 export type ReplicaState = 'starting' | 'ready' | 'stopping' | 'exited';
 
+/**
+ * How a replica ended when nobody stopped it: it exited, it never ran (`spawn`: no such command
+ * or directory), it was killed for not getting ready in time (`readiness`) or for failing its
+ * liveness probes, or the gateway could not supervise it (`internal`: no free port …).
+ */
+export type ExitCause = 'exit' | 'spawn' | 'readiness' | 'liveness' | 'internal';
+
 export interface ReplicaExit {
   /** True when stop() came before the exit. */
   expected: boolean;
   code: number | null;
   signal: NodeJS.Signals | null;
-  /** Why the replica was killed or never ran (spawn error, startup timeout, liveness). */
+  /** Why the replica was killed or never ran (spawn error, readiness timeout, liveness). */
   reason?: string;
+  cause: ExitCause;
+  /** The last lines the app wrote to stderr; '' when none. */
+  output: string;
 }
 
 export interface ReplicaHooks {
@@ -63,6 +73,7 @@ export class LocalReplica {
   /** One keep-alive socket for all probes of this replica. */
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 1 });
   private killReason: string | undefined;
+  private killCause: ExitCause = 'exit';
   private drainDeadline = Infinity;
   private graceMs = Infinity;
 
@@ -90,7 +101,7 @@ export class LocalReplica {
   start(): void {
     this.run().catch((err: unknown) => {
       this.ctx.log.error({ err, pid: this.pid }, 'replica supervision failed');
-      this.fail(`supervision failed: ${String(err)}`);
+      this.fail(`supervision failed: ${String(err)}`, 'internal');
     });
   }
 
@@ -116,11 +127,11 @@ export class LocalReplica {
     try {
       ports = await freePorts(this.ctx.host, behindQueueProxy ? 3 : 1);
     } catch (err) {
-      this.finish({ code: null, signal: null, reason: `no free port: ${(err as Error).message}` });
+      this.finish({ code: null, signal: null, reason: `no free port: ${(err as Error).message}`, output: '' }, 'internal');
       return;
     }
     if (this.state !== 'starting') {
-      this.finish({ code: null, signal: null, reason: 'stopped before spawn' });
+      this.finish({ code: null, signal: null, reason: 'stopped before spawn', output: '' }, 'internal');
       return;
     }
     this.port = ports[0]!;
@@ -128,7 +139,7 @@ export class LocalReplica {
       ? new QueueProxiedApp(this.spec, this.ctx.host, { port: this.port, appPort: ports[1]!, adminPort: ports[2]! }, this.ctx.log)
       : new AppProcess(this.spec, this.port, this.ctx.log);
     this.processes = processes;
-    void processes.exited.then((exit) => this.finish(exit));
+    void processes.exited.then((exit) => this.finish(exit, exit.spawnFailed === true ? 'spawn' : 'exit'));
     // A failed spawn (ENOENT command or cwd) has no pid; its exit follows at once.
     if (processes.pid === undefined) return;
     this.ctx.log.info(processes.describe(), 'replica started');
@@ -141,11 +152,17 @@ export class LocalReplica {
    */
   private async waitReady(at: ProbeAt): Promise<boolean> {
     const t = this.ctx.timings;
-    const timer = setTimeout(() => this.fail(`not ready after ${t.startupTimeoutMs} ms`), t.startupTimeoutMs);
+    const timeoutMs = this.spec.readinessTimeoutSeconds * 1000;
+    let last: ProbeResult | undefined;
+    const timer = setTimeout(() => {
+      const probed = last === undefined ? 'no answer yet' : last === 'refused' ? 'connection refused' : 'not 2xx/3xx';
+      this.fail(`not ready within ${timeoutMs} ms (readiness probe GET ${at.path}: ${probed})`, 'readiness');
+    }, timeoutMs);
     const target = { host: this.ctx.host, ...at, agent: this.agent, timeoutMs: t.probeTimeoutMs };
     try {
       while (this.state === 'starting' && this.killReason === undefined) {
         const result = await probe(target);
+        last = result;
         if (this.state !== 'starting' || this.killReason !== undefined) return false;
         if (result === 'ready') {
           this.becomeReady();
@@ -188,7 +205,7 @@ export class LocalReplica {
         const result = await probe(target);
         if (this.state !== 'ready') return;
         failures = result === 'ready' ? 0 : failures + 1;
-        if (failures >= t.livenessFailureThreshold) this.fail(`failed ${failures} liveness probes in a row`);
+        if (failures >= t.livenessFailureThreshold) this.fail(`failed ${failures} liveness probes in a row`, 'liveness');
       }
     } catch {
       // aborted
@@ -211,12 +228,13 @@ export class LocalReplica {
   }
 
   /** Kill a replica that failed on its own terms; its exit is reported as unexpected. */
-  private fail(reason: string): void {
+  private fail(reason: string, cause: ExitCause): void {
     if (this.state === 'exited' || this.state === 'stopping' || this.killReason !== undefined) return;
     this.killReason = reason;
+    this.killCause = cause;
     this.stopProbes();
     this.ctx.log.warn({ pid: this.pid, reason }, 'killing replica');
-    if (this.processes === undefined) this.finish({ code: null, signal: null });
+    if (this.processes === undefined) this.finish({ code: null, signal: null, output: '' }, cause);
     else this.processes.kill();
   }
 
@@ -225,9 +243,14 @@ export class LocalReplica {
     this.agent.destroy();
   }
 
-  private finish(outcome: Omit<ReplicaExit, 'expected'>): void {
+  private finish(outcome: Omit<ReplicaExit, 'expected' | 'cause'>, cause: ExitCause): void {
     if (this.state === 'exited') return;
-    const exit: ReplicaExit = { ...outcome, expected: this.state === 'stopping', reason: this.killReason ?? outcome.reason };
+    const exit: ReplicaExit = {
+      ...outcome,
+      expected: this.state === 'stopping',
+      reason: this.killReason ?? outcome.reason,
+      cause: this.killReason !== undefined ? this.killCause : cause,
+    };
     this.state = 'exited';
     this.stopProbes();
     if (this.endpoint) this.endpoint.draining = true;

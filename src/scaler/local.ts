@@ -16,6 +16,8 @@ import type { ReplicaCounts, RevisionKey } from '../core/revision.js';
 import type { Endpoint } from '../core/endpoint.js';
 import { resolveLocalOptions, type LocalDriverOptions, type LocalDriverTimings } from './local-options.js';
 import { LocalReplica, type ReplicaExit } from './local-replica.js';
+import { localCondition, type StartFailure } from './local-condition.js';
+import { sameCondition, type ConditionListener, type RevisionCondition } from '../core/condition.js';
 
 export type { LocalDriverOptions } from './local-options.js';
 
@@ -37,6 +39,12 @@ interface ManagedRevision {
   restartTimer: NodeJS.Timeout | undefined;
   /** remove() is in progress: desired stays 0. */
   removing: boolean;
+  /** Starts that failed in a row (exit before ready, or within backoffResetMs of it); 0 once a replica stays up that long. */
+  failedStarts: number;
+  /** The last failed start, until a replica is ready. */
+  failure: StartFailure | undefined;
+  /** The last condition handed to condition listeners. */
+  condition: RevisionCondition;
 }
 
 /** Active replicas: alive and not being stopped. */
@@ -59,6 +67,7 @@ export class LocalDriver implements ScalerDriver {
   private readonly timings: LocalDriverTimings;
   private readonly revisions = new Map<RevisionKey, ManagedRevision>();
   private readonly listeners: EndpointsListener[] = [];
+  private readonly conditionListeners: ConditionListener[] = [];
   private seq = 0;
   private closed = false;
 
@@ -91,6 +100,12 @@ export class LocalDriver implements ScalerDriver {
       nextSpawnAt: 0,
       restartTimer: undefined,
       removing: false,
+      failedStarts: 0,
+      failure: undefined,
+      condition: localCondition(
+        { desired: 0, ready: 0, failedStarts: 0, threshold: revision.startFailureThreshold, failure: undefined },
+        Date.now(),
+      ),
     });
   }
 
@@ -100,6 +115,7 @@ export class LocalDriver implements ScalerDriver {
     if (rev.removing) return;
     rev.desired = n;
     this.reconcile(rev);
+    this.updateCondition(rev);
   }
 
   replicas(key: RevisionKey): ReplicaCounts {
@@ -121,6 +137,14 @@ export class LocalDriver implements ScalerDriver {
 
   onEndpoints(listener: EndpointsListener): void {
     this.listeners.push(listener);
+  }
+
+  condition(key: RevisionKey): RevisionCondition {
+    return this.revision(key).condition;
+  }
+
+  onCondition(listener: ConditionListener): void {
+    this.conditionListeners.push(listener);
   }
 
   async remove(key: RevisionKey): Promise<void> {
@@ -185,10 +209,19 @@ export class LocalDriver implements ScalerDriver {
       ++this.seq,
       rev.spec,
       { host: this.host, log: rev.log, timings: this.timings },
-      { ready: () => this.publish(rev), exit: (r, exit) => this.replicaExited(rev, r, exit) },
+      { ready: (r) => this.replicaReady(rev, r), exit: (r, exit) => this.replicaExited(rev, r, exit) },
     );
     rev.replicas.add(replica);
     replica.start();
+  }
+
+  private replicaReady(rev: ManagedRevision, replica: LocalReplica): void {
+    rev.failure = undefined;
+    // A replica that stays up this long ends the run of failed starts.
+    setTimeout(() => {
+      if (replica.state === 'ready') rev.failedStarts = 0;
+    }, this.timings.backoffResetMs).unref();
+    this.publish(rev);
   }
 
   private replicaExited(rev: ManagedRevision, replica: LocalReplica, exit: ReplicaExit): void {
@@ -198,14 +231,61 @@ export class LocalDriver implements ScalerDriver {
       rev.log.info({ pid: replica.pid, code, signal }, 'replica stopped');
     } else {
       const restartInMs = this.noteCrash(rev, replica);
+      this.noteFailedStart(rev, replica, exit);
       const replaced = !this.closed && !rev.removing && rev.desired > [...rev.replicas].filter(isActive).length;
       rev.log.warn(
-        { pid: replica.pid, code, signal, reason, restartInMs: replaced ? restartInMs : undefined },
+        { pid: replica.pid, replica: replica.seq, code, signal, reason, restartInMs: replaced ? restartInMs : undefined },
         'replica exited unexpectedly',
       );
+      // What the replica said before it died, one warn line each, so the log tells why.
+      for (const line of exit.output.split('\n')) {
+        if (line !== '')
+          rev.log.warn({ replica: replica.seq, pid: replica.pid, stream: 'stderr' }, `${rev.key} replica ${replica.seq}: ${line}`);
+      }
     }
     this.publish(rev);
     this.reconcile(rev);
+    this.updateCondition(rev);
+  }
+
+  /**
+   * Count a start that failed: the replica died before it was ready or within backoffResetMs of it
+   * (a replica that stayed up longer ended the run already, and its crash starts a new one at 0).
+   */
+  private noteFailedStart(rev: ManagedRevision, replica: LocalReplica, exit: ReplicaExit): void {
+    const wasReady = replica.readyAt > 0;
+    if (wasReady && Date.now() - replica.readyAt >= this.timings.backoffResetMs) {
+      rev.failedStarts = 0;
+      return;
+    }
+    rev.failedStarts++;
+    rev.failure = { cause: exit.cause, code: exit.code, signal: exit.signal, reason: exit.reason, wasReady, output: exit.output };
+  }
+
+  /** Recompute the condition; tell listeners when it changed. */
+  private updateCondition(rev: ManagedRevision): void {
+    const input = {
+      desired: rev.desired,
+      ready: rev.published.length,
+      failedStarts: rev.failedStarts,
+      threshold: rev.spec.startFailureThreshold,
+      failure: rev.failure,
+    };
+    const next = localCondition(input, Date.now(), rev.condition);
+    if (sameCondition(rev.condition, next)) return;
+    const before = rev.condition;
+    rev.condition = next;
+    if (next.status !== before.status || next.reason !== before.reason) {
+      const level = next.status === 'Failed' ? 'warn' : 'info';
+      rev.log[level]({ status: next.status, reason: next.reason }, `revision ${next.status} (${next.reason}): ${next.message}`);
+    }
+    for (const listener of this.conditionListeners) {
+      try {
+        listener(rev.key, next);
+      } catch (err) {
+        rev.log.error({ err }, 'condition listener failed');
+      }
+    }
   }
 
   /**
@@ -242,6 +322,7 @@ export class LocalDriver implements ScalerDriver {
         rev.log.error({ err }, 'endpoints listener failed');
       }
     }
+    this.updateCondition(rev);
   }
 
   /** Resolve once the revisions have no replica left, including any started meanwhile. */

@@ -111,7 +111,7 @@ export class QueueProxiedApp implements ReplicaProcesses {
     this.exited = Promise.all([first, this.app.exited, queueProxy.exited]).then(([{ name, exit, stopping }, appExit]) => {
       clearTimeout(this.killTimer);
       if (stopping) return appExit;
-      return { code: exit.code, signal: exit.signal, reason: `${name} exited (${exit.reason ?? describeExit(exit)})` };
+      return { code: exit.code, signal: exit.signal, reason: `${name} exited (${exit.reason ?? describeExit(exit)})`, output: exit.output };
     });
   }
 

@@ -20,6 +20,7 @@ export type ReplicaSpec = Pick<
   | 'env'
   | 'cwd'
   | 'readinessPath'
+  | 'readinessTimeoutSeconds'
   | 'queueProxy'
   | 'containerConcurrency'
   | 'timeoutSeconds'
