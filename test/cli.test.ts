@@ -18,7 +18,7 @@ import { renderService } from '../src/cli/render.js';
 import { startBody } from '../src/cli/rollout.js';
 import { formatTraffic, parseTrafficArgs } from '../src/cli/traffic-spec.js';
 import type { RolloutState } from '../src/rollout/rollout-controller.js';
-import { CLI } from './support/harness.js';
+import { CLI, until } from './support/harness.js';
 
 // Every CLI call is a fresh Node process (a few hundred ms each on a busy machine).
 vi.setConfig({ testTimeout: 30_000 });
@@ -83,6 +83,16 @@ beforeAll(async () => {
     traffic:
       - { revision: shop-1, percent: 100 }
       - { revision: shop-2, percent: 0 }
+  - name: broken
+    match:
+      hosts: [broken.example.com]
+    revisions:
+      - name: broken-1
+        backend: local
+        command: ${JSON.stringify(process.execPath)}
+        args: ${JSON.stringify(['-e', "console.error('loading /models/iris'); console.error('model file not found'); process.exit(1)"])}
+    traffic:
+      - { revision: broken-1, percent: 100 }
 `,
   );
   const child = spawn(
@@ -299,7 +309,12 @@ describe('sluice status', () => {
     const r = await cli(['status']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const lines = r.stdout.split('\n');
+    const services = r.stdout.split('\n\n');
+    expect(services.map((s) => s.split('\n')[0])).toEqual([
+      'service shop  (hosts shop.example.com)',
+      'service broken  (hosts broken.example.com)',
+    ]);
+    const lines = services[0]!.split('\n');
     expect(lines[0]).toBe('service shop  (hosts shop.example.com)');
     expect(lines[1]).toMatch(
       /^ {2}REVISION +STATUS +REASON +TRAFFIC +TAG +DESIRED +ACTUAL +READY +INFLIGHT +HELD +STABLE +PANIC +RPS +PANIC-MODE$/,
@@ -307,7 +322,33 @@ describe('sluice status', () => {
     expect(lines[2]).toMatch(/^ {2}shop-1 +Ready +Serving +100% +- +1 +1 +1 +0 +0 +\d+\.\d\d +\d+\.\d\d +\d+\.\d +no$/);
     expect(lines[3]).toMatch(/^ {2}shop-2 +Ready +Serving +0% +- +1 +1 +1 +0 +0 /);
     // Nothing failing: no lines under the table.
-    expect(lines.slice(4)).toEqual(['']);
+    expect(lines).toHaveLength(4);
+  });
+
+  it('shows a revision that cannot start as Failed ExitCode, and why under the table', async () => {
+    // broken-1 starts with the gateway (initial scale 1) and exits 1 each time.
+    const headers = { authorization: `Bearer ${TOKEN}` };
+    await until(async () => {
+      const view = (await (await request(`http://${admin}/api/v1/services/broken`, { headers })).body.json()) as ServiceJson;
+      return view.revisions[0]!.condition.status === 'Failed';
+    }, 'broken-1 Failed');
+    const r = await cli(['status', 'broken']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines[0]).toBe('service broken  (hosts broken.example.com)');
+    expect(lines[1]).toMatch(/^ {2}REVISION +STATUS +REASON +TRAFFIC /);
+    expect(lines[2]).toMatch(/^ {2}broken-1 +Failed +ExitCode +100% +- /);
+    // Restarts go on with backoff while a replica is wanted: the count is the driver's now.
+    expect(lines[3]).toMatch(/^ {2}broken\/broken-1: exited with code 1 before it was ready, \d+ starts in a row$/);
+    expect(lines.slice(4)).toEqual(['    loading /models/iris', '    model file not found', '']);
+
+    const json = JSON.parse((await cli(['status', 'broken', '--json'])).stdout) as ServiceJson;
+    expect(json.revisions[0]!.condition).toMatchObject({
+      status: 'Failed',
+      reason: 'ExitCode',
+      output: 'loading /models/iris\nmodel file not found',
+    });
   });
 
   it('shows one service, or its JSON', async () => {

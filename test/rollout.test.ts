@@ -980,6 +980,77 @@ describe('rollouts through the admin API (local predictors, steady load)', { tim
     expect((await after.stop()).map((s) => s.revision).every((r) => r === 'canary')).toBe(true);
   });
 
+  it('rolls back a canary that cannot start as soon as it is Failed, its stderr in the reason', async () => {
+    // The canary starts only when the rollout sends it requests (initial scale 0).
+    const yaml = `
+autoscaler:
+  allow-zero-initial-scale: true
+  initial-scale: 0
+services:
+  - name: iris
+    match:
+      model: iris
+    revisions:${predictorRevision('stable', { body: '        annotations:\n          autoscaling.knative.dev/min-scale: "1"' })}
+      - name: canary
+        backend: local
+        command: ${JSON.stringify(process.execPath)}
+        args: ${JSON.stringify(['-e', "console.error('model file not found'); process.exit(1)"])}
+    traffic:
+      - revision: stable
+        percent: 100
+      - revision: canary
+        percent: 0
+`;
+    gw = await startGateway(yaml, { configFile: join(dir, 'sluice.yaml') });
+    const g = gw;
+    await until(() => g.revision('iris', 'stable').endpoints.length === 1, 'stable ready');
+    const load = steadyLoad(g.url);
+    await until(() => load.samples.length >= 20, 'load running');
+    // A minute per step: only the canary's condition can end this rollout within the test's time.
+    const started = await admin(g, 'POST', '/api/v1/services/iris/rollout', { to: 'canary', steps: [20, 50], intervalSeconds: 60 });
+    expect(started.status).toBe(202);
+    expect(started.json).toMatchObject({ phase: 'progressing', percent: 20 });
+    const state = await finished(g);
+    const rolledBackAt = Date.now();
+    await until(() => load.samples.filter((s) => s.at > rolledBackAt + 100).length >= 20, 'load after the rollback');
+    const samples = await load.stop();
+
+    const reason =
+      'canary iris/canary failed (ExitCode): exited with code 1 before it was ready, 3 starts in a row; stderr: model file not found';
+    expect(state).toMatchObject({ phase: 'rolled-back', percent: 0, reason });
+    expect(state.timeline.map((e) => e.type)).toEqual(['started', 'step', 'rollback']);
+    expect(g.traffic.service('iris').traffic).toEqual([
+      { revision: 'stable', percent: 100 },
+      { revision: 'canary', percent: 0 },
+    ]);
+    expect(await readFile(join(dir, 'sluice.yaml'), 'utf8')).toMatch(/revision: canary\n\s+percent: 0/);
+    // The canary's requests were answered 503 revision_failed, not held; after the rollback only stable serves.
+    const failed = samples.filter((s) => s.status !== 200);
+    expect(failed.length).toBeGreaterThan(0);
+    expect(failed.every((s) => s.status === 503 && s.revision === 'canary')).toBe(true);
+    expect(samples.filter((s) => s.at > rolledBackAt + 100).every((s) => s.status === 200 && s.revision === 'stable')).toBe(true);
+    // The status API says why.
+    const view = (await admin(g, 'GET', '/api/v1/services/iris')).json as ServiceJson;
+    expect(view.revisions.find((r) => r.name === 'canary')!.condition).toEqual({
+      status: 'Failed',
+      reason: 'ExitCode',
+      // Restarts go on while it is wanted: the count is the driver's now.
+      message: expect.stringMatching(/^exited with code 1 before it was ready, \d+ starts in a row$/) as unknown,
+      since: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/) as unknown,
+      output: 'model file not found',
+    });
+    expect(view.revisions.find((r) => r.name === 'stable')!.condition).toMatchObject({ status: 'Ready', reason: 'Serving' });
+    // A second rollout to it is refused before any traffic moves.
+    const again = await admin(g, 'POST', '/api/v1/services/iris/rollout', { to: 'canary' });
+    expect(again.status).toBe(409);
+    expect((again.json as ErrorBody).error).toEqual({
+      code: 'revision_failed',
+      message: expect.stringMatching(
+        /^rolling out canary: iris\/canary failed \(ExitCode\): exited with code 1 before it was ready, \d+ starts in a row; stderr: model file not found; traffic unchanged$/,
+      ) as unknown,
+    });
+  });
+
   it('aborts through DELETE, and answers 409 / 404 around it', async () => {
     const g = await start([]);
     const started = await admin(g, 'POST', '/api/v1/services/iris/rollout', { to: 'canary', steps: [10, 50], intervalSeconds: 30 });

@@ -501,3 +501,69 @@ services:
     expect(samples.some((s) => s.revision === 'blue')).toBe(true);
   }, 40_000);
 });
+
+describe('a flip to a revision that cannot start', () => {
+  it('is refused with 409 and why, at once while pre-warming and again once it is Failed; traffic stays on blue', async () => {
+    // green starts only when asked for (initial scale 0): the first flip's pre-warm starts it.
+    const yaml = `
+autoscaler:
+  allow-zero-initial-scale: true
+  initial-scale: 0
+services:
+  - name: iris
+    match:
+      model: iris
+    revisions:${predictorRevision('blue', { body: '        annotations:\n          autoscaling.knative.dev/min-scale: "1"' })}
+      - name: green
+        backend: local
+        command: ${JSON.stringify(process.execPath)}
+        args: ${JSON.stringify(['-e', "console.error('model file not found'); process.exit(1)"])}
+    traffic:
+      - revision: blue
+        percent: 100
+      - revision: green
+        percent: 0
+`;
+    const g = await start(yaml);
+    await until(() => g.revision('iris', 'blue').endpoints.length === 1, 'blue ready', 20_000);
+    const file = join(dir, 'sluice.yaml');
+    const text = await readFile(file, 'utf8');
+    const flip = [
+      { revision: 'blue', percent: 0 },
+      { revision: 'green', percent: 100 },
+    ];
+    const why = 'iris/green failed (ExitCode): exited with code 1 before it was ready, 3 starts in a row; stderr: model file not found';
+
+    // The pre-warm would wait 120 s for a ready replica; it answers as soon as green is Failed.
+    const prewarmed = await putTraffic(g, flip, 'iris');
+    expect(prewarmed).toEqual({
+      status: 409,
+      json: { error: { code: 'revision_failed', message: `pre-warming green to 1 ready replica: ${why}; traffic unchanged` } },
+    });
+    // Now that it is Failed, a flip is refused before anything is asked of it (restarts may have
+    // gone on meanwhile: the count of starts is the driver's at the time).
+    const again = await putTraffic(g, flip, 'iris');
+    expect(again.status).toBe(409);
+    expect((again.json as ErrorBody).error).toEqual({
+      code: 'revision_failed',
+      message: expect.stringMatching(
+        /^iris\/green failed \(ExitCode\): exited with code 1 before it was ready, \d+ starts in a row; stderr: model file not found; traffic unchanged$/,
+      ) as unknown,
+    });
+
+    expect(g.traffic.service('iris').traffic).toEqual([
+      { revision: 'blue', percent: 100 },
+      { revision: 'green', percent: 0 },
+    ]);
+    expect(await readFile(file, 'utf8')).toBe(text);
+    const res = await request(`${g.url}/v2/models/iris/infer`, { method: 'POST', body: JSON.stringify(IRIS_ROW) });
+    await res.body.dump();
+    expect([res.statusCode, res.headers['sluice-revision']]).toEqual([200, 'blue']);
+    // The status API shows why.
+    const view = (await (await request(`${g.adminUrl}/api/v1/services/iris`)).body.json()) as ServiceJson;
+    expect(view.revisions.map((r) => [r.name, r.condition.status, r.condition.reason, r.condition.output])).toEqual([
+      ['blue', 'Ready', 'Serving', undefined],
+      ['green', 'Failed', 'ExitCode', 'model file not found'],
+    ]);
+  });
+});
