@@ -1,11 +1,20 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createAdminApp, serviceJson, statsJson } from '../src/admin/app.js';
 import { isLoopback, startAdminServer, type AdminServer } from '../src/admin/server.js';
+import type { RevisionCondition } from '../src/core/condition.js';
 import type { RevisionView, ServiceView, StatusSource } from '../src/core/status.js';
 import { createMetrics } from '../src/stats/metrics.js';
 import { RevisionStats } from '../src/stats/revision-stats.js';
 
 const T0 = Date.UTC(2025, 0, 2, 3, 4, 5);
+
+const SCALED_TO_ZERO: RevisionCondition = {
+  status: 'Ready',
+  reason: 'ScaledToZero',
+  message: 'scaled to zero; the next request starts a replica',
+  since: T0,
+  output: '',
+};
 
 function revisionView(service: string, revision: string, stats: RevisionStats, over: Partial<RevisionView> = {}): RevisionView {
   return {
@@ -24,11 +33,15 @@ function revisionView(service: string, revision: string, stats: RevisionStats, o
       desiredPodCount: -1,
       excessBurstCapacity: 0,
     },
+    condition: SCALED_TO_ZERO,
     ...over,
   };
 }
 
-/** Service "iris": blue (90 %, two requests, one in flight, one held, one cold start) and green (10 %, tag canary, idle). */
+/**
+ * Service "iris": blue (90 %, two requests, one in flight, one held, one cold start, serving) and
+ * green (10 %, tag canary, idle, failed with stderr output).
+ */
 function irisService(): ServiceView {
   const blue = new RevisionStats(T0);
   blue.arrive(T0);
@@ -56,8 +69,20 @@ function irisService(): ServiceView {
           desiredPodCount: 2,
           excessBurstCapacity: -207,
         },
+        condition: { status: 'Ready', reason: 'Serving', message: '1 ready replica', since: T0 + 500, output: '' },
       }),
-      revisionView('iris', 'iris-green', new RevisionStats(T0), { percent: 10, tag: 'canary', backend: 'static' }),
+      revisionView('iris', 'iris-green', new RevisionStats(T0), {
+        percent: 10,
+        tag: 'canary',
+        backend: 'static',
+        condition: {
+          status: 'Failed',
+          reason: 'ExitCode',
+          message: 'exited with code 1 before it was ready, 3 starts in a row',
+          since: T0 + 2000,
+          output: 'loading /models/iris\nmodel file not found\n',
+        },
+      }),
     ],
   };
 }
@@ -99,6 +124,8 @@ describe('serviceJson', () => {
           requestsTotal: 2,
           coldStarts: 1,
           lastRequestAt: '2025-01-02T03:04:06.000Z',
+          // No stderr output: no output field.
+          condition: { status: 'Ready', reason: 'Serving', message: '1 ready replica', since: '2025-01-02T03:04:05.500Z' },
         },
         {
           name: 'iris-green',
@@ -118,6 +145,13 @@ describe('serviceJson', () => {
           requestsTotal: 0,
           coldStarts: 0,
           lastRequestAt: null,
+          condition: {
+            status: 'Failed',
+            reason: 'ExitCode',
+            message: 'exited with code 1 before it was ready, 3 starts in a row',
+            since: '2025-01-02T03:04:07.000Z',
+            output: 'loading /models/iris\nmodel file not found\n',
+          },
         },
       ],
     });

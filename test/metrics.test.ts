@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { RevisionCondition } from '../src/core/condition.js';
 import type { RevisionView, ServiceView, StatusSource } from '../src/core/status.js';
 import { codeLabel, createMetrics } from '../src/stats/metrics.js';
 import { DURATION_BOUNDS, RevisionStats } from '../src/stats/revision-stats.js';
@@ -21,8 +22,13 @@ function revisionView(service: string, revision: string, stats: RevisionStats, o
       desiredPodCount: -1,
       excessBurstCapacity: 0,
     },
+    condition: condition('Ready', 'ScaledToZero'),
     ...over,
   };
+}
+
+function condition(status: RevisionCondition['status'], reason: string, output = ''): RevisionCondition {
+  return { status, reason, message: `${status} because ${reason}`, since: 0, output };
 }
 
 /** A mutable StatusSource: tests add and remove services between scrapes. */
@@ -253,6 +259,7 @@ describe('createMetrics', () => {
       sluice_revision_held_requests: 'gauge',
       sluice_cold_start_seconds: 'summary',
       sluice_scale_operations_total: 'counter',
+      sluice_revision_condition: 'gauge',
     };
     for (const [name, type] of Object.entries(types)) expect(text).toContain(`# TYPE ${name} ${type}\n`);
     assertValidExposition(text);
@@ -278,6 +285,63 @@ describe('createMetrics', () => {
     const empty = await metrics.registry.metrics();
     expect(empty).not.toContain('revision=');
     assertValidExposition(empty);
+  });
+
+  it("exports each revision's current condition as one series of value 1; a changed reason leaves no old series", async () => {
+    const { metrics, source, a, b } = setup();
+    const conditions = (text: string) =>
+      [...samples(text)].filter(([k]) => k.startsWith('sluice_revision_condition{')).map(([k, v]) => `${k} ${v}`);
+    const series = (revision: string, status: string, reason: string) =>
+      `${key('sluice_revision_condition', { service: 'svc', revision, status, reason })} 1`;
+
+    const rows: Array<{ label: string; a: RevisionCondition; b: RevisionCondition; want: string[] }> = [
+      {
+        label: 'serving and scaled to zero',
+        a: condition('Ready', 'Serving'),
+        b: condition('Ready', 'ScaledToZero'),
+        want: [series('a', 'Ready', 'Serving'), series('b', 'Ready', 'ScaledToZero')],
+      },
+      {
+        label: 'b starting',
+        a: condition('Ready', 'Serving'),
+        b: condition('Activating', 'Starting'),
+        want: [series('a', 'Ready', 'Serving'), series('b', 'Activating', 'Starting')],
+      },
+      {
+        label: 'b restarting after a failed start',
+        a: condition('Ready', 'Serving'),
+        b: condition('Activating', 'Restarting', 'boom'),
+        want: [series('a', 'Ready', 'Serving'), series('b', 'Activating', 'Restarting')],
+      },
+      {
+        label: 'b failed: same status, new reason, one series still',
+        a: condition('Ready', 'Serving'),
+        b: condition('Failed', 'ExitCode', 'model file not found'),
+        want: [series('a', 'Ready', 'Serving'), series('b', 'Failed', 'ExitCode')],
+      },
+      {
+        label: 'b failing differently',
+        a: condition('Ready', 'Serving'),
+        b: condition('Failed', 'CrashLoop'),
+        want: [series('a', 'Ready', 'Serving'), series('b', 'Failed', 'CrashLoop')],
+      },
+    ];
+    for (const row of rows) {
+      source.list = [
+        {
+          ...source.list[0]!,
+          revisions: [
+            { ...a, condition: row.a },
+            { ...b, condition: row.b },
+          ],
+        },
+      ];
+      const text = await metrics.registry.metrics();
+      expect(conditions(text).sort(), row.label).toEqual(row.want.sort());
+      assertValidExposition(text);
+    }
+    source.list = [];
+    expect(conditions(await metrics.registry.metrics())).toEqual([]);
   });
 
   it('scale operations start at zero and count by result', async () => {

@@ -12,6 +12,7 @@ import { Hono } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Registry } from 'prom-client';
 import { ConfigError, SluiceError } from '../errors.js';
+import type { RevisionCondition } from '../core/condition.js';
 import type { RevisionView, ServiceView, StatusSource } from '../core/status.js';
 import { quote, truncate } from '../quote.js';
 import { requireBearer } from '../require-bearer.js';
@@ -88,6 +89,25 @@ export interface RevisionJson {
   coldStarts: number;
   /** ISO 8601, or null when the revision has never had a request. */
   lastRequestAt: string | null;
+  condition: ConditionJson;
+}
+
+/** A revision's condition (core/condition.ts) as the admin API shows it. */
+export interface ConditionJson {
+  status: RevisionCondition['status'];
+  reason: string;
+  message: string;
+  /** ISO 8601: when the status or reason last changed. */
+  since: string;
+  /** The failed replica's last stderr lines; absent when there are none. */
+  output?: string;
+}
+
+/** `{ status, reason, message, since, output }`, output left out when empty. */
+function conditionJson(c: RevisionCondition): ConditionJson {
+  const json: ConditionJson = { status: c.status, reason: c.reason, message: c.message, since: new Date(c.since).toISOString() };
+  if (c.output !== '') json.output = c.output;
+  return json;
 }
 
 export interface ServiceJson {
@@ -119,6 +139,7 @@ export function serviceJson(view: ServiceView): ServiceJson {
       requestsTotal: r.stats.requestsTotal,
       coldStarts: r.stats.coldStarts,
       lastRequestAt: r.stats.lastRequestAt > 0 ? new Date(r.stats.lastRequestAt).toISOString() : null,
+      condition: conditionJson(r.condition),
     })),
   };
 }

@@ -121,6 +121,20 @@ export function createMetrics(source: StatusSource, options: MetricsOptions = {}
     },
   });
 
+  // One series per revision, its current status and reason: a reason that changes replaces the old
+  // series on the next scrape (reset first), so `sluice_revision_condition{status="Failed"} == 1`
+  // alerts on what is true now, never on what was.
+  new Gauge<RevisionLabel | 'status' | 'reason'>({
+    name: 'sluice_revision_condition',
+    help: "1 for each revision's current condition: status (Ready, Activating, Failed) and reason (Serving, ExitCode, ...).",
+    labelNames: [...REVISION_LABELS, 'status', 'reason'],
+    registers,
+    collect() {
+      this.reset();
+      for (const r of revisions()) this.set({ ...labelsOf(r), status: r.condition.status, reason: r.condition.reason }, 1);
+    },
+  });
+
   registerSnapshot(registry, {
     name: 'sluice_request_duration_seconds',
     help: 'Request durations as recorded when each response ends.',
