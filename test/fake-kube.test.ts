@@ -20,11 +20,13 @@ import {
   type V1ConfigMap,
   type V1Deployment,
   type V1EndpointSlice,
+  type V1Pod,
 } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   ENDPOINT_SLICES,
   FakeKubeServer,
+  PODS,
   FakeKubelet,
   configMapManifest,
   deploymentManifest,
@@ -241,6 +243,97 @@ describe('fake API server: objects', { timeout: 20_000 }, () => {
     // Without the merge-patch content type the client sends json-patch, which the fake does not take.
     const wrongType = await failure(apps.patchNamespacedDeploymentScale({ name: 'iris', namespace: NS, body: { spec: { replicas: 1 } } }));
     expect(wrongType.code).toBe(415);
+  });
+});
+
+describe('fake API server: pods', { timeout: 20_000 }, () => {
+  const podBody = (name: string, app: string): V1Pod => ({
+    metadata: { name, labels: { app } },
+    spec: { containers: [{ name: 'predictor', image: 'sluice:dev' }] },
+  });
+
+  it('creates, reads, lists by label and watches pods; status only through the status subresource, as the kubelet writes it', async () => {
+    const { core, kc } = await setup();
+    const w = await watchRaw(kc, '/api/v1/namespaces/default/pods', { labelSelector: 'app=iris' });
+    // A status sent with the create is dropped, as the API server does for a resource with a status subresource.
+    const created = await core.createNamespacedPod({ namespace: NS, body: { ...podBody('iris-a', 'iris'), status: { phase: 'Running' } } });
+    expect(created).toMatchObject({ kind: 'Pod', apiVersion: 'v1', metadata: { name: 'iris-a', namespace: NS }, status: {} });
+    expect(created.status?.phase).toBeUndefined();
+    await core.createNamespacedPod({ namespace: NS, body: podBody('other-a', 'other') });
+
+    const read = await core.readNamespacedPod({ name: 'iris-a', namespace: NS });
+    read.status = {
+      phase: 'Running',
+      containerStatuses: [
+        {
+          name: 'predictor',
+          image: 'sluice:dev',
+          imageID: '',
+          ready: false,
+          restartCount: 2,
+          state: { waiting: { reason: 'CrashLoopBackOff' } },
+          lastState: { terminated: { exitCode: 1, reason: 'Error', message: 'no model' } },
+        },
+      ],
+    };
+    await core.replaceNamespacedPodStatus({ name: 'iris-a', namespace: NS, body: read });
+    // A write to the main resource keeps the status the kubelet wrote.
+    await core.patchNamespacedPod({ name: 'iris-a', namespace: NS, body: { metadata: { annotations: { note: 'x' } }, status: {} } }, MERGE);
+
+    const listed = await core.listNamespacedPod({ namespace: NS, labelSelector: 'app=iris' });
+    expect(listed.kind).toBe('PodList');
+    expect(listed.items.map((p) => p.metadata?.name)).toEqual(['iris-a']);
+    const status = listed.items[0]!.status!.containerStatuses![0]!;
+    expect(status.state?.waiting?.reason).toBe('CrashLoopBackOff');
+    expect(status.lastState?.terminated).toMatchObject({ exitCode: 1, reason: 'Error', message: 'no model' });
+    await waitFor(() => w.events.length >= 3, 'three events');
+    expect(w.events.map((e) => `${e.type} ${e.name}`)).toEqual(['ADDED iris-a', 'MODIFIED iris-a', 'MODIFIED iris-a']);
+  });
+
+  it('pages a list with limit and continue, as the API server does', async () => {
+    const { core } = await setup();
+    for (const name of ['iris-a', 'iris-b', 'iris-c']) await core.createNamespacedPod({ namespace: NS, body: podBody(name, 'iris') });
+    const first = await core.listNamespacedPod({ namespace: NS, labelSelector: 'app=iris', limit: 2 });
+    expect(first.items.map((p) => p.metadata?.name)).toEqual(['iris-a', 'iris-b']);
+    expect(first.metadata).toMatchObject({ remainingItemCount: 1 });
+    const rest = await core.listNamespacedPod({
+      namespace: NS,
+      labelSelector: 'app=iris',
+      limit: 2,
+      _continue: first.metadata!._continue!,
+    });
+    expect(rest.items.map((p) => p.metadata?.name)).toEqual(['iris-c']);
+    expect(rest.metadata?._continue).toBeUndefined();
+    expect((await core.listNamespacedPod({ namespace: NS, limit: 5 })).items).toHaveLength(3);
+    expect((await failure(core.listNamespacedPod({ namespace: NS, _continue: 'not a token' }))).code).toBe(400);
+  });
+
+  it('forbid() refuses a verb on a resource with 403 and the message RBAC gives; other verbs, resources and namespaces pass', async () => {
+    const { core, fake } = await setup();
+    await core.createNamespacedPod({ namespace: NS, body: podBody('iris-a', 'iris') });
+    fake.forbid({ resource: PODS, verbs: ['list'], namespace: NS });
+    const refused = await failure(core.listNamespacedPod({ namespace: NS, labelSelector: 'app=iris' }));
+    expect(refused.code).toBe(403);
+    expect(refused.status).toMatchObject({ kind: 'Status', status: 'Failure', reason: 'Forbidden', code: 403 });
+    expect(refused.status.message).toBe(
+      'pods is forbidden: User "system:anonymous" cannot list resource "pods" in API group "" in the namespace "default"',
+    );
+    expect((await core.readNamespacedPod({ name: 'iris-a', namespace: NS })).metadata?.name).toBe('iris-a');
+    expect((await core.listNamespacedPod({ namespace: 'models' })).items).toEqual([]);
+    expect((await core.listNamespacedConfigMap({ namespace: NS })).items).toEqual([]);
+
+    // Who asked is named; a subresource is granted apart from its resource.
+    const named = (await loadKubeConfig(fake.url, NS, 'gw-a')).makeApiClient(CoreV1Api);
+    fake.forbid({ resource: PODS, subresource: 'status', verbs: ['update'] });
+    const pod = await named.readNamespacedPod({ name: 'iris-a', namespace: NS });
+    const status = await failure(named.replaceNamespacedPodStatus({ name: 'iris-a', namespace: NS, body: pod }));
+    expect(status.status.message).toBe(
+      'pods/status "iris-a" is forbidden: User "gw-a" cannot update resource "pods/status" in API group "" in the namespace "default"',
+    );
+    await named.replaceNamespacedPod({ name: 'iris-a', namespace: NS, body: pod });
+
+    fake.allowAll();
+    expect((await core.listNamespacedPod({ namespace: NS })).items).toHaveLength(1);
   });
 });
 

@@ -465,6 +465,7 @@ describe('RBAC', () => {
     { namespace: 'models', group: 'apps', resource: 'deployments/scale', verbs: ['get', 'patch', 'update'] },
     { namespace: 'models', group: 'apps', resource: 'deployments', verbs: ['get', 'list', 'watch'] },
     { namespace: 'models', group: 'discovery.k8s.io', resource: 'endpointslices', verbs: ['list', 'watch'] },
+    { namespace: 'models', group: '', resource: 'pods', verbs: ['get', 'list'] },
     { namespace: 'sluice-system', group: 'discovery.k8s.io', resource: 'endpointslices', verbs: ['get', 'list', 'watch'] },
     { namespace: 'sluice-system', group: 'coordination.k8s.io', resource: 'leases', verbs: ['get', 'update'], names: ['sluice-leader'] },
     { namespace: 'sluice-system', group: 'coordination.k8s.io', resource: 'leases', verbs: ['create'] },

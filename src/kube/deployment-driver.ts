@@ -2,11 +2,13 @@
  * The Kubernetes scaler driver: each `backend: kubernetes` revision is a Deployment, scaled through
  * its scale subresource (deployment-scale.ts), and a Service whose EndpointSlices give the ready pods
  * the gateway sends requests to, straight to pod IPs (ready-endpoints.ts). Two informers per revision
- * keep both views current. Design notes: docs/kubernetes.md#the-deployment-driver.
+ * keep both views current; while a revision starts, its pods are listed to tell why it does not
+ * (condition-tracker.ts). Design notes: docs/kubernetes.md#the-deployment-driver.
  */
-import { AppsV1Api, DiscoveryV1Api, type V1Deployment, type V1EndpointSlice } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, DiscoveryV1Api, type V1Deployment, type V1EndpointSlice } from '@kubernetes/client-node';
 import type { Revision } from '../config/load.js';
 import type { KubernetesRevision } from '../config/schema.js';
+import { derivedCondition, type ConditionListener, type RevisionCondition } from '../core/condition.js';
 import type { Endpoint } from '../core/endpoint.js';
 import type { ReplicaCounts, RevisionKey } from '../core/revision.js';
 import { SluiceError } from '../errors.js';
@@ -14,11 +16,19 @@ import type { Logger } from '../log.js';
 import type { EndpointsListener, ScalerDriver } from '../scaler/driver.js';
 import { describeApiError } from './api-error.js';
 import { ApiHealth, type ApiHealthView } from './api-health.js';
+import { ConditionTracker } from './condition-tracker.js';
 import { DeploymentScale, type ActivationResult } from './deployment-scale.js';
 import { resolveKubernetesOptions, type KubernetesDriverOptions, type ResolvedKubernetesOptions } from './driver-options.js';
 import { readyOrigins, SERVICE_NAME_LABEL } from './endpoint-slices.js';
 import { RestartingInformer } from './informer.js';
+import { PodPoller } from './pod-poller.js';
 import { ReadyEndpoints } from './ready-endpoints.js';
+
+/**
+ * Pods per list while a revision starts: one failing pod says why, so 500 crash-looping replicas
+ * cost one page of 100 a second, not all 500.
+ */
+const PODS_PER_LIST = 100;
 
 interface ManagedRevision {
   key: RevisionKey;
@@ -29,6 +39,7 @@ interface ManagedRevision {
   endpoints: ReadyEndpoints;
   slices: RestartingInformer<V1EndpointSlice>;
   deployment: RestartingInformer<V1Deployment>;
+  conditions: ConditionTracker;
   removed: boolean;
 }
 
@@ -48,8 +59,12 @@ export class KubernetesDriver implements ScalerDriver {
   private readonly log: Logger;
   private readonly apps: AppsV1Api;
   private readonly discovery: DiscoveryV1Api;
+  private readonly core: CoreV1Api;
   private readonly revisions = new Map<RevisionKey, ManagedRevision>();
   private readonly listeners: EndpointsListener[] = [];
+  private readonly conditionListeners: ConditionListener[] = [];
+  /** Namespaces where listing pods was refused (403): told once, never asked again. */
+  private readonly podsForbidden = new Set<string>();
   private readonly apiHealth: ApiHealth;
   /** Revisions with an activate() call in flight. */
   private readonly activating = new Set<RevisionKey>();
@@ -60,6 +75,7 @@ export class KubernetesDriver implements ScalerDriver {
     this.log = this.opts.logger;
     this.apps = this.opts.kubeConfig.makeApiClient(AppsV1Api);
     this.discovery = this.opts.kubeConfig.makeApiClient(DiscoveryV1Api);
+    this.core = this.opts.kubeConfig.makeApiClient(CoreV1Api);
     this.apiHealth = new ApiHealth((reachable, error) => {
       if (reachable) this.log.info('API server reachable again');
       else this.log.warn({ error }, 'API server unreachable; keeping the last known endpoints');
@@ -84,7 +100,9 @@ export class KubernetesDriver implements ScalerDriver {
 
   setReplicas(key: RevisionKey, n: number): void {
     if (!Number.isInteger(n) || n < 0) throw new SluiceError('bad_request', 400, `${key}: replicas: want an integer ≥ 0, got ${n}`);
-    this.revision(key).scale.set(n);
+    const rev = this.revision(key);
+    rev.scale.set(n);
+    rev.conditions.refresh();
   }
 
   replicas(key: RevisionKey): ReplicaCounts {
@@ -98,6 +116,18 @@ export class KubernetesDriver implements ScalerDriver {
   }
 
   /**
+   * Ready/Serving, Ready/ScaledToZero, Activating/Starting, or Failed with what Kubernetes says
+   * (revision-condition.ts) while replicas are wanted and none is ready.
+   */
+  condition(key: RevisionKey): RevisionCondition {
+    return this.revisions.get(key)?.conditions.condition ?? derivedCondition(this.replicas(key), Date.now());
+  }
+
+  onCondition(listener: ConditionListener): void {
+    this.conditionListeners.push(listener);
+  }
+
+  /**
    * The 0 → n patch any gateway replica may make (deployment-scale.ts): 'activated', or
    * 'already-active' / 'lost-race' when another writer got there first. Throws after
    * activationAttempts failures of other kinds.
@@ -105,7 +135,12 @@ export class KubernetesDriver implements ScalerDriver {
   async activateFromZero(key: RevisionKey, n: number): Promise<ActivationResult> {
     if (!Number.isInteger(n) || n < 1)
       throw new SluiceError('bad_request', 400, `${key}: activation replicas: want an integer ≥ 1, got ${n}`);
-    return this.revision(key).scale.activateFromZero(n);
+    const rev = this.revision(key);
+    try {
+      return await rev.scale.activateFromZero(n);
+    } finally {
+      rev.conditions.refresh();
+    }
   }
 
   /**
@@ -176,6 +211,24 @@ export class KubernetesDriver implements ScalerDriver {
         log,
       }),
       endpoints: new ReadyEndpoints(),
+      conditions: new ConditionTracker({
+        deployment: spec.deployment,
+        counts: () => ({ desired: rev.scale.desired, actual: rev.scale.actual, ready: rev.endpoints.endpoints.length }),
+        pods: new PodPoller({
+          list: (labelSelector) =>
+            this.apiHealth.call(
+              this.core.listNamespacedPod({ namespace, labelSelector, limit: PODS_PER_LIST }),
+              this.opts.requestTimeoutMs,
+              `list pods in ${namespace}`,
+            ),
+          intervalMs: this.opts.podPollIntervalMs,
+          onPods: (pods) => rev.conditions.observePods(pods),
+          onForbidden: (err) => this.refusedPods(namespace, err),
+          forbidden: () => this.podsForbidden.has(namespace),
+          log,
+        }),
+        onChange: (condition, previous) => this.tell(rev, condition, previous),
+      }),
       removed: false,
       slices: new RestartingInformer<V1EndpointSlice>({
         kubeConfig: this.opts.kubeConfig,
@@ -195,7 +248,10 @@ export class KubernetesDriver implements ScalerDriver {
         list: () => this.apps.listNamespacedDeployment({ namespace, fieldSelector: `metadata.name=${spec.deployment}` }),
         backoff: this.opts.backoff,
         watchTimeoutSeconds: this.opts.watchTimeoutSeconds,
-        onChange: (deployments) => rev.scale.observe(deployments),
+        onChange: (deployments) => {
+          rev.scale.observe(deployments);
+          rev.conditions.observeDeployment(deployments);
+        },
         onHealth,
         log,
       }),
@@ -209,6 +265,7 @@ export class KubernetesDriver implements ScalerDriver {
   private async forget(rev: ManagedRevision): Promise<void> {
     rev.removed = true;
     rev.scale.stop();
+    rev.conditions.stop();
     if (rev.endpoints.clear()) this.publish(rev);
     await Promise.all([rev.slices.stop(), rev.deployment.stop()]);
   }
@@ -217,6 +274,35 @@ export class KubernetesDriver implements ScalerDriver {
     if (rev.removed) return;
     const origins = readyOrigins(slices, { port: rev.spec.port, portName: rev.spec.portName ?? 'http' });
     if (rev.endpoints.update(origins)) this.publish(rev);
+    rev.conditions.refresh();
+  }
+
+  /** Listing pods in `namespace` was refused: say once which grant is missing. */
+  private refusedPods(namespace: string, err: unknown): void {
+    if (this.podsForbidden.has(namespace)) return;
+    this.podsForbidden.add(namespace);
+    this.log.warn(
+      { namespace, error: describeApiError(err) },
+      `listing pods is forbidden: grant verb "list" on resource "pods" (core API group "") in namespace "${namespace}"; ` +
+        `until then, why a revision there does not start is told from its Deployment status only`,
+    );
+  }
+
+  private tell(rev: ManagedRevision, condition: RevisionCondition, previous: RevisionCondition): void {
+    if (rev.removed) return;
+    // Failing and recovering are worth a line; a cold start's steps and one more restart are not.
+    const news = condition.status !== previous.status || condition.reason !== previous.reason;
+    const line = `${rev.key}: ${condition.status} (${condition.reason}): ${condition.message}`;
+    if (news && condition.status === 'Failed') rev.log.warn({ condition }, line);
+    else if (news && previous.status === 'Failed') rev.log.info({ condition }, line);
+    else rev.log.debug({ condition }, line);
+    for (const listener of this.conditionListeners) {
+      try {
+        listener(rev.key, condition);
+      } catch (err) {
+        rev.log.error({ err }, 'condition listener failed');
+      }
+    }
   }
 
   private publish(rev: ManagedRevision): void {

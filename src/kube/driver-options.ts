@@ -21,6 +21,8 @@ export interface KubernetesDriverOptions {
   requestTimeoutMs?: number;
   /** activateFromZero tries this many times on errors other than 409 before it throws. Default 3. */
   activationAttempts?: number;
+  /** Pods of a revision that wants replicas and has none ready are listed this often, to tell why. Default 1000 ms. */
+  podPollIntervalMs?: number;
 }
 
 export interface ResolvedKubernetesOptions {
@@ -31,6 +33,7 @@ export interface ResolvedKubernetesOptions {
   watchTimeoutSeconds: number;
   requestTimeoutMs: number;
   activationAttempts: number;
+  podPollIntervalMs: number;
 }
 
 function positiveInteger(name: string, value: number | undefined, fallback: number, max: number): number {
@@ -63,5 +66,6 @@ export function resolveKubernetesOptions(options: KubernetesDriverOptions): Reso
     watchTimeoutSeconds: positiveInteger('watchTimeoutSeconds', options.watchTimeoutSeconds, 300, 86_400),
     requestTimeoutMs: positiveInteger('requestTimeoutMs', options.requestTimeoutMs, 10_000, 2 ** 31 - 1),
     activationAttempts: positiveInteger('activationAttempts', options.activationAttempts, 3, 100),
+    podPollIntervalMs: positiveInteger('podPollIntervalMs', options.podPollIntervalMs, 1000, 2 ** 31 - 1),
   };
 }

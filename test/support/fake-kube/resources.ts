@@ -27,8 +27,9 @@ export const ENDPOINT_SLICES = resource('discovery.k8s.io', 'v1', 'endpointslice
 export const LEASES = resource('coordination.k8s.io', 'v1', 'leases', 'Lease');
 export const CONFIG_MAPS = resource('', 'v1', 'configmaps', 'ConfigMap');
 export const SERVICES = resource('', 'v1', 'services', 'Service', true);
+export const PODS = resource('', 'v1', 'pods', 'Pod', true);
 
-export const RESOURCES: readonly ResourceType[] = [DEPLOYMENTS, ENDPOINT_SLICES, LEASES, CONFIG_MAPS, SERVICES];
+export const RESOURCES: readonly ResourceType[] = [DEPLOYMENTS, ENDPOINT_SLICES, LEASES, CONFIG_MAPS, SERVICES, PODS];
 
 export interface ResourcePath {
   resource: ResourceType;

@@ -2,7 +2,8 @@
  * A fake Kubernetes API server: real HTTP on 127.0.0.1, the real JSON (objects, lists, Status
  * errors, watch streams), so tests drive it with the real @kubernetes/client-node client.
  *
- * Test hooks: `failNext` (the next N matching requests fail with a Status), `stop()`/`start()` (the
+ * Test hooks: `failNext` (the next N matching requests fail with a Status), `forbid` (a grant taken
+ * away: 403 Forbidden as RBAC answers it, until `allowAll`), `stop()`/`start()` (the
  * API server is down for a while, same port after), `closeWatches()` (every watch ends, clients
  * re-watch), `compact()` (history dropped: watches from before now get 410), and `requests()` (what was
  * asked: method, path, query, body, answer code, and the client's bearer token as `user`).
@@ -11,6 +12,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import { mergePatch } from './merge-patch.js';
 import { DEPLOYMENTS, parseResourcePath, type ResourcePath } from './resources.js';
+import { forbidden, refuses, verbOf, type ForbidRule } from './rbac.js';
 import { patchScale, readScale, replaceScale } from './scale.js';
 import { KubeError, badRequest, failureStatus, reasonFor, successStatus, type StatusReason } from './status.js';
 import { ObjectStore, type KubeObject, type WriteTarget } from './store.js';
@@ -83,12 +85,45 @@ function send(res: ServerResponse, code: number, body: unknown): void {
 }
 
 /** List items carry no kind/apiVersion on the wire; the list does. */
-function listBody(path: ResourcePath, items: KubeObject[], resourceVersion: string): unknown {
+function listBody(path: ResourcePath, items: KubeObject[], resourceVersion: string, more?: ListMore): unknown {
   return {
     kind: `${path.resource.kind}List`,
     apiVersion: path.resource.apiVersion,
-    metadata: { resourceVersion },
+    metadata: { resourceVersion, ...more },
     items: items.map(({ kind: _k, apiVersion: _a, ...rest }) => rest),
+  };
+}
+
+interface ListMore {
+  continue: string;
+  remainingItemCount: number;
+}
+
+const objectKey = (o: KubeObject): string => `${o.metadata.namespace}/${o.metadata.name}`;
+
+/**
+ * One page of a list (`limit`, `continue`), as the API server pages: at most `limit` items, and
+ * when more follow, an opaque `continue` token the next request passes to get the rest. Here the
+ * token is the key of the last item given; items are in key order.
+ */
+function page(items: KubeObject[], limit: string | null, token: string | null): { items: KubeObject[]; more?: ListMore } {
+  let rest = items;
+  if (token !== null && token !== '') {
+    let after: string;
+    try {
+      after = (JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { after: string }).after;
+    } catch {
+      throw badRequest(`continue key is not valid: ${token}`);
+    }
+    rest = items.filter((o) => objectKey(o).localeCompare(after) > 0);
+  }
+  const n = limit === null ? 0 : Number(limit);
+  if (!Number.isInteger(n) || n <= 0 || rest.length <= n) return { items: rest };
+  const shown = rest.slice(0, n);
+  const last = objectKey(shown[n - 1]!);
+  return {
+    items: shown,
+    more: { continue: Buffer.from(JSON.stringify({ after: last })).toString('base64url'), remainingItemCount: rest.length - n },
   };
 }
 
@@ -99,6 +134,7 @@ export class FakeKubeServer {
   private readonly sockets = new Set<Socket>();
   private readonly watches = new Set<WatchStream>();
   private rules: Array<FailureRule & { left: number }> = [];
+  private refusals: ForbidRule[] = [];
   private log: RequestRecord[] = [];
   private readonly bookmarkIntervalMs: number;
   private readonly expiredAs: 'event' | 'http';
@@ -176,6 +212,7 @@ export class FakeKubeServer {
   /** Stop for good. */
   async close(): Promise<void> {
     this.rules = [];
+    this.refusals = [];
     await this.stop();
   }
 
@@ -186,6 +223,20 @@ export class FakeKubeServer {
 
   clearFailures(): void {
     this.rules = [];
+  }
+
+  /**
+   * Take a grant away: requests matching the rule get 403 Forbidden with RBAC's message until
+   * allowAll(). Checked after authentication and before anything else, as the API server does.
+   *
+   * @example fake.forbid({ resource: PODS, verbs: ['list'], namespace: 'models' })
+   */
+  forbid(rule: ForbidRule): void {
+    this.refusals.push(rule);
+  }
+
+  allowAll(): void {
+    this.refusals = [];
   }
 
   /** End every open watch cleanly; clients re-watch from their last resourceVersion. Returns how many. */
@@ -272,7 +323,7 @@ export class FakeKubeServer {
           failure.reason ?? reasonFor(failure.code),
           failure.message ?? `injected failure (${failure.code})`,
         );
-      this.route(req, res, url, method, watch, contentType, body);
+      this.route(req, res, url, method, watch, contentType, body, record.user);
     } catch (err) {
       if (err instanceof KubeError) send(res, err.code, err.toStatus());
       else send(res, 500, failureStatus(500, 'InternalError', err instanceof Error ? err.message : String(err)));
@@ -287,6 +338,7 @@ export class FakeKubeServer {
     watch: boolean,
     contentType: string | undefined,
     body: unknown,
+    user: string | undefined,
   ): void {
     if (url.pathname === '/version') {
       send(res, 200, { major: '1', minor: '31', gitVersion: 'v1.31.0-fake', platform: 'linux/amd64' });
@@ -294,6 +346,8 @@ export class FakeKubeServer {
     }
     const path = parseResourcePath(url.pathname);
     if (!path) throw new KubeError(404, 'NotFound', 'the server could not find the requested resource');
+    const verb = verbOf(method, path, watch);
+    if (verb !== undefined && this.refusals.some((rule) => refuses(rule, path, verb))) throw forbidden(path, verb, user);
     const { resource, namespace, name, subresource } = path;
     const store = this.store;
     const q = url.searchParams;
@@ -302,7 +356,8 @@ export class FakeKubeServer {
       if (method === 'GET' && watch) return this.watch(req, res, path, q);
       if (method === 'GET') {
         const { items, resourceVersion } = store.list(resource, namespace, q.get('labelSelector'), q.get('fieldSelector'));
-        return send(res, 200, listBody(path, items, resourceVersion));
+        const shown = page(items, q.get('limit'), q.get('continue'));
+        return send(res, 200, listBody(path, shown.items, resourceVersion, shown.more));
       }
       if (method === 'POST' && namespace !== undefined) return send(res, 201, store.create(resource, namespace, body));
       throw new KubeError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
