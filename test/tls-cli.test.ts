@@ -1,7 +1,7 @@
 /**
  * TLS through the program users run: `node dist/cli.js gateway` with a `tls:` block, curl as the
  * client, SIGHUP re-reading the certificates, and starts that fail with the reason and exit code.
- * Needs a current build (`npx tsc -p .`) and curl at /usr/bin/curl.
+ * Needs a current build (`npx tsc -p .`) and curl on the PATH (.ci/run installs it).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { CLI, IRIS_ROW, predictorRevision, until } from './support/harness.js';
 
 vi.setConfig({ testTimeout: 60_000 });
 
-const CURL = '/usr/bin/curl';
+const CURL = 'curl';
 /** Only stops a hung process; a start takes well under a second. */
 const KILL_AFTER_MS = 20_000;
 

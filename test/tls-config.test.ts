@@ -91,11 +91,6 @@ describe('tls: invalid blocks name the field', () => {
       doc: { tls: { ciphers: 'NOPE-CIPHER', certificates: [CERT] } },
       want: ['tls.ciphers: OpenSSL knows no cipher in this list'],
     },
-    {
-      label: 'TLS 1.3 only, with no TLS 1.3 suite',
-      doc: { tls: { minVersion: 'TLSv1.3', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256', certificates: [CERT] } },
-      want: ['tls.ciphers: names no TLS 1.3 suite'],
-    },
     { label: 'an unknown ALPN protocol', doc: { tls: { alpn: ['spdy/3'], certificates: [CERT] } }, want: ['tls.alpn[0]:'] },
     {
       label: 'a handshake timeout of 0',

@@ -306,6 +306,23 @@ describe('TLS settings', () => {
     ok.destroy();
   });
 
+  it('ciphers limits the TLS 1.2 suites, with SNI and without', async () => {
+    const gw = await start(echoOnly(), {
+      tls: { ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256', certificates: [{ certFile: a.certFile, keyFile: a.keyFile }] },
+    });
+    for (const servername of ['a.example.test', undefined]) {
+      const sni = servername === undefined ? { checkServerIdentity: () => undefined } : { servername };
+      const ok = await handshake(gw.tlsPort!, { ...sni, maxVersion: 'TLSv1.2' });
+      expect(ok.getCipher().standardName).toBe('TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256');
+      ok.destroy();
+      await expect(
+        handshake(gw.tlsPort!, { ...sni, maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384' }),
+      ).rejects.toMatchObject({
+        code: 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE',
+      });
+    }
+  });
+
   it('names in the config override the certificate’s own', async () => {
     const gw = await start(echoOnly(), {
       tls: {

@@ -84,11 +84,7 @@ function checkTls(tls: TlsSettings, problems: string[]): void {
   } catch (err) {
     const { code, message } = err as NodeJS.ErrnoException;
     problems.push(`tls.ciphers: ${code === 'ERR_SSL_NO_CIPHER_MATCH' ? 'OpenSSL knows no cipher in this list' : message}`);
-    return;
   }
-  // Node gives OpenSSL the TLS_ names as the TLS 1.3 suites: a list without one turns TLS 1.3 off.
-  if (tls.minVersion === 'TLSv1.3' && !tls.ciphers.split(':').some((c) => c.startsWith('TLS_')))
-    problems.push('tls.ciphers: names no TLS 1.3 suite (TLS_…), so no handshake could meet minVersion TLSv1.3');
 }
 
 /**
