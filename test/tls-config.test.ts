@@ -40,6 +40,13 @@ describe('tls: defaults', () => {
     expect(parseConfig({ tls: { minVersion: 'TLSv1.3', ciphers, certificates: [CERT] } }).tls!.ciphers).toBe(ciphers);
   });
 
+  it('a Secret in place of the files', () => {
+    expect(parseConfig({ tls: { certificates: [{ secret: 'edge/a-tls' }] } }).tls!.certificates[0]).toEqual({
+      secret: 'edge/a-tls',
+      default: false,
+    });
+  });
+
   it('certificate files resolve against the config file’s folder', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sluice-tls-config-'));
     try {
@@ -67,6 +74,21 @@ describe('tls: invalid blocks name the field', () => {
       label: 'a certificate without its key',
       doc: { tls: { certificates: [{ certFile: 'a.crt' }] } },
       want: ['tls.certificates[0].keyFile:'],
+    },
+    {
+      label: 'neither files nor a Secret',
+      doc: { tls: { certificates: [{ names: ['a.test'] }] } },
+      want: ['tls.certificates[0].certFile: required (or give secret)', 'tls.certificates[0].keyFile: required (or give secret)'],
+    },
+    {
+      label: 'files and a Secret',
+      doc: { tls: { certificates: [{ ...CERT, secret: 'a-tls' }] } },
+      want: ['tls.certificates[0]: give secret, or certFile and keyFile, not both'],
+    },
+    {
+      label: 'a Secret that is not NAME or NAMESPACE/NAME',
+      doc: { tls: { certificates: [{ secret: 'A/b/c' }] } },
+      want: ['tls.certificates[0].secret: must be NAME or NAMESPACE/NAME'],
     },
     { label: 'an unknown field', doc: { tls: { certificates: [CERT], sni: true } }, want: ['tls:'] },
     { label: 'TLS 1.1', doc: { tls: { minVersion: 'TLSv1.1', certificates: [CERT] } }, want: ['tls.minVersion:'] },

@@ -4,7 +4,6 @@
  * clients (node:tls, node:https). SNI, versions, ALPN, rotation by file and by reload, the same
  * request path as cleartext (a local predictor revision, the JSON errors, X-Forwarded-Proto).
  */
-import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { Agent, request as httpsRequest } from 'node:https';
@@ -14,7 +13,7 @@ import { connect as tlsConnect, TLSSocket, type ConnectionOptions, type PeerCert
 import { pino, type Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ErrorBody, InferBody } from './support/bodies.js';
-import { makeCa, type Leaf, type TestCa } from './support/certificates.js';
+import { fingerprint, makeCa, served as servedBy, type Leaf, type TestCa } from './support/certificates.js';
 import { IRIS_ROW, predictorRevision, startGateway, until, type StartOptions, type TestGateway } from './support/harness.js';
 
 vi.setConfig({ testTimeout: 30_000 });
@@ -73,18 +72,6 @@ const ECHO_SERVICE = () => `
 `;
 const echoOnly = () => `services:${ECHO_SERVICE()}`;
 
-function fingerprint(leaf: Leaf): string {
-  // The form PeerCertificate.fingerprint256 takes: colon-separated upper-case hex of the DER's SHA-256.
-  const der = Buffer.from(
-    leaf.cert
-      .toString()
-      .replace(/-----[^-]+-----/g, '')
-      .replace(/\s+/g, ''),
-    'base64',
-  );
-  return createHash('sha256').update(der).digest('hex').toUpperCase().match(/../g)!.join(':');
-}
-
 /** A finished handshake with 127.0.0.1:`port`, verified against the test CA. */
 function handshake(port: number, options: ConnectionOptions = {}): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
@@ -94,12 +81,7 @@ function handshake(port: number, options: ConnectionOptions = {}): Promise<TLSSo
 }
 
 /** The certificate a new handshake gets for `servername` (none: no SNI). The chain is verified, the name not. */
-async function served(port: number, servername?: string): Promise<PeerCertificate> {
-  const socket = await handshake(port, { ...(servername === undefined ? {} : { servername }), checkServerIdentity: () => undefined });
-  const cert = socket.getPeerCertificate();
-  socket.destroy();
-  return cert;
-}
+const served = (port: number, servername?: string): Promise<PeerCertificate> => servedBy(port, ca.ca, servername);
 
 interface Answer {
   status: number;

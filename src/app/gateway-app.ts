@@ -32,7 +32,7 @@ import { createMetrics } from '../stats/metrics.js';
 import { adminControl } from './admin-control.js';
 import { dataPortListener, http1Transport } from './protocols.js';
 import { CertificateLoadError } from '../downstream/certificate-store.js';
-import { TlsTermination } from './tls-termination.js';
+import { TlsTermination, type SecretSourceFactory } from './tls-termination.js';
 
 export interface GatewayAppOptions {
   /** The config as first loaded from `source` (the caller reports an invalid one). */
@@ -91,6 +91,22 @@ export class StartFailure extends Error {
   }
 }
 
+/** In Kubernetes mode, where `tls.certificates[].secret` certificates come from: Secrets read and watched through the API. */
+async function secretSources(options: GatewayAppOptions): Promise<SecretSourceFactory | undefined> {
+  if (options.kubernetes === undefined) return undefined;
+  // Kubernetes mode has the client loaded already.
+  const { TlsSecretSource } = await import('../kube/tls-secret-source.js');
+  const { kubeConfig } = options.kubernetes;
+  const logger = options.logger.child({ component: 'tls' });
+  const namespace = options.config.kubernetes?.namespace ?? (process.env.POD_NAMESPACE || undefined) ?? 'default';
+  return (ref) => {
+    const slash = ref.indexOf('/');
+    return slash === -1
+      ? new TlsSecretSource({ kubeConfig, namespace, name: ref, logger })
+      : new TlsSecretSource({ kubeConfig, namespace: ref.slice(0, slash), name: ref.slice(slash + 1), logger });
+  };
+}
+
 export async function startGatewayApp(options: GatewayAppOptions): Promise<GatewayApp> {
   const { config, source, logger, token } = options;
   const cleartext = options.listen !== 'off';
@@ -100,7 +116,7 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
   let tls: TlsTermination | undefined;
   if (config.tls !== undefined) {
     try {
-      tls = await TlsTermination.start(config.tls, cleartext, logger);
+      tls = await TlsTermination.start(config.tls, cleartext, logger, await secretSources(options));
     } catch (err) {
       if (err instanceof CertificateLoadError) throw new StartFailure(err.message, 2, { cause: err });
       throw err;

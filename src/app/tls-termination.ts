@@ -1,30 +1,25 @@
 /**
  * TLS termination on the data port, wired: the `tls` block's certificates loaded (a refused one
  * fails the start, exit 2), the TLS listener built over the data port's HTTP/1.1 server, the
- * watch on the certificate files, and what SIGHUP, a file change or a new `tls` block does.
- * Certificates, minVersion and ciphers apply to the next handshake; the listen address, ALPN and
- * the handshake timeout take a restart, and a config that changes them says so in the log.
+ * watches (certificate files by folder, Secrets through the API), and what SIGHUP, a change or a
+ * new `tls` block does. Certificates, minVersion and ciphers apply to the next handshake; the listen
+ * address, ALPN and the handshake timeout take a restart, and a config that changes them says so.
  */
 import type { TLSSocket } from 'node:tls';
 import type { TlsSettings } from '../config/schema.js';
 import type { DataPortServer } from '../downstream/data-port-server.js';
 import { DataPortListeners, type DataPortAddresses } from '../downstream/data-port-listeners.js';
 import type { TlsContextSettings } from '../downstream/certificate-pair.js';
-import { FileCertificateSource } from '../downstream/certificate-source.js';
-import { CertificateStore, type CertificateSpec } from '../downstream/certificate-store.js';
-import { watchCertificateFiles, type CertificateWatch } from '../downstream/certificate-watch.js';
+import { FileCertificateSource, type CertificateSource } from '../downstream/certificate-source.js';
+import { CertificateLoadError, CertificateStore, type CertificateSpec } from '../downstream/certificate-store.js';
+import { watchCertificateFiles } from '../downstream/certificate-watch.js';
 import { TlsListener } from '../downstream/tls-listener.js';
 import type { ListenerFactory, ListenerHandlers } from '../gateway/http-types.js';
 import type { Logger } from '../log.js';
 import { formatHostPort, parseHostPort } from '../net-address.js';
 
-function certificateSpecs(settings: TlsSettings): CertificateSpec[] {
-  return settings.certificates.map((c) => ({
-    source: new FileCertificateSource(c.certFile, c.keyFile),
-    names: c.names,
-    default: c.default,
-  }));
-}
+/** A Secret's source, by `NAME` or `NAMESPACE/NAME` (Kubernetes mode only). */
+export type SecretSourceFactory = (ref: string) => CertificateSource;
 
 function contextSettings(settings: TlsSettings): TlsContextSettings {
   return { minVersion: settings.minVersion, ciphers: settings.ciphers };
@@ -37,20 +32,27 @@ function restartOnly(settings: TlsSettings): string {
 
 export class TlsTermination {
   private ports: DataPortListeners | undefined;
-  private watcher: CertificateWatch | undefined;
+  /** Stops every watch of the current specs. */
+  private unwatch: (() => void) | undefined;
 
   private constructor(
     private settings: TlsSettings,
+    private specs: CertificateSpec[],
     readonly store: CertificateStore,
     private readonly cleartext: boolean,
+    private readonly secrets: SecretSourceFactory | undefined,
     private readonly logger: Logger,
   ) {}
 
-  /** Loads the certificates; rejects with a CertificateLoadError naming the one refused. */
-  static async start(settings: TlsSettings, cleartext: boolean, logger: Logger): Promise<TlsTermination> {
+  /**
+   * Loads the certificates; rejects with a CertificateLoadError naming the one refused. `secrets`
+   * builds the source of a `secret:` certificate; without it (not in Kubernetes mode) one is an error.
+   */
+  static async start(settings: TlsSettings, cleartext: boolean, logger: Logger, secrets?: SecretSourceFactory): Promise<TlsTermination> {
     const log = logger.child({ component: 'tls' });
-    const store = await CertificateStore.load(certificateSpecs(settings), contextSettings(settings), log);
-    return new TlsTermination(settings, store, cleartext, log);
+    const specs = certificateSpecs(settings, secrets);
+    const store = await CertificateStore.load(specs, contextSettings(settings), log);
+    return new TlsTermination(settings, specs, store, cleartext, secrets, log);
   }
 
   /**
@@ -81,22 +83,25 @@ export class TlsTermination {
     return this.ports?.addresses() ?? {};
   }
 
-  /** Watch the certificate files from now on: a change reloads them. */
+  /** Watch the certificates from now on (files by folder, Secrets through the API): a change reloads them. */
   watch(): void {
-    this.watcher?.close();
-    const files = this.settings.certificates.flatMap((c) => [c.certFile, c.keyFile]);
-    this.watcher = watchCertificateFiles(
-      files,
-      () => void this.reloadCertificates('file change'),
-      (dir, err) =>
-        this.logger.warn({ dir, err }, `TLS: cannot watch ${dir} (${err.message}); certificates there are re-read on SIGHUP only`),
+    this.unwatch?.();
+    const reload = (why: string) => () => void this.reloadCertificates(why);
+    const files = this.specs.flatMap(({ source }) => (source instanceof FileCertificateSource ? [source.certFile, source.keyFile] : []));
+    const folders = watchCertificateFiles(files, reload('file change'), (dir, err) =>
+      this.logger.warn({ dir, err }, `TLS: cannot watch ${dir} (${err.message}); certificates there are re-read on SIGHUP only`),
     );
+    const stops = this.specs.flatMap(({ source }) => (source.watch === undefined ? [] : [source.watch(reload('secret change'))]));
+    this.unwatch = () => {
+      folders.close();
+      for (const stop of stops) stop();
+    };
   }
 
-  /** Read every certificate again (SIGHUP, a file change); a refused one keeps the version in use. */
+  /** Read every certificate again (SIGHUP, a change); a refused one keeps the version in use. */
   reloadCertificates(why: string): Promise<void> {
     return this.store
-      .reload(certificateSpecs(this.settings), contextSettings(this.settings), why)
+      .reload(this.specs, contextSettings(this.settings), why)
       .catch((err: unknown) => this.logger.error({ err, why }, `TLS: reloading the certificates failed: ${(err as Error).message}`));
   }
 
@@ -120,13 +125,33 @@ export class TlsTermination {
     // Restart-only fields stay as they run; the rest is taken.
     this.settings = { ...next, listen: before.listen, alpn: before.alpn, handshakeTimeoutSeconds: before.handshakeTimeoutSeconds };
     if (same) return Promise.resolve();
-    if (this.watcher !== undefined) this.watch();
+    try {
+      this.specs = certificateSpecs(next, this.secrets);
+    } catch (err) {
+      this.logger.error({ err }, `tls: ${(err as Error).message}; keeping the certificates in use`);
+      return Promise.resolve();
+    }
+    if (this.unwatch !== undefined) this.watch();
     return this.reloadCertificates('config');
   }
 
   /** Stop watching (the listeners close with the gateway). */
   close(): void {
-    this.watcher?.close();
-    this.watcher = undefined;
+    this.unwatch?.();
+    this.unwatch = undefined;
   }
+}
+
+/** Each certificate's source: its files, or its Secret (through `secrets`; a CertificateLoadError without it). */
+function certificateSpecs(settings: TlsSettings, secrets: SecretSourceFactory | undefined): CertificateSpec[] {
+  return settings.certificates.map((c, i) => {
+    let source: CertificateSource;
+    if (c.secret === undefined) source = new FileCertificateSource(c.certFile!, c.keyFile!);
+    else if (secrets === undefined)
+      throw new CertificateLoadError(
+        `tls.certificates[${i}].secret: a Secret is read through the Kubernetes API: run in Kubernetes mode, or give certFile and keyFile`,
+      );
+    else source = secrets(c.secret);
+    return { source, names: c.names, default: c.default };
+  });
 }

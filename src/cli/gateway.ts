@@ -69,8 +69,8 @@ export async function main(argv: string[]): Promise<number | void> {
     return fail(`--log-format: expected json or pretty, got "${format}"`, 2);
   const logger = createLogger({ format, level: values['log-level'] });
 
-  // Kubernetes mode (with --configmap, or for a revision that is a Deployment) loads the
-  // Kubernetes client; a local-mode gateway never does.
+  // Kubernetes mode (with --configmap, for a revision that is a Deployment, or a TLS certificate in
+  // a Secret) loads the Kubernetes client; a local-mode gateway never does.
   let kubernetes: GatewayAppOptions['kubernetes'];
   const kubeConfig = async () => {
     const { loadKubeConfig } = await import('../app/kubernetes-mode.js');
@@ -109,7 +109,10 @@ export async function main(argv: string[]): Promise<number | void> {
     return fail((err as Error).message, 2);
   }
   if (listen === 'off' && config.tls === undefined) return fail('--listen off: the config has no tls block, so nothing would listen', 2);
-  if (kubernetes === undefined && config.services.some((s) => s.revisions.some((r) => r.backend === 'kubernetes'))) {
+  const usesKubernetes =
+    config.services.some((s) => s.revisions.some((r) => r.backend === 'kubernetes')) ||
+    (config.tls?.certificates.some((c) => c.secret !== undefined) ?? false);
+  if (kubernetes === undefined && usesKubernetes) {
     try {
       kubernetes = { kubeConfig: await kubeConfig() };
     } catch (err) {

@@ -160,7 +160,7 @@ export async function readConfigFile(file: string): Promise<Config> {
 /** Certificate and key files relative to the config file's folder `base`, as a local revision's cwd is. */
 export function resolveTlsFiles(config: Config, base: string): void {
   for (const c of config.tls?.certificates ?? []) {
-    c.certFile = resolve(base, c.certFile);
-    c.keyFile = resolve(base, c.keyFile);
+    if (c.certFile !== undefined) c.certFile = resolve(base, c.certFile);
+    if (c.keyFile !== undefined) c.keyFile = resolve(base, c.keyFile);
   }
 }

@@ -221,19 +221,36 @@ const certificateName = z
   )
   .transform((n) => n.toLowerCase().replace(/\.$/, ''));
 
-/** One certificate of the TLS listener: a PEM certificate (chain) and its key, chosen by SNI. */
+/**
+ * One certificate of the TLS listener, chosen by SNI: PEM files, or (Kubernetes mode) a
+ * `kubernetes.io/tls` Secret's `tls.crt` and `tls.key`, read and watched through the API.
+ */
 const tlsCertificate = z
   .object({
     /** PEM certificate, leaf first, then intermediates; relative to the config file. */
-    certFile: z.string().min(1),
+    certFile: z.string().min(1).optional(),
     /** PEM private key of the leaf (unencrypted); relative to the config file. */
-    keyFile: z.string().min(1),
+    keyFile: z.string().min(1).optional(),
+    /** In place of the files: a Secret, `NAME` or `NAMESPACE/NAME` (default namespace: `kubernetes.namespace`, env POD_NAMESPACE, "default"). */
+    secret: z
+      .string()
+      .regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?\/)?[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/, 'must be NAME or NAMESPACE/NAME of a Secret')
+      .optional(),
     /** Names served with it (exact, or `*.` wildcards); default: the certificate's DNS subjectAltNames, else its CN. */
     names: z.array(certificateName).min(1).optional(),
     /** Served to clients that send no SNI or a name no certificate has. Default: the first certificate. */
     default: z.boolean().default(false),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.secret !== undefined) {
+      if (c.certFile !== undefined || c.keyFile !== undefined)
+        ctx.addIssue({ code: 'custom', message: 'give secret, or certFile and keyFile, not both' });
+      return;
+    }
+    for (const field of ['certFile', 'keyFile'] as const)
+      if (c[field] === undefined) ctx.addIssue({ code: 'custom', path: [field], message: 'required (or give secret)' });
+  });
 
 /**
  * TLS termination on the data port: its own listener beside the cleartext one, HTTP/1.1 (and h2

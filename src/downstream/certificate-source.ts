@@ -1,7 +1,7 @@
 /**
- * Where one certificate's PEMs come from: a pair of files (here), or a Kubernetes Secret (a source
- * the composition root builds over src/kube). Read again on every reload; a part that cannot be
- * read is a CertificateProblem naming it.
+ * Where one certificate's PEMs come from: a pair of files (here), or a Kubernetes Secret
+ * (kube/tls-secret-source.ts, built by the composition root). Read again on every reload; a part
+ * that cannot be read is a CertificateProblem naming it.
  */
 import { readFile } from 'node:fs/promises';
 import { CertificateProblem, type CertificatePart, type CertificatePem } from './certificate-pair.js';
@@ -12,6 +12,8 @@ export interface CertificateSource {
   /** The part to blame, for log lines: a file name, a Secret and its key. */
   describe(part: CertificatePart): string;
   read(): Promise<CertificatePem>;
+  /** Sources that watch themselves (a Secret): call `onChange` after a change; returns the stop function. Files are watched by folder instead. */
+  watch?(onChange: () => void): () => void;
 }
 
 /** A certificate and a key in PEM files. */

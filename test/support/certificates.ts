@@ -3,9 +3,11 @@
  * certificates it signs (EC P-256, a day long). Nothing leaves the machine; close() removes the dir.
  */
 import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect, type PeerCertificate } from 'node:tls';
 
 export interface Leaf {
   certFile: string;
@@ -91,4 +93,27 @@ export function makeCa(): TestCa {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A certificate's SHA-256 fingerprint as PeerCertificate.fingerprint256 gives it. */
+export function fingerprint(leaf: Pick<Leaf, 'cert'>): string {
+  return new X509Certificate(leaf.cert).fingerprint256;
+}
+
+/** The certificate a new handshake with 127.0.0.1:`port` gets for `servername` (none: no SNI); the chain is verified against `ca`, the name not. */
+export function served(port: number, ca: Buffer, servername?: string): Promise<PeerCertificate> {
+  return new Promise((resolve, reject) => {
+    const options = {
+      host: '127.0.0.1',
+      port,
+      ca,
+      checkServerIdentity: () => undefined,
+      ...(servername === undefined ? {} : { servername }),
+    };
+    const socket = connect(options, () => {
+      resolve(socket.getPeerCertificate());
+      socket.destroy();
+    });
+    socket.once('error', reject);
+  });
 }

@@ -6,6 +6,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { startGatewayApp } from '../../src/app/gateway-app.js';
 import type { AutoscalerLoop } from '../../src/autoscaler/loop.js';
@@ -67,6 +68,8 @@ export interface StartOptions {
   tls?: Partial<Omit<TlsSettings, 'certificates'>> & { certificates: Array<Partial<TlsSettings['certificates'][number]>> };
   /** false: no cleartext listener (`listen: off`). Default true. */
   cleartext?: boolean;
+  /** Kubernetes mode against this API server (the fake's): TLS certificates from Secrets, `backend: kubernetes`. */
+  kubeConfig?: KubeConfig;
 }
 
 export async function startGateway(yaml: string, options: StartOptions = {}): Promise<TestGateway> {
@@ -94,6 +97,7 @@ export async function startGateway(yaml: string, options: StartOptions = {}): Pr
     defaultMetrics: false,
     onConfigChange: (change) => (change.error ? reloadErrors.push(change.error) : reloads.push(change.config)),
     onTrafficChange: options.onTrafficChange,
+    ...(options.kubeConfig === undefined ? {} : { kubernetes: { kubeConfig: options.kubeConfig } }),
   });
   const gateway = app.gateway;
   return {
