@@ -11,6 +11,7 @@ import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect, TLSSocket, type ConnectionOptions, type PeerCertificate } from 'node:tls';
 import { pino, type Logger } from 'pino';
+import { WebSocket, WebSocketServer } from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ErrorBody, InferBody } from './support/bodies.js';
 import { fingerprint, makeCa, served as servedBy, type Leaf, type TestCa } from './support/certificates.js';
@@ -274,6 +275,45 @@ ${ECHO_SERVICE()}`;
     });
     expect(closed).toBe(true);
     expect((await https(port, '/echo/after')).status).toBe(200);
+  });
+});
+
+describe('WebSockets over TLS', () => {
+  it('a wss:// upgrade is handed through to the endpoint, which sees X-Forwarded-Proto wss', async () => {
+    const backend = createServer();
+    const wss = new WebSocketServer({ server: backend });
+    wss.on('connection', (ws, req) => {
+      ws.on('message', (m) => ws.send(`echo:${(m as Buffer).toString()}:${String(req.headers['x-forwarded-proto'])}`));
+    });
+    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
+    try {
+      const port = (backend.address() as { port: number }).port;
+      const yaml = `services:
+  - name: chat
+    match: { pathPrefix: /ws }
+    revisions:
+      - { name: chat-1, backend: static, urls: ["http://127.0.0.1:${port}"] }
+    traffic:
+      - { revision: chat-1, percent: 100 }
+`;
+      const gw = await start(yaml, { tls: { certificates: [{ certFile: a.certFile, keyFile: a.keyFile }] } });
+      // ws hands these to tls.connect (its types leave servername out).
+      const tlsOptions = { ca: ca.ca, servername: 'a.example.test' };
+      const ws = new WebSocket(`wss://127.0.0.1:${gw.tlsPort}/ws`, tlsOptions);
+      await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)));
+      const reply = new Promise<string>((resolve) => ws.once('message', (m) => resolve((m as Buffer).toString())));
+      ws.send('hello');
+      // http-proxy, which carries upgrades, says wss (ws over cleartext).
+      expect(await reply).toBe('echo:hello:wss');
+      const closed = new Promise((resolve) => ws.once('close', resolve));
+      ws.close();
+      await closed;
+    } finally {
+      for (const client of wss.clients) client.terminate();
+      wss.close();
+      backend.closeAllConnections();
+      await new Promise((r) => backend.close(r));
+    }
   });
 });
 
