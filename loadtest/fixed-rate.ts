@@ -50,19 +50,27 @@ export interface FixedRateTarget {
   rps: Spread;
 }
 
+/** One proxy's CPU per request against another's over the same rounds. */
+export interface PairRatio {
+  /** Median gateway CPU/req ÷ median nginx CPU/req: the budget figure. */
+  ofMedians: number | null;
+  /** Lowest gateway CPU/req ÷ lowest nginx CPU/req. */
+  ofMinimums: number | null;
+  /** Gateway ÷ nginx within each round (index = round − 1). */
+  perRound: (number | null)[];
+  medianOfRounds: number | null;
+}
+
+/** The targets that serve HTTP/1.1 over TLS, each beside its cleartext one (overhead.ts). */
+export const TLS_TARGETS = { gateway: 'gateway-tls', nginx: 'nginx-tls' } as const;
+
 export interface FixedRateSummary {
   requestedRps: number;
   rounds: number;
   targets: FixedRateTarget[];
-  gatewayVsNginx: {
-    /** Median gateway CPU/req ÷ median nginx CPU/req: the budget figure. */
-    ofMedians: number | null;
-    /** Lowest gateway CPU/req ÷ lowest nginx CPU/req. */
-    ofMinimums: number | null;
-    /** Gateway ÷ nginx within each round (index = round − 1). */
-    perRound: (number | null)[];
-    medianOfRounds: number | null;
-  };
+  gatewayVsNginx: PairRatio;
+  /** The same over TLS, when the TLS targets ran. */
+  tlsGatewayVsNginx?: PairRatio;
   /** Runs below SATURATED_BELOW × the requested rate: their CPU/req is not at that rate. */
   saturated: { target: string; round: number; rps: number }[];
 }
@@ -80,19 +88,24 @@ export function summarizeFixedRate(runs: readonly RateSample[], requestedRps: nu
     predictorCpuUsPerReq: spread(byRound(target, (r) => r.predictorCpuUsPerReq)),
     rps: spread(byRound(target, (r) => r.rps)),
   }));
-  const gateway = targets.find((t) => t.target === 'gateway')?.proxyCpuUsPerReq;
-  const nginx = targets.find((t) => t.target === 'nginx')?.proxyCpuUsPerReq;
-  const perRound = Array.from({ length: rounds }, (_, i) => ratio(gateway?.perRound[i], nginx?.perRound[i]));
-  return {
-    requestedRps,
-    rounds,
-    targets,
-    gatewayVsNginx: {
+  const pair = (gatewayName: string, nginxName: string): PairRatio => {
+    const gateway = targets.find((t) => t.target === gatewayName)?.proxyCpuUsPerReq;
+    const nginx = targets.find((t) => t.target === nginxName)?.proxyCpuUsPerReq;
+    const perRound = Array.from({ length: rounds }, (_, i) => ratio(gateway?.perRound[i], nginx?.perRound[i]));
+    return {
       ofMedians: ratio(gateway?.median, nginx?.median),
       ofMinimums: ratio(gateway?.min, nginx?.min),
       perRound,
       medianOfRounds: median(perRound.filter((v): v is number => v !== null)),
-    },
+    };
+  };
+  const tls = names.includes(TLS_TARGETS.gateway) ? { tlsGatewayVsNginx: pair(TLS_TARGETS.gateway, TLS_TARGETS.nginx) } : {};
+  return {
+    requestedRps,
+    rounds,
+    targets,
+    gatewayVsNginx: pair('gateway', 'nginx'),
+    ...tls,
     saturated: runs.filter((r) => r.rps < SATURATED_BELOW * r.requestedRps).map((r) => ({ target: r.target, round: r.round, rps: r.rps })),
   };
 }
@@ -107,11 +120,12 @@ export function fixedRateTable(s: FixedRateSummary): string {
     fixed(v.median, digits),
   ];
   const rows = s.targets.map((t) => row(t.target, t.proxyCpuUsPerReq, 1));
-  const r = s.gatewayVsNginx;
-  if (r.perRound.some((v) => v !== null)) {
+  const ratioRow = (label: string, r: PairRatio | undefined): void => {
     // The min of per-round ratios is not the ratio of minimums: left blank so it is not read as one.
-    rows.push(['gateway ÷ nginx', ...r.perRound.map((v) => fixed(v, 2)), '', fixed(r.medianOfRounds, 2)]);
-  }
+    if (r?.perRound.some((v) => v !== null)) rows.push([label, ...r.perRound.map((v) => fixed(v, 2)), '', fixed(r.medianOfRounds, 2)]);
+  };
+  ratioRow('gateway ÷ nginx', s.gatewayVsNginx);
+  ratioRow(`${TLS_TARGETS.gateway} ÷ ${TLS_TARGETS.nginx}`, s.tlsGatewayVsNginx);
   for (const t of s.targets) rows.push(row(`predictor, ${t.target} runs`, t.predictorCpuUsPerReq, 1));
   return table(['CPU µs/req', ...rounds, 'min', 'median'], rows);
 }
@@ -130,8 +144,18 @@ export function fixedRateLines(s: FixedRateSummary): string {
       `${times(r.ofMedians)} (budget ≤ ${CPU_BUDGET_VS_NGINX}×)${verdict}`,
     `  ratio of minimums:          ${times(r.ofMinimums)}`,
     `  median of per-round ratios: ${times(r.medianOfRounds)}`,
-    `achieved rate, 2xx/s in the measured windows: ${achieved}`,
   ];
+  const t = s.tlsGatewayVsNginx;
+  if (t !== undefined) {
+    const tlsVerdict = t.ofMedians === null ? '' : t.ofMedians <= CPU_BUDGET_VS_NGINX ? ' — within budget' : ' — OVER budget';
+    lines.push(
+      `${TLS_TARGETS.gateway} / ${TLS_TARGETS.nginx} CPU per request (HTTP/1.1 over TLS, the same rounds): ` +
+        `${times(t.ofMedians)} (budget ≤ ${CPU_BUDGET_VS_NGINX}×)${tlsVerdict}`,
+      `  ratio of minimums:          ${times(t.ofMinimums)}`,
+      `  median of per-round ratios: ${times(t.medianOfRounds)}`,
+    );
+  }
+  lines.push(`achieved rate, 2xx/s in the measured windows: ${achieved}`);
   if (s.saturated.length > 0) {
     const runs = s.saturated.map((x) => `${x.target} #${x.round} ${x.rps.toFixed(0)} rps`).join(', ');
     lines.push(

@@ -1,10 +1,11 @@
 /**
  * `sluice gateway` as a child process: its config written to a temp dir (JSON, which is YAML), its
- * JSON log lines parsed, its bound data port read from the "listening" line.
+ * JSON log lines parsed, its bound data port (and TLS listener) read from the "listening" line.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Child } from './processes.js';
+import type { BenchCertificate } from './tls-certificate.js';
 
 /** One pino line: level (30 info, 40 warn, 50 error), time (epoch ms), msg, and fields. */
 export interface LogLine {
@@ -29,6 +30,8 @@ export interface RunningGateway {
   child: Child;
   /** `http://127.0.0.1:PORT` of the data port. */
   url: string;
+  /** `https://127.0.0.1:PORT` of the TLS listener, when the config has one. */
+  tlsUrl?: string;
   /** `127.0.0.1:PORT` of the admin port. */
   admin: string;
   /** Warn and error log lines, and any output that is not a log line, since start. */
@@ -71,14 +74,16 @@ export async function startGateway(options: {
     if (log === undefined) problems.push(line);
     else if (log.level >= WARN) problems.push(`${log.level >= 50 ? 'error' : 'warn'}: ${log.msg}`);
   });
-  const { listen, admin } = await child.waitForLine((line) => {
+  const { listen, admin, tls } = await child.waitForLine((line) => {
     const log = parseLogLine(line);
     if (log === undefined || !log.msg.startsWith('sluice gateway listening on')) return undefined;
-    return typeof log.listen === 'string' && typeof log.admin === 'string' ? { listen: log.listen, admin: log.admin } : undefined;
+    const tls = typeof log.tls === 'string' ? log.tls : undefined;
+    return typeof log.listen === 'string' && typeof log.admin === 'string' ? { listen: log.listen, admin: log.admin, tls } : undefined;
   }, 15_000);
   return {
     child,
     url: `http://${listen}`,
+    ...(tls === undefined ? {} : { tlsUrl: `https://${tls}` }),
     admin,
     problems,
     onLog(listener) {
@@ -90,9 +95,13 @@ export async function startGateway(options: {
   };
 }
 
-/** Config for the throughput runs: model `iris` → one static revision, the predictor. Pure proxying. */
-export async function writeStaticConfig(dir: string, predictorUrl: string): Promise<string> {
+/**
+ * Config for the throughput runs: model `iris` → one static revision, the predictor. Pure proxying.
+ * With a certificate, a TLS listener on 127.0.0.1 too, serving it (the defaults otherwise).
+ */
+export async function writeStaticConfig(dir: string, predictorUrl: string, certificate?: BenchCertificate): Promise<string> {
   const config = {
+    ...(certificate === undefined ? {} : { tls: { listen: '127.0.0.1:0', certificates: [{ ...certificate }] } }),
     services: [
       {
         name: 'iris',

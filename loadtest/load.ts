@@ -8,6 +8,7 @@
 import autocannon from 'autocannon';
 import { performance } from 'node:perf_hooks';
 import { otherTicksBetween, snapshotMachine, snapshotTree, ticksBetween, type CpuSnapshot } from './proc-cpu.js';
+import { TLS_SERVER_NAME } from './tls-certificate.js';
 
 export interface LoadSettings {
   /** Measured run, seconds. */
@@ -91,6 +92,8 @@ function start(
         pipelining: 1,
         duration: durationS,
         timeout: 10,
+        // An https target is a benchmark TLS listener: autocannon sends this SNI and does not verify.
+        ...(url.startsWith('https:') ? { servername: TLS_SERVER_NAME } : {}),
         ...(overallRate === undefined ? {} : { overallRate }),
       },
       (err: Error | null, result: autocannon.Result) => {

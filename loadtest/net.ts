@@ -1,7 +1,10 @@
-/** Loopback helpers: a free port, waiting for a listener, and one HTTP request with its timings. */
+/** Loopback helpers: a free port, waiting for a listener, and one HTTP(S) request with its timings. */
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { createConnection, createServer } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { performance } from 'node:perf_hooks';
+import { TLS_SERVER_NAME } from './tls-certificate.js';
 
 /** A port free on 127.0.0.1 right now (the OS picks it; it can in principle be taken before use). */
 export function freePort(): Promise<number> {
@@ -47,7 +50,10 @@ export interface Exchange {
   totalMs: number;
 }
 
-/** One request on a fresh connection (no agent), timed from write to the last response byte. */
+/**
+ * One request on a fresh connection (no agent), timed from write to the last response byte. An
+ * https URL is the benchmark's own TLS listener: SNI TLS_SERVER_NAME, its self-signed certificate not verified.
+ */
 export function exchange(url: string, method: string, body: string | undefined, timeoutMs: number): Promise<Exchange> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = {};
@@ -55,7 +61,10 @@ export function exchange(url: string, method: string, body: string | undefined, 
       headers['content-type'] = 'application/json';
       headers['content-length'] = String(Buffer.byteLength(body));
     }
-    const req = request(url, { method, headers, agent: false, timeout: timeoutMs }, (res) => {
+    const secure = url.startsWith('https:');
+    const send = secure ? httpsRequest : request;
+    const tls = secure ? { servername: TLS_SERVER_NAME, rejectUnauthorized: false } : {};
+    const req = send(url, { method, headers, agent: false, timeout: timeoutMs, ...tls }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => {
@@ -76,5 +85,18 @@ export function exchange(url: string, method: string, body: string | undefined, 
     const sentAtMs = Date.now();
     const sentAtPerf = performance.now();
     req.end(body);
+  });
+}
+
+/** What one handshake with an https `url` negotiates: "TLSv1.3 TLS_AES_256_GCM_SHA384". */
+export function negotiated(url: string, timeoutMs: number): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: hostname, port: Number(port), servername: TLS_SERVER_NAME, rejectUnauthorized: false }, () => {
+      resolve(`${socket.getProtocol() ?? '?'} ${socket.getCipher().standardName}`);
+      socket.destroy();
+    });
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`${url}: no handshake within ${timeoutMs} ms`)));
+    socket.once('error', reject);
   });
 }

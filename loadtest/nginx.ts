@@ -1,12 +1,14 @@
 /**
  * nginx as the reference proxy: one worker, keep-alive to the predictor, no access log, every path
- * (pid, logs, temp files) inside its own temp dir. Used only when `nginx` is on the PATH.
+ * (pid, logs, temp files) inside its own temp dir; with a certificate, a second `ssl` server over the
+ * same upstream, as the gateway's TLS listener. Used only when `nginx` is on the PATH.
  */
 import { accessSync, constants } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { freePort, waitForListener } from './net.js';
 import { Child } from './processes.js';
+import type { BenchCertificate } from './tls-certificate.js';
 
 /** Absolute path of `nginx` on the PATH, or undefined. */
 export function findNginx(): string | undefined {
@@ -28,8 +30,28 @@ export function findNginx(): string | undefined {
  * nor the upstream ones are closed every 1000 requests (nginx's default): the gateway and Node's
  * http server keep a connection for as long as the client does, and reconnects would be charged to
  * nginx alone.
+ *
+ * The `ssl` server, with `tls`, is set up as the gateway's TLS listener is by default: TLS 1.2 and
+ * 1.3, the same certificate, session caching left as it is (clients keep their connections).
  */
-export function nginxConfig(dir: string, listenPort: number, upstream: URL): string {
+export function nginxConfig(dir: string, listenPort: number, upstream: URL, tls?: { port: number; certificate: BenchCertificate }): string {
+  const location = `    location / {
+      proxy_pass http://predictor;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }`;
+  const ssl =
+    tls === undefined
+      ? ''
+      : `
+  server {
+    listen 127.0.0.1:${tls.port} ssl;
+    ssl_certificate ${tls.certificate.certFile};
+    ssl_certificate_key ${tls.certificate.keyFile};
+    ssl_protocols TLSv1.2 TLSv1.3;
+${location}
+  }
+`;
   return `daemon off;
 master_process on;
 worker_processes 1;
@@ -57,37 +79,38 @@ http {
 
   server {
     listen 127.0.0.1:${listenPort};
-    location / {
-      proxy_pass http://predictor;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
+${location}
   }
-}
+${ssl}}
 `;
 }
 
 export interface RunningNginx {
   child: Child;
   url: string;
+  /** `https://127.0.0.1:PORT` of the ssl server, when started with a certificate. */
+  tlsUrl?: string;
 }
 
-/** Writes the config into `dir` and starts `nginx -p dir -c dir/nginx.conf`; resolves once it accepts. */
-export async function startNginx(binary: string, dir: string, predictorUrl: string): Promise<RunningNginx> {
+/** Writes the config into `dir` and starts `nginx -p dir -c dir/nginx.conf`; resolves once it accepts (on both ports, with a certificate). */
+export async function startNginx(binary: string, dir: string, predictorUrl: string, certificate?: BenchCertificate): Promise<RunningNginx> {
   await mkdir(dir, { recursive: true });
   // Run as root, nginx's worker drops to an unprivileged user, which must be able to enter the dir.
   await chmod(dir, 0o755);
   const port = await freePort();
+  const tlsPort = certificate === undefined ? undefined : await freePort();
   const conf = join(dir, 'nginx.conf');
-  await writeFile(conf, nginxConfig(dir, port, new URL(predictorUrl)));
+  const tls = tlsPort === undefined || certificate === undefined ? undefined : { port: tlsPort, certificate };
+  await writeFile(conf, nginxConfig(dir, port, new URL(predictorUrl), tls));
   // -e: the error log before the config is read, otherwise nginx opens its compiled-in default path.
   const child = new Child({ name: 'nginx', command: binary, args: ['-e', join(dir, 'error.log'), '-p', dir, '-c', conf] });
   try {
     await waitForListener(port, 10_000, () => child.hasExited);
+    if (tlsPort !== undefined) await waitForListener(tlsPort, 10_000, () => child.hasExited);
   } catch (err) {
     const log = await readFile(join(dir, 'error.log'), 'utf8').catch(() => '');
     await child.stop();
     throw new Error(`nginx did not start: ${(err as Error).message}\n${log}${child.outputTail()}`, { cause: err });
   }
-  return { child, url: `http://127.0.0.1:${port}` };
+  return { child, url: `http://127.0.0.1:${port}`, ...(tlsPort === undefined ? {} : { tlsUrl: `https://127.0.0.1:${tlsPort}` }) };
 }

@@ -18,15 +18,17 @@ export interface BenchOptions {
   cpuDurationS: number;
   /** Skip the nginx row even when nginx is on the PATH. */
   noNginx: boolean;
+  /** Skip the HTTP/1.1-over-TLS rows (gateway-tls, nginx-tls). */
+  noTls: boolean;
   skipColdStart: boolean;
 }
 
 export const USAGE = `usage: npm run bench -- [options]      (node dist/loadtest/overhead.js [options])
 
 Measures the gateway's overhead: the predictor directly, through the gateway (a static revision) and
-through nginx (when on the PATH), each at saturation; then the proxies' CPU per request at a fixed
-offered rate, gateway and nginx interleaved over several rounds; then cold starts of a local
-revision at zero.
+through nginx (when on the PATH), each at saturation, in cleartext and over TLS; then the proxies' CPU
+per request at a fixed offered rate, gateway and nginx interleaved over several rounds; then cold
+starts of a local revision at zero.
 
 options:
   --duration S        measured run per target, seconds (default 10)
@@ -37,6 +39,7 @@ options:
   --cpu-duration S    measured window of each fixed-rate run, whole seconds (default 4)
   --cold-starts N     cold-start samples, a fresh gateway each (default 5)
   --no-nginx          skip nginx even when it is on the PATH
+  --no-tls            skip the HTTP/1.1-over-TLS rows (gateway-tls, nginx-tls)
   --skip-cold-start   skip the cold-start measurement
   -h, --help          this text
 `;
@@ -63,6 +66,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
       'cpu-rounds': { type: 'string' },
       'cpu-duration': { type: 'string' },
       'no-nginx': { type: 'boolean' },
+      'no-tls': { type: 'boolean' },
       'skip-cold-start': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -80,6 +84,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
     // Whole seconds: autocannon paces a fixed rate in one-second windows (see runAtRate).
     cpuDurationS: number('cpu-duration', values['cpu-duration'], 4, true, 1),
     noNginx: values['no-nginx'] ?? false,
+    noTls: values['no-tls'] ?? false,
     skipColdStart: values['skip-cold-start'] ?? false,
   };
 }

@@ -4,9 +4,10 @@
  *  1. throughput: autocannon against the predictor directly, through the gateway (one static
  *     revision: no scaling, pure proxying) and through nginx (when on the PATH), each a warm-up then
  *     a saturating measured run, with the CPU time each proxy and the predictor spent per 2xx
- *     response;
- *  2. CPU per request at a fixed rate: gateway and nginx again, interleaved over several rounds at
- *     one offered rate below saturation (see fixed-rate.ts for why): the budget figure;
+ *     response; then both again over TLS (rows gateway-tls, nginx-tls: HTTP/1.1, kept alive, the
+ *     same self-signed certificate, on a second listener of the same process);
+ *  2. CPU per request at a fixed rate: gateway and nginx again (and their TLS rows), interleaved over
+ *     several rounds at one offered rate below saturation (see fixed-rate.ts for why): the budget figure;
  *  3. cold starts: a fresh gateway, a local revision at zero, one request, timed.
  *
  * The gateway and nginx of phases 1 and 2 are started once, before the first measurement, and
@@ -20,15 +21,15 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { coldStartOnce, type ColdStartSample } from './cold-start.js';
-import { fixedRateLines, fixedRateTable, roundOrder, summarizeFixedRate, type FixedRateSummary } from './fixed-rate.js';
+import { fixedRateLines, fixedRateTable, roundOrder, summarizeFixedRate, TLS_TARGETS, type FixedRateSummary } from './fixed-rate.js';
 import { startGateway, writeColdStartConfig, writeStaticConfig, type RunningGateway } from './gateway.js';
 import { RATE_LEAD_IN_S, runAtRate, runTarget, stopLoad, type LoadSettings, type RateRun, type RateSettings } from './load.js';
-import { exchange } from './net.js';
+import { exchange, negotiated } from './net.js';
 import { findNginx, startNginx, type RunningNginx } from './nginx.js';
 import { USAGE, parseBenchArgs, type BenchOptions } from './options.js';
 import { startPredictor } from './predictor.js';
 import { clockTicksPerSecond, procAvailable } from './proc-cpu.js';
-import { killAllNow, stopAll, type Child } from './processes.js';
+import { killAllNow, stopAll } from './processes.js';
 import {
   coldStartTable,
   isRun,
@@ -41,6 +42,8 @@ import {
   type TargetRow,
 } from './report.js';
 import { CLI, RESULTS } from './paths.js';
+import { makeCertificate, type BenchCertificate } from './tls-certificate.js';
+import type { Child } from './processes.js';
 
 const MODEL = 'iris';
 const INFER_PATH = `/v2/models/${MODEL}/infer`;
@@ -75,7 +78,8 @@ async function measure(
 ): Promise<TargetRow> {
   const problem = await checkTarget(url);
   if (problem !== undefined) return { target, skipped: problem };
-  log(`${target}: ${settings.warmupS} s warm-up + ${settings.durationS} s measured, ${settings.connections} connections → ${url}`);
+  const tls = url.startsWith('https:') ? ` (${await negotiated(url, 5000).catch((err: Error) => err.message)})` : '';
+  log(`${target}: ${settings.warmupS} s warm-up + ${settings.durationS} s measured, ${settings.connections} connections → ${url}${tls}`);
   return runTarget(target, url, settings, { proxyPid: proxy?.pid, predictorPid: predictor.pid, ticksPerSecond });
 }
 
@@ -83,14 +87,44 @@ async function measure(
 interface Proxies {
   gateway: RunningGateway | SkippedTarget;
   nginx: RunningNginx | SkippedTarget;
+  /** Why there are no TLS rows (--no-tls, no certificate), or undefined when there are. */
+  tlsSkipped: string | undefined;
 }
 
-/** The proxies in row order, each under its target name. */
-function proxyList(proxies: Proxies): { target: 'gateway' | 'nginx'; proxy: Proxies['gateway' | 'nginx'] }[] {
+/** One row's target: a URL served by a proxy process. */
+interface ProxyTarget {
+  url: string;
+  child: Child;
+}
+
+/** The proxies in row order, each under its target name: cleartext, then over TLS (the same processes' TLS listeners). */
+function proxyList(proxies: Proxies): { target: string; proxy: ProxyTarget | SkippedTarget }[] {
+  const overTls = (target: string, proxy: RunningGateway | RunningNginx | SkippedTarget): ProxyTarget | SkippedTarget => {
+    if ('skipped' in proxy) return { target, skipped: proxy.skipped };
+    if (proxy.tlsUrl === undefined) return { target, skipped: 'no TLS listener' };
+    return { url: proxy.tlsUrl, child: proxy.child };
+  };
   return [
     { target: 'gateway', proxy: proxies.gateway },
     { target: 'nginx', proxy: proxies.nginx },
+    ...(proxies.tlsSkipped !== undefined
+      ? []
+      : [
+          { target: TLS_TARGETS.gateway, proxy: overTls(TLS_TARGETS.gateway, proxies.gateway) },
+          { target: TLS_TARGETS.nginx, proxy: overTls(TLS_TARGETS.nginx, proxies.nginx) },
+        ]),
   ];
+}
+
+/** The certificate both TLS listeners serve, or why there is none. */
+function benchCertificate(options: BenchOptions, tmp: string): BenchCertificate | string {
+  if (options.noTls) return '--no-tls';
+  try {
+    return makeCertificate(tmp);
+  } catch (err) {
+    log(`TLS rows skipped: openssl could not make a certificate: ${firstLine(err)}`);
+    return `no certificate: ${firstLine(err)}`;
+  }
 }
 
 /**
@@ -105,9 +139,11 @@ async function withProxies<T>(
   gatewayProblems: string[],
   body: (proxies: Proxies) => Promise<T>,
 ): Promise<T> {
+  const certificate = benchCertificate(options, tmp);
+  const tls = typeof certificate === 'string' ? undefined : certificate;
   let gateway: Proxies['gateway'];
   try {
-    gateway = await startGateway({ cliPath: CLI, configPath: await writeStaticConfig(tmp, predictorUrl), logLevel: 'info' });
+    gateway = await startGateway({ cliPath: CLI, configPath: await writeStaticConfig(tmp, predictorUrl, tls), logLevel: 'info' });
   } catch (err) {
     gateway = { target: 'gateway', skipped: `did not start: ${firstLine(err)}` };
     log(`gateway did not start:\n${(err as Error).message}`);
@@ -121,14 +157,14 @@ async function withProxies<T>(
       nginx = { target: 'nginx', skipped: 'nginx not on the PATH' };
     } else {
       try {
-        nginx = await startNginx(nginxBinary, join(tmp, 'nginx'), predictorUrl);
+        nginx = await startNginx(nginxBinary, join(tmp, 'nginx'), predictorUrl, tls);
       } catch (err) {
         nginx = { target: 'nginx', skipped: `did not start: ${firstLine(err)}` };
         log((err as Error).message);
       }
     }
     try {
-      return await body({ gateway, nginx });
+      return await body({ gateway, nginx, tlsSkipped: typeof certificate === 'string' ? certificate : undefined });
     } finally {
       if (!('skipped' in nginx)) await nginx.child.stop();
     }

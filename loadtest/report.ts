@@ -20,6 +20,8 @@ export const CPU_BUDGET_VS_NGINX = 2.5;
 export interface Ratios {
   /** Gateway CPU µs/req ÷ nginx CPU µs/req in the saturating runs (the fixed-rate figure is in fixed-rate.ts). */
   gatewayVsNginxCpu: number | null;
+  /** The same over TLS (rows gateway-tls and nginx-tls), when those ran. */
+  tlsGatewayVsNginxCpu: number | null;
   /** Gateway rps ÷ direct rps. */
   gatewayVsDirectRps: number | null;
   /** nginx rps ÷ direct rps. */
@@ -46,6 +48,7 @@ export function ratios(rows: TargetRow[]): Ratios {
   const nginx = find('nginx');
   return {
     gatewayVsNginxCpu: ratio(gateway?.proxyCpuUsPerReq, nginx?.proxyCpuUsPerReq),
+    tlsGatewayVsNginxCpu: ratio(find('gateway-tls')?.proxyCpuUsPerReq, find('nginx-tls')?.proxyCpuUsPerReq),
     gatewayVsDirectRps: ratio(gateway?.rps, direct?.rps),
     nginxVsDirectRps: ratio(nginx?.rps, direct?.rps),
     gatewayCpuVsPredictorCpu: ratio(gateway?.proxyCpuUsPerReq, direct?.predictorCpuUsPerReq),
@@ -98,6 +101,9 @@ export function ratioLines(r: Ratios): string {
   const ms = (v: number | null): string => (v === null ? 'n/a' : `${v >= 0 ? '+' : ''}${v.toFixed(2)} ms`);
   return [
     `gateway / nginx CPU per request at saturation: ${times(r.gatewayVsNginxCpu)} (budget ≤ ${CPU_BUDGET_VS_NGINX}×)${verdict}`,
+    ...(r.tlsGatewayVsNginxCpu === null
+      ? []
+      : [`gateway-tls / nginx-tls CPU per request at saturation (HTTP/1.1 over TLS): ${times(r.tlsGatewayVsNginxCpu)}`]),
     `gateway / direct rps:                          ${times(r.gatewayVsDirectRps)}`,
     `nginx / direct rps:                            ${times(r.nginxVsDirectRps)}`,
     `gateway CPU / predictor CPU (per request, predictor's from the direct run): ${times(r.gatewayCpuVsPredictorCpu)}`,

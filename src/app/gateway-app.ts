@@ -4,9 +4,10 @@
  * API; Kubernetes mode when the config needs it. `sluice gateway` (src/cli/gateway.ts) and the
  * test harness both call startGatewayApp, so every integration test runs the wiring users run.
  *
- * Start order: drivers, gateway, loop, controllers, config watch, admin port, data port; stop()
- * undoes it in reverse (the data port drains before the admin port stops, so probes and scrapes
- * keep answering while the last requests finish). A start that fails stops what it had started.
+ * Start order: TLS certificates, drivers, gateway, loop, controllers, config watch, admin port, data
+ * port (cleartext and TLS), certificate watch; stop() undoes it in reverse (the data port drains
+ * before the admin port stops, so probes and scrapes keep answering while the last requests
+ * finish). A start that fails stops what it had started.
  */
 import type { AddressInfo } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -30,6 +31,8 @@ import { StaticDriver } from '../scaler/static.js';
 import { createMetrics } from '../stats/metrics.js';
 import { adminControl } from './admin-control.js';
 import { dataPortListener, http1Transport } from './protocols.js';
+import { CertificateLoadError } from '../downstream/certificate-store.js';
+import { TlsTermination, type SecretSourceFactory } from './tls-termination.js';
 
 export interface GatewayAppOptions {
   /** The config as first loaded from `source` (the caller reports an invalid one). */
@@ -37,7 +40,8 @@ export interface GatewayAppOptions {
   /** Watched for changes; traffic changes are written back to it. */
   source: ConfigSource;
   logger: Logger;
-  listen: { host: string; port: number };
+  /** The cleartext data port; 'off' for none (the config's `tls` block is then the only listener). */
+  listen: { host: string; port: number } | 'off';
   admin: { host: string; port: number };
   /** Admin API bearer token (SLUICE_ADMIN_TOKEN); also sent to peers and queue-proxies. */
   token?: string;
@@ -62,11 +66,15 @@ export interface GatewayApp {
   readonly traffic: TrafficController;
   readonly rollouts: RolloutController;
   readonly kube: KubernetesMode | undefined;
-  /** Where the data port and the admin API listen. */
+  /** Where the data port listens: the cleartext listener, or the TLS one when cleartext is off. */
   readonly data: AddressInfo;
+  /** Where the TLS listener listens, with a `tls` block. */
+  readonly tls: AddressInfo | undefined;
   readonly admin: { host: string; port: number };
   /** Read the source again and apply what it holds (SIGHUP); an invalid config is logged and the running one kept. */
   reload(why: string): Promise<void>;
+  /** Read the TLS certificates again (SIGHUP); a refused one is logged and the one in use kept. No-op without TLS. */
+  reloadCertificates(why?: string): Promise<void>;
   /** Drain the data port (in-flight requests get `graceMs`), then stop everything; resolves when all is stopped. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -83,8 +91,37 @@ export class StartFailure extends Error {
   }
 }
 
+/** In Kubernetes mode, where `tls.certificates[].secret` certificates come from: Secrets read and watched through the API. */
+async function secretSources(options: GatewayAppOptions): Promise<SecretSourceFactory | undefined> {
+  if (options.kubernetes === undefined) return undefined;
+  // Kubernetes mode has the client loaded already.
+  const { TlsSecretSource } = await import('../kube/tls-secret-source.js');
+  const { kubeConfig } = options.kubernetes;
+  const logger = options.logger.child({ component: 'tls' });
+  const namespace = options.config.kubernetes?.namespace ?? (process.env.POD_NAMESPACE || undefined) ?? 'default';
+  return (ref) => {
+    const slash = ref.indexOf('/');
+    return slash === -1
+      ? new TlsSecretSource({ kubeConfig, namespace, name: ref, logger })
+      : new TlsSecretSource({ kubeConfig, namespace: ref.slice(0, slash), name: ref.slice(slash + 1), logger });
+  };
+}
+
 export async function startGatewayApp(options: GatewayAppOptions): Promise<GatewayApp> {
   const { config, source, logger, token } = options;
+  const cleartext = options.listen !== 'off';
+  if (!cleartext && config.tls === undefined) throw new StartFailure('listen: off leaves no listener: the config has no tls block', 2);
+
+  // Certificates first: a refused one fails the start before anything else runs.
+  let tls: TlsTermination | undefined;
+  if (config.tls !== undefined) {
+    try {
+      tls = await TlsTermination.start(config.tls, cleartext, logger, await secretSources(options));
+    } catch (err) {
+      if (err instanceof CertificateLoadError) throw new StartFailure(err.message, 2, { cause: err });
+      throw err;
+    }
+  }
 
   let kube: KubernetesMode | undefined;
   if (options.kubernetes !== undefined) {
@@ -107,10 +144,11 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
   }
   const local = new LocalDriver({ ...options.localDriver, logger: logger.child({ component: 'local-driver' }) });
   const drivers = { local, static: new StaticDriver(), ...(kube ? { kubernetes: kube.driver } : {}) };
+  const listener = tls === undefined ? dataPortListener(logger) : tls.listener(dataPortListener(logger));
   const gw = new Gateway({
     logger,
     drivers,
-    listener: dataPortListener(logger),
+    listener,
     transport: http1Transport,
     // A canary that cannot start is rolled back at once. Conditions change only once revisions are
     // applied (traffic.reload below), after the rollout controller exists.
@@ -137,10 +175,16 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
 
   const rejected = (err: ConfigError, why?: string) =>
     logger.error({ problems: err.problems, why }, `config rejected, keeping the running one: ${err.message}`);
+  /** What a new config changes besides traffic: the TLS listener's certificates and settings. */
+  const applyTls = (next: Config): void => {
+    if (tls !== undefined) void tls.apply(next.tls);
+    else if (next.tls !== undefined) logger.warn('tls: a TLS listener takes a restart; none runs until then');
+  };
   const reload = (why: string): Promise<void> =>
     source.load().then(
       (next) => {
         traffic.reload(next);
+        applyTls(next);
         logger.info({ source: source.description, why }, 'config reloaded');
       },
       (err: unknown) => rejected(err as ConfigError, why),
@@ -152,6 +196,7 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
   // `graceMs` is how long in-flight requests get: none on a failed start.
   const shutdown = async (graceMs: number): Promise<void> => {
     rollouts.close();
+    tls?.close();
     loop.stop();
     queueProxyMetrics.close();
     source.close();
@@ -170,6 +215,7 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
       if (change.error) rejected(change.error);
       else {
         traffic.reload(change.config);
+        applyTls(change.config);
         logger.info({ source: source.description }, 'config reloaded');
       }
       options.onConfigChange?.(change);
@@ -187,21 +233,29 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
       port: options.admin.port,
       token,
     });
-    data = await gw.listen(options.listen.host, options.listen.port);
+    // With cleartext off, the data port is the TLS listener alone and this address is not used.
+    data = options.listen === 'off' ? await gw.listen('', 0) : await gw.listen(options.listen.host, options.listen.port);
+    tls?.watch();
     loop.start();
   } catch (err) {
     await shutdown(0);
     throw new StartFailure((err as Error).message, 1, { cause: err });
   }
   const admin = adminServer.address;
+  const tlsAt = tls?.addresses().tls;
+  const urls = [
+    ...(cleartext ? [`http://${formatHostPort(data.address, data.port)}`] : []),
+    ...(tlsAt === undefined ? [] : [`https://${formatHostPort(tlsAt.address, tlsAt.port)}`]),
+  ];
   logger.info(
     {
-      listen: formatHostPort(data.address, data.port),
+      listen: cleartext ? formatHostPort(data.address, data.port) : undefined,
+      tls: tlsAt === undefined ? undefined : formatHostPort(tlsAt.address, tlsAt.port),
       admin: formatHostPort(admin.host, admin.port),
       config: source.description,
       identity: kube?.identity,
     },
-    `sluice gateway listening on http://${formatHostPort(data.address, data.port)} (admin http://${formatHostPort(admin.host, admin.port)})`,
+    `sluice gateway listening on ${urls.join(' and ')} (admin http://${formatHostPort(admin.host, admin.port)})`,
   );
 
   let stopped: Promise<void> | undefined;
@@ -213,8 +267,10 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
     rollouts,
     kube,
     data,
+    tls: tlsAt,
     admin,
     reload,
+    reloadCertificates: (why = 'reload') => tls?.reloadCertificates(why) ?? Promise.resolve(),
     stop: (graceMs = 10_000) => (stopped ??= shutdown(graceMs)),
   };
 }

@@ -1,6 +1,7 @@
 /**
  * `sluice gateway`: parse the arguments, load the config, start the gateway program
- * (src/app/gateway-app.ts) and stop it on SIGINT/SIGTERM; SIGHUP reloads the config.
+ * (src/app/gateway-app.ts) and stop it on SIGINT/SIGTERM; SIGHUP reloads the config and re-reads the
+ * TLS certificates.
  */
 import { parseArgs } from 'node:util';
 import { startGatewayApp, StartFailure, type GatewayAppOptions } from '../app/gateway-app.js';
@@ -20,7 +21,8 @@ options:
                        watched through the API server; traffic changes are written back to it
   --kubeconfig FILE    API server and credentials (default: env KUBECONFIG, ~/.kube/config, then
                        the pod's service account)
-  --listen HOST:PORT   data port (default: config "listen", 0.0.0.0:8080)
+  --listen HOST:PORT   cleartext data port (default: config "listen", 0.0.0.0:8080); off: none, with
+                       a tls block in the config (TLS listens on its "listen", default 0.0.0.0:8443)
   --admin HOST:PORT    admin API (default: config "admin", 127.0.0.1:8081);
                        a non-loopback address needs SLUICE_ADMIN_TOKEN
   --log-format F       json | pretty (default: pretty on a terminal, else json)
@@ -67,8 +69,8 @@ export async function main(argv: string[]): Promise<number | void> {
     return fail(`--log-format: expected json or pretty, got "${format}"`, 2);
   const logger = createLogger({ format, level: values['log-level'] });
 
-  // Kubernetes mode (with --configmap, or for a revision that is a Deployment) loads the
-  // Kubernetes client; a local-mode gateway never does.
+  // Kubernetes mode (with --configmap, for a revision that is a Deployment, or a TLS certificate in
+  // a Secret) loads the Kubernetes client; a local-mode gateway never does.
   let kubernetes: GatewayAppOptions['kubernetes'];
   const kubeConfig = async () => {
     const { loadKubeConfig } = await import('../app/kubernetes-mode.js');
@@ -100,12 +102,17 @@ export async function main(argv: string[]): Promise<number | void> {
   let listen;
   let admin;
   try {
-    listen = parseHostPort(values.listen ?? config.listen, '--listen');
+    const listenText = values.listen ?? config.listen;
+    listen = listenText === 'off' ? ('off' as const) : parseHostPort(listenText, '--listen');
     admin = parseHostPort(values.admin ?? config.admin, '--admin');
   } catch (err) {
     return fail((err as Error).message, 2);
   }
-  if (kubernetes === undefined && config.services.some((s) => s.revisions.some((r) => r.backend === 'kubernetes'))) {
+  if (listen === 'off' && config.tls === undefined) return fail('--listen off: the config has no tls block, so nothing would listen', 2);
+  const usesKubernetes =
+    config.services.some((s) => s.revisions.some((r) => r.backend === 'kubernetes')) ||
+    (config.tls?.certificates.some((c) => c.secret !== undefined) ?? false);
+  if (kubernetes === undefined && usesKubernetes) {
     try {
       kubernetes = { kubeConfig: await kubeConfig() };
     } catch (err) {
@@ -123,7 +130,7 @@ export async function main(argv: string[]): Promise<number | void> {
     return 1;
   }
   const running = app;
-  const onHangup = () => void running.reload('SIGHUP');
+  const onHangup = () => void running.reload('SIGHUP').then(() => running.reloadCertificates('SIGHUP'));
   process.on('SIGHUP', onHangup);
   let stopping = false;
   const stop = async (signal: string) => {

@@ -8,7 +8,7 @@ import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { isMap, isSeq, parseDocument } from 'yaml';
 import { ConfigError } from '../errors.js';
-import { parseConfigText, readConfigFile, type Config } from './load.js';
+import { parseConfigText, readConfigFile, resolveTlsFiles, type Config } from './load.js';
 import type { TrafficTarget } from './schema.js';
 import type { ConfigChange, ConfigSource } from './source.js';
 
@@ -60,12 +60,13 @@ export class FileConfigSource implements ConfigSource {
     }
   }
 
-  /** Relative local `cwd`s resolve against the file, as readConfigFile does. */
+  /** Relative local `cwd`s and certificate files resolve against the file, as readConfigFile does. */
   private finish(config: Config): Config {
     const base = dirname(this.file);
     for (const svc of config.services) {
       for (const rev of svc.revisions) if (rev.backend === 'local' && rev.cwd !== undefined) rev.cwd = resolve(base, rev.cwd);
     }
+    resolveTlsFiles(config, base);
     return config;
   }
 

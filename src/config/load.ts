@@ -4,10 +4,19 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { configSchema, trafficTargetSchema, type RawConfig, type RawRevision, type RawService, type TrafficTarget } from './schema.js';
+import {
+  configSchema,
+  trafficTargetSchema,
+  type RawConfig,
+  type RawRevision,
+  type RawService,
+  type TlsSettings,
+  type TrafficTarget,
+} from './schema.js';
 import { parseAutoscalerDefaults } from './autoscaler-defaults.js';
 import { resolveScaling, type ScalingSpec } from './scaling.js';
 import { boundProblems, issueProblems } from './problems.js';
@@ -56,6 +65,28 @@ function checkTraffic(revisions: ReadonlySet<string>, traffic: ReadonlyArray<Tra
   if (sum !== 100) problems.push(`${at}: percents sum to ${sum}, want 100`);
 }
 
+/** The listeners: at least one, one default certificate, a cipher list OpenSSL can use. */
+function checkListeners(raw: RawConfig, problems: string[]): void {
+  if (raw.listen === 'off' && raw.tls === undefined) problems.push('listen: off leaves no listener: add a tls block, or give HOST:PORT');
+  if (raw.tls !== undefined) checkTls(raw.tls, problems);
+}
+
+function checkTls(tls: TlsSettings, problems: string[]): void {
+  const first = tls.certificates.findIndex((c) => c.default);
+  tls.certificates.forEach((c, j) => {
+    if (c.default && j !== first)
+      problems.push(`tls.certificates[${j}].default: only one certificate can be the default (certificates[${first}] is)`);
+  });
+  if (tls.ciphers === undefined) return;
+  try {
+    // No I/O: OpenSSL parses the list into a throwaway context.
+    createSecureContext({ ciphers: tls.ciphers });
+  } catch (err) {
+    const { code, message } = err as NodeJS.ErrnoException;
+    problems.push(`tls.ciphers: ${code === 'ERR_SSL_NO_CIPHER_MATCH' ? 'OpenSSL knows no cipher in this list' : message}`);
+  }
+}
+
 /**
  * Validate a proposed traffic block for a service (shape and rules) without touching anything.
  * Returns the parsed targets; throws ConfigError naming each problem under `traffic` (at most
@@ -76,6 +107,7 @@ export function parseConfig(doc: unknown): Config {
   if (!parsed.success) throw new ConfigError(zodProblems(parsed.error));
   const raw = parsed.data;
   const problems: string[] = [];
+  checkListeners(raw, problems);
   const serviceNames = new Set<string>();
   raw.services.forEach((svc, i) => {
     if (serviceNames.has(svc.name)) problems.push(`services[${i}].name: duplicate service "${svc.name}"`);
@@ -121,5 +153,14 @@ export async function readConfigFile(file: string): Promise<Config> {
   for (const svc of config.services) {
     for (const rev of svc.revisions) if (rev.backend === 'local' && rev.cwd !== undefined) rev.cwd = resolve(base, rev.cwd);
   }
+  resolveTlsFiles(config, base);
   return config;
+}
+
+/** Certificate and key files relative to the config file's folder `base`, as a local revision's cwd is. */
+export function resolveTlsFiles(config: Config, base: string): void {
+  for (const c of config.tls?.certificates ?? []) {
+    if (c.certFile !== undefined) c.certFile = resolve(base, c.certFile);
+    if (c.keyFile !== undefined) c.keyFile = resolve(base, c.keyFile);
+  }
 }

@@ -27,7 +27,8 @@ const dnsSubdomain = z
     'must be a DNS subdomain: lowercase letters, digits, "-" and "."',
   );
 
-const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+)?:\d{1,5}$/, 'must be HOST:PORT');
+const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[^:\s]+)?:\d{1,5}$/;
+const hostPort = z.string().regex(HOST_PORT, 'must be HOST:PORT');
 
 const revisionCommon = {
   /** Revision name, unique within its service. */
@@ -211,10 +212,78 @@ export const kubernetesSettingsSchema = z
   })
   .strict();
 
+/** A certificate name: an exact host name or a `*.` wildcard over one label; compared in lower case. */
+const certificateName = z
+  .string()
+  .regex(
+    /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\.?$/i,
+    'must be a host name, or "*." and a host name (a wildcard over one label)',
+  )
+  .transform((n) => n.toLowerCase().replace(/\.$/, ''));
+
+/**
+ * One certificate of the TLS listener, chosen by SNI: PEM files, or (Kubernetes mode) a
+ * `kubernetes.io/tls` Secret's `tls.crt` and `tls.key`, read and watched through the API.
+ */
+const tlsCertificate = z
+  .object({
+    /** PEM certificate, leaf first, then intermediates; relative to the config file. */
+    certFile: z.string().min(1).optional(),
+    /** PEM private key of the leaf (unencrypted); relative to the config file. */
+    keyFile: z.string().min(1).optional(),
+    /** In place of the files: a Secret, `NAME` or `NAMESPACE/NAME` (default namespace: `kubernetes.namespace`, env POD_NAMESPACE, "default"). */
+    secret: z
+      .string()
+      .regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?\/)?[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/, 'must be NAME or NAMESPACE/NAME of a Secret')
+      .optional(),
+    /** Names served with it (exact, or `*.` wildcards); default: the certificate's DNS subjectAltNames, else its CN. */
+    names: z.array(certificateName).min(1).optional(),
+    /** Served to clients that send no SNI or a name no certificate has. Default: the first certificate. */
+    default: z.boolean().default(false),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.secret !== undefined) {
+      if (c.certFile !== undefined || c.keyFile !== undefined)
+        ctx.addIssue({ code: 'custom', message: 'give secret, or certFile and keyFile, not both' });
+      return;
+    }
+    for (const field of ['certFile', 'keyFile'] as const)
+      if (c[field] === undefined) ctx.addIssue({ code: 'custom', path: [field], message: 'required (or give secret)' });
+  });
+
+/**
+ * TLS termination on the data port: its own listener beside the cleartext one, HTTP/1.1 (and h2
+ * where the gateway serves it) chosen by ALPN. Certificates are re-read when their files change.
+ */
+const tlsSettingsSchema = z
+  .object({
+    /** TLS listener address, HOST:PORT. A change takes a restart; certificates and the rest apply at once. */
+    listen: hostPort.default('0.0.0.0:8443'),
+    certificates: z.array(tlsCertificate).min(1),
+    /** Oldest protocol version accepted. */
+    minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+    /** OpenSSL cipher list (TLS 1.2 suites, and TLS 1.3 ones by their TLS_ names); default Node's. */
+    ciphers: z.string().min(1).optional(),
+    /** ALPN protocols offered, in order of preference; h2 only where the gateway serves HTTP/2. */
+    alpn: z
+      .array(z.enum(['h2', 'http/1.1']))
+      .min(1)
+      .default(['h2', 'http/1.1']),
+    /** A handshake not done in this time is cut. */
+    handshakeTimeoutSeconds: z.number().positive().max(300).default(10),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
-    /** Data port address, HOST:PORT; the CLI's --listen wins. */
-    listen: hostPort.default('0.0.0.0:8080'),
+    /** Data port address, HOST:PORT, or `off` for no cleartext listener (with a `tls` block); the CLI's --listen wins. */
+    listen: z
+      .string()
+      .refine((v) => v === 'off' || HOST_PORT.test(v), 'must be HOST:PORT or off')
+      .default('0.0.0.0:8080'),
+    /** TLS on the data port; none when absent. */
+    tls: tlsSettingsSchema.optional(),
     /** Admin address, HOST:PORT; loopback unless an admin token is set. */
     admin: hostPort.default('127.0.0.1:8081'),
     /** Knative config-autoscaler keys (kebab-case) as cluster defaults. */
@@ -233,3 +302,4 @@ export type Stickiness = NonNullable<RawService['stickiness']>;
 export type LocalRevision = Extract<RawRevision, { backend: 'local' }>;
 export type KubernetesRevision = Extract<RawRevision, { backend: 'kubernetes' }>;
 export type KubernetesSettings = z.infer<typeof kubernetesSettingsSchema>;
+export type TlsSettings = z.infer<typeof tlsSettingsSchema>;

@@ -45,6 +45,8 @@ export interface DataPortHandlers {
 
 export interface DataPortServer {
   listen(port: number, host: string): Promise<AddressInfo>;
+  /** Serve a connection accepted elsewhere (a TLS listener's) as if accepted here. */
+  acceptConnection(socket: Socket): void;
   address(): AddressInfo | null;
   readonly connectionCount: number;
   close(): Promise<void>;

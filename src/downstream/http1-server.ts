@@ -68,11 +68,19 @@ export class Http1Server implements ConnectionHost {
       this.server.once('error', reject);
       this.server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
         this.server.off('error', reject);
-        // Heads are checked a few times per timeout: one timer per server, none per request.
-        this.sweeper = setInterval(this.sweep, Math.max(100, Math.min(this.headersTimeoutMs / 4, 15_000))).unref();
+        this.startSweeper();
         resolve(this.server.address() as AddressInfo);
       });
     });
+  }
+
+  /**
+   * Serve a connection accepted elsewhere (the TLS listener's, once its handshake is done) as if
+   * accepted here; the server need not listen itself.
+   */
+  acceptConnection(socket: Socket): void {
+    this.startSweeper();
+    this.onConnection(socket);
   }
 
   address(): AddressInfo | null {
@@ -134,6 +142,12 @@ export class Http1Server implements ConnectionHost {
       this.drained();
       this.drained = undefined;
     }
+  }
+
+  /** Heads are checked a few times per timeout: one timer per server, none per request. */
+  private startSweeper(): void {
+    if (this.sweeper !== undefined || this.closing) return;
+    this.sweeper = setInterval(this.sweep, Math.max(100, Math.min(this.headersTimeoutMs / 4, 15_000))).unref();
   }
 
   private readonly sweep = (): void => {

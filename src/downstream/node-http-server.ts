@@ -94,6 +94,16 @@ export class NodeHttpServer {
     });
   }
 
+  /**
+   * Serve a connection accepted elsewhere (the TLS listener's, once its handshake is done) as if
+   * accepted here. Without a listen() of its own, node:http does not run its head deadline: a head
+   * that never completes is then cut by the idle timer below, after the keep-alive timeout.
+   */
+  acceptConnection(socket: Socket): void {
+    if (this.closing) return void socket.destroy();
+    this.server.emit('connection', socket);
+  }
+
   address(): AddressInfo | null {
     return this.server.address() as AddressInfo | null;
   }

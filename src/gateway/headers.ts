@@ -102,13 +102,14 @@ export interface RequestHeadInput {
   proto: string;
 }
 
-/** What the header rules read of a data-port request (the data port speaks plain HTTP for now). */
+/** What the header rules read of a data-port request; a TLS socket says `encrypted` (proto https). */
 export function headInput(req: {
   readonly rawHeaders: readonly string[];
   readonly httpVersion: string;
-  readonly socket: { readonly remoteAddress?: string | undefined };
+  readonly socket: { readonly remoteAddress?: string | undefined; readonly encrypted?: boolean | undefined };
 }): RequestHeadInput {
-  return { rawHeaders: req.rawHeaders, httpVersion: req.httpVersion, remoteAddress: req.socket.remoteAddress, proto: 'http' };
+  const proto = req.socket.encrypted === true ? 'https' : 'http';
+  return { rawHeaders: req.rawHeaders, httpVersion: req.httpVersion, remoteAddress: req.socket.remoteAddress, proto };
 }
 
 /** The request head as routing and the endpoint see it. */

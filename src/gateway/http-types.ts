@@ -18,7 +18,8 @@ export interface DownstreamRequest extends RequestBody {
   readonly httpVersion: string;
   /** Flat [name, value, …] as received. */
   readonly rawHeaders: string[];
-  readonly socket: { readonly remoteAddress?: string | undefined };
+  /** `encrypted`: the request came over TLS (node:tls's TLSSocket says so). */
+  readonly socket: { readonly remoteAddress?: string | undefined; readonly encrypted?: boolean | undefined };
 }
 
 export interface DownstreamResponse {

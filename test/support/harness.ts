@@ -1,17 +1,19 @@
 /**
  * Test harness: the gateway program as `sluice gateway` runs it (src/app/gateway-app.ts: the real
  * local and static drivers, control loop, traffic and rollout controllers and admin API), on
- * 127.0.0.1:0, configured from YAML text, with a faster tick. Every process it starts is stopped by close().
+ * 127.0.0.1:0, configured from YAML text, with a faster tick; with `tls`, a TLS listener on 127.0.0.1:0
+ * too. Every process it starts is stopped by close().
  */
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { startGatewayApp } from '../../src/app/gateway-app.js';
 import type { AutoscalerLoop } from '../../src/autoscaler/loop.js';
 import { FileConfigSource } from '../../src/config/file-source.js';
 import type { Config } from '../../src/config/load.js';
 import { MemoryConfigSource } from '../../src/config/memory-source.js';
-import type { TrafficTarget } from '../../src/config/schema.js';
+import type { TlsSettings, TrafficTarget } from '../../src/config/schema.js';
 import type { ConfigSource } from '../../src/config/source.js';
 import type { ConfigError } from '../../src/errors.js';
 import type { Gateway } from '../../src/gateway/gateway.js';
@@ -24,8 +26,14 @@ export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 export const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 
 export interface TestGateway {
+  /** The cleartext data port (with `cleartext: false`, the TLS one's address over http). */
   url: string;
   port: number;
+  /** With `tls`: `https://127.0.0.1:PORT` of the TLS listener, and its port. */
+  tlsUrl: string | undefined;
+  tlsPort: number | undefined;
+  /** Re-read the TLS certificates, as SIGHUP does. */
+  reloadCertificates(): Promise<void>;
   gateway: Gateway;
   driver: LocalDriver;
   loop: AutoscalerLoop;
@@ -53,9 +61,20 @@ export interface StartOptions {
   onTrafficChange?: (service: string, traffic: TrafficTarget[], reason: string) => void;
   /** The gateway's logger (default: silent, or TEST_LOG_LEVEL). */
   logger?: Logger;
+  /**
+   * A `tls:` block added to the config (its listen defaults to 127.0.0.1:0): certificates as
+   * the config file names them, and any other field.
+   */
+  tls?: Partial<Omit<TlsSettings, 'certificates'>> & { certificates: Array<Partial<TlsSettings['certificates'][number]>> };
+  /** false: no cleartext listener (`listen: off`). Default true. */
+  cleartext?: boolean;
+  /** Kubernetes mode against this API server (the fake's): TLS certificates from Secrets, `backend: kubernetes`. */
+  kubeConfig?: KubeConfig;
 }
 
 export async function startGateway(yaml: string, options: StartOptions = {}): Promise<TestGateway> {
+  // JSON is YAML: the block goes in as one flow mapping.
+  if (options.tls !== undefined) yaml += `\ntls: ${JSON.stringify({ listen: '127.0.0.1:0', ...options.tls })}\n`;
   let source: ConfigSource;
   if (options.configFile !== undefined) {
     if (yaml !== '') await writeFile(options.configFile, yaml);
@@ -71,18 +90,22 @@ export async function startGateway(yaml: string, options: StartOptions = {}): Pr
     config,
     source,
     logger,
-    listen: { host: '127.0.0.1', port: 0 },
+    listen: options.cleartext === false ? 'off' : { host: '127.0.0.1', port: 0 },
     admin: { host: '127.0.0.1', port: 0 },
     localDriver: { closeDrainTimeoutMs: 500, livenessIntervalMs: 0 },
     tickMs: options.tickMs ?? 200,
     defaultMetrics: false,
     onConfigChange: (change) => (change.error ? reloadErrors.push(change.error) : reloads.push(change.config)),
     onTrafficChange: options.onTrafficChange,
+    ...(options.kubeConfig === undefined ? {} : { kubernetes: { kubeConfig: options.kubeConfig } }),
   });
   const gateway = app.gateway;
   return {
     url: `http://127.0.0.1:${app.data.port}`,
     port: app.data.port,
+    tlsUrl: app.tls === undefined ? undefined : `https://127.0.0.1:${app.tls.port}`,
+    tlsPort: app.tls?.port,
+    reloadCertificates: () => app.reloadCertificates('test'),
     gateway,
     driver: app.local,
     loop: app.loop,

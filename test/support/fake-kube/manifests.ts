@@ -1,4 +1,4 @@
-/** Small manifests for tests: a Deployment of the demo predictor and a ConfigMap. */
+/** Small manifests for tests: a Deployment of the demo predictor, a ConfigMap and a TLS Secret. */
 import type { KubeObject } from './store.js';
 
 export function deploymentManifest(name: string, replicas = 0, labels: Record<string, string> = { app: name }): KubeObject {
@@ -28,4 +28,15 @@ export function deploymentManifest(name: string, replicas = 0, labels: Record<st
 
 export function configMapManifest(name: string, data: Record<string, string>): KubeObject {
   return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data };
+}
+
+/** A `kubernetes.io/tls` Secret: `tls.crt` and `tls.key`, base64 in `data` as the API server keeps them. */
+export function tlsSecretManifest(name: string, pem: { cert: Buffer; key: Buffer }): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name },
+    type: 'kubernetes.io/tls',
+    data: { 'tls.crt': pem.cert.toString('base64'), 'tls.key': pem.key.toString('base64') },
+  };
 }

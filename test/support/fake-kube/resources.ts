@@ -1,6 +1,6 @@
 /**
  * The resource types the fake serves and how their URLs read:
- * `/api/v1/namespaces/NS/configmaps/NAME`, `/apis/apps/v1/namespaces/NS/deployments/NAME/scale`,
+ * `/api/v1/namespaces/NS/configmaps/NAME` (and secrets), `/apis/apps/v1/namespaces/NS/deployments/NAME/scale`,
  * and the cluster-wide lists `/apis/GROUP/VERSION/PLURAL`.
  */
 export interface ResourceType {
@@ -28,8 +28,9 @@ export const LEASES = resource('coordination.k8s.io', 'v1', 'leases', 'Lease');
 export const CONFIG_MAPS = resource('', 'v1', 'configmaps', 'ConfigMap');
 export const SERVICES = resource('', 'v1', 'services', 'Service', true);
 export const PODS = resource('', 'v1', 'pods', 'Pod', true);
+export const SECRETS = resource('', 'v1', 'secrets', 'Secret');
 
-export const RESOURCES: readonly ResourceType[] = [DEPLOYMENTS, ENDPOINT_SLICES, LEASES, CONFIG_MAPS, SERVICES, PODS];
+export const RESOURCES: readonly ResourceType[] = [DEPLOYMENTS, ENDPOINT_SLICES, LEASES, CONFIG_MAPS, SERVICES, PODS, SECRETS];
 
 export interface ResourcePath {
   resource: ResourceType;

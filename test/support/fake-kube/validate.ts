@@ -40,5 +40,11 @@ export function validateObject(resource: ResourceType, object: KubeObject): void
     checkInteger(resource, name, 'spec.leaseTransitions', spec.leaseTransitions, 0);
   } else if (resource.kind === 'Deployment') {
     checkInteger(resource, name, 'spec.replicas', spec.replicas, 0);
+  } else if (resource.kind === 'Secret') {
+    // The API server decodes `data` as base64 and refuses what is not.
+    for (const [key, value] of Object.entries((object.data ?? {}) as Record<string, unknown>)) {
+      if (typeof value !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(value))
+        throw badRequest(`Secret in version "v1" cannot be handled as a Secret: data[${key}]: illegal base64 data`);
+    }
   }
 }
