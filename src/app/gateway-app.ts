@@ -107,7 +107,7 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
   }
   const local = new LocalDriver({ ...options.localDriver, logger: logger.child({ component: 'local-driver' }) });
   const drivers = { local, static: new StaticDriver(), ...(kube ? { kubernetes: kube.driver } : {}) };
-  const gw = new Gateway({ logger, drivers, listener: dataPortListener(logger), transport: http1Transport });
+  const gw = new Gateway({ logger, drivers, listener: dataPortListener(logger, config.http2), transport: http1Transport });
   const metrics = createMetrics(gw, { defaultMetrics: options.defaultMetrics });
   const queueProxyMetrics = new QueueProxyMetrics({ token });
   const loop = new AutoscalerLoop({
