@@ -1,6 +1,8 @@
 /**
  * nginx as the reference proxy: one worker, keep-alive to the predictor, no access log, every path
- * (pid, logs, temp files) inside its own temp dir. Used only when `nginx` is on the PATH.
+ * (pid, logs, temp files) inside its own temp dir. Used only when `nginx` is on the PATH. Beside
+ * its HTTP/1.1 port it listens for cleartext HTTP/2 with prior knowledge (h2c) on a second one,
+ * proxying to the same predictor over the same kept-alive HTTP/1.1 connections.
  */
 import { accessSync, constants } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -29,7 +31,7 @@ export function findNginx(): string | undefined {
  * http server keep a connection for as long as the client does, and reconnects would be charged to
  * nginx alone.
  */
-export function nginxConfig(dir: string, listenPort: number, upstream: URL): string {
+export function nginxConfig(dir: string, listenPort: number, upstream: URL, h2cPort: number): string {
   return `daemon off;
 master_process on;
 worker_processes 1;
@@ -63,6 +65,18 @@ http {
       proxy_set_header Connection "";
     }
   }
+
+  # h2c: "listen ... http2" without ssl is HTTP/2 with prior knowledge only. From nginx 1.25.1 the
+  # parameter is deprecated for "http2 on;", which older versions lack. keepalive_requests above
+  # also bounds the requests on one HTTP/2 connection.
+  server {
+    listen 127.0.0.1:${h2cPort} http2;
+    location / {
+      proxy_pass http://predictor;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
 }
 `;
 }
@@ -70,6 +84,8 @@ http {
 export interface RunningNginx {
   child: Child;
   url: string;
+  /** `http://127.0.0.1:PORT` of the h2c port. */
+  h2cUrl: string;
 }
 
 /** Writes the config into `dir` and starts `nginx -p dir -c dir/nginx.conf`; resolves once it accepts. */
@@ -78,8 +94,9 @@ export async function startNginx(binary: string, dir: string, predictorUrl: stri
   // Run as root, nginx's worker drops to an unprivileged user, which must be able to enter the dir.
   await chmod(dir, 0o755);
   const port = await freePort();
+  const h2cPort = await freePort();
   const conf = join(dir, 'nginx.conf');
-  await writeFile(conf, nginxConfig(dir, port, new URL(predictorUrl)));
+  await writeFile(conf, nginxConfig(dir, port, new URL(predictorUrl), h2cPort));
   // -e: the error log before the config is read, otherwise nginx opens its compiled-in default path.
   const child = new Child({ name: 'nginx', command: binary, args: ['-e', join(dir, 'error.log'), '-p', dir, '-c', conf] });
   try {
@@ -89,5 +106,5 @@ export async function startNginx(binary: string, dir: string, predictorUrl: stri
     await child.stop();
     throw new Error(`nginx did not start: ${(err as Error).message}\n${log}${child.outputTail()}`, { cause: err });
   }
-  return { child, url: `http://127.0.0.1:${port}` };
+  return { child, url: `http://127.0.0.1:${port}`, h2cUrl: `http://127.0.0.1:${h2cPort}` };
 }

@@ -21,7 +21,7 @@ import type { Http2StreamRequest } from '../src/downstream/http2-stream-request.
 import type { Http2StreamResponse } from '../src/downstream/http2-stream-response.js';
 import { Http2Sessions, type Http2Limits } from '../src/downstream/http2-sessions.js';
 import type { ErrorBody } from './support/bodies.js';
-import { FRAME, getFields, h2Request, h2Session, headersFrame, PREFACE_BYTES, RawH2, rstFrame, SETTINGS_FRAME } from './support/h2.js';
+import { dataFrame, getFields, h2Request, h2Session, headersFrame, PREFACE_BYTES, RawH2, rstFrame, SETTINGS_FRAME } from './support/h2.js';
 
 const KIND = chooseDataPort().kind;
 const WAIT_MS = 5_000;
@@ -194,6 +194,51 @@ describe('h2c with prior knowledge beside HTTP/1.1', () => {
       await closed;
       expect(text).toMatch(/^HTTP\/1\.1 200 /);
       expect(text).toContain('HTTP/1.1 400 Bad Request');
+    },
+    TEST_MS,
+  );
+});
+
+describe('the request body', () => {
+  it(
+    'a body that came with its head is whole when the handler gets the request (readAll), as on HTTP/1.1',
+    async () => {
+      let whole: Buffer | undefined;
+      const { port } = await start((req, res) => {
+        whole = req.readAll();
+        res.end('ok');
+      });
+      const r = await raw(port);
+      const post: [string, string][] = [
+        [':method', 'POST'],
+        [':scheme', 'http'],
+        [':path', '/infer'],
+        [':authority', 'test'],
+        ['content-length', '11'],
+      ];
+      r.start(headersFrame(1, post, false), dataFrame(1, 'hello world'));
+      await waitFor(() => r.data(1).length > 0, 'the answer');
+      expect(whole?.toString()).toBe('hello world');
+    },
+    TEST_MS,
+  );
+
+  it(
+    'Expect: 100-continue gets a 100 before the client sends its body',
+    async () => {
+      const { port } = await start(echo);
+      const s = await session(port);
+      const stream = s.request({ ':method': 'PUT', ':path': '/up', expect: '100-continue' }, { endStream: false });
+      const body = new Promise<string>((resolve, reject) => {
+        let text = '';
+        stream.setEncoding('utf8');
+        stream.on('data', (d: string) => (text += d));
+        stream.on('end', () => resolve(text));
+        stream.on('error', reject);
+      });
+      await new Promise<void>((resolve) => stream.once('continue', resolve));
+      stream.end('after the 100');
+      expect(JSON.parse(await body)).toMatchObject({ method: 'PUT', bytes: 13 });
     },
     TEST_MS,
   );

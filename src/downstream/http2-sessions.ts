@@ -16,7 +16,7 @@ import { createServer, type Http2Server, type IncomingHttpHeaders, type ServerHt
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { ClientSession, type SessionOwner } from './http2-session.js';
-import { Http2StreamRequest, translateHead } from './http2-stream-request.js';
+import { Http2StreamRequest, readBody, translateHead } from './http2-stream-request.js';
 import { Http2StreamResponse } from './http2-stream-response.js';
 import type { H2cHandoff } from './preface.js';
 import { refusal } from './refusal.js';
@@ -146,9 +146,27 @@ export class Http2Sessions implements H2cHandoff, SessionOwner {
     const head = translateHead(rawHeaders, stream.endAfterHeaders);
     const res = new Http2StreamResponse(stream, typeof head !== 'string' && head.method === 'HEAD', client);
     if (typeof head === 'string') return refuse(res, head);
-    if (head.expectsContinue) stream.additionalHeaders({ ':status': 100 });
-    this.handler(new Http2StreamRequest(head, client.socket, stream), res);
+    const req = new Http2StreamRequest(head, client.socket, res);
+    if (stream.endAfterHeaders) {
+      req.finish();
+      return this.handler(req, res);
+    }
+    res.request = req;
+    readBody(stream, req);
+    if (head.expectsContinue) {
+      // The client sends the body once told to.
+      stream.additionalHeaders({ ':status': 100 });
+      return this.handler(req, res);
+    }
+    // As on HTTP/1.1, handed over once the read that carried the head is in: node:http2 delivers
+    // a body that came with it before the next macrotask, so it is then complete and leaves with
+    // the endpoint's request head in one write (and can be sent again on a retry).
+    setImmediate(dispatchLater, this.handler, req, res);
   }
+}
+
+function dispatchLater(handler: StreamHandler, req: Http2StreamRequest, res: Http2StreamResponse): void {
+  if (!res.cutShort) handler(req, res);
 }
 
 /** A request head refused before the gateway sees it: 400 with the data port's JSON error. */

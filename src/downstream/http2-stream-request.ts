@@ -1,7 +1,7 @@
 /**
  * An HTTP/2 stream as the gateway reads a request: method, target, the HTTP/1.1 head it stands for,
- * and its body, the stream's readable side. Flow control bounds that body: a stream nobody reads
- * (a held request) gets no more window than its first 64 KiB.
+ * and its body. Flow control bounds that body: past 64 KiB unread (a held request) the stream is
+ * paused, and its window stops the client.
  *
  * The head is translated once, as an HTTP/2-to-HTTP/1.1 intermediary must (RFC 9113 §8.3.1,
  * §8.2.3): `:method` and `:path` become the method and target; `:authority` becomes the one Host
@@ -15,6 +15,8 @@
  * Cost: one pass over the raw headers, a few string comparisons per name.
  */
 import type { ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
+import { Http1Request, type BodyFlowControl } from './http1-request.js';
 
 /** The HTTP/1.1 head of an HTTP/2 request. */
 export interface TranslatedHead {
@@ -87,51 +89,38 @@ function clip(value: string): string {
   return value.length > 60 ? `${value.slice(0, 60)}…` : value;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the body's listeners, as a Readable takes them
-type Listener = (...args: any[]) => void;
-
-/** What the gateway reads of a request; the body is the stream's, read as a Readable. */
-export class Http2StreamRequest {
-  readonly method: string;
-  readonly url: string;
-  readonly rawHeaders: string[];
-
-  constructor(
-    head: TranslatedHead,
-    /** The connection's socket (its remoteAddress, and `encrypted` over TLS). */
-    readonly socket: { readonly remoteAddress?: string | undefined },
-    private readonly stream: ServerHttp2Stream,
-  ) {
-    this.method = head.method;
-    this.url = head.url;
-    this.rawHeaders = head.rawHeaders;
+/**
+ * What the gateway reads of a request: the translated head, and the body as the data port's
+ * HTTP/1.1 requests give it (Http1Request): chunks buffered until read, past 64 KiB the stream
+ * paused (its window then stops the client), `readAll` for a body that has all arrived.
+ */
+export class Http2StreamRequest extends Http1Request {
+  constructor(head: TranslatedHead, socket: Socket, flow: BodyFlowControl) {
+    super(head.method, head.url, head.rawHeaders, '2.0', true, socket, flow);
   }
+}
 
-  get httpVersion(): string {
-    return '2.0';
-  }
+const REQUEST = Symbol('sluice.http2Request');
+type Owned = ServerHttp2Stream & { [REQUEST]: Http2StreamRequest };
 
-  on(event: 'data' | 'end', listener: Listener): this {
-    this.stream.on(event, listener);
-    return this;
-  }
+/** Read the stream's body into `req` from now on. The listeners are functions shared by every stream. */
+export function readBody(stream: ServerHttp2Stream, req: Http2StreamRequest): void {
+  (stream as Owned)[REQUEST] = req;
+  stream.on('data', streamOnData);
+  stream.on('end', streamOnEnd);
+}
 
-  off(event: 'data' | 'end', listener: Listener): this {
-    this.stream.off(event, listener);
-    return this;
-  }
+/** Stop reading into the request (its response has ended): what else arrives is dropped. */
+export function dropBody(stream: ServerHttp2Stream): void {
+  stream.off('data', streamOnData);
+  stream.off('end', streamOnEnd);
+  stream.resume();
+}
 
-  pause(): this {
-    this.stream.pause();
-    return this;
-  }
+function streamOnData(this: Owned, chunk: Buffer): void {
+  this[REQUEST].push(chunk);
+}
 
-  resume(): this {
-    this.stream.resume();
-    return this;
-  }
-
-  isPaused(): boolean {
-    return this.stream.isPaused();
-  }
+function streamOnEnd(this: Owned): void {
+  this[REQUEST].finish();
 }

@@ -11,6 +11,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { BodyFlowControl } from './http1-request.js';
+import { dropBody, type Http2StreamRequest } from './http2-stream-request.js';
 
 /** What the response tells its connection. */
 export interface StreamOwner {
@@ -18,10 +20,14 @@ export interface StreamOwner {
   streamClosed(stream: ServerHttp2Stream, resetHere: boolean): void;
 }
 
-export class Http2StreamResponse extends EventEmitter {
+export class Http2StreamResponse extends EventEmitter implements BodyFlowControl {
   headersSent = false;
   writableFinished = false;
   statusCode = 200;
+  /** The request whose body is read from the stream, if one is. */
+  request: Http2StreamRequest | undefined;
+  /** The stream closed before the response ended. */
+  cutShort = false;
   /** The head, built and not yet sent. */
   private head: OutgoingHttpHeaders | undefined;
   private noBody = false;
@@ -94,7 +100,25 @@ export class Http2StreamResponse extends EventEmitter {
     }
     // A request body still arriving that nobody reads any more is read and dropped, so the
     // client can finish sending it and the stream can close.
-    if (stream.readable && stream.readableFlowing !== true) stream.resume();
+    const req = this.request;
+    if (req !== undefined) {
+      if (!req.complete) {
+        req.dump();
+        dropBody(stream);
+      }
+    } else if (!stream.endAfterHeaders && stream.readableFlowing !== true) {
+      stream.resume();
+    }
+  }
+
+  // --- BodyFlowControl: the request's unread body is over its limit, or read down again ---
+
+  pauseBody(): void {
+    this.stream.pause();
+  }
+
+  resumeBody(): void {
+    this.stream.resume();
   }
 
   /** Abandon the response: the stream is reset (RST_STREAM INTERNAL_ERROR); 'close' follows. */
@@ -124,7 +148,9 @@ export class Http2StreamResponse extends EventEmitter {
 
   private readonly onStreamClose = (): void => {
     this.owner.streamClosed(this.stream, this.resetHere);
-    if (!this.writableFinished) this.emit('close');
+    if (this.writableFinished) return;
+    this.cutShort = true;
+    this.emit('close');
   };
 
   private readonly onDrain = (): void => {

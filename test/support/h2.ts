@@ -86,6 +86,10 @@ export function headersFrame(stream: number, fields: [string, string][], endStre
   return frame(FRAME.HEADERS, FLAG.END_HEADERS | (endStream ? FLAG.END_STREAM : 0), stream, block);
 }
 
+export function dataFrame(stream: number, data: Buffer | string, endStream = true): Buffer {
+  return frame(FRAME.DATA, endStream ? FLAG.END_STREAM : 0, stream, Buffer.from(data));
+}
+
 export function rstFrame(stream: number, code: number): Buffer {
   const payload = Buffer.alloc(4);
   payload.writeUInt32BE(code);
