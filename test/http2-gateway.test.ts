@@ -322,6 +322,29 @@ describe('h2c with prior knowledge through the gateway', () => {
   );
 });
 
+describe('stopping the gateway', () => {
+  it(
+    'a held stream gets 503 queue_full, and its session GOAWAY',
+    async () => {
+      gw = await startGateway(config({ predictor: predictorRevision('iris-1', { args: ['--startup-delay', '60000'] }) }));
+      const rev = gw.revision('iris', 'iris-1');
+      const s = await session();
+      let goaway = false;
+      s.on('goaway', () => (goaway = true));
+      const pending = infer(s);
+      await until(() => rev.stats.held === 1, 'the stream held');
+      const stopping = gw.close();
+      gw = undefined;
+      const r = await pending;
+      expect(r.status).toBe(503);
+      expect((JSON.parse(r.body.toString()) as ErrorBody).error.code).toBe('queue_full');
+      await stopping;
+      expect(goaway).toBe(true);
+    },
+    TEST_MS,
+  );
+});
+
 describe('bodies through the gateway', () => {
   it(
     'a large upload streams to the endpoint, with Content-Length when the client sent one and chunked when not',
