@@ -154,6 +154,8 @@ export class NodeHttpServer {
   close(): Promise<void> {
     this.closing = true;
     for (const res of this.open) this.closeAfter(res);
+    // As node:http's close() closes its idle connections: those not yet handed to it are idle too.
+    for (const socket of this.sniffing) socket.destroy();
     const sessions = this.h2c?.close();
     return new Promise<void>((resolve) => this.server.close(() => resolve())).then(() => sessions);
   }
