@@ -133,6 +133,8 @@ export interface CpuWatch {
   predictorPid: number;
   /** Clock ticks per second, or undefined where /proc cannot be read. */
   ticksPerSecond?: number;
+  /** The load generator's process when it is not this one (h2load): its CPU is the client's, not another tenant's. */
+  clientPid?: number;
 }
 
 /** CPU figures of one measured window; per request = per 2xx response in it. */
@@ -143,7 +145,7 @@ export interface CpuReading {
   proxyCpuUsPerReq: number | null;
   predictorCpuMs: number | null;
   predictorCpuUsPerReq: number | null;
-  /** CPU of this process (autocannon, the load generator) per 2xx response, µs. */
+  /** CPU of the load generator (this process, or `clientPid`'s tree) per 2xx response, µs. */
   clientCpuUsPerReq: number | null;
   /** CPUs' worth of work by other processes during the window (see TargetRun.otherCpus). */
   otherCpus: number | null;
@@ -151,45 +153,56 @@ export interface CpuReading {
 
 /**
  * Reads the proxy's and the predictor's process trees, this process and the machine now; `finish`
- * reads them again and gives the CPU between the two readings, per `ok` responses.
+ * reads them again and gives the CPU between the two readings, per `ok` responses. `close` reads
+ * them and leaves the division for later, for a load generator that reports its count after the
+ * window (h2load).
  */
-function openCpuWindow(cpu: CpuWatch): { finish(ok: number): CpuReading } {
+export function openCpuWindow(cpu: CpuWatch): { finish(ok: number): CpuReading; close(): (ok: number) => CpuReading } {
   const snap = (pid: number | undefined): CpuSnapshot | undefined =>
     pid !== undefined && cpu.ticksPerSecond !== undefined ? snapshotTree(pid) : undefined;
   const proxyBefore = snap(cpu.proxyPid);
   const predictorBefore = snap(cpu.predictorPid);
+  const clientTreeBefore = snap(cpu.clientPid);
   const clientBefore = process.cpuUsage();
   const machineBefore = cpu.ticksPerSecond !== undefined ? snapshotMachine() : undefined;
   const startedAt = performance.now();
-  return {
-    finish(ok) {
-      const wallS = (performance.now() - startedAt) / 1000;
-      const client = process.cpuUsage(clientBefore);
-      const machineAfter = cpu.ticksPerSecond !== undefined ? snapshotMachine() : undefined;
-      const proxyAfter = snap(cpu.proxyPid);
-      const predictorAfter = snap(cpu.predictorPid);
+  const close = (): ((ok: number) => CpuReading) => {
+    const wallS = (performance.now() - startedAt) / 1000;
+    const client = process.cpuUsage(clientBefore);
+    const machineAfter = cpu.ticksPerSecond !== undefined ? snapshotMachine() : undefined;
+    const proxyAfter = snap(cpu.proxyPid);
+    const predictorAfter = snap(cpu.predictorPid);
+    const clientTreeAfter = snap(cpu.clientPid);
 
-      const cpuMs = (before?: CpuSnapshot, after?: CpuSnapshot): number | null =>
-        before && after && cpu.ticksPerSecond ? (ticksBetween(before, after) * 1000) / cpu.ticksPerSecond : null;
+    const cpuMs = (before?: CpuSnapshot, after?: CpuSnapshot): number | null =>
+      before && after && cpu.ticksPerSecond ? (ticksBetween(before, after) * 1000) / cpu.ticksPerSecond : null;
+    const proxyCpuMs = cpuMs(proxyBefore, proxyAfter);
+    const predictorCpuMs = cpuMs(predictorBefore, predictorAfter);
+    const clientCpuMs = cpu.clientPid === undefined ? (client.user + client.system) / 1000 : cpuMs(clientTreeBefore, clientTreeAfter);
+    let otherCpus: number | null = null;
+    if (cpu.ticksPerSecond && machineBefore && machineAfter) {
+      const ours = new Set([
+        process.pid,
+        ...(proxyAfter?.keys() ?? []),
+        ...(predictorAfter?.keys() ?? []),
+        ...(clientTreeAfter?.keys() ?? []),
+      ]);
+      otherCpus = otherTicksBetween(machineBefore, machineAfter, ours) / cpu.ticksPerSecond / wallS;
+    }
+    return (ok) => {
       const perRequest = (ms: number | null): number | null => (ms === null || ok === 0 ? null : (ms * 1000) / ok);
-      const proxyCpuMs = cpuMs(proxyBefore, proxyAfter);
-      const predictorCpuMs = cpuMs(predictorBefore, predictorAfter);
-      let otherCpus: number | null = null;
-      if (cpu.ticksPerSecond && machineBefore && machineAfter) {
-        const ours = new Set([process.pid, ...(proxyAfter?.keys() ?? []), ...(predictorAfter?.keys() ?? [])]);
-        otherCpus = otherTicksBetween(machineBefore, machineAfter, ours) / cpu.ticksPerSecond / wallS;
-      }
       return {
         wallS,
         proxyCpuMs,
         proxyCpuUsPerReq: perRequest(proxyCpuMs),
         predictorCpuMs,
         predictorCpuUsPerReq: perRequest(predictorCpuMs),
-        clientCpuUsPerReq: perRequest((client.user + client.system) / 1000),
+        clientCpuUsPerReq: perRequest(clientCpuMs),
         otherCpus,
       };
-    },
+    };
   };
+  return { finish: (ok) => close()(ok), close };
 }
 
 export async function runTarget(target: string, url: string, settings: LoadSettings, cpu: CpuWatch): Promise<TargetRun> {

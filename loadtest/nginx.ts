@@ -1,7 +1,9 @@
 /**
  * nginx as the reference proxy: one worker, keep-alive to the predictor, no access log, every path
- * (pid, logs, temp files) inside its own temp dir; with a certificate, a second `ssl` server over the
- * same upstream, as the gateway's TLS listener. Used only when `nginx` is on the PATH.
+ * (pid, logs, temp files) inside its own temp dir. Used only when `nginx` is on the PATH. Beside
+ * its HTTP/1.1 port it may listen for cleartext HTTP/2 with prior knowledge (h2c) and for TLS
+ * (`ssl`, as the gateway's TLS listener), proxying to the same predictor over the same kept-alive
+ * HTTP/1.1 connections.
  */
 import { accessSync, constants } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -34,12 +36,18 @@ export function findNginx(): string | undefined {
  * The `ssl` server, with `tls`, is set up as the gateway's TLS listener is by default: TLS 1.2 and
  * 1.3, the same certificate, session caching left as it is (clients keep their connections).
  */
-export function nginxConfig(dir: string, listenPort: number, upstream: URL, tls?: { port: number; certificate: BenchCertificate }): string {
+export function nginxConfig(
+  dir: string,
+  listenPort: number,
+  upstream: URL,
+  extra: { h2cPort?: number; tls?: { port: number; certificate: BenchCertificate } } = {},
+): string {
   const location = `    location / {
       proxy_pass http://predictor;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
     }`;
+  const tls = extra.tls;
   const ssl =
     tls === undefined
       ? ''
@@ -49,6 +57,18 @@ export function nginxConfig(dir: string, listenPort: number, upstream: URL, tls?
     ssl_certificate ${tls.certificate.certFile};
     ssl_certificate_key ${tls.certificate.keyFile};
     ssl_protocols TLSv1.2 TLSv1.3;
+${location}
+  }
+`;
+  // h2c: "listen ... http2" without ssl is HTTP/2 with prior knowledge only. From nginx 1.25.1 the
+  // parameter is deprecated for "http2 on;", which older versions lack. keepalive_requests above
+  // also bounds the requests on one HTTP/2 connection.
+  const h2c =
+    extra.h2cPort === undefined
+      ? ''
+      : `
+  server {
+    listen 127.0.0.1:${extra.h2cPort} http2;
 ${location}
   }
 `;
@@ -81,7 +101,7 @@ http {
     listen 127.0.0.1:${listenPort};
 ${location}
   }
-${ssl}}
+${ssl}${h2c}}
 `;
 }
 
@@ -90,6 +110,8 @@ export interface RunningNginx {
   url: string;
   /** `https://127.0.0.1:PORT` of the ssl server, when started with a certificate. */
   tlsUrl?: string;
+  /** `http://127.0.0.1:PORT` of the h2c port. */
+  h2cUrl: string;
 }
 
 /** Writes the config into `dir` and starts `nginx -p dir -c dir/nginx.conf`; resolves once it accepts (on both ports, with a certificate). */
@@ -99,9 +121,10 @@ export async function startNginx(binary: string, dir: string, predictorUrl: stri
   await chmod(dir, 0o755);
   const port = await freePort();
   const tlsPort = certificate === undefined ? undefined : await freePort();
+  const h2cPort = await freePort();
   const conf = join(dir, 'nginx.conf');
   const tls = tlsPort === undefined || certificate === undefined ? undefined : { port: tlsPort, certificate };
-  await writeFile(conf, nginxConfig(dir, port, new URL(predictorUrl), tls));
+  await writeFile(conf, nginxConfig(dir, port, new URL(predictorUrl), { h2cPort, tls }));
   // -e: the error log before the config is read, otherwise nginx opens its compiled-in default path.
   const child = new Child({ name: 'nginx', command: binary, args: ['-e', join(dir, 'error.log'), '-p', dir, '-c', conf] });
   try {
@@ -112,5 +135,10 @@ export async function startNginx(binary: string, dir: string, predictorUrl: stri
     await child.stop();
     throw new Error(`nginx did not start: ${(err as Error).message}\n${log}${child.outputTail()}`, { cause: err });
   }
-  return { child, url: `http://127.0.0.1:${port}`, ...(tlsPort === undefined ? {} : { tlsUrl: `https://127.0.0.1:${tlsPort}` }) };
+  return {
+    child,
+    url: `http://127.0.0.1:${port}`,
+    h2cUrl: `http://127.0.0.1:${h2cPort}`,
+    ...(tlsPort === undefined ? {} : { tlsUrl: `https://127.0.0.1:${tlsPort}` }),
+  };
 }

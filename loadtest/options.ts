@@ -16,6 +16,12 @@ export interface BenchOptions {
   cpuRounds: number;
   /** Measured window of each fixed-rate run, whole seconds (see runAtRate in load.ts). Default 4. */
   cpuDurationS: number;
+  /** Connections of the h2c fixed-rate runs (h2load -c). Default 4. */
+  h2Clients: number;
+  /** Concurrent streams per connection of the h2c runs (h2load -m). Default 10. */
+  h2Streams: number;
+  /** Skip the h2c rows even when h2load is on the PATH. */
+  noH2c: boolean;
   /** Skip the nginx row even when nginx is on the PATH. */
   noNginx: boolean;
   /** Skip the HTTP/1.1-over-TLS rows (gateway-tls, nginx-tls). */
@@ -27,8 +33,9 @@ export const USAGE = `usage: npm run bench -- [options]      (node dist/loadtest
 
 Measures the gateway's overhead: the predictor directly, through the gateway (a static revision) and
 through nginx (when on the PATH), each at saturation, in cleartext and over TLS; then the proxies' CPU
-per request at a fixed offered rate, gateway and nginx interleaved over several rounds; then cold
-starts of a local revision at zero.
+per request at a fixed offered rate, gateway and nginx interleaved over several rounds, over HTTP/1.1
+(autocannon, cleartext and TLS) and over h2c (h2load, when on the PATH); then cold starts of a local
+revision at zero.
 
 options:
   --duration S        measured run per target, seconds (default 10)
@@ -38,6 +45,9 @@ options:
   --cpu-rounds N      interleaved gateway/nginx rounds at that rate (default 5; 0 skips them)
   --cpu-duration S    measured window of each fixed-rate run, whole seconds (default 4)
   --cold-starts N     cold-start samples, a fresh gateway each (default 5)
+  --h2-clients N      h2c runs: connections (default 4)
+  --h2-streams N      h2c runs: concurrent streams per connection (default 10)
+  --no-h2c            skip the h2c runs even when h2load is on the PATH
   --no-nginx          skip nginx even when it is on the PATH
   --no-tls            skip the HTTP/1.1-over-TLS rows (gateway-tls, nginx-tls)
   --skip-cold-start   skip the cold-start measurement
@@ -65,6 +75,9 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
       'cpu-rate': { type: 'string' },
       'cpu-rounds': { type: 'string' },
       'cpu-duration': { type: 'string' },
+      'h2-clients': { type: 'string' },
+      'h2-streams': { type: 'string' },
+      'no-h2c': { type: 'boolean' },
       'no-nginx': { type: 'boolean' },
       'no-tls': { type: 'boolean' },
       'skip-cold-start': { type: 'boolean' },
@@ -83,6 +96,9 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
     cpuRounds: number('cpu-rounds', values['cpu-rounds'], 5, true, 0),
     // Whole seconds: autocannon paces a fixed rate in one-second windows (see runAtRate).
     cpuDurationS: number('cpu-duration', values['cpu-duration'], 4, true, 1),
+    h2Clients: number('h2-clients', values['h2-clients'], 4, true, 1),
+    h2Streams: number('h2-streams', values['h2-streams'], 10, true, 1),
+    noH2c: values['no-h2c'] ?? false,
     noNginx: values['no-nginx'] ?? false,
     noTls: values['no-tls'] ?? false,
     skipColdStart: values['skip-cold-start'] ?? false,

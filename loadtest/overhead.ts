@@ -8,10 +8,13 @@
  *     same self-signed certificate, on a second listener of the same process);
  *  2. CPU per request at a fixed rate: gateway and nginx again (and their TLS rows), interleaved over
  *     several rounds at one offered rate below saturation (see fixed-rate.ts for why): the budget figure;
+ *  2b. the same over h2c with prior knowledge, h2load as the load generator (when on the PATH):
+ *     the gateway's data port, and nginx's second port (`listen … http2`), both to the same
+ *     predictor over HTTP/1.1;
  *  3. cold starts: a fresh gateway, a local revision at zero, one request, timed.
  *
  * The gateway and nginx of phases 1 and 2 are started once, before the first measurement, and
- * stay up until phase 2 ends.
+ * stay up until phase 2b ends.
  *
  * Prints tables and writes the same figures to loadtest/results/overhead-<timestamp>.json.
  * Every child process is stopped (SIGTERM, then SIGKILL) on a normal end, an error and SIGINT.
@@ -24,6 +27,7 @@ import { coldStartOnce, type ColdStartSample } from './cold-start.js';
 import { fixedRateLines, fixedRateTable, roundOrder, summarizeFixedRate, TLS_TARGETS, type FixedRateSummary } from './fixed-rate.js';
 import { startGateway, writeColdStartConfig, writeStaticConfig, type RunningGateway } from './gateway.js';
 import { RATE_LEAD_IN_S, runAtRate, runTarget, stopLoad, type LoadSettings, type RateRun, type RateSettings } from './load.js';
+import { checkH2c, findH2load, runH2loadAtRate, type H2loadSettings } from './h2load.js';
 import { exchange, negotiated } from './net.js';
 import { findNginx, startNginx, type RunningNginx } from './nginx.js';
 import { USAGE, parseBenchArgs, type BenchOptions } from './options.js';
@@ -292,6 +296,93 @@ function printFixedRate(result: FixedRate): void {
   }
 }
 
+type H2cFixedRate = { settings: H2loadSettings & { rounds: number }; runs: RateRun[]; summary: FixedRateSummary } | { skipped: string };
+
+/**
+ * Phase 2b: the fixed-rate rounds again over h2c, h2load as the client: the gateway's data port
+ * (h2c with prior knowledge beside HTTP/1.1) and nginx's h2c port, interleaved as in phase 2.
+ */
+async function h2cFixedRate(
+  options: BenchOptions,
+  proxies: Proxies,
+  predictor: Child,
+  tmp: string,
+  ticksPerSecond: number | undefined,
+): Promise<H2cFixedRate> {
+  if (options.noH2c) return { skipped: '--no-h2c' };
+  if (options.cpuRounds === 0) return { skipped: '--cpu-rounds 0' };
+  if (ticksPerSecond === undefined) return { skipped: 'no /proc: CPU time is not measured' };
+  const h2load = findH2load();
+  if (h2load === undefined) return { skipped: 'h2load not on the PATH (Debian package nghttp2-client)' };
+  const targets: { target: string; url: string; child: Child }[] = [];
+  for (const { target, proxy } of proxyList(proxies)) {
+    if ('skipped' in proxy) continue;
+    const url = target === 'nginx' ? (proxy as RunningNginx).h2cUrl : proxy.url;
+    const problem = await checkH2c(url, INFER_PATH, INFER_BODY);
+    if (problem === undefined) targets.push({ target, url, child: proxy.child });
+    else log(`h2c ${target}: skipped, ${problem}`);
+  }
+  if (targets.length === 0) return { skipped: 'no proxy answered over h2c' };
+  const bodyFile = join(tmp, 'infer.json');
+  await writeFile(bodyFile, INFER_BODY);
+  const settings: H2loadSettings = {
+    rps: options.cpuRate,
+    durationS: options.cpuDurationS,
+    warmupS: RATE_LEAD_IN_S,
+    clients: options.h2Clients,
+    streams: options.h2Streams,
+    path: INFER_PATH,
+    bodyFile,
+  };
+  const rounds = options.cpuRounds;
+  log(
+    `\nh2c: CPU per request at a fixed rate, h2load with ${settings.clients} connections × up to ${settings.streams} streams: ` +
+      `${rounds} rounds × ${targets.map((t) => t.target).join(' and ')}, each run ${settings.warmupS} s warm-up + ${settings.durationS} s measured ` +
+      `at ${settings.rps} rps (about ${rounds * targets.length * (settings.warmupS + settings.durationS + 1)} s)`,
+  );
+  const runs: RateRun[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    const these: RateRun[] = [];
+    for (const t of roundOrder(targets, round)) {
+      these.push(
+        await runH2loadAtRate(h2load, t.target, round, t.url, settings, {
+          proxyPid: t.child.pid,
+          predictorPid: predictor.pid,
+          ticksPerSecond,
+        }),
+      );
+    }
+    runs.push(...these);
+    log(
+      `  round ${round}: ` +
+        these.map((r) => `${r.target} ${r.proxyCpuUsPerReq?.toFixed(1) ?? '—'} µs/req at ${r.rps.toFixed(0)} rps`).join(', '),
+    );
+  }
+  return { settings: { ...settings, rounds }, runs, summary: summarizeFixedRate(runs, runs[0]?.requestedRps ?? settings.rps, rounds) };
+}
+
+function printH2cFixedRate(result: H2cFixedRate): void {
+  if ('skipped' in result) {
+    log(`\nh2c CPU per request at a fixed rate: skipped (${result.skipped})`);
+    return;
+  }
+  const { settings, runs, summary } = result;
+  log(`\nh2c: CPU µs per 2xx response at ${summary.requestedRps} rps, ${settings.durationS} s measured per run:`);
+  log(fixedRateTable(summary));
+  log('\n' + fixedRateLines(summary).replace(/^gateway \/ nginx/, 'h2c: gateway / nginx'));
+  const noisy = runs.filter((r) => r.otherCpus !== null && r.otherCpus >= NOISY_OTHER_CPUS);
+  if (noisy.length > 0) {
+    log(
+      `note: other processes used at least ${NOISY_OTHER_CPUS} CPUs during ` +
+        noisy.map((r) => `${r.target} #${r.round} (${r.otherCpus!.toFixed(2)})`).join(', '),
+    );
+  }
+  const failing = runs.filter((r) => r.non2xx > 0 || r.errors > 0);
+  if (failing.length > 0) {
+    log('note: non-2xx/errors (measured part): ' + failing.map((r) => `${r.target} #${r.round} ${r.non2xx}/${r.errors}`).join(', '));
+  }
+}
+
 async function coldStarts(options: BenchOptions, tmp: string, predictorUrl: string) {
   const configPath = await writeColdStartConfig(tmp, { cliPath: CLI, startupDelayMs: COLD_STARTUP_DELAY_MS, warmUrl: predictorUrl });
   log(
@@ -369,7 +460,7 @@ async function main(argv: string[]): Promise<number> {
     log(`predictor: ${predictor.url} (pid ${predictor.child.pid})\n`);
 
     const gatewayProblems: string[] = [];
-    const { settings, rows, derived, atRate } = await withProxies(options, tmp, predictor.url, gatewayProblems, async (proxies) => {
+    const { settings, rows, derived, atRate, h2c } = await withProxies(options, tmp, predictor.url, gatewayProblems, async (proxies) => {
       const { settings, rows } = await throughput(options, proxies, predictor.url, predictor.child, ticksPerSecond);
       const derived = ratios(rows);
       log('\n' + throughputTable(rows));
@@ -386,7 +477,9 @@ async function main(argv: string[]): Promise<number> {
       }
       const atRate = await fixedRate(options, proxies, rows, predictor.child, ticksPerSecond);
       printFixedRate(atRate);
-      return { settings, rows, derived, atRate };
+      const h2c = await h2cFixedRate(options, proxies, predictor.child, tmp, ticksPerSecond);
+      printH2cFixedRate(h2c);
+      return { settings, rows, derived, atRate, h2c };
     });
     printProblems('gateway warn/error output during the throughput and fixed-rate runs', gatewayProblems);
 
@@ -422,6 +515,7 @@ async function main(argv: string[]): Promise<number> {
       targets: rows,
       ratios: derived,
       fixedRate: atRate,
+      h2cFixedRate: h2c,
       coldStart: 'skipped' in cold ? cold : { startupDelayMs: COLD_STARTUP_DELAY_MS, warmRequests: COLD_WARM_REQUESTS, ...cold },
       gatewayProblems,
     };

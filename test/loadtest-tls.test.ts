@@ -17,7 +17,7 @@ describe('nginx config for the TLS rows', () => {
   const certificate = { certFile: '/tmp/b/bench.crt', keyFile: '/tmp/b/bench.key' };
 
   it('adds an ssl server with the certificate over the same upstream', () => {
-    const conf = nginxConfig('/tmp/n', 8001, new URL('http://127.0.0.1:9000'), { port: 8002, certificate });
+    const conf = nginxConfig('/tmp/n', 8001, new URL('http://127.0.0.1:9000'), { tls: { port: 8002, certificate } });
     expect(conf).toContain('listen 127.0.0.1:8001;');
     expect(conf).toContain('listen 127.0.0.1:8002 ssl;');
     expect(conf).toContain('ssl_certificate /tmp/b/bench.crt;');

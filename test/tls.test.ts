@@ -6,6 +6,7 @@
  */
 import { copyFileSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { connect as http2Connect } from 'node:http2';
 import { Agent, request as httpsRequest } from 'node:https';
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
@@ -219,13 +220,36 @@ ${ECHO_SERVICE()}`;
     v13.destroy();
   });
 
-  it('ALPN: http/1.1 is chosen; a client offering only h2 gets a no_application_protocol alert, not a hang', async () => {
+  it('ALPN: h2 is chosen when offered, http/1.1 otherwise; an h2 request over TLS reaches the endpoint as https', async () => {
     const both = await handshake(port, { servername: 'a.example.test', ALPNProtocols: ['h2', 'http/1.1'] });
-    expect(both.alpnProtocol).toBe('http/1.1');
+    expect(both.alpnProtocol).toBe('h2');
     both.destroy();
-    await expect(handshake(port, { servername: 'a.example.test', ALPNProtocols: ['h2'] })).rejects.toMatchObject({
-      code: 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL',
-    });
+    const h1 = await handshake(port, { servername: 'a.example.test', ALPNProtocols: ['http/1.1'] });
+    expect(h1.alpnProtocol).toBe('http/1.1');
+    h1.destroy();
+
+    const session = http2Connect(`https://a.example.test:${port}`, { ca: ca.ca, host: '127.0.0.1', servername: 'a.example.test' });
+    session.on('error', () => {});
+    try {
+      const stream = session.request({ ':method': 'GET', ':path': '/echo/over-h2' });
+      stream.end();
+      const [headers, text] = await new Promise<[IncomingHttpHeaders & { ':status'?: number }, string]>((resolve, reject) => {
+        let head: IncomingHttpHeaders = {};
+        let body = '';
+        stream.on('response', (h) => (head = h));
+        stream.setEncoding('utf8');
+        stream.on('data', (chunk: string) => (body += chunk));
+        stream.on('end', () => resolve([head, body]));
+        stream.on('error', reject);
+      });
+      expect(headers[':status']).toBe(200);
+      expect(headers['sluice-revision']).toBe('echo-1');
+      expect(JSON.parse(text)).toEqual({ url: '/echo/over-h2' });
+      expect(echoed['x-forwarded-proto']).toBe('https');
+      expect(echoed.host).toBe(`a.example.test:${port}`);
+    } finally {
+      session.destroy();
+    }
   });
 
   it('requests over TLS reach a local predictor revision, with the headers cleartext requests get', async () => {
@@ -535,5 +559,18 @@ ${certificates}
     expect(lines.some((l) => l.level === 40 && l.msg.startsWith('tls: listen, alpn and handshakeTimeoutSeconds take a restart'))).toBe(
       true,
     );
+  });
+});
+
+describe('a TLS listener that offers http/1.1 only', () => {
+  it('a client offering only h2 gets a no_application_protocol alert, not a hang', async () => {
+    const gw = await start(echoOnly(), { tls: { certificates: [{ certFile: a.certFile, keyFile: a.keyFile }], alpn: ['http/1.1'] } });
+    const port = gw.tlsPort!;
+    const both = await handshake(port, { servername: 'a.example.test', ALPNProtocols: ['h2', 'http/1.1'] });
+    expect(both.alpnProtocol).toBe('http/1.1');
+    both.destroy();
+    await expect(handshake(port, { servername: 'a.example.test', ALPNProtocols: ['h2'] })).rejects.toMatchObject({
+      code: 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL',
+    });
   });
 });

@@ -30,7 +30,7 @@ import { LocalDriver, type LocalDriverOptions } from '../scaler/local.js';
 import { StaticDriver } from '../scaler/static.js';
 import { createMetrics } from '../stats/metrics.js';
 import { adminControl } from './admin-control.js';
-import { dataPortListener, http1Transport } from './protocols.js';
+import { dataPort, http1Transport } from './protocols.js';
 import { CertificateLoadError } from '../downstream/certificate-store.js';
 import { TlsTermination, type SecretSourceFactory } from './tls-termination.js';
 
@@ -144,7 +144,8 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
   }
   const local = new LocalDriver({ ...options.localDriver, logger: logger.child({ component: 'local-driver' }) });
   const drivers = { local, static: new StaticDriver(), ...(kube ? { kubernetes: kube.driver } : {}) };
-  const listener = tls === undefined ? dataPortListener(logger) : tls.listener(dataPortListener(logger));
+  const port = dataPort(logger, config.http2);
+  const listener = tls === undefined ? port.listener : tls.listener(port.listener, (socket) => port.serveH2(socket));
   const gw = new Gateway({
     logger,
     drivers,

@@ -275,6 +275,25 @@ const tlsSettingsSchema = z
   })
   .strict();
 
+/**
+ * HTTP/2 on the data port: h2c with prior knowledge on the cleartext port (and h2 over TLS by ALPN),
+ * with the limits every client session gets. Read at start; a change takes a restart.
+ */
+const http2Settings = z
+  .object({
+    /** Serve h2c with prior knowledge on the cleartext data port (a connection that opens with the HTTP/2 preface). Default true. */
+    h2c: z.boolean().default(true),
+    /** Streams one client may have open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused. Default 250. */
+    maxConcurrentStreams: z.number().int().min(1).max(10_000).default(250),
+    /** Largest request header list in bytes, as HTTP/2 counts it (name + value + 32 per field); a larger one gets a stream reset. Default 16384. */
+    maxHeaderListSize: z.number().int().min(1024).max(1_048_576).default(16_384),
+    /** A connection with no open stream for this long is closed with GOAWAY. Default 65. */
+    idleTimeoutSeconds: z.number().positive().max(3600).default(65),
+    /** Streams a client may reset within any second; one more closes its connection with GOAWAY ENHANCE_YOUR_CALM (rapid reset, CVE-2023-44487). Default 100. */
+    maxResetsPerSecond: z.number().int().min(1).max(100_000).default(100),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     /** Data port address, HOST:PORT, or `off` for no cleartext listener (with a `tls` block); the CLI's --listen wins. */
@@ -288,6 +307,8 @@ export const configSchema = z
     admin: hostPort.default('127.0.0.1:8081'),
     /** Knative config-autoscaler keys (kebab-case) as cluster defaults. */
     autoscaler: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+    /** HTTP/2 on the data port; all defaults when absent. */
+    http2: http2Settings.prefault({}),
     services: z.array(serviceSchema).default([]),
     /** Kubernetes mode settings; all defaults when absent. */
     kubernetes: kubernetesSettingsSchema.optional(),
@@ -303,3 +324,4 @@ export type LocalRevision = Extract<RawRevision, { backend: 'local' }>;
 export type KubernetesRevision = Extract<RawRevision, { backend: 'kubernetes' }>;
 export type KubernetesSettings = z.infer<typeof kubernetesSettingsSchema>;
 export type TlsSettings = z.infer<typeof tlsSettingsSchema>;
+export type Http2Settings = z.infer<typeof http2Settings>;

@@ -11,6 +11,7 @@ import type { Http1Response } from './http1-response.js';
 import { Http1Server } from './http1-server.js';
 import { nativeParser, type ParserFence } from './native-parser.js';
 import { NodeHttpServer } from './node-http-server.js';
+import type { H2cHandoff } from './preface.js';
 
 export type DataPortKind = 'http1' | 'node';
 
@@ -57,6 +58,8 @@ export interface DataPortServer {
 export interface DataPortOptions {
   keepAliveTimeoutMs?: number;
   headersTimeoutMs?: number;
+  /** h2c with prior knowledge: where a connection that opens with the HTTP/2 preface goes (http2-sessions.ts). */
+  h2c?: H2cHandoff;
 }
 
 /** A data-port server of the kind chosen. */

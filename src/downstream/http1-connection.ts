@@ -18,6 +18,7 @@ import type { Socket } from 'node:net';
 import { Http1Request, type BodyFlowControl } from './http1-request.js';
 import type { Http1Response, ResponseOwner } from './http1-response.js';
 import { isParseError, type NativeParser, type NativeParserModule, type ParseError } from './native-parser.js';
+import { prefaceAtStart, type H2cHandoff } from './preface.js';
 import { isWebSocketUpgrade } from './upgrade-request.js';
 
 /** The response class a server makes (Http1Response, or a subclass such as the queue-proxy's). */
@@ -31,6 +32,8 @@ export interface ConnectionHost {
   readonly Response: ResponseClass;
   /** The server is stopping: answer what is in progress with `Connection: close`. */
   readonly closing: boolean;
+  /** Where a connection that begins with the HTTP/2 preface goes (preface.ts); none: refused like any bad head. */
+  readonly h2c: H2cHandoff | undefined;
   request(req: Http1Request, res: Http1Response): void;
   /** A response is over: ended (`writableFinished`) or cut short with its connection. Once per response. */
   responseClosed(res: Http1Response): void;
@@ -285,6 +288,11 @@ export class Http1Connection implements BodyFlowControl, ResponseOwner {
       this.refusal = undefined;
       if (refusal === HTTP_09) return this.drop();
       if (refusal !== undefined) return this.refuse(refusal);
+      // llhttp stops at an HTTP/2 preface: h2c with prior knowledge, when it opens the connection.
+      if (result.code === 'HPE_PAUSED_H2_UPGRADE' && this.host.h2c !== undefined) {
+        const head = prefaceAtStart(this.socket, chunk, result.bytesParsed);
+        if (head !== undefined) return this.handOverH2c(this.host.h2c, head);
+      }
       // RFC 9112 §9.6: requests after one that asked to close are ignored, not refused.
       if (result.code !== 'HPE_CLOSED_CONNECTION' || this.req === undefined) return this.refuse(result);
       this.detach();
@@ -323,6 +331,20 @@ export class Http1Connection implements BodyFlowControl, ResponseOwner {
     // Bytes after the head wait in the socket until the upgrade handler reads (as http.Server does).
     (this.socket as { readableFlowing: boolean | null }).readableFlowing = null;
     this.host.upgrade(req, this.socket, head);
+  }
+
+  /** The connection speaks HTTP/2: the sessions take the socket and the bytes read from it; the data port reads no more. */
+  private handOverH2c(h2c: H2cHandoff, head: Buffer): void {
+    this.detach();
+    this.gone = true;
+    const socket = this.socket;
+    socket.setTimeout(0);
+    socket.off('timeout', socketOnTimeout);
+    socket.off('error', socketOnError);
+    socket.off('close', socketOnClose);
+    this.host.forget(this);
+    this.parser.close();
+    h2c.serve(socket, head);
   }
 
   /**

@@ -10,6 +10,7 @@ import { Http1Connection, type ConnectionHost, type ResponseClass } from './http
 import type { Http1Request } from './http1-request.js';
 import { Http1Response, keepAliveHeader } from './http1-response.js';
 import { nativeParser, type NativeParserModule, type ParseError, type ParserFence } from './native-parser.js';
+import type { H2cHandoff } from './preface.js';
 import { refuseOnSocket } from './refusal.js';
 
 export interface Http1Handlers {
@@ -28,12 +29,15 @@ export interface Http1ServerOptions {
   Response?: ResponseClass;
   /** Node's parser as the fence found it (default: this process's verdict). */
   parser?: ParserFence;
+  /** Where a connection that begins with the HTTP/2 preface goes (h2c with prior knowledge); without it, it is refused with 400. */
+  h2c?: H2cHandoff;
 }
 
 export class Http1Server implements ConnectionHost {
   readonly native: NativeParserModule;
   readonly keepAliveLine: string;
   readonly Response: ResponseClass;
+  readonly h2c: H2cHandoff | undefined;
   closing = false;
   private readonly server: Server;
   private readonly connections = new Set<Http1Connection>();
@@ -55,6 +59,7 @@ export class Http1Server implements ConnectionHost {
     this.keepAliveTimeoutMs = options.keepAliveTimeoutMs ?? 65_000;
     this.headersTimeoutMs = options.headersTimeoutMs ?? 60_000;
     this.Response = options.Response ?? Http1Response;
+    this.h2c = options.h2c;
     this.keepAliveLine = keepAliveHeader(this.keepAliveTimeoutMs);
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, this.onConnection);
   }
@@ -87,9 +92,9 @@ export class Http1Server implements ConnectionHost {
     return this.server.address() as AddressInfo | null;
   }
 
-  /** Open connections. */
+  /** Open connections (h2c sessions included). */
   get connectionCount(): number {
-    return this.connections.size;
+    return this.connections.size + (this.h2c?.sessionCount ?? 0);
   }
 
   /**
@@ -101,19 +106,22 @@ export class Http1Server implements ConnectionHost {
     clearInterval(this.sweeper);
     // net.Server calls back once its sockets are destroyed, which can be before each one's
     // 'close' event (where a connection is forgotten): wait for those too.
-    return new Promise<void>((resolve) => this.server.close(() => resolve())).then(
-      () => new Promise<void>((resolve) => (this.connections.size === 0 ? resolve() : (this.drained = resolve))),
-    );
+    const sessions = this.h2c?.close();
+    return new Promise<void>((resolve) => this.server.close(() => resolve()))
+      .then(() => new Promise<void>((resolve) => (this.connections.size === 0 ? resolve() : (this.drained = resolve))))
+      .then(() => sessions);
   }
 
   /** Close connections with no request in progress; the others close after their response. */
   closeIdleConnections(): void {
     for (const conn of this.connections) conn.closeWhenIdle();
+    this.h2c?.closeIdleSessions();
   }
 
   closeAllConnections(): void {
     for (const conn of this.connections) conn.socket.destroy();
     for (const socket of this.upgraded) socket.destroy();
+    this.h2c?.closeAllSessions();
   }
 
   // --- ConnectionHost ---

@@ -13,6 +13,7 @@
  */
 import { createServer, ServerResponse, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { prefaceOf, type H2cHandoff } from './preface.js';
 import { refuseOnSocket } from './refusal.js';
 import { isWebSocketUpgrade } from './upgrade-request.js';
 
@@ -28,6 +29,11 @@ export interface NodeHttpServerOptions {
   keepAliveTimeoutMs?: number;
   /** How long a request head may take to arrive in full, ms (default 60 s). */
   headersTimeoutMs?: number;
+  /**
+   * Where a connection that begins with the HTTP/2 preface goes (h2c with prior knowledge). With
+   * it, a connection's first bytes are read here before node:http's parser gets them back.
+   */
+  h2c?: H2cHandoff;
 }
 
 /** Asked of listen(); the kernel caps it at net.core.somaxconn. */
@@ -44,6 +50,9 @@ export class NodeHttpServer {
   private readonly served = new WeakSet<Socket>();
   private readonly headersTimeoutMs: number;
   private readonly keepAliveTimeoutMs: number;
+  private readonly h2c: H2cHandoff | undefined;
+  /** Sockets whose first bytes have not yet told HTTP/1.1 from HTTP/2 (sniff): idle, as far as closing goes. */
+  private readonly sniffing = new Set<Socket>();
   private closing = false;
 
   constructor(
@@ -67,6 +76,10 @@ export class NodeHttpServer {
       },
       this.onRequest,
     );
+    this.h2c = options.h2c;
+    // node:http's own connection listener runs only once the first bytes tell HTTP/1.1 (sniff).
+    const http1 = this.h2c === undefined ? undefined : (this.server.listeners('connection') as ((socket: Socket) => void)[]);
+    if (http1 !== undefined) this.server.removeAllListeners('connection');
     this.server.on('upgrade', this.onUpgrade);
     this.server.on('connect', this.onConnect);
     this.server.on('clientError', this.onClientError);
@@ -81,6 +94,38 @@ export class NodeHttpServer {
       }, this.keepAliveTimeoutMs).unref();
       socket.once('close', () => clearTimeout(idle));
     });
+    if (http1 !== undefined) this.server.on('connection', (socket: Socket) => this.sniff(socket, http1, this.h2c!));
+  }
+
+  /**
+   * Read a connection's first bytes: the HTTP/2 preface hands it to the HTTP/2 sessions; anything
+   * else goes to node:http's parser with those bytes put back. One read and one unshift per
+   * connection, nothing per request.
+   */
+  private sniff(socket: Socket, http1: ((socket: Socket) => void)[], h2c: H2cHandoff): void {
+    let head: Buffer | undefined;
+    const onData = (chunk: Buffer): void => {
+      head = head === undefined ? chunk : Buffer.concat([head, chunk]);
+      const kind = prefaceOf(head);
+      if (kind === 'more') return;
+      this.sniffing.delete(socket);
+      socket.off('data', onData);
+      socket.off('error', ignoreError);
+      // Not flowing: the bytes wait in the socket for whoever reads next.
+      (socket as { readableFlowing: boolean | null }).readableFlowing = null;
+      if (kind === 'h2') {
+        this.served.add(socket);
+        this.sockets.delete(socket);
+        return h2c.serve(socket, head);
+      }
+      socket.unshift(head);
+      for (const listener of http1) listener.call(this.server, socket);
+    };
+    this.sniffing.add(socket);
+    socket.once('close', () => this.sniffing.delete(socket));
+    // Until a parser owns the socket, its errors only close it.
+    socket.on('error', ignoreError);
+    socket.on('data', onData);
   }
 
   /** Resolves with the bound address. */
@@ -108,9 +153,9 @@ export class NodeHttpServer {
     return this.server.address() as AddressInfo | null;
   }
 
-  /** Open HTTP connections (not counting handed-over upgrades). */
+  /** Open HTTP connections (not counting handed-over upgrades; h2c sessions included). */
   get connectionCount(): number {
-    let n = 0;
+    let n = this.h2c?.sessionCount ?? 0;
     for (const socket of this.sockets) if (!this.upgraded.has(socket)) n++;
     return n;
   }
@@ -119,13 +164,18 @@ export class NodeHttpServer {
   close(): Promise<void> {
     this.closing = true;
     for (const res of this.open) this.closeAfter(res);
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    // As node:http's close() closes its idle connections: those not yet handed to it are idle too.
+    for (const socket of this.sniffing) socket.destroy();
+    const sessions = this.h2c?.close();
+    return new Promise<void>((resolve) => this.server.close(() => resolve())).then(() => sessions);
   }
 
   /** Close connections with no request in progress; the others close after their response. */
   closeIdleConnections(): void {
     for (const res of this.open) this.closeAfter(res);
     this.server.closeIdleConnections();
+    for (const socket of this.sniffing) socket.destroy();
+    this.h2c?.closeIdleSessions();
   }
 
   /** The response's connection closes once it is sent: `Connection: close` if its head is still to go. */
@@ -138,6 +188,8 @@ export class NodeHttpServer {
   closeAllConnections(): void {
     this.server.closeAllConnections();
     for (const socket of this.upgraded) socket.destroy();
+    for (const socket of this.sniffing) socket.destroy();
+    this.h2c?.closeAllSessions();
   }
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
@@ -204,3 +256,5 @@ export class NodeHttpServer {
     refuseOnSocket(err, socket);
   };
 }
+
+function ignoreError(): void {}
