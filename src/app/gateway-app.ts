@@ -145,7 +145,7 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
   const local = new LocalDriver({ ...options.localDriver, logger: logger.child({ component: 'local-driver' }) });
   const drivers = { local, static: new StaticDriver(), ...(kube ? { kubernetes: kube.driver } : {}) };
   const port = dataPort(logger, config.http2);
-  const listener = tls === undefined ? port.listener : tls.listener(port.listener, (socket) => port.serveH2(socket));
+  const listener = tls === undefined ? port.listener : tls.listener(port.listener, port.serveH2);
   const gw = new Gateway({
     logger,
     drivers,

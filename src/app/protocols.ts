@@ -17,9 +17,9 @@ export const http1Transport: TransportFactory = (origin, limits) => new Upstream
 
 /** The data port's server (a gateway's ListenerFactory, which TLS (tls-termination.ts) wraps), and where TLS sends ALPN-h2 connections. */
 export interface DataPort {
-  listener(handlers: ListenerHandlers): DataPortServer;
+  readonly listener: (handlers: ListenerHandlers) => DataPortServer;
   /** Serve a TLS connection that chose h2 with the same HTTP/2 sessions as h2c (once `listener` was called). */
-  serveH2(socket: TLSSocket): void;
+  readonly serveH2: (socket: TLSSocket) => void;
 }
 
 /**
@@ -37,12 +37,12 @@ export function dataPort(logger: Logger, http2: Http2Settings): DataPort {
     );
   let sessions: Http2Sessions | undefined;
   return {
-    listener(handlers) {
+    listener: (handlers) => {
       sessions = http2Sessions(handlers, http2, logger);
       if (http2.h2c) return createDataPortServer(choice.kind, handlers, { h2c: sessions });
       return withSessions(createDataPortServer(choice.kind, handlers), sessions);
     },
-    serveH2(socket) {
+    serveH2: (socket) => {
       if (sessions === undefined) socket.destroy();
       else sessions.serveSecure(socket);
     },
