@@ -99,7 +99,7 @@ function servedFingerprint(port: number): Promise<string> {
 }
 
 describe('sluice gateway with a tls block', () => {
-  it('curl reaches a predictor over TLS, verified with the CA; the log names both listeners', async () => {
+  it('curl reaches a predictor over TLS with HTTP/1.1 and h2, verified with the CA; the log names both listeners', async () => {
     const file = config(
       'curl',
       `autoscaler:
@@ -128,23 +128,29 @@ services:
 
     const url = `https://a.example.test:${port}`;
     const resolve = `a.example.test:${port}:127.0.0.1`;
-    const infer = await curl([
-      '--cacert',
-      ca.caFile,
-      '--resolve',
-      resolve,
-      '-H',
-      'content-type: application/json',
-      '-d',
-      JSON.stringify(IRIS_ROW),
-      '--write-out',
-      '\n%{http_code} %{http_version} %{ssl_verify_result}',
-      `${url}/v2/models/iris/infer`,
-    ]);
-    expect(infer.stderr).toBe('');
-    const [body, status] = infer.stdout.split('\n');
-    expect(status).toBe('200 1.1 0');
-    expect((JSON.parse(body!) as { outputs: { data: number[] }[] }).outputs[0]!.data).toEqual([2]);
+    for (const [flag, version] of [
+      ['--http1.1', '1.1'],
+      ['--http2', '2'],
+    ] as const) {
+      const infer = await curl([
+        flag,
+        '--cacert',
+        ca.caFile,
+        '--resolve',
+        resolve,
+        '-H',
+        'content-type: application/json',
+        '-d',
+        JSON.stringify(IRIS_ROW),
+        '--write-out',
+        '\n%{http_code} %{http_version} %{ssl_verify_result}',
+        `${url}/v2/models/iris/infer`,
+      ]);
+      expect(infer.stderr).toBe('');
+      const [body, status] = infer.stdout.split('\n');
+      expect(status).toBe(`200 ${version} 0`);
+      expect((JSON.parse(body!) as { outputs: { data: number[] }[] }).outputs[0]!.data).toEqual([2]);
+    }
 
     const missing = await curl(['--cacert', ca.caFile, '--resolve', resolve, '--write-out', '\n%{http_code}', `${url}/nowhere`]);
     const [error, code] = missing.stdout.split('\n');
