@@ -29,7 +29,7 @@ import { LocalDriver, type LocalDriverOptions } from '../scaler/local.js';
 import { StaticDriver } from '../scaler/static.js';
 import { createMetrics } from '../stats/metrics.js';
 import { adminControl } from './admin-control.js';
-import { dataPortListener, http1Transport } from './protocols.js';
+import { dataPortListener, upstreamTransport } from './protocols.js';
 
 export interface GatewayAppOptions {
   /** The config as first loaded from `source` (the caller reports an invalid one). */
@@ -107,7 +107,7 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
   }
   const local = new LocalDriver({ ...options.localDriver, logger: logger.child({ component: 'local-driver' }) });
   const drivers = { local, static: new StaticDriver(), ...(kube ? { kubernetes: kube.driver } : {}) };
-  const gw = new Gateway({ logger, drivers, listener: dataPortListener(logger), transport: http1Transport });
+  const gw = new Gateway({ logger, drivers, listener: dataPortListener(logger), transport: upstreamTransport });
   const metrics = createMetrics(gw, { defaultMetrics: options.defaultMetrics });
   const queueProxyMetrics = new QueueProxyMetrics({ token });
   const loop = new AutoscalerLoop({
