@@ -20,9 +20,16 @@ import { constants, type ServerHttp2Stream } from 'node:http2';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket, WebSocketServer } from 'ws';
+import { pino } from 'pino';
+import { dataPortListener, upstreamTransport } from '../src/app/protocols.js';
+import { parseConfig } from '../src/config/load.js';
+import { Gateway } from '../src/gateway/gateway.js';
+import { KubernetesDriver } from '../src/kube/deployment-driver.js';
 import type { ErrorBody } from './support/bodies.js';
 import { certFolder, type CertFolder, type Pem } from './support/certs.js';
 import { FIXTURES, startGateway, until, type StartOptions, type TestGateway } from './support/harness.js';
+import { DEPLOYMENTS, ENDPOINT_SLICES, FakeKubeServer, deploymentManifest, loadKubeConfig } from './support/fake-kube/index.js';
 import { echo, h2Server, type H2Server, type H2ServerOptions, type StreamHandler } from './support/h2-server.js';
 
 let gw: TestGateway | undefined;
@@ -513,6 +520,133 @@ services:
     expect(h2.sessions).toHaveLength(1); // the ALPN probe's connection carries the session
     const one = await send(g.port, { path: '/which', headers: { host: 'one.test' } });
     expect([one.status, one.body]).toEqual([200, 'h1 1.1']);
+  });
+});
+
+describe('kubernetes endpoints', () => {
+  it("EndpointSlice endpoints (http://pod-ip:port) are reached with the revision's protocol: h2c, and h2 over TLS", async () => {
+    const cleartext = await server();
+    const secure = await server(echo, { tls: { key: serverPem.key, cert: serverPem.cert } });
+    const fake = await FakeKubeServer.start();
+    cleanups.push(() => fake.close());
+    const slice = (service: string, port: number) => ({
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: `${service}-x1`, namespace: 'models', labels: { 'kubernetes.io/service-name': service } },
+      addressType: 'IPv4',
+      endpoints: [{ addresses: ['127.0.0.1'], conditions: { ready: true, serving: true, terminating: false } }],
+      ports: [{ name: 'http', port, protocol: 'TCP' }],
+    });
+    for (const [name, port] of [
+      ['plain', cleartext.port],
+      ['secure', secure.port],
+    ] as const) {
+      fake.store.create(DEPLOYMENTS, 'models', deploymentManifest(name, 1));
+      fake.store.create(ENDPOINT_SLICES, 'models', slice(name, port));
+    }
+    const logger = pino({ level: 'silent' });
+    const driver = new KubernetesDriver({ kubeConfig: await loadKubeConfig(fake.url), namespace: 'models', logger });
+    const gateway = new Gateway({
+      logger,
+      drivers: { kubernetes: driver },
+      listener: dataPortListener(logger),
+      transport: upstreamTransport,
+    });
+    cleanups.push(async () => {
+      await gateway.close(100);
+      await driver.close();
+    });
+    gateway.apply(
+      parseConfig({
+        services: [
+          {
+            name: 'plain',
+            match: { hosts: ['plain.test'] },
+            revisions: [{ name: 'a', backend: 'kubernetes', deployment: 'plain', service: 'plain', protocol: 'h2c' }],
+            traffic: [{ revision: 'a', percent: 100 }],
+          },
+          {
+            name: 'secure',
+            match: { hosts: ['secure.test'] },
+            revisions: [
+              {
+                name: 'a',
+                backend: 'kubernetes',
+                deployment: 'secure',
+                service: 'secure',
+                protocol: 'h2',
+                tls: { caFile: ca.certFile, serverName: 'iris.test' },
+              },
+            ],
+            traffic: [{ revision: 'a', percent: 100 }],
+          },
+        ],
+      }),
+    );
+    const { port } = await gateway.listen('127.0.0.1', 0);
+    for (const [host, scheme, up] of [
+      ['plain.test', 'http', cleartext],
+      ['secure.test', 'https', secure],
+    ] as const) {
+      const r = await send(port, { path: `/v2/models/${host}`, headers: { host } });
+      expect(r.status).toBe(200);
+      expect(json(r).headers).toMatchObject({ ':scheme': scheme, ':authority': host, ':path': `/v2/models/${host}` });
+      expect(up.sessions).toHaveLength(1);
+    }
+  });
+});
+
+describe('WebSocket upgrades to an endpoint over TLS', () => {
+  it.each([
+    {
+      label: 'the configured CA and server name: the upgrade is verified and served',
+      serverName: 'iris.test',
+      caFile: () => ca.certFile,
+      want: 'open',
+    },
+    {
+      label: 'a CA that did not sign the certificate: refused, never sent in cleartext',
+      serverName: undefined,
+      caFile: () => otherCa.certFile,
+      want: 'refused',
+    },
+  ])('$label', async ({ serverName, caFile, want }) => {
+    const https: HttpsServer = createHttpsServer({ key: serverPem.key, cert: serverPem.cert });
+    const wss = new WebSocketServer({ server: https });
+    const upgrades: string[] = [];
+    wss.on('connection', (ws, req) => {
+      upgrades.push(String((req.socket as TLSSocket).servername));
+      ws.on('message', (m) => ws.send(`echo:${(m as Buffer).toString()}`));
+    });
+    await new Promise<void>((resolve) => https.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => {
+      wss.close();
+      https.closeAllConnections();
+      return new Promise<void>((resolve) => https.close(() => resolve()));
+    });
+    const port = (https.address() as { port: number }).port;
+    const tls =
+      serverName === undefined
+        ? `{ caFile: ${JSON.stringify(caFile())} }`
+        : `{ caFile: ${JSON.stringify(caFile())}, serverName: ${serverName} }`;
+    const g = await gateway(oneRevision(`backend: static\nurls: [https://127.0.0.1:${port}]\ntls: ${tls}`));
+    const ws = new WebSocket(`ws://127.0.0.1:${g.port}/ws`);
+    const opened = await new Promise<string>((resolve) => {
+      ws.once('open', () => resolve('open'));
+      ws.once('unexpected-response', (_req, res) => resolve(`refused ${res.statusCode}`));
+      ws.once('error', () => resolve('error'));
+    });
+    if (want === 'open') {
+      expect(opened).toBe('open');
+      const reply = new Promise<string>((resolve) => ws.once('message', (m) => resolve((m as Buffer).toString())));
+      ws.send('hello');
+      expect(await reply).toBe('echo:hello');
+      expect(upgrades).toEqual(['iris.test']);
+    } else {
+      expect(opened).toBe('refused 502');
+      expect(upgrades).toEqual([]);
+    }
+    ws.terminate();
   });
 });
 
