@@ -11,7 +11,7 @@
  */
 import { constants, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import { h1Fields, h2RequestHeaders } from './h2-headers.js';
-import type { Http2Endpoint } from './http2-session.js';
+import type { EndpointSession } from './http2-session.js';
 import type { Progress, RequestBody, UpstreamCall, UpstreamHandler, UpstreamRequest } from './upstream-connection.js';
 import { UpstreamError } from './upstream-error.js';
 
@@ -36,7 +36,7 @@ const ERROR_CODES = [
 /** What a call tells its transport. */
 export interface StreamOwner {
   /** A stream of `session` closed: room for another. */
-  streamClosed(session: Http2Endpoint): void;
+  streamClosed(session: EndpointSession): void;
 }
 
 export class Http2Call implements UpstreamCall {
@@ -45,7 +45,7 @@ export class Http2Call implements UpstreamCall {
   /** The wait for room on a session (only while waiting). */
   timer: NodeJS.Timeout | undefined;
   private handler: UpstreamHandler | undefined;
-  private session: Http2Endpoint | undefined;
+  private session: EndpointSession | undefined;
   private stream: ClientHttp2Stream | undefined;
   /** The streamed body being sent (null when none, sent whole, or finished). */
   private body: RequestBody | null = null;
@@ -64,7 +64,7 @@ export class Http2Call implements UpstreamCall {
   }
 
   /** Open the stream on `session` (which has room) and send the request. */
-  start(session: Http2Endpoint, scheme: 'http' | 'https'): void {
+  start(session: EndpointSession, scheme: 'http' | 'https'): void {
     this.done = true;
     clearTimeout(this.timer);
     this.session = session;

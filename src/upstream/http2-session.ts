@@ -12,14 +12,14 @@ import { UpstreamError } from './upstream-error.js';
 /** What a session tells its transport. */
 export interface SessionOwner {
   /** The endpoint's SETTINGS arrived (first or changed): streams may start. */
-  sessionReady(session: Http2Endpoint): void;
+  sessionReady(session: EndpointSession): void;
   /** The session takes no new stream (GOAWAY, or closed); `connectError` when it never stood. */
-  sessionGone(session: Http2Endpoint, connectError: Error | undefined): void;
+  sessionGone(session: EndpointSession, connectError: Error | undefined): void;
   /** The session has closed: nothing of it is left. */
-  sessionClosed(session: Http2Endpoint): void;
+  sessionClosed(session: EndpointSession): void;
 }
 
-export class Http2Endpoint {
+export class EndpointSession {
   readonly h2: ClientHttp2Session;
   /** The endpoint's first SETTINGS arrived. */
   ready = false;

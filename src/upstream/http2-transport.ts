@@ -13,7 +13,7 @@ import { connect as netConnect } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { UpstreamTls } from '../config/upstream-tls.js';
 import { Http2Call } from './http2-call.js';
-import { Http2Endpoint, type SessionOwner } from './http2-session.js';
+import { EndpointSession, type SessionOwner } from './http2-session.js';
 import { connectTls, tlsTarget, type TlsTarget } from './tls-connect.js';
 import type { UpstreamCall, UpstreamHandler, UpstreamRequest } from './upstream-connection.js';
 import { UpstreamError } from './upstream-error.js';
@@ -29,9 +29,9 @@ export interface Http2TransportOptions {
 
 export class Http2Transport implements SessionOwner {
   /** The session new streams go to (none until the first request, or after one went away). */
-  private session: Http2Endpoint | undefined;
+  private session: EndpointSession | undefined;
   /** Every session not yet closed, the one going away included. */
-  private readonly sessions = new Set<Http2Endpoint>();
+  private readonly sessions = new Set<EndpointSession>();
   /** Requests waiting for room, oldest first from `waitingFrom`; done ones are skipped. */
   private waiting: Array<Http2Call | undefined> = [];
   private waitingFrom = 0;
@@ -95,11 +95,11 @@ export class Http2Transport implements SessionOwner {
 
   // --- SessionOwner, StreamOwner ---
 
-  sessionReady(session: Http2Endpoint): void {
+  sessionReady(session: EndpointSession): void {
     if (session === this.session) this.dispatch(session);
   }
 
-  sessionGone(session: Http2Endpoint, connectError: Error | undefined): void {
+  sessionGone(session: EndpointSession, connectError: Error | undefined): void {
     if (session !== this.session) return;
     this.session = undefined;
     if (this.closed || this.waitingFrom === this.waiting.length) return;
@@ -111,22 +111,22 @@ export class Http2Transport implements SessionOwner {
     this.open();
   }
 
-  sessionClosed(session: Http2Endpoint): void {
+  sessionClosed(session: EndpointSession): void {
     this.sessions.delete(session);
   }
 
-  streamClosed(session: Http2Endpoint): void {
+  streamClosed(session: EndpointSession): void {
     session.active--;
     if (session === this.session && this.waitingFrom < this.waiting.length) this.dispatch(session);
   }
 
   // --- internals ---
 
-  private open(): Http2Endpoint {
+  private open(): EndpointSession {
     let socket = this.socket;
     this.socket = undefined;
     if (socket === undefined && this.tls !== undefined) socket = connectTls(this.tls, ['h2']);
-    const session = new Http2Endpoint(
+    const session = new EndpointSession(
       this,
       this.authority,
       socket ?? netConnect({ host: this.host, port: this.port }),
@@ -138,7 +138,7 @@ export class Http2Transport implements SessionOwner {
   }
 
   /** Start waiting requests, oldest first, while the session has room. */
-  private dispatch(session: Http2Endpoint): void {
+  private dispatch(session: EndpointSession): void {
     while (this.waitingFrom < this.waiting.length && session.room) {
       const call = this.waiting[this.waitingFrom]!;
       this.shiftWaiting();
