@@ -80,8 +80,9 @@ export class Http2Call implements UpstreamCall {
     }
     session.active++;
     this.stream = stream;
+    // 'data' is listened to from the head on: Node emits 'response' on the next tick but the body
+    // bytes of the same read at once, so a stream flowing from the start would hand over body first.
     stream.on('response', this.onResponse);
-    stream.on('data', this.onData);
     stream.on('trailers', this.onTrailers);
     stream.on('end', this.onEnd);
     stream.on('error', this.onError);
@@ -201,6 +202,7 @@ export class Http2Call implements UpstreamCall {
     if (handler === undefined) return;
     this.answering = true;
     handler.onResponseHead(Number(headers[':status']), h1Fields(raw ?? flatten(headers)));
+    if (this.handler !== undefined) this.stream!.on('data', this.onData);
   };
 
   private readonly onData = (chunk: Buffer): void => {
