@@ -30,7 +30,7 @@ import { LocalDriver, type LocalDriverOptions } from '../scaler/local.js';
 import { StaticDriver } from '../scaler/static.js';
 import { createMetrics } from '../stats/metrics.js';
 import { adminControl } from './admin-control.js';
-import { dataPort, http1Transport } from './protocols.js';
+import { dataPort, upstreamTransport } from './protocols.js';
 import { CertificateLoadError } from '../downstream/certificate-store.js';
 import { TlsTermination, type SecretSourceFactory } from './tls-termination.js';
 
@@ -150,7 +150,7 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
     logger,
     drivers,
     listener,
-    transport: http1Transport,
+    transport: upstreamTransport,
     // A canary that cannot start is rolled back at once. Conditions change only once revisions are
     // applied (traffic.reload below), after the rollout controller exists.
     onCondition: (key, condition) => rollouts.conditionChanged(key, condition),

@@ -1,8 +1,9 @@
 /**
  * The protocol implementations the gateway is given: the data port's listener and the transport
- * to endpoints. Today the listener speaks HTTP/1.1 and h2c with prior knowledge on one port
- * (src/downstream), the transport HTTP/1.1 (src/upstream); the gateway sees only the interfaces of
- * src/gateway/http-types.ts.
+ * to endpoints. The listener speaks HTTP/1.1 and h2c with prior knowledge on one port (and h2
+ * and HTTP/1.1 over TLS, src/downstream); the transport HTTP/1.1 (cleartext or TLS), HTTP/2 (h2c or
+ * h2) or whichever ALPN picks, as the revision's protocol and tls block say
+ * (src/upstream/transport-choice.ts). The gateway sees only the interfaces of src/gateway/http-types.ts.
  */
 import type { TLSSocket } from 'node:tls';
 import type { Http2Settings } from '../config/schema.js';
@@ -10,10 +11,22 @@ import { chooseDataPort, createDataPortServer, type DataPortServer } from '../do
 import { Http2Sessions } from '../downstream/http2-sessions.js';
 import type { ListenerHandlers, TransportFactory } from '../gateway/http-types.js';
 import type { Logger } from '../log.js';
+import { AlpnTransport } from '../upstream/alpn-transport.js';
+import { Http2Transport } from '../upstream/http2-transport.js';
+import { chooseTransport } from '../upstream/transport-choice.js';
 import { UpstreamPool } from '../upstream/upstream-pool.js';
 
 /** Kept-alive HTTP/1.1 connections to each endpoint, bounded as the revision says. */
 export const http1Transport: TransportFactory = (origin, limits) => new UpstreamPool(origin, limits);
+
+/** The client each endpoint's revision asks for: the HTTP/1.1 pool, one HTTP/2 session, or the one ALPN agrees on. */
+export const upstreamTransport: TransportFactory = (origin, limits) => {
+  const { client, tls } = chooseTransport(origin, limits.protocol, limits.tls);
+  const { connectTimeoutMs, maxConnections, maxNewConnections } = limits;
+  if (client === 'h2') return new Http2Transport(origin, { connectTimeoutMs, tls });
+  if (client === 'alpn') return new AlpnTransport(origin, { connectTimeoutMs, maxConnections, maxNewConnections, tls: tls! });
+  return new UpstreamPool(origin, { connectTimeoutMs, maxConnections, maxNewConnections, tls });
+};
 
 /** The data port's server (a gateway's ListenerFactory, which TLS (tls-termination.ts) wraps), and where TLS sends ALPN-h2 connections. */
 export interface DataPort {

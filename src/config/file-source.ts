@@ -53,14 +53,14 @@ export class FileConfigSource implements ConfigSource {
     }
     if (text === this.lastWritten) return;
     try {
-      onChange({ config: this.finish(parseConfigText(text, this.file)) });
+      onChange({ config: this.finish(parseConfigText(text, this.file, dirname(this.file))) });
     } catch (err) {
       if (err instanceof ConfigError) onChange({ error: err });
       else throw err;
     }
   }
 
-  /** Relative local `cwd`s and certificate files resolve against the file, as readConfigFile does. */
+  /** Relative local `cwd`s and certificate files resolve against the file, as readConfigFile does (a revision's tls files are read at parse). */
   private finish(config: Config): Config {
     const base = dirname(this.file);
     for (const svc of config.services) {
@@ -80,7 +80,7 @@ export class FileConfigSource implements ConfigSource {
     const text = await readFile(this.file, 'utf8');
     const next = replaceTraffic(text, service);
     next.set(traffic);
-    const config = this.finish(parseConfigText(next.text(), this.file)); // validates the whole file; throws ConfigError
+    const config = this.finish(parseConfigText(next.text(), this.file, dirname(this.file))); // validates the whole file; throws ConfigError
     this.lastWritten = next.text(); // before the rename, so the watcher never sees it as foreign
     await writeAtomically(this.file, next.text());
     return config;

@@ -20,8 +20,14 @@ import {
 import { parseAutoscalerDefaults } from './autoscaler-defaults.js';
 import { resolveScaling, type ScalingSpec } from './scaling.js';
 import { boundProblems, issueProblems } from './problems.js';
+import { checkUpstream, readUpstreamTls, type UpstreamTls } from './upstream-tls.js';
 
-export type Revision = RawRevision & { /** Resolved autoscaling knobs. */ scaling: ScalingSpec };
+export type Revision = RawRevision & {
+  /** Resolved autoscaling knobs. */
+  scaling: ScalingSpec;
+  /** The tls block with its files read; absent without one. */
+  upstreamTls?: UpstreamTls | undefined;
+};
 export type Service = Omit<RawService, 'revisions'> & { revisions: Revision[] };
 export type Config = Omit<RawConfig, 'services'> & { services: Service[] };
 
@@ -40,6 +46,7 @@ function checkService(svc: RawService, i: number, problems: string[]): void {
     if (r.backend === 'local' && r.metricsSource === 'queue-proxy' && !r.queueProxy) {
       problems.push(`${at}.revisions[${j}].metricsSource: queue-proxy on a local revision needs queueProxy: true`);
     }
+    checkUpstream(r, `${at}.revisions[${j}]`, problems);
   });
   checkTraffic(names, svc.traffic, `${at}.traffic`, problems);
 }
@@ -101,8 +108,11 @@ export function parseTraffic(service: Service, body: unknown): TrafficTarget[] {
   return parsed.data;
 }
 
-/** Validate a parsed document (an object from YAML or JSON). Throws ConfigError listing every problem. */
-export function parseConfig(doc: unknown): Config {
+/**
+ * Validate a parsed document (an object from YAML or JSON). Throws ConfigError listing every problem.
+ * Files the config names (a revision's tls block) are read relative to `base`, the config file's folder.
+ */
+export function parseConfig(doc: unknown, base = process.cwd()): Config {
   const parsed = configSchema.safeParse(doc ?? {});
   if (!parsed.success) throw new ConfigError(zodProblems(parsed.error));
   const raw = parsed.data;
@@ -121,14 +131,15 @@ export function parseConfig(doc: unknown): Config {
     revisions: svc.revisions.map((r, j) => ({
       ...r,
       scaling: resolveScaling(defaults, r, `services[${i}].revisions[${j}]`, problems),
+      upstreamTls: readUpstreamTls(r, base, `services[${i}].revisions[${j}]`, problems),
     })),
   }));
   if (problems.length > 0) throw new ConfigError(problems);
   return { ...raw, services };
 }
 
-/** Parse YAML text; syntax errors name the line. */
-export function parseConfigText(text: string, source = 'config'): Config {
+/** Parse YAML text; syntax errors name the line. `base`: where relative file paths start (parseConfig). */
+export function parseConfigText(text: string, source = 'config', base?: string): Config {
   let doc: unknown;
   try {
     doc = parseYaml(text, { prettyErrors: true });
@@ -136,7 +147,7 @@ export function parseConfigText(text: string, source = 'config'): Config {
     if (err instanceof YAMLParseError) throw new ConfigError([`${source}: YAML syntax: ${err.message}`]);
     throw err;
   }
-  return parseConfig(doc);
+  return parseConfig(doc, base);
 }
 
 export async function readConfigFile(file: string): Promise<Config> {
@@ -146,10 +157,10 @@ export async function readConfigFile(file: string): Promise<Config> {
   } catch (err) {
     throw new ConfigError([`${file}: cannot read: ${(err as Error).message}`]);
   }
-  const config = parseConfigText(text, file);
-  // A local revision's relative cwd is relative to the config file, so a config can name its
-  // model server's files wherever the gateway is started from.
+  // A local revision's relative cwd (and a tls block's files) are relative to the config file, so
+  // a config can name its model server's files wherever the gateway is started from.
   const base = dirname(resolve(file));
+  const config = parseConfigText(text, file, base);
   for (const svc of config.services) {
     for (const rev of svc.revisions) if (rev.backend === 'local' && rev.cwd !== undefined) rev.cwd = resolve(base, rev.cwd);
   }

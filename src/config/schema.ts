@@ -30,9 +30,35 @@ const dnsSubdomain = z
 const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[^:\s]+)?:\d{1,5}$/;
 const hostPort = z.string().regex(HOST_PORT, 'must be HOST:PORT');
 
+/**
+ * TLS to a revision's endpoints. TLS is used when `protocol` is h2, when this block is present, or
+ * (static) when the URL is `https:`; `protocol: h2c` with this block, or an `http:` URL with either,
+ * is refused. Files are read when the config is loaded, relative to the config file.
+ */
+const upstreamTls = z
+  .object({
+    /** PEM CA certificates the endpoint's certificate must chain to; default the system's CAs. */
+    caFile: z.string().min(1).optional(),
+    /** The name the endpoint's certificate must carry, also sent as SNI; default the endpoint's host (an IP gets no SNI). */
+    serverName: z.string().min(1).max(253).optional(),
+    /** PEM client certificate (chain) for endpoints that ask for one (mTLS); needs keyFile. */
+    certFile: z.string().min(1).optional(),
+    /** PEM private key of certFile, unencrypted. */
+    keyFile: z.string().min(1).optional(),
+  })
+  .strict();
+
 const revisionCommon = {
   /** Revision name, unique within its service. */
   name,
+  /**
+   * How the gateway speaks to the endpoints: `http1` (HTTP/1.1), `h2c` (HTTP/2 in cleartext, prior
+   * knowledge), `h2` (HTTP/2 over TLS), `auto` (over TLS: HTTP/2 or HTTP/1.1 as ALPN agrees; in
+   * cleartext: HTTP/1.1). Default http1.
+   */
+  protocol: z.enum(['http1', 'h2c', 'h2', 'auto']).default('http1'),
+  /** TLS to the endpoints (CA, name to verify, client certificate); see upstreamTls for when TLS is used. */
+  tls: upstreamTls.optional(),
   /** Max requests in flight per endpoint; 0 = unbounded (Knative's containerConcurrency). */
   containerConcurrency: z.number().int().min(0).max(1000).default(0),
   /** Deadline for one request, held time included (Knative's timeoutSeconds). */

@@ -57,6 +57,7 @@ export class Exchange implements HeldRequest, UpstreamHandler {
   private headers: string[] | undefined;
   private readonly hasHost: boolean;
   private readonly contentLength: number;
+  private readonly teTrailers: boolean;
 
   constructor(
     private readonly ctx: ExchangeContext,
@@ -71,6 +72,7 @@ export class Exchange implements HeldRequest, UpstreamHandler {
     this.headers = head.headers;
     this.hasHost = head.hasHost;
     this.contentLength = head.contentLength;
+    this.teTrailers = head.teTrailers;
     // 'on', not 'once': the response says 'close' at most once, and once() wraps every listener.
     res.on('close', this.onClientClose);
   }
@@ -112,6 +114,7 @@ export class Exchange implements HeldRequest, UpstreamHandler {
       body: this.contentLength === 0 ? null : this.requestBody(),
       contentLength: this.contentLength,
       timeoutMs: this.rev.spec.timeoutSeconds * 1000,
+      teTrailers: this.teTrailers,
     };
     try {
       this.upstream = this.ctx.pool(endpoint, this.rev).request(request, this, now);
@@ -150,6 +153,15 @@ export class Exchange implements HeldRequest, UpstreamHandler {
     const ok = this.res.write(chunk);
     if (!ok) this.res.once('drain', this.onClientDrain);
     return ok;
+  }
+
+  /** Trailers (HTTP/2 endpoints) go to a response that can carry them; others drop them. */
+  onResponseTrailers(trailers: string[]): void {
+    if (this.res.addTrailers === undefined) return;
+    const fields = downstreamResponseHeaders(trailers, []);
+    const pairs: Array<[string, string]> = [];
+    for (let i = 0; i < fields.length; i += 2) if (fields[i]!.toLowerCase() !== 'content-length') pairs.push([fields[i]!, fields[i + 1]!]);
+    this.res.addTrailers(pairs);
   }
 
   onResponseEnd(tail: Buffer | undefined): void {

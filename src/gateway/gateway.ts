@@ -7,7 +7,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Config } from '../config/load.js';
+import type { Config, Revision } from '../config/load.js';
 import type { Logger } from '../log.js';
 import type { ScalerDriver } from '../scaler/driver.js';
 import type { RevisionKey } from '../core/revision.js';
@@ -64,7 +64,10 @@ export class Gateway implements StatusSource, ExchangeContext {
   private readonly transport: TransportFactory;
   private readonly logger: Logger;
   private readonly drivers: GatewayOptions['drivers'];
+  /** Transports by endpoint id (plus the revision's upstreamKey when it has one). */
   private readonly pools = new Map<string, UpstreamTransport>();
+  /** Upstream keys by protocol and TLS settings (see upstreamKey). */
+  private readonly upstreamKeys = new Map<string, string>();
   private readonly revisionsByKey = new Map<RevisionKey, RevisionRuntime>();
   private serviceTable = new Map<string, ServiceRuntime>();
   private router = new Router<RouteTarget>([]);
@@ -125,10 +128,15 @@ export class Gateway implements StatusSource, ExchangeContext {
           this.retire(rev); // backend changed: a new runtime under the same key
           rev = undefined;
         }
+        const upstreamKey = this.upstreamKey(revSpec);
         if (rev === undefined) {
           rev = new RevisionRuntime(spec.name, revSpec, driver, now);
+          rev.upstreamKey = upstreamKey;
           this.revisionsByKey.set(key, rev);
         } else {
+          // Reached another way now (protocol, TLS): new requests go through new pools.
+          if (rev.upstreamKey !== upstreamKey) this.closePools(rev.endpoints, rev.upstreamKey);
+          rev.upstreamKey = upstreamKey;
           rev.spec = revSpec;
           rev.retired = false;
         }
@@ -173,14 +181,18 @@ export class Gateway implements StatusSource, ExchangeContext {
   // --- ExchangeContext ---
 
   pool(endpoint: Endpoint, rev: RevisionRuntime): UpstreamTransport {
-    let pool = this.pools.get(endpoint.id);
+    // Plain HTTP/1.1 (the common case) looks up by the endpoint's id alone: no string is built.
+    const key = rev.upstreamKey === '' ? endpoint.id : endpoint.id + rev.upstreamKey;
+    let pool = this.pools.get(key);
     if (pool === undefined) {
       pool = this.transport(endpoint.origin, {
         connectTimeoutMs: 5_000,
         maxConnections: rev.spec.maxConnectionsPerEndpoint,
         maxNewConnections: rev.spec.maxNewConnectionsPerEndpoint,
+        protocol: rev.spec.protocol,
+        tls: rev.spec.upstreamTls,
       });
-      this.pools.set(endpoint.id, pool);
+      this.pools.set(key, pool);
     }
     return pool;
   }
@@ -229,13 +241,38 @@ export class Gateway implements StatusSource, ExchangeContext {
   /** Close pools of endpoints that left and no revision uses; their in-flight requests finish first. */
   private closeUnusedPools(before: readonly Endpoint[], after: readonly Endpoint[]): void {
     for (const old of before) {
-      if (after.includes(old)) continue;
-      const pool = this.pools.get(old.id);
-      if (pool !== undefined && !this.anyEndpointUses(old.id)) {
-        this.pools.delete(old.id);
-        pool.close();
+      if (after.includes(old) || this.anyEndpointUses(old.id)) continue;
+      // The endpoint's pools: its id, and its id with an upstream key ('#n': an id never has a '#').
+      for (const [key, pool] of this.pools) {
+        if (key === old.id || (key.startsWith(old.id) && key.charCodeAt(old.id.length) === 0x23) /* # */) {
+          this.pools.delete(key);
+          pool.close();
+        }
       }
     }
+  }
+
+  /** Close the pools `endpoints` have under `upstreamKey`; their in-flight requests finish first. */
+  private closePools(endpoints: readonly Endpoint[], upstreamKey: string): void {
+    for (const endpoint of endpoints) {
+      const key = endpoint.id + upstreamKey;
+      this.pools.get(key)?.close();
+      this.pools.delete(key);
+    }
+  }
+
+  /** '' for plain HTTP/1.1; else `#n`, one n per distinct protocol and TLS settings seen. */
+  private upstreamKey(spec: Revision): string {
+    const tls = spec.upstreamTls;
+    if ((spec.protocol ?? 'http1') === 'http1' && tls === undefined) return '';
+    const settings =
+      tls === undefined ? spec.protocol : [spec.protocol, tls.serverName ?? '', tls.ca ?? '', tls.cert ?? '', tls.key ?? ''].join('\0');
+    let key = this.upstreamKeys.get(settings);
+    if (key === undefined) {
+      key = `#${this.upstreamKeys.size + 1}`;
+      this.upstreamKeys.set(settings, key);
+    }
+    return key;
   }
 
   private anyEndpointUses(id: string): boolean {

@@ -124,6 +124,8 @@ export interface RequestHead {
   tag: string | undefined;
   /** The body's length from Content-Length; -1 for a chunked body; 0 for none. */
   contentLength: number;
+  /** The client sent `TE: trailers`: it accepts trailer fields (passed on where the endpoint's protocol carries TE, HTTP/2). */
+  teTrailers: boolean;
 }
 
 /**
@@ -150,6 +152,7 @@ export function upstreamRequestHeaders(req: RequestHeadInput): RequestHead | Slu
   let hosts = 0;
   let tag: string | undefined;
   let options: Set<string> | undefined;
+  let teTrailers = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();
@@ -164,6 +167,7 @@ export function upstreamRequestHeaders(req: RequestHeadInput): RequestHead | Slu
       out.push(name, value);
     } else if (rule === 'hop') {
       if (lower === 'connection') options = connectionOptions(value, options);
+      else if (lower === 'te') teTrailers ||= hasTrailers(value);
     } else if (rule === 'framing') {
       // The data port's parser has already refused a second Content-Length, a malformed one,
       // and Content-Length beside Transfer-Encoding (RFC 9112 §6.3).
@@ -193,7 +197,13 @@ export function upstreamRequestHeaders(req: RequestHeadInput): RequestHead | Slu
   const hop = host === undefined ? `for=${forNode};proto=${proto}` : `for=${forNode};host="${host}";proto=${proto}`;
   out.push('forwarded', forwarded === undefined ? hop : `${forwarded}, ${hop}`);
   out.push(PROXIED_HEADER, '1');
-  return { headers: out, host: routeHost, hasHost: hosts === 1, tag, contentLength: chunked ? -1 : contentLength };
+  return { headers: out, host: routeHost, hasHost: hosts === 1, tag, contentLength: chunked ? -1 : contentLength, teTrailers };
+}
+
+/** Whether a TE value lists `trailers` (RFC 9110 §10.1.4: `TE: trailers, deflate;q=0.5`). */
+function hasTrailers(value: string): boolean {
+  for (const token of value.split(',')) if (token.trim().toLowerCase() === 'trailers') return true;
+  return false;
 }
 
 /**

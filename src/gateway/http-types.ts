@@ -9,6 +9,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { UpstreamTls } from '../config/upstream-tls.js';
+import type { UpstreamProtocol } from '../upstream/transport-choice.js';
 import type { RequestBody, UpstreamCall, UpstreamHandler, UpstreamRequest } from '../upstream/upstream-connection.js';
 
 export interface DownstreamRequest extends RequestBody {
@@ -30,6 +32,12 @@ export interface DownstreamResponse {
   flushHeaders(): void;
   write(chunk: Buffer): boolean;
   end(chunk?: Buffer | string): unknown;
+  /**
+   * Trailer fields to send after the body, before `end` (node:http's ServerResponse has it, and
+   * sends them on a chunked response). Optional: a response that cannot carry trailers leaves it
+   * out, and they are dropped.
+   */
+  addTrailers?(trailers: ReadonlyArray<[string, string]>): void;
   destroy(err?: Error): unknown;
   /**
    * 'close' (at most once): the response or its connection is over; with `writableFinished` false,
@@ -74,6 +82,10 @@ export interface TransportLimits {
   connectTimeoutMs: number;
   maxConnections: number;
   maxNewConnections: number;
+  /** The revision's `protocol`; default http1. */
+  protocol?: UpstreamProtocol;
+  /** The revision's tls block, its files read; absent without one. */
+  tls?: UpstreamTls | undefined;
 }
 
 export type TransportFactory = (origin: string, limits: TransportLimits) => UpstreamTransport;

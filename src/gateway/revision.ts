@@ -54,6 +54,12 @@ export class RevisionRuntime {
   /** Removed from the config: finishes what it holds and serves, then its driver stops it. */
   retired = false;
   /**
+   * What its endpoints' pools are keyed by beside the endpoint's id: '' for HTTP/1.1 without a tls
+   * block, else one short key per distinct protocol and TLS settings (gateway.ts), so revisions
+   * reaching one endpoint differently (another serverName) never share a pool.
+   */
+  upstreamKey = '';
+  /**
    * A temporary lower bound on replicas (blue/green pre-warm and keep-warm): honoured by the
    * control loop until `until` (wall-clock ms).
    */

@@ -1,12 +1,18 @@
 /**
  * WebSocket (HTTP Upgrade) requests: routed and held like any request, then handed to http-proxy,
  * which pipes the two sockets. The connection counts as one request in flight for its lifetime.
+ * An endpoint reached over TLS (transport-choice.ts) gets the upgrade over TLS too, verified as
+ * its requests are; the upgrade itself is HTTP/1.1 whatever the revision's protocol.
  */
 import type { IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import { createRequire } from 'node:module';
+import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type HttpProxy from 'http-proxy';
+import type { UpstreamTls } from '../config/upstream-tls.js';
 import type { SluiceError } from '../errors.js';
+import { chooseTransport } from '../upstream/transport-choice.js';
 import type { Endpoint } from '../core/endpoint.js';
 import { pickEndpoint } from './balancer.js';
 import type { ExchangeContext } from './exchange.js';
@@ -57,7 +63,10 @@ export class UpgradeExchange implements HeldRequest {
     this.endpoint = endpoint;
     endpoint.inflight++;
     this.rev.stats.begin();
-    wsProxy().ws(this.req, this.socket, this.head, { target: endpoint.origin }, (err) => {
+    const spec = this.rev.spec;
+    const tls = chooseTransport(endpoint.origin, spec.protocol, spec.upstreamTls).tls;
+    const target = tls === undefined ? { target: endpoint.origin } : secureTarget(endpoint.origin, tls);
+    wsProxy().ws(this.req, this.socket, this.head, target, (err) => {
       sendSocketError(this.socket, errors.unreachable(err), this.rev.service, this.rev.name);
     });
   }
@@ -90,4 +99,19 @@ export class UpgradeExchange implements HeldRequest {
     const now = Date.now();
     this.rev.stats.record(status, (now - this.startedAt) / 1000, now);
   }
+}
+
+/**
+ * http-proxy options for an upgrade over TLS: the CA, client certificate and name to verify go in
+ * an agent (http-proxy passes no server name, and would take the client's Host for one).
+ */
+function secureTarget(origin: string, tls: UpstreamTls): HttpProxy.ServerOptions {
+  const url = new URL(origin);
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  // '' sends no SNI and verifies the certificate against the host (an IP's IP names).
+  const servername = tls.serverName ?? (isIP(host) === 0 ? host : '');
+  return {
+    target: { protocol: 'https:', host, port: url.port === '' ? 443 : Number(url.port) },
+    agent: new HttpsAgent({ ca: tls.ca, cert: tls.cert, key: tls.key, servername }),
+  };
 }

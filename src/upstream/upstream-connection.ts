@@ -41,6 +41,11 @@ export interface UpstreamRequest {
   contentLength: number;
   /** Longest silence allowed from the endpoint while the request is out, ms. */
   timeoutMs: number;
+  /**
+   * The client sent `TE: trailers` (it accepts trailer fields). TE is hop-by-hop: HTTP/2 streams
+   * carry it on (gRPC needs it); HTTP/1.1 connections do not, as their trailers are dropped.
+   */
+  teTrailers?: boolean;
 }
 
 /**
@@ -60,6 +65,11 @@ export interface UpstreamHandler {
   onResponseData(chunk: Buffer): boolean;
   /** The response ended; `tail` is its last body bytes when they arrived with the end. */
   onResponseEnd(tail: Buffer | undefined): void;
+  /**
+   * Trailer fields (flat [name, value, …]) after the body, just before onResponseEnd. HTTP/2
+   * streams deliver them; the HTTP/1.1 connection reads and drops a chunked body's trailers.
+   */
+  onResponseTrailers?(trailers: string[]): void;
   /**
    * The request failed; `reused` is true when the connection had carried a response before (a
    * failure then may be the endpoint closing an idle connection as the request left).

@@ -12,7 +12,13 @@ export type UpstreamErrorCode =
   /** The connection was idle (no response byte) for longer than the request timeout. */
   | 'UPSTREAM_TIMEOUT'
   /** The request was cancelled (the client went away, or the pool was destroyed). */
-  | 'UPSTREAM_ABORTED';
+  | 'UPSTREAM_ABORTED'
+  /** HTTP/2: the endpoint did not process the stream (REFUSED_STREAM, or above a GOAWAY's last stream id). */
+  | 'UPSTREAM_REFUSED'
+  /** HTTP/2: the endpoint reset the stream (RST_STREAM) before the response ended. */
+  | 'UPSTREAM_RESET'
+  /** The endpoint does not speak the configured protocol (no HTTP/2 by ALPN, or no HTTP/2 preface). */
+  | 'UPSTREAM_PROTOCOL';
 
 export class UpstreamError extends Error {
   constructor(

@@ -1,6 +1,6 @@
 /**
- * Kept-alive HTTP/1.1 connections to one endpoint origin (`http://host:port`, or `https://`),
- * bounded two ways:
+ * Kept-alive HTTP/1.1 connections to one endpoint origin (`http://host:port`, or over TLS: an
+ * `https://` origin or `tls` settings), bounded two ways:
  *
  *  - at most `maxConnections` open at once, idle and busy;
  *  - at most `maxNewConnections` not yet answered on. A connection the endpoint has never answered
@@ -15,8 +15,9 @@
  *
  * Cost of `request` on a warm pool: one pop, one comparison, then UpstreamConnection.send.
  */
-import { connect as netConnect, isIP, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { connect as netConnect, type Socket } from 'node:net';
+import type { UpstreamTls } from '../config/upstream-tls.js';
+import { connectTls, tlsTarget, type TlsTarget } from './tls-connect.js';
 import {
   UpstreamConnection,
   type ConnectionOwner,
@@ -36,6 +37,8 @@ export interface UpstreamPoolOptions {
   maxConnections?: number;
   /** Connections opened and not yet answered on. Default 100, a fifth of Node's listen backlog. */
   maxNewConnections?: number;
+  /** TLS to the endpoint (CA, name to verify, client certificate), whatever the origin's scheme. An https origin without it: system CAs. */
+  tls?: UpstreamTls | undefined;
 }
 
 export const DEFAULT_MAX_CONNECTIONS = 1000;
@@ -73,7 +76,8 @@ export class UpstreamPool implements ConnectionOwner {
   private waitingFrom = 0;
   private readonly host: string;
   private readonly port: number;
-  private readonly tls: boolean;
+  /** Set when connections are TLS. */
+  private readonly tls: TlsTarget | undefined;
   private readonly connectTimeoutMs: number;
   private readonly maxConnections: number;
   private readonly maxNewConnections: number;
@@ -82,9 +86,11 @@ export class UpstreamPool implements ConnectionOwner {
   constructor(origin: string, options: UpstreamPoolOptions = {}) {
     const url = new URL(origin);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`upstream origin must be http or https, got "${origin}"`);
-    this.tls = url.protocol === 'https:';
+    const https = url.protocol === 'https:';
     this.host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-    this.port = url.port === '' ? (this.tls ? 443 : 80) : Number(url.port);
+    this.port = url.port === '' ? (https ? 443 : 80) : Number(url.port);
+    const tls = options.tls ?? (https ? {} : undefined);
+    this.tls = tls === undefined ? undefined : tlsTarget(this.host, this.port, tls);
     this.connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
     this.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.maxNewConnections = Math.min(options.maxNewConnections ?? DEFAULT_MAX_NEW_CONNECTIONS, this.maxConnections);
@@ -239,13 +245,8 @@ export class UpstreamPool implements ConnectionOwner {
   private connect(): UpstreamConnection {
     let socket: Socket;
     let conn: UpstreamConnection;
-    if (this.tls) {
-      socket = tlsConnect({
-        host: this.host,
-        port: this.port,
-        servername: isIP(this.host) === 0 ? this.host : undefined,
-        ALPNProtocols: ['http/1.1'],
-      });
+    if (this.tls !== undefined) {
+      socket = connectTls(this.tls, ['http/1.1']);
       socket.setNoDelay(true);
       conn = new UpstreamConnection(socket, this, this.connectTimeoutMs, 'secureConnect', false);
     } else {
