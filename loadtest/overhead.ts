@@ -316,7 +316,8 @@ async function h2cFixedRate(
   if (h2load === undefined) return { skipped: 'h2load not on the PATH (Debian package nghttp2-client)' };
   const targets: { target: string; url: string; child: Child }[] = [];
   for (const { target, proxy } of proxyList(proxies)) {
-    if ('skipped' in proxy) continue;
+    // h2c is the cleartext ports' (the TLS rows are HTTP/1.1 over TLS).
+    if ('skipped' in proxy || (target !== 'gateway' && target !== 'nginx')) continue;
     const url = target === 'nginx' ? (proxy as RunningNginx).h2cUrl : proxy.url;
     const problem = await checkH2c(url, INFER_PATH, INFER_BODY);
     if (problem === undefined) targets.push({ target, url, child: proxy.child });
