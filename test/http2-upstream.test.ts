@@ -16,7 +16,7 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { Agent, request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { constants, type ServerHttp2Stream } from 'node:http2';
+import { connect as http2Connect, constants, type IncomingHttpHeaders as H2Headers, type ServerHttp2Stream } from 'node:http2';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -752,16 +752,81 @@ describe('trailers from an h2 endpoint', () => {
     return r;
   }
 
-  it('reach an HTTP/1.1 client that sent TE: trailers, on a data port that writes trailers (node:http)', async () => {
-    const r = await through('node');
-    expect([r.status, r.body, r.headers['transfer-encoding']]).toEqual([200, 'part one,part two', 'chunked']);
-    expect(r.trailers).toEqual({ 'grpc-status': '0', 'grpc-message': 'done' });
+  it.each(['http1', 'node'] as const)(
+    'reach an HTTP/1.1 client that sent TE: trailers, in the last chunk (data port %s)',
+    async (server) => {
+      const r = await through(server);
+      expect([r.status, r.body, r.headers['transfer-encoding']]).toEqual([200, 'part one,part two', 'chunked']);
+      expect(r.trailers).toEqual({ 'grpc-status': '0', 'grpc-message': 'done' });
+    },
+  );
+});
+
+describe('trailers from an h2 endpoint to an h2 client', () => {
+  /** One GET over h2c prior knowledge to the gateway: status, body, trailers. */
+  async function h2Get(port: number, headers: Record<string, string>): Promise<{ status: number; body: string; trailers: H2Headers }> {
+    const session = http2Connect(`http://127.0.0.1:${port}`);
+    session.on('error', () => {});
+    try {
+      const stream = session.request({ ':method': 'GET', ':path': '/stream', ...headers });
+      stream.end();
+      return await new Promise((resolve, reject) => {
+        let status = 0;
+        let body = '';
+        let trailers: H2Headers = {};
+        stream.on('response', (h) => (status = Number(h[':status'])));
+        stream.on('trailers', (t) => (trailers = t));
+        stream.setEncoding('utf8');
+        stream.on('data', (chunk: string) => (body += chunk));
+        stream.on('end', () => resolve({ status, body, trailers }));
+        stream.on('error', reject);
+      });
+    } finally {
+      session.close();
+    }
+  }
+
+  it('pass through when the client sent TE: trailers, and the stream ends without them otherwise', async () => {
+    const up = await h2Server((stream) => {
+      stream.resume();
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0', 'grpc-message': 'done' }));
+      stream.end('payload');
+    });
+    cleanups.push(() => up.close());
+    await gateway(oneRevision(`backend: static\nprotocol: h2c\nurls: [${up.origin}]`));
+    const wanted = await h2Get(gw!.port, { te: 'trailers' });
+    expect([wanted.status, wanted.body]).toEqual([200, 'payload']);
+    expect(wanted.trailers['grpc-status']).toBe('0');
+    expect(wanted.trailers['grpc-message']).toBe('done');
+    const plain = await h2Get(gw!.port, {});
+    expect([plain.status, plain.body]).toEqual([200, 'payload']);
+    expect(plain.trailers['grpc-status']).toBeUndefined();
   });
 
-  it("are dropped by the data port's own HTTP/1.1 server, which writes none yet; the body is whole", async () => {
-    const r = await through('http1');
-    expect([r.status, r.body]).toEqual([200, 'part one,part two']);
-    expect(r.trailers).toEqual({});
+  it('a gateway error to a client that takes trailers still ends its stream', async () => {
+    const up = await h2Server(echo);
+    cleanups.push(() => up.close());
+    await gateway(oneRevision(`backend: static\nprotocol: h2c\nurls: [${up.origin}]`));
+    const session = http2Connect(`http://127.0.0.1:${gw!.port}`);
+    session.on('error', () => {});
+    try {
+      const stream = session.request({ ':method': 'GET', ':path': '/%zz', te: 'trailers' });
+      stream.end();
+      const [status, body] = await new Promise<[number, string]>((resolve, reject) => {
+        let code = 0;
+        let text = '';
+        stream.on('response', (h) => (code = Number(h[':status'])));
+        stream.setEncoding('utf8');
+        stream.on('data', (chunk: string) => (text += chunk));
+        stream.on('end', () => resolve([code, text]));
+        stream.on('error', reject);
+      });
+      expect(status).toBe(400);
+      expect((JSON.parse(body) as ErrorBody).error.code).toBe('bad_request');
+    } finally {
+      session.close();
+    }
   });
 });
 

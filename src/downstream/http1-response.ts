@@ -28,6 +28,8 @@ export interface ResponseOwner {
 
 /** Bodies up to this size leave with the head in one string; larger ones in a corked pair of writes. */
 const JOIN_LIMIT = 16 * 1024;
+/** A field name (RFC 9110 §5.1: a token). */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** `Keep-Alive: timeout=N` tells clients how long an idle connection stays open. */
 export function keepAliveHeader(keepAliveTimeoutMs: number): string {
@@ -41,6 +43,8 @@ export class Http1Response extends EventEmitter {
   /** The head, built and not yet written. */
   private head: string | undefined;
   private chunked = false;
+  /** Trailer fields for the last chunk ('' when none), `name: value\r\n` each. */
+  private trailers = '';
   private noBody = false;
   private keepAlive = true;
   private waitingDrain = false;
@@ -118,6 +122,19 @@ export class Http1Response extends EventEmitter {
     return ok;
   }
 
+  /**
+   * Trailer fields sent after the last chunk (RFC 9112 §7.1.2), e.g. an HTTP/2 endpoint's
+   * `grpc-status`. Only a chunked response has room for them: with a Content-Length they are
+   * dropped, as are fields whose name or value could break the framing.
+   */
+  addTrailers(fields: ReadonlyArray<[string, string]>): void {
+    if (!this.chunked || this.writableFinished) return;
+    for (const [name, value] of fields) {
+      if (!TOKEN.test(name) || /[\r\n\0]/.test(value)) continue;
+      this.trailers += `${name}: ${value}\r\n`;
+    }
+  }
+
   /** The last body bytes, if any, and the end of the response. */
   end(chunk?: Buffer | string): void {
     if (this.writableFinished) return;
@@ -130,9 +147,9 @@ export class Http1Response extends EventEmitter {
       if (body !== undefined && body.length > 0) {
         socket.write(body.length.toString(16) + '\r\n', 'latin1');
         socket.write(body);
-        socket.write('\r\n0\r\n\r\n', 'latin1');
+        socket.write(`\r\n0\r\n${this.trailers}\r\n`, 'latin1');
       } else {
-        socket.write('0\r\n\r\n', 'latin1');
+        socket.write(`0\r\n${this.trailers}\r\n`, 'latin1');
       }
       socket.uncork();
     } else if (body !== undefined && body.length > 0) {

@@ -145,6 +145,7 @@ export class Http2Sessions implements H2cHandoff, SessionOwner {
     client.streamOpened();
     const head = translateHead(rawHeaders, stream.endAfterHeaders);
     const res = new Http2StreamResponse(stream, typeof head !== 'string' && head.method === 'HEAD', client);
+    if (typeof head !== 'string' && head.acceptsTrailers) res.acceptTrailers();
     if (typeof head === 'string') return refuse(res, head);
     const req = new Http2StreamRequest(head, client.socket, res);
     if (stream.endAfterHeaders) {

@@ -26,6 +26,8 @@ export interface TranslatedHead {
   rawHeaders: string[];
   /** `Expect: 100-continue` with a body to come: the client waits for a 100 before sending it. */
   expectsContinue: boolean;
+  /** `TE: trailers` (the only TE HTTP/2 allows): the client takes trailer fields, so the response waits for the endpoint's. */
+  acceptsTrailers: boolean;
 }
 
 /**
@@ -33,7 +35,7 @@ export interface TranslatedHead {
  * head, or why it is refused (answered 400). `endStream`: the HEADERS frame ended the stream (no body).
  *
  * @example translateHead([':method', 'GET', ':path', '/x', ':scheme', 'http', ':authority', 'a.example'], true)
- *   // { method: 'GET', url: '/x', rawHeaders: ['host', 'a.example'], expectsContinue: false }
+ *   // { method: 'GET', url: '/x', rawHeaders: ['host', 'a.example'], expectsContinue: false, acceptsTrailers: false }
  */
 export function translateHead(raw: readonly string[], endStream: boolean): TranslatedHead | string {
   let method = '';
@@ -44,6 +46,7 @@ export function translateHead(raw: readonly string[], endStream: boolean): Trans
   let cookie: string | undefined;
   let length = false;
   let expects = false;
+  let trailers = false;
   const out: string[] = ['host', ''];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
@@ -65,6 +68,7 @@ export function translateHead(raw: readonly string[], endStream: boolean): Trans
     }
     if (name === 'content-length') length = true;
     else if (name === 'expect') expects = value.trim().toLowerCase() === '100-continue';
+    else if (name === 'te') trailers = value === 'trailers';
     out.push(name, value);
   }
   if (path === undefined) return `${method} without :path cannot be served here`;
@@ -80,7 +84,7 @@ export function translateHead(raw: readonly string[], endStream: boolean): Trans
   }
   if (cookie !== undefined) out.push('cookie', cookie);
   if (!endStream && !length) out.push('transfer-encoding', 'chunked');
-  return { method, url: path, rawHeaders: out, expectsContinue: expects && !endStream };
+  return { method, url: path, rawHeaders: out, expectsContinue: expects && !endStream, acceptsTrailers: trailers };
 }
 
 const COLON = 58;

@@ -33,6 +33,9 @@ export class Http2StreamResponse extends EventEmitter implements BodyFlowControl
   private noBody = false;
   private waitingDrain = false;
   private resetHere = false;
+  /** The client sent `TE: trailers`: the stream ends with a trailers frame (empty: an empty DATA frame with END_STREAM). */
+  private trailersWanted = false;
+  private trailerFields: OutgoingHttpHeaders = {};
 
   constructor(
     private readonly stream: ServerHttp2Stream,
@@ -60,6 +63,17 @@ export class Http2StreamResponse extends EventEmitter implements BodyFlowControl
     this.noBody = this.isHead || statusCode === 204 || statusCode === 304 || statusCode < 200;
     this.head = head;
     return this;
+  }
+
+  /** The client takes trailers: the response's end waits for them (addTrailers), so an endpoint's `grpc-status` reaches it. */
+  acceptTrailers(): void {
+    this.trailersWanted = true;
+  }
+
+  /** Trailer fields for the end of the stream; dropped unless the client sent `TE: trailers`. */
+  addTrailers(fields: ReadonlyArray<[string, string]>): void {
+    if (!this.trailersWanted || this.writableFinished) return;
+    for (const [name, value] of fields) this.trailerFields[name.toLowerCase()] = value;
   }
 
   /** Send the head now (a stream's first event should not wait for its first chunk). */
@@ -130,9 +144,16 @@ export class Http2StreamResponse extends EventEmitter implements BodyFlowControl
   private respond(endStream: boolean): boolean {
     const head = this.head!;
     this.head = undefined;
-    if (this.stream.destroyed) return false;
+    const stream = this.stream;
+    if (stream.destroyed) return false;
     try {
-      this.stream.respond(head, { endStream });
+      if (!this.trailersWanted) {
+        stream.respond(head, { endStream });
+        return true;
+      }
+      stream.respond(head, { waitForTrailers: true });
+      stream.once('wantTrailers', this.onWantTrailers);
+      if (endStream) stream.end();
       return true;
     } catch {
       this.reset();
@@ -151,6 +172,14 @@ export class Http2StreamResponse extends EventEmitter implements BodyFlowControl
     if (this.writableFinished) return;
     this.cutShort = true;
     this.emit('close');
+  };
+
+  private readonly onWantTrailers = (): void => {
+    try {
+      this.stream.sendTrailers(this.trailerFields);
+    } catch {
+      this.reset(); // a field node:http2 refuses
+    }
   };
 
   private readonly onDrain = (): void => {
