@@ -775,7 +775,7 @@ describe('trailers from an h2 endpoint to an h2 client', () => {
         let body = '';
         let trailers: H2Headers = {};
         stream.on('response', (h) => (status = Number(h[':status'])));
-        stream.on('trailers', (t) => (trailers = t));
+        stream.on('trailers', (t: H2Headers) => (trailers = t));
         stream.setEncoding('utf8');
         stream.on('data', (chunk: string) => (body += chunk));
         stream.on('end', () => resolve({ status, body, trailers }));
