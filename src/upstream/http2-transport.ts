@@ -17,6 +17,7 @@ import { EndpointSession, type SessionOwner } from './http2-session.js';
 import { connectTls, tlsTarget, type TlsTarget } from './tls-connect.js';
 import type { UpstreamCall, UpstreamHandler, UpstreamRequest } from './upstream-connection.js';
 import { UpstreamError } from './upstream-error.js';
+import { WaitingLine } from './waiting-line.js';
 
 export interface Http2TransportOptions {
   /** Give up on a session that has not stood (connected, SETTINGS received) after this long, ms. Default 5000. */
@@ -32,9 +33,8 @@ export class Http2Transport implements SessionOwner {
   private session: EndpointSession | undefined;
   /** Every session not yet closed, the one going away included. */
   private readonly sessions = new Set<EndpointSession>();
-  /** Requests waiting for room, oldest first from `waitingFrom`; done ones are skipped. */
-  private waiting: Array<Http2Call | undefined> = [];
-  private waitingFrom = 0;
+  /** Requests waiting for room, oldest first; done ones are skipped. */
+  private readonly waiting = new WaitingLine<Http2Call>();
   private readonly host: string;
   private readonly port: number;
   private readonly authority: string;
@@ -67,7 +67,7 @@ export class Http2Transport implements SessionOwner {
     if (this.closed) throw new UpstreamError('UPSTREAM_ABORTED', 'connection pool is closed');
     const call = new Http2Call(req, handler, this);
     const session = this.session ?? this.open();
-    if (this.waitingFrom === this.waiting.length && session.room) {
+    if (this.waiting.empty && session.room) {
       call.start(session, this.scheme);
     } else {
       this.waiting.push(call);
@@ -102,7 +102,7 @@ export class Http2Transport implements SessionOwner {
   sessionGone(session: EndpointSession, connectError: Error | undefined): void {
     if (session !== this.session) return;
     this.session = undefined;
-    if (this.closed || this.waitingFrom === this.waiting.length) return;
+    if (this.closed || this.waiting.empty) return;
     if (connectError !== undefined) return this.failWaiting(connectError);
     if (session.served === 0) {
       const why = session.error === undefined ? '' : ` (${session.error.message})`;
@@ -117,7 +117,7 @@ export class Http2Transport implements SessionOwner {
 
   streamClosed(session: EndpointSession): void {
     session.active--;
-    if (session === this.session && this.waitingFrom < this.waiting.length) this.dispatch(session);
+    if (session === this.session && !this.waiting.empty) this.dispatch(session);
   }
 
   // --- internals ---
@@ -139,31 +139,16 @@ export class Http2Transport implements SessionOwner {
 
   /** Start waiting requests, oldest first, while the session has room. */
   private dispatch(session: EndpointSession): void {
-    while (this.waitingFrom < this.waiting.length && session.room) {
-      const call = this.waiting[this.waitingFrom]!;
-      this.shiftWaiting();
+    while (!this.waiting.empty && session.room) {
+      const call = this.waiting.shift()!;
       if (!call.done) call.start(session, this.scheme);
-    }
-  }
-
-  private shiftWaiting(): void {
-    this.waiting[this.waitingFrom++] = undefined;
-    if (this.waitingFrom === this.waiting.length) {
-      this.waiting = [];
-      this.waitingFrom = 0;
-    } else if (this.waitingFrom >= 1024 && this.waitingFrom * 2 >= this.waiting.length) {
-      this.waiting = this.waiting.slice(this.waitingFrom);
-      this.waitingFrom = 0;
     }
   }
 
   /** Fail every waiting request as unsent (they may go to another endpoint), on the next tick. */
   private failWaiting(err: Error): void {
-    const calls = this.waiting.slice(this.waitingFrom);
-    this.waiting = [];
-    this.waitingFrom = 0;
-    for (const call of calls) {
-      if (call === undefined || call.done) continue;
+    for (const call of this.waiting.takeAll()) {
+      if (call.done) continue;
       call.done = true;
       process.nextTick(() => call.failUnsent(err));
     }

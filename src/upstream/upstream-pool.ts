@@ -26,6 +26,7 @@ import {
   type UpstreamRequest,
 } from './upstream-connection.js';
 import { UpstreamError } from './upstream-error.js';
+import { WaitingLine } from './waiting-line.js';
 
 /** Where every plain-TCP upstream socket reads into; its bytes are parsed or copied before the next read. */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
@@ -71,9 +72,8 @@ export class UpstreamPool implements ConnectionOwner {
   private readonly open = new Set<UpstreamConnection>();
   /** Open connections not yet answered on. */
   private fresh = 0;
-  /** Requests waiting for a connection, oldest first from `waitingFrom`; done ones are skipped. */
-  private waiting: Array<Waiter | undefined> = [];
-  private waitingFrom = 0;
+  /** Requests waiting for a connection, oldest first; done ones are skipped. */
+  private readonly waiting = new WaitingLine<Waiter>();
   private readonly host: string;
   private readonly port: number;
   /** Set when connections are TLS. */
@@ -103,9 +103,7 @@ export class UpstreamPool implements ConnectionOwner {
 
   /** Requests waiting for a connection. */
   get queued(): number {
-    let n = 0;
-    for (let i = this.waitingFrom; i < this.waiting.length; i++) if (this.waiting[i]?.done === false) n++;
-    return n;
+    return this.waiting.count((waiter) => !waiter.done);
   }
 
   /**
@@ -115,8 +113,8 @@ export class UpstreamPool implements ConnectionOwner {
    */
   request(req: UpstreamRequest, handler: UpstreamHandler, now: number): UpstreamCall {
     if (this.closed) throw new UpstreamError('UPSTREAM_ABORTED', 'connection pool is closed');
-    while (this.waitingFrom < this.waiting.length && this.waiting[this.waitingFrom]!.done) this.shiftWaiting();
-    if (this.waitingFrom === this.waiting.length) {
+    while (this.waiting.peek()?.done === true) this.waiting.shift();
+    if (this.waiting.empty) {
       const conn = this.idleConnection(now) ?? this.newConnection();
       if (conn !== undefined) {
         conn.send(req, handler);
@@ -150,13 +148,13 @@ export class UpstreamPool implements ConnectionOwner {
     if (this.closed || conn.keepAliveMs === 0) return conn.destroy(new UpstreamError('UPSTREAM_ABORTED', 'not reusable'));
     conn.idleSince = Date.now();
     this.idle.push(conn);
-    if (this.waitingFrom < this.waiting.length) this.dispatch();
+    if (!this.waiting.empty) this.dispatch();
   }
 
   answered(conn: UpstreamConnection): void {
     if (!this.open.has(conn)) return;
     this.fresh--;
-    if (this.waitingFrom < this.waiting.length) this.dispatch();
+    if (!this.waiting.empty) this.dispatch();
   }
 
   forget(conn: UpstreamConnection, connectError?: Error): void {
@@ -164,7 +162,7 @@ export class UpstreamPool implements ConnectionOwner {
     if (!conn.answeredOnce) this.fresh--;
     const i = this.idle.lastIndexOf(conn);
     if (i >= 0) this.idle.splice(i, 1);
-    if (this.waitingFrom === this.waiting.length) return;
+    if (this.waiting.empty) return;
     // The endpoint refuses connections and none is left to wait for: nothing will come free.
     if (connectError !== undefined && this.open.size === 0) this.failWaiting(connectError);
     else this.dispatch();
@@ -192,15 +190,14 @@ export class UpstreamPool implements ConnectionOwner {
   private dispatch(): void {
     if (this.closed) return;
     const now = Date.now();
-    while (this.waitingFrom < this.waiting.length) {
-      const waiter = this.waiting[this.waitingFrom]!;
+    for (let waiter = this.waiting.peek(); waiter !== undefined; waiter = this.waiting.peek()) {
       if (waiter.done) {
-        this.shiftWaiting();
+        this.waiting.shift();
         continue;
       }
       const conn = this.idleConnection(now) ?? this.newConnection();
       if (conn === undefined) return;
-      this.shiftWaiting();
+      this.waiting.shift();
       waiter.done = true;
       clearTimeout(waiter.timer);
       waiter.conn = conn;
@@ -208,24 +205,10 @@ export class UpstreamPool implements ConnectionOwner {
     }
   }
 
-  private shiftWaiting(): void {
-    this.waiting[this.waitingFrom++] = undefined;
-    if (this.waitingFrom === this.waiting.length) {
-      this.waiting = [];
-      this.waitingFrom = 0;
-    } else if (this.waitingFrom >= 1024 && this.waitingFrom * 2 >= this.waiting.length) {
-      this.waiting = this.waiting.slice(this.waitingFrom);
-      this.waitingFrom = 0;
-    }
-  }
-
   /** Fail every waiting request as unsent (they may go to another endpoint), on the next tick. */
   private failWaiting(err: Error): void {
-    const waiters = this.waiting.slice(this.waitingFrom);
-    this.waiting = [];
-    this.waitingFrom = 0;
-    for (const waiter of waiters) {
-      if (waiter === undefined || waiter.done) continue;
+    for (const waiter of this.waiting.takeAll()) {
+      if (waiter.done) continue;
       waiter.done = true;
       clearTimeout(waiter.timer);
       process.nextTick(() => waiter.handler.onUpstreamError(err, 'unsent', false));
