@@ -8,8 +8,7 @@
  * The file runs against the server the data port would choose here (SLUICE_HTTP_SERVER=node for
  * the node:http adapter; CI runs both).
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { constants, type ClientHttp2Session } from 'node:http2';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -22,6 +21,7 @@ import type { Http2StreamResponse } from '../src/downstream/http2-stream-respons
 import { Http2Sessions, type Http2Limits } from '../src/downstream/http2-sessions.js';
 import type { ErrorBody } from './support/bodies.js';
 import { dataFrame, getFields, h2Request, h2Session, headersFrame, PREFACE_BYTES, RawH2, rstFrame, SETTINGS_FRAME } from './support/h2.js';
+import { selfSignedLocalhost } from './support/certs.js';
 
 const KIND = chooseDataPort().kind;
 const WAIT_MS = 5_000;
@@ -543,43 +543,17 @@ describe('the TLS hand-off', () => {
   it(
     'serves a TLS socket whose ALPN is h2 as it serves h2c',
     async () => {
-      const keyPath = join(dir, 'key.pem');
-      const certPath = join(dir, 'cert.pem');
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:prime256v1',
-          '-nodes',
-          '-keyout',
-          keyPath,
-          '-out',
-          certPath,
-          '-days',
-          '1',
-          '-subj',
-          '/CN=127.0.0.1',
-          '-addext',
-          'subjectAltName=IP:127.0.0.1',
-        ],
-        { stdio: 'ignore' },
-      );
+      const { key, cert } = selfSignedLocalhost(dir);
       const sessions = new Http2Sessions((req, res) => {
         const encrypted = (req.socket as TLSSocket).encrypted === true;
         res.writeHead(200, ['content-type', 'text/plain']);
         res.end(`${req.httpVersion} ${req.url} encrypted=${encrypted}`);
       }, LIMITS);
-      const tls = createTlsServer({ key: readFileSync(keyPath), cert: readFileSync(certPath), ALPNProtocols: ['h2'] }, (socket) =>
-        sessions.serveSecure(socket),
-      );
+      const tls = createTlsServer({ key, cert, ALPNProtocols: ['h2'] }, (socket) => sessions.serveSecure(socket));
       tlsServers.push(tls);
       await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve));
       const { port } = tls.address() as { port: number };
-      const s = await h2Session(`https://127.0.0.1:${port}`, { ca: readFileSync(certPath) });
+      const s = await h2Session(`https://127.0.0.1:${port}`, { ca: cert });
       clients.push(s);
       const r = await h2Request(s, { ':path': '/secure' });
       expect(r.status).toBe(200);

@@ -6,9 +6,9 @@
  * that frees its slot, the JSON errors, streaming bodies both ways with backpressure, the
  * rapid-reset rule; and the TLS hand-off serves the same through the gateway.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { constants, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
@@ -23,6 +23,7 @@ import { parseConfig } from '../src/config/load.js';
 import type { ErrorBody, InferBody } from './support/bodies.js';
 import { FRAME, getFields, h2Request, h2Session, headersFrame, RawH2, rstFrame, type H2Response } from './support/h2.js';
 import { IRIS_ROW, predictorRevision, startGateway, until, type TestGateway } from './support/harness.js';
+import { selfSignedLocalhost } from './support/certs.js';
 
 const TEST_MS = 30_000;
 const INFER = '/v2/models/iris/infer';
@@ -504,43 +505,16 @@ describe('the TLS hand-off through the gateway', () => {
     'a TLS socket with ALPN h2, handed to the sessions the composition root makes, reaches the predictor',
     async () => {
       gw = await startGateway(config({ predictor: predictorRevision('iris-1') }));
-      const keyPath = join(dir, 'key.pem');
-      const certPath = join(dir, 'cert.pem');
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:prime256v1',
-          '-nodes',
-          '-keyout',
-          keyPath,
-          '-out',
-          certPath,
-          '-days',
-          '1',
-          '-subj',
-          '/CN=127.0.0.1',
-          '-addext',
-          'subjectAltName=IP:127.0.0.1',
-        ],
-        { stdio: 'ignore' },
-      );
+      const { key, cert } = selfSignedLocalhost(dir);
       const sessions = http2Sessions(
         { request: gw.gateway.handle, upgrade: gw.gateway.handleUpgrade },
         parseConfig({}).http2,
         pino({ level: 'silent' }),
       );
-      const tls: TlsServer = createTlsServer(
-        { key: readFileSync(keyPath), cert: readFileSync(certPath), ALPNProtocols: ['h2'] },
-        sessions.serveSecure,
-      );
+      const tls: TlsServer = createTlsServer({ key, cert, ALPNProtocols: ['h2'] }, sessions.serveSecure);
       await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve));
       try {
-        const s = await h2Session(`https://127.0.0.1:${(tls.address() as AddressInfo).port}`, { ca: readFileSync(certPath) });
+        const s = await h2Session(`https://127.0.0.1:${(tls.address() as AddressInfo).port}`, { ca: cert });
         clients.push(s);
         const r = await infer(s);
         expect(r.status).toBe(200);

@@ -1,6 +1,6 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import {
   createServer as createHttpServer,
   type IncomingHttpHeaders,
@@ -24,6 +24,7 @@ import {
 } from '../src/upstream/upstream-connection.js';
 import { UpstreamError } from '../src/upstream/upstream-error.js';
 import { UpstreamPool, type UpstreamPoolOptions } from '../src/upstream/upstream-pool.js';
+import { selfSignedLocalhost } from './support/certs.js';
 
 // --- a handler that records what it hears ---
 
@@ -759,32 +760,8 @@ describe('UpstreamPool over https', () => {
 
   /** A self-signed certificate for 127.0.0.1, made now (no network). */
   function selfSigned(): { key: Buffer; cert: Buffer; certPath: string } {
-    const keyPath = join(dir, 'key.pem');
-    const certPath = join(dir, 'cert.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        keyPath,
-        '-out',
-        certPath,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
-    return { key: readFileSync(keyPath), cert: readFileSync(certPath), certPath };
+    const { key, cert, certFile } = selfSignedLocalhost(dir);
+    return { key, cert, certPath: certFile };
   }
 
   it('an https origin works when the endpoint certificate is trusted, and is refused when it is not', async () => {

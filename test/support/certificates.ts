@@ -1,13 +1,12 @@
 /**
- * Certificates made for a test with the system's `openssl` CLI, in a temp dir: one CA, and leaf
- * certificates it signs (EC P-256, a day long). Nothing leaves the machine; close() removes the dir.
+ * Certificates for the TLS listener's tests: one CA and leaf certificates it signs, as Buffers
+ * (certs.ts makes them with the `openssl` CLI), and what a handshake is served. close() removes the dir.
  */
-import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type PeerCertificate } from 'node:tls';
+import { certFolder } from './certs.js';
 
 export interface Leaf {
   certFile: string;
@@ -29,69 +28,22 @@ export interface TestCa {
   close(): void;
 }
 
-function openssl(args: string[]): void {
-  execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
-const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-
+/** A CA and its leaves, made by certs.ts's folder. */
 export function makeCa(): TestCa {
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-tls-'));
-  const caFile = join(dir, 'ca.crt');
-  const caKey = join(dir, 'ca.key');
-  openssl([
-    'req',
-    '-x509',
-    ...EC,
-    '-keyout',
-    caKey,
-    '-out',
-    caFile,
-    '-days',
-    '2',
-    '-subj',
-    '/CN=Sluice Test CA',
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
-  ]);
-  let serial = 1;
+  const folder = certFolder();
+  const ca = folder.ca('sluice-test-ca');
   return {
-    dir,
-    caFile,
-    ca: readFileSync(caFile),
+    dir: folder.dir,
+    caFile: ca.certFile,
+    ca: Buffer.from(ca.cert),
     leaf(file, names) {
-      const certFile = join(dir, `${file}.crt`);
-      const keyFile = join(dir, `${file}.key`);
-      const csr = join(dir, `${file}.csr`);
-      const ext = join(dir, `${file}.ext`);
-      const san = (names.dns ?? []).map((n) => `DNS:${n}`).join(',');
-      writeFileSync(ext, `basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n${san === '' ? '' : `subjectAltName=${san}\n`}`);
-      openssl(['req', ...EC, '-keyout', keyFile, '-out', csr, '-subj', `/CN=${names.cn}`]);
-      openssl([
-        'x509',
-        '-req',
-        '-in',
-        csr,
-        '-CA',
-        caFile,
-        '-CAkey',
-        caKey,
-        '-set_serial',
-        String(serial++),
-        '-days',
-        '1',
-        '-out',
-        certFile,
-        '-extfile',
-        ext,
-      ]);
-      return { certFile, keyFile, cert: readFileSync(certFile), key: readFileSync(keyFile) };
+      const pem = folder.issue(ca, file, { cn: names.cn, sans: (names.dns ?? []).map((n) => `DNS:${n}`) });
+      // `<file>.crt`, as configs in these tests name it.
+      const certFile = join(folder.dir, `${file}.crt`);
+      renameSync(pem.certFile, certFile);
+      return { certFile, keyFile: pem.keyFile, cert: Buffer.from(pem.cert), key: Buffer.from(pem.key) };
     },
-    close() {
-      rmSync(dir, { recursive: true, force: true });
-    },
+    close: () => folder.remove(),
   };
 }
 

@@ -21,8 +21,8 @@ export interface CertFolder {
   dir: string;
   /** A self-signed CA named `name`. */
   ca(name: string): Pem;
-  /** A certificate signed by `ca`, for `sans` (`DNS:iris.test`, `IP:127.0.0.1`) or a client (`clientAuth`). */
-  issue(ca: Pem, name: string, options: { sans?: string[]; client?: boolean }): Pem;
+  /** A certificate signed by `ca`, for `sans` (`DNS:iris.test`, `IP:127.0.0.1`) or a client (`clientAuth`); its CN is `cn`, else `name`. */
+  issue(ca: Pem, name: string, options: { sans?: string[]; client?: boolean; cn?: string }): Pem;
   remove(): void;
 }
 
@@ -61,11 +61,11 @@ export function certFolder(): CertFolder {
       ]);
       return read(name);
     },
-    issue(ca, name, { sans = [], client = false }) {
+    issue(ca, name, { sans = [], client = false, cn = name }) {
       const csr = join(dir, `${name}.csr`);
       const ext = join(dir, `${name}.ext`);
-      openssl(['req', ...newKey, '-keyout', join(dir, `${name}.key`), '-out', csr, '-subj', `/CN=${name}`]);
-      const lines = [`extendedKeyUsage=${client ? 'clientAuth' : 'serverAuth'}`];
+      openssl(['req', ...newKey, '-keyout', join(dir, `${name}.key`), '-out', csr, '-subj', `/CN=${cn}`]);
+      const lines = ['basicConstraints=CA:FALSE', `extendedKeyUsage=${client ? 'clientAuth' : 'serverAuth'}`];
       if (sans.length > 0) lines.push(`subjectAltName=${sans.join(',')}`);
       writeFileSync(ext, lines.join('\n') + '\n');
       openssl([
@@ -92,4 +92,30 @@ export function certFolder(): CertFolder {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A self-signed certificate for 127.0.0.1 (EC P-256, a day long), written to `dir` as cert.pem and key.pem. */
+export function selfSignedLocalhost(dir: string): { key: Buffer; cert: Buffer; keyFile: string; certFile: string } {
+  const keyFile = join(dir, 'key.pem');
+  const certFile = join(dir, 'cert.pem');
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    keyFile,
+    '-out',
+    certFile,
+    '-days',
+    '1',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
+  ]);
+  return { key: readFileSync(keyFile), cert: readFileSync(certFile), keyFile, certFile };
 }
