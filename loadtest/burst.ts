@@ -30,7 +30,7 @@ import { startGateway, writeBurstConfig } from './gateway.js';
 import { clockTicksPerSecond, procAvailable, snapshotTree, ticksBetween } from './proc-cpu.js';
 import { fdLimit, listenOverflows, openFds, rssBytes } from './proc-status.js';
 import { killAllNow, stopAll } from './processes.js';
-import { fixed, table } from './report.js';
+import { fixed, machineInfo, table } from './report.js';
 import { CLI, RESULTS } from './paths.js';
 
 const SERVICE = 'iris';
@@ -412,14 +412,7 @@ async function run(o: BurstOptions, tmp: string, state: RunState): Promise<numbe
         {
           startedAt: startedAt.toISOString(),
           finishedAt: new Date().toISOString(),
-          machine: {
-            node: process.version,
-            platform: process.platform,
-            arch: process.arch,
-            cpus: cpu.length,
-            cpuModel: cpu[0]?.model.trim(),
-            loadAverageAtStart: loadavg(),
-          },
+          machine: machineInfo(loadavg()),
           settings: { ...o, connectBatch: CONNECT_BATCH, sampleMs: SAMPLE_MS },
           connect: { open: sent, failures: connectFailures, ms: connectMs, listenOverflows: overflows, laggingBatches },
           burst: {

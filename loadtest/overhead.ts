@@ -37,6 +37,7 @@ import { killAllNow, stopAll } from './processes.js';
 import {
   coldStartTable,
   isRun,
+  machineInfo,
   ratioLines,
   ratios,
   summarizeColdStarts,
@@ -503,15 +504,7 @@ async function main(argv: string[]): Promise<number> {
     const report = {
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
-      machine: {
-        node: process.version,
-        platform: process.platform,
-        arch: process.arch,
-        cpus: cpu.length,
-        cpuModel: cpu[0]?.model.trim(),
-        clockTicksPerSecond: ticksPerSecond ?? null,
-        loadAverageAtStart: loadAverage,
-      },
+      machine: machineInfo(loadAverage, { clockTicksPerSecond: ticksPerSecond ?? null }),
       settings: { ...settings, pipelining: 1 },
       targets: rows,
       ratios: derived,

@@ -1,4 +1,5 @@
 /** Plain-text tables and the derived ratios; the JSON file is the same data, unformatted. */
+import { cpus } from 'node:os';
 import type { ColdStartSample } from './cold-start.js';
 import type { TargetRun } from './load.js';
 
@@ -150,4 +151,18 @@ export function coldStartTable(samples: ColdStartSample[], summary: ColdStartSum
   rows.push(['min', ...COLD_COLUMNS.map(([f]) => fixed(summary[f].min, f === 'totalMs' ? 1 : 0))]);
   rows.push(['median', ...COLD_COLUMNS.map(([f]) => fixed(summary[f].median, f === 'totalMs' ? 1 : 0))]);
   return table(['sample', ...COLD_COLUMNS.map(([, h]) => h)], rows);
+}
+
+/** The machine a results file was measured on: Node, platform, CPUs, `extra`, and the load average at the start. */
+export function machineInfo(loadAverageAtStart: number[], extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const cpu = cpus();
+  return {
+    node: process.version,
+    platform: process.platform,
+    arch: process.arch,
+    cpus: cpu.length,
+    cpuModel: cpu[0]?.model.trim(),
+    ...extra,
+    loadAverageAtStart,
+  };
 }

@@ -16,8 +16,11 @@ export interface BenchCertificate {
 
 /** Writes `bench.crt` and `bench.key` into `dir`; throws with openssl's stderr when it fails. */
 export function makeCertificate(dir: string): BenchCertificate {
-  const certFile = join(dir, 'bench.crt');
-  const keyFile = join(dir, 'bench.key');
+  return selfSignedCertificate(join(dir, 'bench.crt'), join(dir, 'bench.key'), TLS_SERVER_NAME, `DNS:${TLS_SERVER_NAME}`);
+}
+
+/** A self-signed EC P-256 certificate for `cn`, a day long, with subjectAltName `san` (`DNS:x`, `IP:127.0.0.1`), into the two files. */
+export function selfSignedCertificate(certFile: string, keyFile: string, cn: string, san: string): BenchCertificate {
   execFileSync(
     'openssl',
     [
@@ -35,9 +38,9 @@ export function makeCertificate(dir: string): BenchCertificate {
       '-days',
       '1',
       '-subj',
-      `/CN=${TLS_SERVER_NAME}`,
+      `/CN=${cn}`,
       '-addext',
-      `subjectAltName=DNS:${TLS_SERVER_NAME}`,
+      `subjectAltName=${san}`,
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );

@@ -24,7 +24,7 @@ import { StaticDriver } from '../src/scaler/static.js';
 import { DURATION_BOUNDS, RevisionStats } from '../src/stats/revision-stats.js';
 import type { ErrorBody } from './support/bodies.js';
 import { EXIT_CODE_FAILED, FakeDriver } from './support/fake-driver.js';
-import { IRIS_ROW, predictorRevision, startGateway, until, type TestGateway } from './support/harness.js';
+import { failingRevision, IRIS_ROW, predictorRevision, startGateway, until, type TestGateway } from './support/harness.js';
 
 // --- plan ---------------------------------------------------------------------------------------
 
@@ -991,10 +991,7 @@ services:
     match:
       model: iris
     revisions:${predictorRevision('stable', { body: '        annotations:\n          autoscaling.knative.dev/min-scale: "1"' })}
-      - name: canary
-        backend: local
-        command: ${JSON.stringify(process.execPath)}
-        args: ${JSON.stringify(['-e', "console.error('model file not found'); process.exit(1)"])}
+${failingRevision('canary')}
     traffic:
       - revision: stable
         percent: 100

@@ -13,7 +13,15 @@ import type { ServiceJson } from '../src/admin/app.js';
 import type { TrafficTarget } from '../src/config/schema.js';
 import { stickyPoint } from '../src/gateway/sticky.js';
 import type { ErrorBody } from './support/bodies.js';
-import { IRIS_ROW, predictorRevision, startGateway, until, type StartOptions, type TestGateway } from './support/harness.js';
+import {
+  failingRevision,
+  IRIS_ROW,
+  predictorRevision,
+  startGateway,
+  until,
+  type StartOptions,
+  type TestGateway,
+} from './support/harness.js';
 
 // Integration tests over real sockets: give a busy machine room.
 vi.setConfig({ testTimeout: 30_000 });
@@ -514,10 +522,7 @@ services:
     match:
       model: iris
     revisions:${predictorRevision('blue', { body: '        annotations:\n          autoscaling.knative.dev/min-scale: "1"' })}
-      - name: green
-        backend: local
-        command: ${JSON.stringify(process.execPath)}
-        args: ${JSON.stringify(['-e', "console.error('model file not found'); process.exit(1)"])}
+${failingRevision('green')}
     traffic:
       - revision: blue
         percent: 100

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { selfSignedCertificate } from '../../loadtest/tls-certificate.js';
 
 export interface Pem {
   /** PEM texts. */
@@ -96,26 +97,6 @@ export function certFolder(): CertFolder {
 
 /** A self-signed certificate for 127.0.0.1 (EC P-256, a day long), written to `dir` as cert.pem and key.pem. */
 export function selfSignedLocalhost(dir: string): { key: Buffer; cert: Buffer; keyFile: string; certFile: string } {
-  const keyFile = join(dir, 'key.pem');
-  const certFile = join(dir, 'cert.pem');
-  openssl([
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    keyFile,
-    '-out',
-    certFile,
-    '-days',
-    '1',
-    '-subj',
-    '/CN=127.0.0.1',
-    '-addext',
-    'subjectAltName=IP:127.0.0.1',
-  ]);
+  const { certFile, keyFile } = selfSignedCertificate(join(dir, 'cert.pem'), join(dir, 'key.pem'), '127.0.0.1', 'IP:127.0.0.1');
   return { key: readFileSync(keyFile), cert: readFileSync(certFile), keyFile, certFile };
 }

@@ -143,6 +143,15 @@ export function predictorRevision(name: string, extra: { args?: string[]; body?:
 ${extra.body ?? ''}`;
 }
 
+/** A local revision that cannot start: its process writes `message` to stderr and exits 1. */
+export function failingRevision(name: string, message = 'model file not found'): string {
+  return `
+      - name: ${name}
+        backend: local
+        command: ${JSON.stringify(process.execPath)}
+        args: ${JSON.stringify(['-e', `console.error(${JSON.stringify(message)}); process.exit(1)`])}`;
+}
+
 /** A local revision running test/fixtures/counting-server.mjs. */
 export function countingRevision(name: string, body = ''): string {
   return `
