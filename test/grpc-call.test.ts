@@ -22,7 +22,12 @@ describe('isGrpcContentType', () => {
 
   it('the header rules mark a request whose content type is gRPC', () => {
     const head = (contentType: string) =>
-      upstreamRequestHeaders({ rawHeaders: ['host', 'a.test', 'content-type', contentType], httpVersion: '2.0', remoteAddress: '::1', proto: 'http' });
+      upstreamRequestHeaders({
+        rawHeaders: ['host', 'a.test', 'content-type', contentType],
+        httpVersion: '2.0',
+        remoteAddress: '::1',
+        proto: 'http',
+      });
     expect(head('application/grpc')).toMatchObject({ grpc: true });
     expect(head('application/grpc-web')).toMatchObject({ grpc: false });
     expect(head('application/json')).toMatchObject({ grpc: false });

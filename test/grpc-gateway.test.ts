@@ -44,8 +44,15 @@ function client(authority?: string): InferenceClient {
   return c;
 }
 
+/** A ModelInferRequest as the servers here decode it (proto-loader's defaults fill every field). */
+type StreamRequest = Required<Pick<InferRequest, 'model_name' | 'id' | 'raw_input_contents'>>;
+
 /** A ModelStreamInfer: the answers so far, and its status once it ends (an error is a status too). */
-function openStream(): { stream: grpc.ClientDuplexStream<InferRequest, StreamResponse>; got: StreamResponse[]; ended: Promise<grpc.StatusObject> } {
+function openStream(): {
+  stream: grpc.ClientDuplexStream<InferRequest, StreamResponse>;
+  got: StreamResponse[];
+  ended: Promise<grpc.StatusObject>;
+} {
   const stream = client().ModelStreamInfer();
   const got: StreamResponse[] = [];
   stream.on('data', (r: StreamResponse) => got.push(r));
@@ -120,11 +127,21 @@ const ALL_TO = (revision: string) => `
         percent: 100`;
 
 /** One gRPC request by hand (node:http2), for what grpc-js clients do not send or hide: the gateway's own trailers. */
-function rawCall(url: string, headers: Record<string, string>, body: Buffer): Promise<{ headers: IncomingHttpHeaders; trailers: IncomingHttpHeaders; endedWithHead: boolean }> {
+function rawCall(
+  url: string,
+  headers: Record<string, string>,
+  body: Buffer,
+): Promise<{ headers: IncomingHttpHeaders; trailers: IncomingHttpHeaders; endedWithHead: boolean }> {
   return new Promise((resolve, reject) => {
     const session = h2connect(url);
     session.on('error', reject);
-    const stream = session.request({ ':method': 'POST', ':path': INFER_PATH, 'content-type': 'application/grpc', te: 'trailers', ...headers });
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': INFER_PATH,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+      ...headers,
+    });
     let head: IncomingHttpHeaders = {};
     let trailers: IncomingHttpHeaders = {};
     let endedWithHead = false;
@@ -132,7 +149,9 @@ function rawCall(url: string, headers: Record<string, string>, body: Buffer): Pr
       head = h;
       endedWithHead = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
     });
-    stream.on('trailers', (t) => (trailers = t));
+    stream.on('trailers', (t: IncomingHttpHeaders) => {
+      trailers = t;
+    });
     stream.on('error', reject);
     stream.on('close', () => {
       session.close();
@@ -156,7 +175,9 @@ describe('gRPC through the gateway', () => {
   it(
     'a ModelInfer at zero is held through the cold start of a local h2c revision and answered',
     async () => {
-      const g = await gateway(config(service('iris', 'model: iris', localGrpcRevision('iris-1', { STARTUP_DELAY_MS: '300' }), ALL_TO('iris-1'))));
+      const g = await gateway(
+        config(service('iris', 'model: iris', localGrpcRevision('iris-1', { STARTUP_DELAY_MS: '300' }), ALL_TO('iris-1'))),
+      );
       expect(g.revision('iris', 'iris-1').endpoints).toHaveLength(0);
       const r = await infer({ model_name: 'iris', id: 'cold-1' });
       expect(r.error).toBeUndefined();
@@ -201,7 +222,9 @@ describe('gRPC through the gateway', () => {
   it(
     'an unknown model is NOT_FOUND, in a Trailers-Only response naming the model',
     async () => {
-      const g = await gateway(config(service('iris', 'model: iris', staticRevision('iris-1', await namedServer('iris-1')), ALL_TO('iris-1'))));
+      const g = await gateway(
+        config(service('iris', 'model: iris', staticRevision('iris-1', await namedServer('iris-1')), ALL_TO('iris-1'))),
+      );
       const r = await infer({ model_name: 'nope' });
       expect(r.error?.code).toBe(grpc.status.NOT_FOUND);
       expect(r.error?.details).toContain('model "nope"');
@@ -256,7 +279,14 @@ describe('gRPC through the gateway', () => {
       });
       servers.push(server);
       const g = await gateway(
-        config(service('iris', 'model: iris', staticRevision('iris-1', url, '\n        containerConcurrency: 1\n        queueDepth: 1'), ALL_TO('iris-1'))),
+        config(
+          service(
+            'iris',
+            'model: iris',
+            staticRevision('iris-1', url, '\n        containerConcurrency: 1\n        queueDepth: 1'),
+            ALL_TO('iris-1'),
+          ),
+        ),
       );
       const c = client();
       const first = call(c.ModelInfer, c, { model_name: 'iris' });
@@ -279,7 +309,9 @@ describe('gRPC through the gateway', () => {
   it(
     'grpc-timeout bounds the hold: DEADLINE_EXCEEDED from the gateway, and the call leaves the queue',
     async () => {
-      const g = await gateway(config(service('iris', 'model: iris', localGrpcRevision('iris-1', { STARTUP_DELAY_MS: '60000' }), ALL_TO('iris-1'))));
+      const g = await gateway(
+        config(service('iris', 'model: iris', localGrpcRevision('iris-1', { STARTUP_DELAY_MS: '60000' }), ALL_TO('iris-1'))),
+      );
       const raw = await rawCall(g.url, { 'grpc-timeout': '200m' }, inferFrame('iris'));
       expect(raw.endedWithHead).toBe(true);
       expect(raw.headers['grpc-status']).toBe('4');
@@ -314,7 +346,9 @@ describe('gRPC through the gateway', () => {
   it(
     'a malformed grpc-timeout is INVALID_ARGUMENT',
     async () => {
-      const g = await gateway(config(service('iris', 'model: iris', staticRevision('iris-1', await namedServer('iris-1')), ALL_TO('iris-1'))));
+      const g = await gateway(
+        config(service('iris', 'model: iris', staticRevision('iris-1', await namedServer('iris-1')), ALL_TO('iris-1'))),
+      );
       const raw = await rawCall(g.url, { 'grpc-timeout': '5 seconds' }, inferFrame('iris'));
       expect(raw.headers['grpc-status']).toBe('3');
       expect(decodeURIComponent(String(raw.headers['grpc-message']))).toContain('grpc-timeout');
@@ -370,7 +404,11 @@ describe('gRPC through the gateway', () => {
       const front = await mixedEndpoint(grpcUrl, held);
       const g = await gateway(config(service('iris', 'model: iris', staticRevision('iris-1', front), ALL_TO('iris-1'))));
       const rev = g.revision('iris', 'iris-1');
-      const rest = request(`${g.url}/v2/models/iris/infer`, { method: 'POST', body: '{"inputs":[]}', headers: { 'content-type': 'application/json' } });
+      const rest = request(`${g.url}/v2/models/iris/infer`, {
+        method: 'POST',
+        body: '{"inputs":[]}',
+        headers: { 'content-type': 'application/json' },
+      });
       const c = client();
       const rpc = call(c.ModelInfer, c, { model_name: 'iris' });
       await until(() => held.length === 2, 'both calls at the endpoint');
@@ -394,8 +432,8 @@ describe('gRPC through the gateway', () => {
     'a bidirectional stream of 1,000 messages passes intact and in order, and counts as one request in flight while open',
     async () => {
       const { server, url } = await startInferenceServer({
-        ModelStreamInfer: (s: grpc.ServerDuplexStream<{ model_name: string; id: string; raw_input_contents: Buffer[] }, unknown>) => {
-          s.on('data', (req) =>
+        ModelStreamInfer: (s: grpc.ServerDuplexStream<StreamRequest, unknown>) => {
+          s.on('data', (req: StreamRequest) =>
             s.write({ infer_response: { model_name: req.model_name, id: req.id, raw_output_contents: req.raw_input_contents } }),
           );
           s.on('end', () => s.end());
@@ -421,8 +459,8 @@ describe('gRPC through the gateway', () => {
     'a streaming call whose first message comes later is routed once it comes',
     async () => {
       const { server, url } = await startInferenceServer({
-        ModelStreamInfer: (s: grpc.ServerDuplexStream<{ model_name: string; id: string }, unknown>) => {
-          s.on('data', (req) => s.write({ infer_response: { model_name: req.model_name, id: req.id } }));
+        ModelStreamInfer: (s: grpc.ServerDuplexStream<StreamRequest, unknown>) => {
+          s.on('data', (req: StreamRequest) => s.write({ infer_response: { model_name: req.model_name, id: req.id } }));
           s.on('end', () => s.end());
         },
       });
@@ -443,7 +481,9 @@ describe('gRPC through the gateway', () => {
   it(
     'a call cancelled while held leaves the queue at once',
     async () => {
-      const g = await gateway(config(service('iris', 'model: iris', localGrpcRevision('iris-1', { STARTUP_DELAY_MS: '60000' }), ALL_TO('iris-1'))));
+      const g = await gateway(
+        config(service('iris', 'model: iris', localGrpcRevision('iris-1', { STARTUP_DELAY_MS: '60000' }), ALL_TO('iris-1'))),
+      );
       const rev = g.revision('iris', 'iris-1');
       const c = client();
       const pending = c.ModelInfer({ model_name: 'iris' }, new grpc.Metadata(), {}, () => {});
@@ -456,7 +496,7 @@ describe('gRPC through the gateway', () => {
   );
 
   it(
-    "a gRPC stream open during scale-down keeps its replica running until it ends",
+    'a gRPC stream open during scale-down keeps its replica running until it ends',
     async () => {
       const g = await gateway(config(service('iris', 'model: iris', localGrpcRevision('iris-1'), ALL_TO('iris-1'))));
       const key = 'iris/iris-1';
@@ -484,8 +524,14 @@ describe('gRPC through the gateway', () => {
   it(
     'a gRPC call over HTTP/1.1 gets a clear 400',
     async () => {
-      const g = await gateway(config(service('iris', 'model: iris', staticRevision('iris-1', await namedServer('iris-1')), ALL_TO('iris-1'))));
-      const r = await request(`${g.url}${INFER_PATH}`, { method: 'POST', body: inferFrame('iris'), headers: { 'content-type': 'application/grpc' } });
+      const g = await gateway(
+        config(service('iris', 'model: iris', staticRevision('iris-1', await namedServer('iris-1')), ALL_TO('iris-1'))),
+      );
+      const r = await request(`${g.url}${INFER_PATH}`, {
+        method: 'POST',
+        body: inferFrame('iris'),
+        headers: { 'content-type': 'application/grpc' },
+      });
       expect(r.statusCode).toBe(400);
       const body = (await r.body.json()) as { error: { code: string; message: string } };
       expect(body.error.code).toBe('bad_request');
@@ -498,7 +544,14 @@ describe('gRPC through the gateway', () => {
     'a revision reached over HTTP/1.1 cannot take gRPC: UNIMPLEMENTED, saying which protocol to set',
     async () => {
       await gateway(
-        config(service('iris', 'model: iris', `\n      - name: iris-1\n        backend: static\n        urls: [${await namedServer('iris-1')}]`, ALL_TO('iris-1'))),
+        config(
+          service(
+            'iris',
+            'model: iris',
+            `\n      - name: iris-1\n        backend: static\n        urls: [${await namedServer('iris-1')}]`,
+            ALL_TO('iris-1'),
+          ),
+        ),
       );
       const r = await infer({ model_name: 'iris' });
       expect(r.error?.code).toBe(grpc.status.UNIMPLEMENTED);
@@ -530,11 +583,14 @@ async function mixedEndpoint(grpcUrl: string, held: Array<() => void>): Promise<
     stream.on('error', () => {});
     if (String(headers['content-type'] ?? '').startsWith('application/grpc')) {
       const out: Record<string, string | string[]> = {};
-      for (const [name, value] of Object.entries(headers)) if (value !== undefined && name !== ':authority' && name !== ':scheme') out[name] = value;
+      for (const [name, value] of Object.entries(headers))
+        if (value !== undefined && name !== ':authority' && name !== ':scheme') out[name] = value;
       const up = inner.request(out);
       up.on('error', () => stream.destroy());
       let trailers: IncomingHttpHeaders = {};
-      up.on('trailers', (t) => (trailers = t));
+      up.on('trailers', (t: IncomingHttpHeaders) => {
+        trailers = t;
+      });
       up.on('response', (h, flags) => {
         const endsHere = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
         stream.respond(h, endsHere ? { endStream: true } : { waitForTrailers: true });

@@ -27,7 +27,9 @@ function bytesField(field: number, value: Buffer | string): Buffer {
 
 const IRIS = frame(bytesField(1, 'iris'));
 /** A ModelInferRequest as encoders write it: model_name, model_version, id, then an input tensor. */
-const INFER = frame(Buffer.concat([bytesField(1, 'iris'), bytesField(2, '1'), bytesField(3, 'req-7'), bytesField(5, Buffer.alloc(300, 7))]));
+const INFER = frame(
+  Buffer.concat([bytesField(1, 'iris'), bytesField(2, '1'), bytesField(3, 'req-7'), bytesField(5, Buffer.alloc(300, 7))]),
+);
 
 interface Row {
   label: string;
@@ -94,7 +96,12 @@ const rows: Row[] = [
   },
   {
     label: 'huge declared name length',
-    bytes: Buffer.concat([frame(Buffer.alloc(0)).subarray(0, 1), Buffer.from([0xff, 0xff, 0xff, 0xff]), Buffer.from([0x0a]), varint(2 ** 31)]),
+    bytes: Buffer.concat([
+      frame(Buffer.alloc(0)).subarray(0, 1),
+      Buffer.from([0xff, 0xff, 0xff, 0xff]),
+      Buffer.from([0x0a]),
+      varint(2 ** 31),
+    ]),
     want: 'invalid',
     wantReason: 'more than',
   },

@@ -189,7 +189,10 @@ export class Exchange implements HeldRequest, UpstreamHandler {
     if (this.clientGone) return this.record(0);
     if (this.res.headersSent) {
       // A gRPC response under way ends with a status in its trailers; others are cut.
-      if (this.grpc !== undefined) this.answerError(code === 'UPSTREAM_TIMEOUT' ? errors.requestTimeout(this.rev.spec.timeoutSeconds * 1000) : errors.upstreamError(err));
+      if (this.grpc !== undefined)
+        this.answerError(
+          code === 'UPSTREAM_TIMEOUT' ? errors.requestTimeout(this.rev.spec.timeoutSeconds * 1000) : errors.upstreamError(err),
+        );
       else this.res.destroy(err);
       return this.record(this.status);
     }

@@ -17,7 +17,7 @@ export function isGrpcContentType(value: string): boolean {
   if (!v.startsWith(GRPC)) return false;
   if (v.length === GRPC.length) return true;
   const next = v.charCodeAt(GRPC.length);
-  return next === 0x2b /* + */ || next === 0x3b /* ; */;
+  return next === 0x2b /* + */ || next === 0x3b; /* ; */
 }
 
 /** Methods whose request message has the model's name as field 1 (grpc-model-peek.ts). */

@@ -54,7 +54,7 @@ export function handleGrpcCall<R extends RoutedCall>(
   if (!namesModel(req.url ?? '')) return routeCall(gateway, req, res, head, undefined, call);
 
   let decided = false;
-  let timer: NodeJS.Timeout | undefined;
+  let timer: NodeJS.Timeout | undefined = undefined;
   const cancel = readFirstMessage(req, (peek, body) => {
     decided = true;
     clearTimeout(timer);
