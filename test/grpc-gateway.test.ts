@@ -344,6 +344,49 @@ describe('gRPC through the gateway', () => {
   );
 
   it(
+    'grpc-timeout bounds the call at its endpoint too: DEADLINE_EXCEEDED, the endpoint hears the cancel, its slot is freed',
+    async () => {
+      let cancelled = false;
+      let arrived = 0;
+      const { server, url } = await startInferenceServer({
+        ModelInfer: (c: grpc.ServerUnaryCall<unknown, unknown>) => {
+          arrived++;
+          c.on('cancelled', () => (cancelled = true)); // never answered
+        },
+      });
+      servers.push(server);
+      const g = await gateway(config(service('iris', 'model: iris', staticRevision('iris-1', url), ALL_TO('iris-1'))));
+      const raw = await rawCall(g.url, { 'grpc-timeout': '300m' }, inferFrame('iris'));
+      expect(arrived).toBe(1);
+      expect(raw.endedWithHead).toBe(true);
+      expect(raw.headers['grpc-status']).toBe('4');
+      const rev = g.revision('iris', 'iris-1');
+      expect(rev.stats.inflight).toBe(0);
+      expect(rev.endpoints[0]!.inflight).toBe(0);
+      await until(() => cancelled, 'the endpoint saw the call cancelled');
+    },
+    TEST_MS,
+  );
+
+  it(
+    'a revision that cannot start is UNAVAILABLE, saying why',
+    async () => {
+      const failing = `
+      - name: iris-1
+        backend: local
+        protocol: h2c
+        command: ${JSON.stringify(process.execPath)}
+        args: ${JSON.stringify(['-e', 'console.error("model file not found"); process.exit(1)'])}`;
+      await gateway(config(service('iris', 'model: iris', failing, ALL_TO('iris-1'))));
+      const r = await infer({ model_name: 'iris' });
+      expect(r.error?.code).toBe(grpc.status.UNAVAILABLE);
+      expect(r.error?.details).toContain('model file not found');
+      expect(r.error?.details).toContain('revision iris-1');
+    },
+    TEST_MS,
+  );
+
+  it(
     'a malformed grpc-timeout is INVALID_ARGUMENT',
     async () => {
       const g = await gateway(
