@@ -220,6 +220,35 @@ describe('gRPC through the gateway', () => {
   );
 
   it(
+    'routes by :authority and path prefix like any request',
+    async () => {
+      const { server, url } = await startInferenceServer({
+        ServerLive: (_c: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { live: true }),
+      });
+      servers.push(server);
+      await gateway(
+        config(
+          service(
+            'iris-grpc',
+            'hosts: [iris.test]\n      pathPrefix: /inference.GRPCInferenceService',
+            staticRevision('iris-1', url),
+            ALL_TO('iris-1'),
+          ),
+        ),
+      );
+      const right = client('iris.test');
+      const live = await call(right.ServerLive, right, {});
+      expect(live.response).toEqual({ live: true });
+      expect(live.headers?.get('sluice-revision')).toEqual(['iris-1']);
+      const wrong = client('other.test');
+      const missed = await call(wrong.ServerLive, wrong, {});
+      expect(missed.error?.code).toBe(grpc.status.NOT_FOUND);
+      expect(missed.error?.details).toContain('other.test');
+    },
+    TEST_MS,
+  );
+
+  it(
     'an unknown model is NOT_FOUND, in a Trailers-Only response naming the model',
     async () => {
       const g = await gateway(
