@@ -6,6 +6,8 @@
  * Response bytes go straight from the upstream parser to `res.write`, with backpressure both ways
  * (a slow client pauses the upstream socket). A failed attempt is tried again as retry-rule.ts
  * says: on another endpoint, or held again (at the head of the queue) when none has room.
+ * A gRPC call (grpc-dispatch.ts) is answered with gRPC statuses, and its grpc-timeout is a
+ * deadline of its own, held or in flight.
  */
 import { SluiceError } from '../errors.js';
 import type { Endpoint } from '../core/endpoint.js';
