@@ -33,9 +33,11 @@ import type { ConditionListener, RevisionCondition } from '../core/condition.js'
 import { TrafficPolicy, type TrafficChoice } from './traffic-policy.js';
 import { SluiceError } from '../errors.js';
 import { UpgradeExchange } from './upgrade.js';
+import { handleGrpcCall, type GrpcCall } from './grpc-dispatch.js';
+import { sendGrpcError } from './grpc-status.js';
 
 /** A request routed: its revision, its head for the endpoint, its normalised target. */
-interface Routed {
+export interface Routed {
   choice: TrafficChoice;
   head: RequestHead;
   path: string;
@@ -284,46 +286,61 @@ export class Gateway implements StatusSource, ExchangeContext {
 
   /**
    * Request → revision: origin-form target only (an absolute URL or authority never picks an
-   * upstream), normalised; one Host; then host/path/model, then tag or sticky key or weighted
-   * split. Returns the route, or the error to answer with. Cost: one header pass, one Map
-   * lookup, one pick.
+   * upstream), normalised; one Host (`head`, the header rules' reading); then host/path/model
+   * (`model`: the one a gRPC call's first message names), then tag or sticky key or weighted
+   * split. Returns the route, or the error to answer with. Cost: one Map lookup, one pick.
    */
-  private route(req: DownstreamRequest | IncomingMessage): Routed | SluiceError {
+  readonly route = (req: DownstreamRequest | IncomingMessage, head: RequestHead, model?: string | null): Routed | SluiceError => {
     const path = normalizeTarget(req.url ?? '');
     if (typeof path !== 'string') return errors.badRequest(targetProblemMessage(path.problem));
     if (this.closing) return errors.queueClosed();
-    const head = upstreamRequestHeaders(headInput(req));
-    if (head instanceof SluiceError) return head;
-    const target = this.router.match(head.host, path);
-    if (target === undefined) return errors.routeNotFound(head.host, path);
+    const target = this.router.match(head.host, path, model);
+    if (target === undefined) return errors.routeNotFound(head.host, path, model);
     const tag = head.tag ?? target.tag;
     const choice = target.service.policy.choose(req, tag);
     if (choice === undefined) return errors.tagNotFound(target.service.name, tag!);
     return { choice, head, path };
-  }
+  };
 
   /** The data-port request listener (public so a wrapper, e.g. the queue-proxy, can count first). */
   readonly handle = (req: DownstreamRequest, res: DownstreamResponse): void => {
     try {
-      const routed = this.route(req);
+      const head = upstreamRequestHeaders(headInput(req));
+      if (head instanceof SluiceError) return sendError(res, head);
+      if (head.grpc) return handleGrpcCall(this, req, res, head);
+      const routed = this.route(req, head);
       if (routed instanceof SluiceError) return sendError(res, routed);
-      const { choice, head, path } = routed;
-      const now = Date.now();
-      choice.revision.stats.arrive(now);
-      const exchange = new Exchange(this, choice.revision, req, res, head, path, now);
-      if (choice.setCookie !== undefined) exchange.setCookie = choice.setCookie;
-      exchange.start(now);
+      this.dispatch(req, res, routed, undefined);
     } catch (err) {
-      this.logger.error({ err }, 'request handler failed');
-      if (!res.headersSent) sendError(res, errors.upstreamError(err));
-      else res.destroy();
+      this.failed(res, err, false);
     }
+  };
+
+  /** A routed request (a gRPC call with its deadline) goes to its revision: an endpoint with room, or held. */
+  readonly dispatch = (req: DownstreamRequest, res: DownstreamResponse, routed: Routed, grpc: GrpcCall | undefined): void => {
+    const { choice, head, path } = routed;
+    const now = Date.now();
+    choice.revision.stats.arrive(now);
+    const exchange = new Exchange(this, choice.revision, req, res, head, path, now);
+    if (choice.setCookie !== undefined) exchange.setCookie = choice.setCookie;
+    exchange.grpc = grpc;
+    exchange.start(now);
+  };
+
+  /** A handler threw: answered 502 upstream_error (as a gRPC status for a gRPC call), logged. */
+  readonly failed = (res: DownstreamResponse, err: unknown, grpc: boolean): void => {
+    this.logger.error({ err }, 'request handler failed');
+    if (res.headersSent) res.destroy();
+    else if (grpc) sendGrpcError(res, errors.upstreamError(err));
+    else sendError(res, errors.upstreamError(err));
   };
 
   /** The data-port upgrade listener (WebSocket): routed like a request, then piped. */
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     try {
-      const routed = this.route(req);
+      const requestHead = upstreamRequestHeaders(headInput(req));
+      if (requestHead instanceof SluiceError) return sendSocketError(socket, requestHead);
+      const routed = this.route(req, requestHead);
       if (routed instanceof SluiceError) return sendSocketError(socket, routed);
       req.url = routed.path;
       const now = Date.now();
