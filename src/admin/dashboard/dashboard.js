@@ -350,6 +350,13 @@ function onEvent(e) {
   if (counts && e.type === 'endpoints') counts.ready = e.fields.ready;
   const row = counts ? document.querySelector(`tr[data-key="${CSS.escape(key)}"]`) : null;
   if (row) replicaCells(row, counts);
+  // The replica chart gets a point at the moment of the change, not only at the next poll.
+  if (counts && (e.type === 'scale' || e.type === 'endpoints')) {
+    charts.replicas.push(
+      Date.now() / 1000,
+      [...live].map(([k, replicas]) => [k, { replicas }]),
+    );
+  }
   const li = document.createElement('li');
   li.dataset.type = e.type;
   li.dataset.id = String(e.id);
