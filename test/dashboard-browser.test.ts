@@ -81,15 +81,17 @@ describe('dashboard', () => {
     );
     expect(statuses).toEqual([200, 200, 200]);
 
-    await page.waitForFunction((sel) => document.querySelector(sel)?.textContent === '1', ready);
+    // Waited for by selector (`:text-is` is Playwright's exact-text match): the page's CSP allows no eval.
+    await page.waitForSelector(`${ready}:text-is("1")`, { state: 'attached' });
     const cold = await page.waitForSelector('#events li[data-type="cold_start"]');
     expect(await cold.textContent()).toMatch(/demo\/demo-00001 +cold start: 3 held requests released after/);
     expect(await page.textContent('#events')).toMatch(/scale +demo\/demo-00001 +0 → 1 \(activation\)/);
     // Polled numbers: three answered, the replica desired, actual and ready.
-    await page.waitForFunction((sel) => document.querySelector(sel)?.textContent === '1 / 1 / 1', `${row} td[data-field="replicas"]`);
-    expect(await page.textContent(`${row} td[data-field="coldStarts"]`)).toBe('3');
+    await page.waitForSelector(`${row} td[data-field="replicas"]:text-is("1 / 1 / 1")`);
+    // The next poll brings the counters (the replica cells may have moved first, on the feed's events).
+    await page.waitForSelector(`${row} td[data-field="coldStarts"]:text-is("3")`);
     // The charts are drawn (uPlot makes one canvas per chart).
-    await page.waitForFunction(() => document.querySelectorAll('.charts canvas').length === 4);
+    for (const chart of ['concurrency', 'replicas', 'held', 'latency']) await page.waitForSelector(`#chart-${chart} canvas`);
 
     await mkdir(SCREENSHOT_DIR, { recursive: true });
     await page.screenshot({ path: new URL('dashboard.png', SCREENSHOT_DIR).pathname, fullPage: true });

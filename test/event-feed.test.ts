@@ -89,6 +89,19 @@ describe('GET /api/v1/events', () => {
     expect(again.events.map((e) => e.id)).toEqual([11, 12, 13, 14, 15, 16]);
   });
 
+  it('gives a client without Last-Event-ID live events only, and one with Last-Event-ID: 0 the whole ring first', async () => {
+    const { bus, url } = await serveFeed();
+    for (let n = 1; n <= 3; n++) bus.publish(scale(n));
+    const fresh = await feed(`${url}/api/v1/events`);
+    const everything = await feed(`${url}/api/v1/events`, { 'last-event-id': '0' });
+    await until(() => bus.subscribers === 2, 'both clients subscribed');
+    bus.publish(scale(4));
+    await fresh.waitFor((e) => e.id === 4, 'the live event');
+    await everything.waitFor((e) => e.id === 4, 'the live event');
+    expect(fresh.events.map((e) => e.id)).toEqual([4]);
+    expect(everything.events.map((e) => e.id)).toEqual([1, 2, 3, 4]);
+  });
+
   it('replays only what the ring still holds', async () => {
     const { bus, url } = await serveFeed({ capacity: 5 });
     for (let n = 1; n <= 12; n++) bus.publish(scale(n));

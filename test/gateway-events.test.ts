@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GatewayEvent } from '../src/core/gateway-event.js';
-import { IRIS_ROW, predictorRevision, startGateway, until, type TestGateway } from './support/harness.js';
+import { IRIS_ROW, predictorRevision, startGateway, type TestGateway } from './support/harness.js';
 import { openFeed, type FeedClient } from './support/sse.js';
 
 let gw: TestGateway | undefined;
@@ -149,23 +149,26 @@ describe('gateway events and metrics', () => {
     expect(rollout[1]).toMatchObject({ service: 'demo', revision: 'demo-00002', fields: { step: 1, percent: 20 } });
     expect(rollout[2]).toMatchObject({ fields: { percent: 0 } });
 
-    // The file changes: applied (with its traffic told), then refused.
-    const before = client.events.length;
+    // The file changes: applied (with its traffic told), then refused. (The API's changes above were
+    // written back to the file, and the watch may have read those again: hence "after `seen`".)
+    const seen = client.events.at(-1)!.id;
     await writeFile(
       file,
       demoConfig('      - revision: demo-00001\n        percent: 50\n      - revision: demo-00002\n        percent: 50'),
     );
-    const applied = await client.waitFor((e) => e.type === 'config_reload', 'the reload');
-    expect(applied.fields).toEqual({ ok: true });
-    expect(applied).not.toHaveProperty('service');
-    await client.waitFor((e) => e.id > applied.id && e.type === 'traffic', 'the reload’s traffic event');
-    const reloadTraffic = client.events.slice(before).find((e) => e.type === 'traffic')!;
-    expect(reloadTraffic.fields).toEqual({
+    const fiftyFifty = {
       traffic: [
         { revision: 'demo-00001', percent: 50 },
         { revision: 'demo-00002', percent: 50 },
       ],
-    });
+    };
+    const reloadTraffic = await client.waitFor(
+      (e) => e.id > seen && e.type === 'traffic' && JSON.stringify(e.fields) === JSON.stringify(fiftyFifty),
+      'the reload’s traffic event',
+    );
+    const applied = client.events.filter((e) => e.id > seen && e.id < reloadTraffic.id && e.type === 'config_reload');
+    expect(applied.map((e) => e.fields)).toContainEqual({ ok: true });
+    expect(applied[0]).not.toHaveProperty('service');
 
     await writeFile(file, demoConfig('      - revision: demo-00001\n        percent: 90'));
     const refused = await client.waitFor((e) => e.type === 'config_reload' && !e.fields.ok, 'the refused reload');

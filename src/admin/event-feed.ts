@@ -1,8 +1,9 @@
 /**
  * `GET /api/v1/events`: the event bus (core/event-bus.ts) as Server-Sent Events, through Hono's
  * streamSSE. `?types=scale,cold_start` keeps those types; `Last-Event-ID: N` replays what the ring
- * still holds after N, then live events follow, with nothing missed or repeated in between (the
- * replay and the subscription happen in one synchronous step).
+ * still holds after N (0: all of it), then live events follow, with nothing missed or repeated in
+ * between (the replay and the subscription happen in one synchronous step). Without the header a
+ * client gets live events only.
  *
  * A slow client is bounded: events for it wait in its own queue while its socket does not drain
  * (the Node adapter stops reading the stream until the socket's 'drain', and writes wait for
@@ -59,9 +60,12 @@ export function parseTypes(query: string | undefined): Set<EventType> | undefine
   return types.size === 0 ? undefined : types;
 }
 
-/** `Last-Event-ID` as a number; 0 when absent. Anything but a non-negative integer is a 400. */
-export function parseLastEventId(header: string | undefined): number {
-  if (header === undefined || header.trim() === '') return 0;
+/**
+ * `Last-Event-ID` as a number; undefined when absent (live events only, no replay). Anything but a
+ * non-negative integer is a 400. `0` asks for everything the ring holds.
+ */
+export function parseLastEventId(header: string | undefined): number | undefined {
+  if (header === undefined || header.trim() === '') return undefined;
   const t = header.trim();
   if (!/^\d{1,15}$/.test(t)) throw new SluiceError('bad_request', 400, `Last-Event-ID: want a non-negative integer, got ${quote(t)}`);
   return Number(t);
@@ -91,7 +95,8 @@ export function eventFeedRoute(app: Hono, feed: EventFeedSource, options: EventF
       let ended = false;
       let wake: (() => void) | undefined;
       let unsubscribe = (): void => {};
-      let heartbeat: NodeJS.Timeout | undefined;
+      const heartbeat = setInterval(() => enqueue(': keep-alive\n\n'), heartbeatMs);
+      heartbeat.unref();
 
       const end = (): void => {
         if (ended) return;
@@ -114,13 +119,11 @@ export function eventFeedRoute(app: Hono, feed: EventFeedSource, options: EventF
         wake?.();
       };
 
-      for (const event of feed.since(after, types)) enqueue(eventFrame(event));
+      if (after !== undefined) for (const event of feed.since(after, types)) enqueue(eventFrame(event));
       if (ended) return; // the replay alone was more than the bound
       unsubscribe = feed.subscribe((event) => {
         if (types === undefined || types.has(event.type)) enqueue(eventFrame(event));
       });
-      heartbeat = setInterval(() => enqueue(': keep-alive\n\n'), heartbeatMs);
-      heartbeat.unref();
       stream.onAbort(end);
 
       while (!ended) {

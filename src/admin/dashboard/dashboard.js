@@ -385,7 +385,8 @@ async function followEvents() {
   let lastId = 0;
   for (;;) {
     try {
-      const headers = { ...authHeaders(), Accept: 'text/event-stream', ...(lastId > 0 ? { 'Last-Event-ID': String(lastId) } : {}) };
+      // 0 the first time: the recent events the gateway still holds fill the list at once.
+      const headers = { ...authHeaders(), Accept: 'text/event-stream', 'Last-Event-ID': String(lastId) };
       const res = await fetch('/api/v1/events', { headers });
       if (res.status === 401) askToken();
       else if (res.ok && res.body) {
