@@ -71,9 +71,17 @@ export function parseLastEventId(header: string | undefined): number | undefined
   return Number(t);
 }
 
+/** Frames already made: an event goes to every open stream, and is serialised once for all of them. */
+const frames = new WeakMap<GatewayEvent, string>();
+
 /** One SSE message, in the contract's field order. JSON has no raw newline, so `data` is one line. */
 export function eventFrame(event: GatewayEvent): string {
-  return `id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+  let frame = frames.get(event);
+  if (frame === undefined) {
+    frame = `id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+    frames.set(event, frame);
+  }
+  return frame;
 }
 
 /** Add the route to `app`. */
