@@ -1,7 +1,8 @@
 /**
  * The gateway program, wired once: scaler drivers, the gateway on its listener and transports, the
- * metrics, the control loop, queue-proxy stats, the traffic and rollout controllers and the admin
- * API; Kubernetes mode when the config needs it. `sluice gateway` (src/cli/gateway.ts) and the
+ * metrics, the control loop, queue-proxy stats, the traffic and rollout controllers, the event bus
+ * every one of them publishes to, and the admin API that serves it; Kubernetes mode when the config
+ * needs it. `sluice gateway` (src/cli/gateway.ts) and the
  * test harness both call startGatewayApp, so every integration test runs the wiring users run.
  *
  * Start order: TLS certificates, drivers, gateway, loop, controllers, config watch, admin port, data
@@ -28,6 +29,8 @@ import { RolloutController } from '../rollout/rollout-controller.js';
 import { TrafficController } from '../rollout/traffic-controller.js';
 import { LocalDriver, type LocalDriverOptions } from '../scaler/local.js';
 import { StaticDriver } from '../scaler/static.js';
+import { EventBus } from '../core/event-bus.js';
+import { trafficEvents } from './traffic-events.js';
 import { createMetrics } from '../stats/metrics.js';
 import { adminControl } from './admin-control.js';
 import { dataPort, upstreamTransport } from './protocols.js';
@@ -66,6 +69,8 @@ export interface GatewayApp {
   readonly traffic: TrafficController;
   readonly rollouts: RolloutController;
   readonly kube: KubernetesMode | undefined;
+  /** The event feed's bus: what `GET /api/v1/events` streams. */
+  readonly events: EventBus;
   /** Where the data port listens: the cleartext listener, or the TLS one when cleartext is off. */
   readonly data: AddressInfo;
   /** Where the TLS listener listens, with a `tls` block. */
@@ -142,6 +147,7 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
       throw new StartFailure(`kubernetes: ${(err as Error).message}`, 2, { cause: err });
     }
   }
+  const events = new EventBus();
   const local = new LocalDriver({ ...options.localDriver, logger: logger.child({ component: 'local-driver' }) });
   const drivers = { local, static: new StaticDriver(), ...(kube ? { kubernetes: kube.driver } : {}) };
   const port = dataPort(logger, config.http2);
@@ -154,6 +160,7 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
     // A canary that cannot start is rolled back at once. Conditions change only once revisions are
     // applied (traffic.reload below), after the rollout controller exists.
     onCondition: (key, condition) => rollouts.conditionChanged(key, condition),
+    events,
   });
   const metrics = createMetrics(gw, { defaultMetrics: options.defaultMetrics });
   const queueProxyMetrics = new QueueProxyMetrics({ token });
@@ -169,13 +176,30 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
       queueProxyMetrics.sync(!kube || kube.isLeader() ? gw.revisions() : []);
     },
     isLeader: kube?.isLeader,
+    events,
   });
   gw.onPoke((rev) => loop.poke(rev));
-  const traffic = new TrafficController({ gateway: gw, source, logger, onChange: options.onTrafficChange }, config);
-  const rollouts = new RolloutController({ traffic, gateway: gw, logger: logger.child({ component: 'rollout' }) });
+  const onTrafficChange = (service: string, targets: TrafficTarget[], reason: string): void => {
+    events.publish(trafficEvents.changed(service, targets));
+    options.onTrafficChange?.(service, targets, reason);
+  };
+  const traffic = new TrafficController({ gateway: gw, source, logger, onChange: onTrafficChange }, config);
+  const rollouts = new RolloutController({ traffic, gateway: gw, logger: logger.child({ component: 'rollout' }), events });
 
-  const rejected = (err: ConfigError, why?: string) =>
+  const rejected = (err: ConfigError, why?: string) => {
+    metrics.configReload('failure');
+    events.publish({ type: 'config_reload', fields: { ok: false, error: err.message } });
     logger.error({ problems: err.problems, why }, `config rejected, keeping the running one: ${err.message}`);
+  };
+  /** A new config replaces the running one: traffic (told as events per service that changed), then TLS. */
+  const applyConfig = (next: Config): void => {
+    const before = traffic.config;
+    traffic.reload(next);
+    applyTls(next);
+    metrics.configReload('success');
+    events.publish({ type: 'config_reload', fields: { ok: true } });
+    for (const event of trafficEvents.between(before, next)) events.publish(event);
+  };
   /** What a new config changes besides traffic: the TLS listener's certificates and settings. */
   const applyTls = (next: Config): void => {
     if (tls !== undefined) void tls.apply(next.tls);
@@ -184,8 +208,7 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
   const reload = (why: string): Promise<void> =>
     source.load().then(
       (next) => {
-        traffic.reload(next);
-        applyTls(next);
+        applyConfig(next);
         logger.info({ source: source.description, why }, 'config reloaded');
       },
       (err: unknown) => rejected(err as ConfigError, why),
@@ -215,8 +238,7 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
     source.watch((change) => {
       if (change.error) rejected(change.error);
       else {
-        traffic.reload(change.config);
-        applyTls(change.config);
+        applyConfig(change.config);
         logger.info({ source: source.description }, 'config reloaded');
       }
       options.onConfigChange?.(change);
@@ -229,6 +251,7 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
         logger,
         control: adminControl(traffic, rollouts),
         conditions: kube?.conditions,
+        events,
       }),
       host: options.admin.host,
       port: options.admin.port,
@@ -267,6 +290,7 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
     traffic,
     rollouts,
     kube,
+    events,
     data,
     tls: tlsAt,
     admin,

@@ -108,8 +108,7 @@ export class Exchange implements HeldRequest, UpstreamHandler {
     const now = Date.now();
     if (this.coldStartMs === 0 && waitedMs >= 0) {
       this.coldStartMs = waitedMs;
-      this.rev.stats.coldStarts++;
-      this.rev.stats.coldStartSeconds += waitedMs / 1000;
+      this.rev.stats.coldStart(waitedMs / 1000);
     }
     this.endpoint = endpoint;
     this.attempts++;

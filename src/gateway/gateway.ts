@@ -30,6 +30,7 @@ import { Router } from './router.js';
 import { routeSpecs, serviceViews, type RouteTarget, type ServiceRuntime } from './service-table.js';
 import type { AutoscalerView, ServiceView, StatusSource } from '../core/status.js';
 import type { ConditionListener, RevisionCondition } from '../core/condition.js';
+import { NO_EVENTS, revisionFields, type EventSink } from '../core/gateway-event.js';
 import { TrafficPolicy, type TrafficChoice } from './traffic-policy.js';
 import { SluiceError } from '../errors.js';
 import { UpgradeExchange } from './upgrade.js';
@@ -57,6 +58,8 @@ export interface GatewayOptions {
   announceRevision?: boolean;
   /** Called after a revision's reported condition changed and held requests were dealt with (rollouts watch canaries). */
   onCondition?: ConditionListener;
+  /** Where endpoint-set, cold-start and condition events go (the event feed). Default: nowhere. */
+  events?: EventSink;
 }
 
 export class Gateway implements StatusSource, ExchangeContext {
@@ -77,12 +80,14 @@ export class Gateway implements StatusSource, ExchangeContext {
   private closing = false;
   private pokeHook: Poke | undefined;
   private readonly conditionHook: ConditionListener | undefined;
+  private readonly events: EventSink;
 
   constructor(options: GatewayOptions) {
     this.logger = options.logger;
     this.drivers = options.drivers;
     this.pokeHook = options.poke;
     this.conditionHook = options.onCondition;
+    this.events = options.events ?? NO_EVENTS;
     this.activator = new Activator((rev) => this.pokeHook?.(rev));
     for (const driver of Object.values(this.drivers)) {
       driver?.onEndpoints((key, eps) => this.setEndpoints(key, eps));
@@ -206,6 +211,7 @@ export class Gateway implements StatusSource, ExchangeContext {
   eject(rev: RevisionRuntime, endpoint: Endpoint): void {
     if (endpoint.ejectedUntil !== 0) return;
     endpoint.ejectedUntil = Date.now() + EJECTION_MS;
+    rev.stats.ejections++;
     this.logger.debug({ revision: rev.key, endpoint: endpoint.id }, 'endpoint ejected after a connection failure');
     setTimeout(() => this.activator.release(rev, Date.now()), EJECTION_MS + 1).unref();
   }
@@ -226,16 +232,38 @@ export class Gateway implements StatusSource, ExchangeContext {
     if (rev === undefined) return;
     const before = rev.endpoints;
     rev.endpoints = endpoints;
-    if (before.length === 0 && endpoints.length > 0) rev.readySince = Date.now();
+    const now = Date.now();
+    const woke = before.length === 0 && endpoints.length > 0;
+    if (woke) rev.readySince = now;
     this.closeUnusedPools(before, endpoints);
     this.logger.debug({ revision: key, endpoints: endpoints.map((e) => e.id) }, 'endpoints changed');
-    this.activator.release(rev, Date.now());
+    const names = revisionFields(key);
+    // By id, through sets: O(n) for the rare change of a large set.
+    const beforeIds = new Set(before.map((e) => e.id));
+    const afterIds = new Set(endpoints.map((e) => e.id));
+    const added = [...afterIds].filter((id) => !beforeIds.has(id));
+    const removed = [...beforeIds].filter((id) => !afterIds.has(id));
+    if (added.length > 0 || removed.length > 0) {
+      this.events.publish({ type: 'endpoints', ...names, fields: { ready: endpoints.length, added, removed } });
+    }
+    // A cold start ends here: what was held while the revision had no endpoint goes now (or its share does).
+    const oldest = woke ? rev.queue.peek() : undefined;
+    const heldBefore = rev.queue.length;
+    this.activator.release(rev, now);
+    if (oldest !== undefined && heldBefore > rev.queue.length) {
+      this.events.publish({ type: 'cold_start', ...names, fields: { heldMs: now - oldest.heldAt, held: heldBefore - rev.queue.length } });
+    }
   }
 
   private setCondition(key: RevisionKey, condition: RevisionCondition): void {
     const rev = this.revisionsByKey.get(key);
     if (rev === undefined || rev.driver.condition === undefined) return;
     rev.reported = condition;
+    this.events.publish({
+      type: 'condition',
+      ...revisionFields(key),
+      fields: { status: condition.status, reason: condition.reason, message: condition.message },
+    });
     this.activator.conditionChanged(rev);
     this.conditionHook?.(key, condition);
   }

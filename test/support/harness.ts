@@ -70,6 +70,8 @@ export interface StartOptions {
   cleartext?: boolean;
   /** Kubernetes mode against this API server (the fake's): TLS certificates from Secrets, `backend: kubernetes`. */
   kubeConfig?: KubeConfig;
+  /** The admin API's bearer token (SLUICE_ADMIN_TOKEN); default none. */
+  adminToken?: string;
 }
 
 export async function startGateway(yaml: string, options: StartOptions = {}): Promise<TestGateway> {
@@ -97,6 +99,7 @@ export async function startGateway(yaml: string, options: StartOptions = {}): Pr
     defaultMetrics: false,
     onConfigChange: (change) => (change.error ? reloadErrors.push(change.error) : reloads.push(change.config)),
     onTrafficChange: options.onTrafficChange,
+    token: options.adminToken,
     ...(options.kubeConfig === undefined ? {} : { kubernetes: { kubeConfig: options.kubeConfig } }),
   });
   const gateway = app.gateway;
