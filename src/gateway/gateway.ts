@@ -33,6 +33,7 @@ import type { ConditionListener, RevisionCondition } from '../core/condition.js'
 import { TrafficPolicy, type TrafficChoice } from './traffic-policy.js';
 import { SluiceError } from '../errors.js';
 import { UpgradeExchange } from './upgrade.js';
+import type { RequestTracer } from './request-trace.js';
 
 /** A request routed: its revision, its head for the endpoint, its normalised target. */
 interface Routed {
@@ -55,11 +56,14 @@ export interface GatewayOptions {
   announceRevision?: boolean;
   /** Called after a revision's reported condition changed and held requests were dealt with (rollouts watch canaries). */
   onCondition?: ConditionListener;
+  /** Traces every request (request-trace.ts); none when tracing is off. */
+  tracer?: RequestTracer;
 }
 
 export class Gateway implements StatusSource, ExchangeContext {
   readonly activator: Activator;
   readonly announceRevision: boolean;
+  readonly tracer: RequestTracer | undefined;
   private readonly server: Listener | undefined;
   private readonly transport: TransportFactory;
   private readonly logger: Logger;
@@ -88,6 +92,7 @@ export class Gateway implements StatusSource, ExchangeContext {
     }
     this.transport = options.transport;
     this.announceRevision = options.announceRevision ?? true;
+    this.tracer = options.tracer;
     this.server = options.listener?.({ request: this.handle, upgrade: this.handleUpgrade });
   }
 
