@@ -44,6 +44,8 @@ export interface TracingSettings {
   maxQueueSize: number;
   /** Spans in one export request (at most maxQueueSize). */
   maxExportBatchSize: number;
+  /** How long a finished span may wait for a batch to fill before it is sent anyway. */
+  scheduledDelayMs: number;
 }
 
 export interface ResolvedTracing {
@@ -57,6 +59,7 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 const DEFAULT_QUEUE = 2048;
 const DEFAULT_BATCH = 512;
+const DEFAULT_DELAY_MS = 5000;
 
 /** Resolve the block and the environment; `block` is absent when the config has none. */
 export function resolveTracing(block: TracingBlock | undefined, env: Env): ResolvedTracing {
@@ -75,7 +78,11 @@ export function resolveTracing(block: TracingBlock | undefined, env: Env): Resol
   const sampler: SamplerChoice =
     block?.sampleRatio !== undefined ? { kind: 'parent-based-ratio', ratio: block.sampleRatio } : samplerFromEnv(env, warnings);
   const serviceName = block?.serviceName ?? (nonEmpty(env.OTEL_SERVICE_NAME) || 'sluice');
-  return { settings: { url, sampler, serviceName, maxQueueSize, maxExportBatchSize: Math.min(DEFAULT_BATCH, maxQueueSize) }, warnings };
+  // The SDK's other batch variables, read here too because the block's settings are passed to it explicitly.
+  const batch = positiveInt(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', DEFAULT_BATCH, warnings);
+  const scheduledDelayMs = positiveInt(env, 'OTEL_BSP_SCHEDULE_DELAY', DEFAULT_DELAY_MS, warnings);
+  const maxExportBatchSize = Math.min(batch, maxQueueSize);
+  return { settings: { url, sampler, serviceName, maxQueueSize, maxExportBatchSize, scheduledDelayMs }, warnings };
 }
 
 /** The SDK's rule: the per-signal variable as it is, else the base one with the signal's path. */

@@ -82,7 +82,7 @@ export class Exchange implements HeldRequest, UpstreamHandler {
     this.trace =
       tracer === undefined
         ? undefined
-        : tracer.begin({ method: req.method!, path, service: rev.service, revision: rev.name, rawHeaders: req.rawHeaders });
+        : tracer.begin({ method: req.method!, path, service: rev.service, revision: rev.name, startedAt, rawHeaders: req.rawHeaders });
     // 'on', not 'once': the response says 'close' at most once, and once() wraps every listener.
     res.on('close', this.onClientClose);
   }

@@ -12,6 +12,8 @@ export interface TracedRequest {
   path: string;
   service: string;
   revision: string;
+  /** When the gateway took the request (epoch ms): the clock of its latency stats and hold queue. */
+  startedAt: number;
   /** The client's headers, flat [name, value, …]: its traceparent and tracestate are read from here. */
   rawHeaders: readonly string[];
 }

@@ -84,6 +84,7 @@ export class OtelRequestTracer implements RequestTracer {
         new BatchSpanProcessor(exporter, {
           maxQueueSize: settings.maxQueueSize,
           maxExportBatchSize: settings.maxExportBatchSize,
+          scheduledDelayMillis: settings.scheduledDelayMs,
           exportTimeoutMillis: EXPORT_TIMEOUT_MS,
         }),
       ],
@@ -94,7 +95,13 @@ export class OtelRequestTracer implements RequestTracer {
   /** Cost: one propagator extract (two header passes), one span; attributes only for a sampled span. */
   begin(request: TracedRequest): RequestTrace {
     const parent = propagator.extract(ROOT_CONTEXT, request.rawHeaders, flatGetter);
-    const span = this.tracer.startSpan(`${request.method} ${request.service}`, { kind: SpanKind.SERVER }, parent);
+    // Started when the gateway took the request, on its millisecond clock: the held span (same
+    // clock) then lies inside it, and the span's duration is the latency the histogram records.
+    const span = this.tracer.startSpan(
+      `${request.method} ${request.service}`,
+      { kind: SpanKind.SERVER, startTime: request.startedAt },
+      parent,
+    );
     if (span.isRecording()) {
       span.setAttribute(ATTR_HTTP_REQUEST_METHOD, request.method);
       span.setAttribute(ATTR_URL_PATH, request.path);

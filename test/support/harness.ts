@@ -70,6 +70,8 @@ export interface StartOptions {
   cleartext?: boolean;
   /** Kubernetes mode against this API server (the fake's): TLS certificates from Secrets, `backend: kubernetes`. */
   kubeConfig?: KubeConfig;
+  /** The OTEL_* variables the gateway sees (default none: the test runner's own never turn tracing on). */
+  env?: Record<string, string>;
 }
 
 export async function startGateway(yaml: string, options: StartOptions = {}): Promise<TestGateway> {
@@ -97,6 +99,7 @@ export async function startGateway(yaml: string, options: StartOptions = {}): Pr
     defaultMetrics: false,
     onConfigChange: (change) => (change.error ? reloadErrors.push(change.error) : reloads.push(change.config)),
     onTrafficChange: options.onTrafficChange,
+    env: options.env ?? {},
     ...(options.kubeConfig === undefined ? {} : { kubernetes: { kubeConfig: options.kubeConfig } }),
   });
   const gateway = app.gateway;
