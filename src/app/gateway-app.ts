@@ -59,7 +59,11 @@ export interface GatewayAppOptions {
   onConfigChange?: (change: ConfigChange) => void;
   /** Every applied traffic change. */
   onTrafficChange?: (service: string, traffic: TrafficTarget[], reason: string) => void;
-  /** Where OTEL_* variables are read (the config's `tracing:` block wins over them). Default process.env. */
+  /**
+   * Where the OTEL_* variables that choose the endpoint, sampler, service name and batch sizes are read
+   * (the config's `tracing:` block wins over them); the SDK reads the others, such as
+   * OTEL_EXPORTER_OTLP_HEADERS, from process.env. Default process.env.
+   */
   env?: Readonly<Record<string, string | undefined>>;
 }
 
