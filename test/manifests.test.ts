@@ -717,7 +717,7 @@ describe('the PodMonitor example', () => {
 
   it('is there, once, beside the gateway', () => {
     expect(monitors).toHaveLength(1);
-    expect(monitors[0]!.object.metadata.namespace).toBe(gateway.metadata!.namespace);
+    expect(monitors[0]!.object.metadata.namespace).toBe(gateway.metadata.namespace);
   });
 
   it("selects the gateway's pods and nothing the labels do not say", () => {

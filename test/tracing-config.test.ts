@@ -174,7 +174,7 @@ const ROWS: Row[] = [
 
 describe('resolveTracing', () => {
   it.each(ROWS)('$label', (row) => {
-    const block = row.block === undefined ? undefined : ({ enabled: true, ...row.block } as TracingBlock);
+    const block = row.block === undefined ? undefined : { enabled: true, ...row.block };
     const { settings, warnings } = resolveTracing(block, row.env ?? {});
     expect(settings?.url).toBe(row.wantUrl);
     if (row.wantSampler !== undefined) expect(settings?.sampler).toEqual(row.wantSampler);
