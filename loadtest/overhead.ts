@@ -14,6 +14,10 @@
  *     floor that the runtime's HTTP/2 layer sets;
  *  3. cold starts: a fresh gateway, a local revision at zero, one request, timed.
  *
+ * With `--tracing`, phases 1 and 2 have two more rows, gateway-trace-100 and gateway-trace-1: the
+ * same gateway with tracing on at 100 % and 1 % sampling, exporting to an OTLP sink in this process
+ * that accepts and discards (otlp-sink.ts), so the figures are the tracing's own cost.
+ *
  * The gateway and nginx of phases 1 and 2 are started once, before the first measurement, and
  * stay up until phase 2b ends.
  *
@@ -49,6 +53,7 @@ import {
 } from './report.js';
 import { CLI, RESPONDER, RESULTS } from './paths.js';
 import { makeCertificate, type BenchCertificate } from './tls-certificate.js';
+import { startOtlpSink, type OtlpSink } from './otlp-sink.js';
 
 const MODEL = 'iris';
 const INFER_PATH = `/v2/models/${MODEL}/infer`;
@@ -94,6 +99,29 @@ interface Proxies {
   nginx: RunningNginx | SkippedTarget;
   /** Why there are no TLS rows (--no-tls, no certificate), or undefined when there are. */
   tlsSkipped: string | undefined;
+  /** With --tracing: the traced gateways, each under its row's name. */
+  traced: { target: string; gateway: RunningGateway | SkippedTarget }[];
+}
+
+/** The --tracing rows: the gateway with tracing on at these sampling ratios. */
+const TRACED = [
+  { target: 'gateway-trace-100', sampleRatio: 1 },
+  { target: 'gateway-trace-1', sampleRatio: 0.01 },
+] as const;
+
+/** Starts the traced gateways of --tracing, exporting to `sink`; one that fails to start is a skipped row. */
+async function startTraced(tmp: string, predictorUrl: string, sink: OtlpSink): Promise<Proxies['traced']> {
+  const traced: Proxies['traced'] = [];
+  for (const { target, sampleRatio } of TRACED) {
+    try {
+      const configPath = await writeStaticConfig(tmp, predictorUrl, undefined, { endpoint: sink.url, sampleRatio });
+      traced.push({ target, gateway: await startGateway({ cliPath: CLI, configPath, logLevel: 'info', name: target }) });
+    } catch (err) {
+      traced.push({ target, gateway: { target, skipped: `did not start: ${firstLine(err)}` } });
+      log(`${target} did not start:\n${(err as Error).message}`);
+    }
+  }
+  return traced;
 }
 
 /** One row's target: a URL served by a proxy process. */
@@ -112,6 +140,7 @@ function proxyList(proxies: Proxies): { target: string; proxy: ProxyTarget | Ski
   return [
     { target: 'gateway', proxy: proxies.gateway },
     { target: 'nginx', proxy: proxies.nginx },
+    ...proxies.traced.map(({ target, gateway }) => ({ target, proxy: gateway })),
     ...(proxies.tlsSkipped !== undefined
       ? []
       : [
@@ -168,10 +197,22 @@ async function withProxies<T>(
         log((err as Error).message);
       }
     }
+    const sink = options.tracing ? await startOtlpSink() : undefined;
+    const traced = sink === undefined ? [] : await startTraced(tmp, predictorUrl, sink);
     try {
-      return await body({ gateway, nginx, tlsSkipped: typeof certificate === 'string' ? certificate : undefined });
+      return await body({ gateway, nginx, tlsSkipped: typeof certificate === 'string' ? certificate : undefined, traced });
     } finally {
       if (!('skipped' in nginx)) await nginx.child.stop();
+      for (const { gateway: g } of traced) {
+        if ('skipped' in g) continue;
+        gatewayProblems.push(...g.problems);
+        await g.child.stop();
+      }
+      if (sink !== undefined) {
+        const { requests, bytes } = sink.exports();
+        log(`\nOTLP sink: ${requests} export requests, ${(bytes / 1e6).toFixed(1)} MB of spans received from the traced gateways`);
+        await sink.close();
+      }
     }
   } finally {
     if (!('skipped' in gateway)) {

@@ -35,6 +35,8 @@ import { createMetrics } from '../stats/metrics.js';
 import { adminControl } from './admin-control.js';
 import { dataPort, upstreamTransport } from './protocols.js';
 import { CertificateLoadError } from '../downstream/certificate-store.js';
+import { resolveTracing } from '../config/tracing.js';
+import type { OtelRequestTracer } from '../tracing/otel-tracer.js';
 import { TlsTermination, type SecretSourceFactory } from './tls-termination.js';
 
 export interface GatewayAppOptions {
@@ -60,6 +62,12 @@ export interface GatewayAppOptions {
   onConfigChange?: (change: ConfigChange) => void;
   /** Every applied traffic change. */
   onTrafficChange?: (service: string, traffic: TrafficTarget[], reason: string) => void;
+  /**
+   * Where the OTEL_* variables that choose the endpoint, sampler, service name and batch sizes are read
+   * (the config's `tracing:` block wins over them); the SDK reads the others, such as
+   * OTEL_EXPORTER_OTLP_HEADERS, from process.env. Default process.env.
+   */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 export interface GatewayApp {
@@ -112,6 +120,30 @@ async function secretSources(options: GatewayAppOptions): Promise<SecretSourceFa
   };
 }
 
+/** 2 s for the last spans to leave at stop: a collector that is down must not hold a shutdown for the export timeout. */
+const TRACE_FLUSH_MS = 2_000;
+
+/** The tracer the config and OTEL_* ask for, or none (tracing off: the OpenTelemetry packages are not even loaded). */
+async function startTracer(options: GatewayAppOptions): Promise<OtelRequestTracer | undefined> {
+  const { settings, warnings } = resolveTracing(options.config.tracing, options.env ?? process.env);
+  for (const warning of warnings) options.logger.warn(`tracing: ${warning}`);
+  if (settings === undefined) return undefined;
+  const { OtelRequestTracer } = await import('../tracing/otel-tracer.js');
+  options.logger.info(
+    { endpoint: settings.url, sampler: settings.sampler, service: settings.serviceName },
+    'tracing on: spans go over OTLP/HTTP',
+  );
+  return new OtelRequestTracer(settings);
+}
+
+/** Flush and stop the tracer, waiting at most TRACE_FLUSH_MS. */
+function stopTracer(tracer: OtelRequestTracer | undefined): Promise<void> {
+  if (tracer === undefined) return Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, TRACE_FLUSH_MS)));
+  return Promise.race([tracer.shutdown().catch(() => undefined), waited]).finally(() => clearTimeout(timer));
+}
+
 export async function startGatewayApp(options: GatewayAppOptions): Promise<GatewayApp> {
   const { config, source, logger, token } = options;
   const cleartext = options.listen !== 'off';
@@ -148,6 +180,7 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
     }
   }
   const events = new EventBus();
+  const tracer = await startTracer(options);
   const local = new LocalDriver({ ...options.localDriver, logger: logger.child({ component: 'local-driver' }) });
   const drivers = { local, static: new StaticDriver(), ...(kube ? { kubernetes: kube.driver } : {}) };
   const port = dataPort(logger, config.http2);
@@ -157,6 +190,7 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
     drivers,
     listener,
     transport: upstreamTransport,
+    tracer,
     // A canary that cannot start is rolled back at once. Conditions change only once revisions are
     // applied (traffic.reload below), after the rollout controller exists.
     onCondition: (key, condition) => rollouts.conditionChanged(key, condition),
@@ -227,6 +261,7 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
     // Hand the Lease over first: another replica decides while this one drains.
     await kube?.elector?.stop();
     await gw.close(graceMs);
+    await stopTracer(tracer);
     await local.close();
     await kube?.close();
     await adminServer?.close();

@@ -22,6 +22,7 @@ import { remainingTimeout } from './grpc-call.js';
 import type { GrpcCall } from './grpc-dispatch.js';
 import { sendGrpcError } from './grpc-status.js';
 import { ejectsEndpoint, isUnreachable, retryTarget, type AttemptFailure, type RetryTarget } from './retry-rule.js';
+import type { RequestTrace, RequestTracer } from './request-trace.js';
 import type { Held, HeldRequest, RevisionRuntime } from './revision.js';
 
 /** What an exchange needs from the gateway around it. */
@@ -29,6 +30,8 @@ export interface ExchangeContext {
   readonly activator: Activator;
   /** Responses carry Sluice-Revision (and Sluice-Cold-Start); false behind a queue-proxy, where the gateway in front names the revision. */
   readonly announceRevision: boolean;
+  /** The tracer, decided at start; undefined when tracing is off (the request path then does no tracing work). */
+  readonly tracer: RequestTracer | undefined;
   pool(endpoint: Endpoint, rev: RevisionRuntime): UpstreamTransport;
   /** Called after each request leaves an endpoint (capacity freed). */
   released(rev: RevisionRuntime, now: number): void;
@@ -66,6 +69,8 @@ export class Exchange implements HeldRequest, UpstreamHandler {
   private readonly hasHost: boolean;
   private readonly contentLength: number;
   private readonly teTrailers: boolean;
+  /** This request's trace; undefined, and never looked at further, when tracing is off. */
+  private readonly trace: RequestTrace | undefined;
 
   constructor(
     private readonly ctx: ExchangeContext,
@@ -81,6 +86,11 @@ export class Exchange implements HeldRequest, UpstreamHandler {
     this.hasHost = head.hasHost;
     this.contentLength = head.contentLength;
     this.teTrailers = head.teTrailers;
+    const tracer = ctx.tracer;
+    this.trace =
+      tracer === undefined
+        ? undefined
+        : tracer.begin({ method: req.method!, path, service: rev.service, revision: rev.name, startedAt, rawHeaders: req.rawHeaders });
     // 'on', not 'once': the response says 'close' at most once, and once() wraps every listener.
     res.on('close', this.onClientClose);
   }
@@ -106,7 +116,8 @@ export class Exchange implements HeldRequest, UpstreamHandler {
     this.node = undefined;
     if (this.clientGone) return;
     const now = Date.now();
-    if (this.coldStartMs === 0 && waitedMs >= 0) {
+    const coldStart = this.coldStartMs === 0 && waitedMs >= 0;
+    if (coldStart) {
       this.coldStartMs = waitedMs;
       this.rev.stats.coldStart(waitedMs / 1000);
     }
@@ -116,6 +127,10 @@ export class Exchange implements HeldRequest, UpstreamHandler {
     this.rev.stats.begin();
     const headers = (this.headers ??= this.rebuildHeaders());
     if (this.grpc?.deadlineAt !== undefined) this.passDeadline(headers, this.grpc.deadlineAt, now);
+    if (this.trace !== undefined) {
+      if (waitedMs >= 0) this.trace.held(waitedMs, now, coldStart);
+      this.trace.sending(endpoint.id, headers);
+    }
     const request: UpstreamRequest = {
       method: this.req.method!,
       path: this.path,
@@ -201,6 +216,7 @@ export class Exchange implements HeldRequest, UpstreamHandler {
     const failure = { progress, reused, code, method: this.req.method!, replayable, attempts: this.attempts };
     const target = retryTarget(failure);
     this.ctx.attemptFailed(this.rev, failed, { ...failure, path: this.path, next: target });
+    if (this.trace !== undefined) this.trace.attemptFailed(failed.id, code || progress, target);
     if (target === 'any') return this.retry(failed, false);
     if (target === 'other') return this.retry(failed, true);
     const answer =
@@ -264,6 +280,7 @@ export class Exchange implements HeldRequest, UpstreamHandler {
   }
 
   private answerError(err: SluiceError): void {
+    if (this.trace !== undefined) this.trace.failed(err.code, err.message);
     if (this.grpc !== undefined) sendGrpcError(this.res, err, this.rev.service, this.rev.name, this.ctx.announceRevision);
     else sendError(this.res, err, this.rev.service, this.rev.name, this.ctx.announceRevision);
   }
@@ -299,6 +316,7 @@ export class Exchange implements HeldRequest, UpstreamHandler {
     if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
     const now = Date.now();
     this.rev.stats.record(status, (now - this.startedAt) / 1000, now);
+    if (this.trace !== undefined) this.trace.end(status, this.coldStartMs);
   }
 
   private readonly onClientClose = (): void => {

@@ -36,6 +36,7 @@ import { SluiceError } from '../errors.js';
 import { UpgradeExchange } from './upgrade.js';
 import { handleGrpcCall, type GrpcCall } from './grpc-dispatch.js';
 import { sendGrpcError } from './grpc-status.js';
+import type { RequestTracer } from './request-trace.js';
 
 /** A request routed: its revision, its head for the endpoint, its normalised target. */
 export interface Routed {
@@ -60,11 +61,14 @@ export interface GatewayOptions {
   onCondition?: ConditionListener;
   /** Where endpoint-set, cold-start and condition events go (the event feed). Default: nowhere. */
   events?: EventSink;
+  /** Traces every request (request-trace.ts); none when tracing is off. */
+  tracer?: RequestTracer;
 }
 
 export class Gateway implements StatusSource, ExchangeContext {
   readonly activator: Activator;
   readonly announceRevision: boolean;
+  readonly tracer: RequestTracer | undefined;
   private readonly server: Listener | undefined;
   private readonly transport: TransportFactory;
   private readonly logger: Logger;
@@ -95,6 +99,7 @@ export class Gateway implements StatusSource, ExchangeContext {
     }
     this.transport = options.transport;
     this.announceRevision = options.announceRevision ?? true;
+    this.tracer = options.tracer;
     this.server = options.listener?.({ request: this.handle, upgrade: this.handleUpgrade });
   }
 
