@@ -34,17 +34,51 @@ const sleep = (ms: number, signal: AbortSignal) =>
 
 interface Run {
   connections: number;
-  /** Seconds; absent with `amount`. */
-  durationS?: number;
+  /** How long new requests are sent, ms; absent with `amount`. */
+  ms?: number;
+  /** Requests in all, one per connection (a spike). */
   amount?: number;
   overallRate?: number;
 }
 
-/** One autocannon run feeding `recorder`; resolves when it ends or `signal` stops it. */
+/**
+ * The parts of autocannon's connection client (lib/httpClient.js) used to end a run gracefully:
+ * its own `maxConnectionRequests` works by the same `responseMax`.
+ */
+interface ConnectionClient {
+  reqsMade: number;
+  responseMax: number | undefined;
+  /** Waiting for its next one-second rate window, nothing in flight. */
+  paused: boolean;
+  destroyed: boolean;
+  destroy(): void;
+  on(event: 'done', listener: () => void): void;
+}
+
+/**
+ * One autocannon run feeding `recorder`. At its end (the phase's time is up, or `signal` aborts)
+ * no connection sends another request, and the run resolves once each has its answer (or its
+ * timeout): autocannon's own `duration` would drop the requests in flight, answered by the
+ * target but never counted.
+ */
 function fire(scenario: Scenario, run: Run, recorder: Recorder, signal: AbortSignal): Promise<void> {
   const { target } = scenario;
   return new Promise((resolve, reject) => {
     if (signal.aborted) return resolve();
+    const clients: ConnectionClient[] = [];
+    let done = 0;
+    let ended = false;
+    const timeoutS = Math.ceil(target.timeout / 1000);
+    const finish = (err?: Error) => {
+      if (ended) return;
+      ended = true;
+      clearTimeout(deadline);
+      clearTimeout(backstop);
+      signal.removeEventListener('abort', end);
+      instance.stop();
+      if (err) reject(err);
+      else resolve();
+    };
     const instance = autocannon(
       {
         url: target.url,
@@ -53,12 +87,19 @@ function fire(scenario: Scenario, run: Run, recorder: Recorder, signal: AbortSig
         ...(target.body === undefined ? {} : { body: target.body }),
         connections: run.connections,
         pipelining: 1,
-        timeout: Math.ceil(target.timeout / 1000),
-        ...(run.amount === undefined ? { duration: run.durationS ?? 1 } : { amount: run.amount, maxConnectionRequests: 1 }),
+        timeout: timeoutS,
+        // autocannon's own end only as a backstop: the graceful end below comes first.
+        duration: Math.ceil((run.ms ?? 0) / 1000) + 2 * timeoutS + 5,
+        ...(run.amount === undefined ? {} : { amount: run.amount, maxConnectionRequests: 1 }),
         ...(run.overallRate === undefined ? {} : { overallRate: run.overallRate }),
-        // The event carries llhttp's parse result (the types say a header map), its headers as
-        // [name, value, name, value, …]; one length check per header skips most.
         setupClient: (client) => {
+          const c = client as unknown as ConnectionClient;
+          clients.push(c);
+          c.on('done', () => {
+            if (++done === clients.length) finish();
+          });
+          // The event carries llhttp's parse result (the types say a header map), its headers as
+          // [name, value, name, value, …]; one length check per header skips most.
           client.on('headers', (head) => {
             const h = (head as unknown as { headers: string[] }).headers;
             for (let i = 0; i + 1 < h.length; i += 2) {
@@ -69,16 +110,22 @@ function fire(scenario: Scenario, run: Run, recorder: Recorder, signal: AbortSig
           });
         },
       },
-      (err: Error | null) => {
-        signal.removeEventListener('abort', stop);
-        if (err) reject(err);
-        else resolve();
-      },
+      (err: Error | null) => finish(err ?? undefined),
     );
     instance.on('response', (_client, status, _bytes, responseTimeMs) => recorder.answer(Date.now(), status, responseTimeMs));
     instance.on('reqError', () => recorder.error(Date.now()));
-    const stop = () => instance.stop();
-    signal.addEventListener('abort', stop, { once: true });
+    // No new requests: a connection with one in flight ends after its answer, an idle one now.
+    const end = () => {
+      for (const c of clients) {
+        if (c.destroyed) continue;
+        if (c.paused || c.reqsMade === 0) c.destroy();
+        else c.responseMax = c.reqsMade;
+      }
+    };
+    const deadline = run.ms === undefined ? undefined : setTimeout(end, run.ms);
+    // A request still unanswered a timeout after the end has timed out; nothing more to wait for.
+    const backstop = setTimeout(() => finish(), (run.ms ?? 0) + 2 * target.timeout + 1000);
+    signal.addEventListener('abort', end, { once: true });
   });
 }
 
@@ -90,13 +137,13 @@ export async function runPhase(phase: Phase, scenario: Scenario, recorder: Recor
     case 'spike':
       return fire(scenario, { connections: phase.requests, amount: phase.requests }, recorder, signal);
     case 'constant':
-      return fire(scenario, { connections: phase.connections, durationS: phase.duration / 1000, overallRate: phase.rate }, recorder, signal);
+      return fire(scenario, { connections: phase.connections, ms: phase.duration, overallRate: phase.rate }, recorder, signal);
     case 'ramp': {
       const steps = rampSteps(phase.from, phase.to, phase.duration);
       for (const step of steps) {
         if (signal.aborted) return;
         if (step.rate === 0) await sleep(step.ms, signal);
-        else await fire(scenario, { connections: phase.connections, durationS: step.ms / 1000, overallRate: step.rate }, recorder, signal);
+        else await fire(scenario, { connections: phase.connections, ms: step.ms, overallRate: step.rate }, recorder, signal);
       }
       return;
     }

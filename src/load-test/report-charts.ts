@@ -1,7 +1,7 @@
 /**
  * The script a report runs in the browser (plain ES2020, no imports: it is inlined into the page).
  * `drawChart(id, title, xs, series, marks)` draws one uPlot chart into the element with that id:
- * series are `{label, values, color, axis?}`, marks are vertical lines with a label (scale
+ * series are `{label, values, color, unit?, axis?, range?, fill?, bars?}`, marks are vertical lines with a label (scale
  * decisions, cold starts, phase starts). Every chart drawn is kept in `window.sluiceCharts`, and
  * `document.body.dataset.charts` says how many, for whoever checks the page.
  */
@@ -15,7 +15,7 @@ function drawChart(id, title, xs, series, marks) {
   if (series.some((s) => s.axis === 'right')) {
     const right = series.find((s) => s.axis === 'right');
     axes.push({ side: 1, scale: 'right', label: right.unit || '', grid: { show: false } });
-    scales.right = { auto: true };
+    scales.right = right.range ? { auto: false, range: right.range } : { auto: true };
   }
   const opts = {
     title, width, height: 260, scales, axes,

@@ -56,7 +56,7 @@ if (g) {
   drawChart('held', 'Held requests and in flight at the gateway (dashed: cold starts)', gx, [
     { label: 'held', unit: 'requests', color: '#d64545', fill: true, values: g.samples.map((s) => s.held) },
     { label: 'in flight', color: '#2f7ed8', values: g.samples.map((s) => s.inflight) },
-    { label: 'panic', color: '#f0a30a', axis: 'right', unit: 'panic (1 = yes)', values: g.samples.map((s) => (s.panic ? 1 : 0)) },
+    { label: 'panic', color: '#f0a30a', axis: 'right', range: [0, 1], unit: 'panic (1 = yes)', values: g.samples.map((s) => (s.panic ? 1 : 0)) },
   ], phaseMarks.concat(colds));
 }
 `;
