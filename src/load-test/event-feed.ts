@@ -88,8 +88,9 @@ export function followEvents(options: FeedOptions): Feed {
       lastId = event.id;
       options.onEvent(event);
     });
-    res.body.setEncoding('utf8');
-    for await (const chunk of res.body) parser.feed(chunk as string);
+    // A multi-byte character may be split across chunks: the decoder keeps its first bytes.
+    const decoder = new TextDecoder();
+    for await (const chunk of res.body) parser.feed(decoder.decode(chunk as Buffer, { stream: true }));
     state = 'lost';
     return 'again';
   };

@@ -19,7 +19,7 @@ export interface Progress {
   gateway?: { desired: number; ready: number; held: number; panic: boolean } | { error: string };
 }
 
-const ms = (v: number | null | undefined) => (v === null || v === undefined ? '—' : `${v < 10 ? v.toFixed(1) : Math.round(v)} ms`);
+const ms = (v: number | null | undefined) => (v === null || v === undefined ? '—' : `${v < 9.95 ? v.toFixed(1) : Math.round(v)} ms`);
 
 export function progressLine(p: Progress): string {
   const s = p.second;
