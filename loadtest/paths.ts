@@ -8,3 +8,6 @@ export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI = join(ROOT, 'dist', 'cli.js');
 /** loadtest/results/ (git-ignored). */
 export const RESULTS = join(ROOT, 'loadtest', 'results');
+
+/** A module of the build (`load-test/engine.js`), loaded at run time: `T` states the part of it the script uses. */
+export const fromDist = <T>(path: string): Promise<T> => import(new URL(`../../dist/${path}`, import.meta.url).href) as Promise<T>;

@@ -154,6 +154,7 @@ describe('sluice loadtest against a gateway at zero', () => {
     }
     expect(charts[0]!.series).toEqual(['p50', 'p90', 'p99']);
     expect(charts[2]!.series).toEqual(['desired', 'ready', 'actual']);
+    expect(charts[3]!.series).toEqual(["held", "concurrency", "panic"]);
     expect((await stat(join(TEST_OUTPUT, 'loadtest-report.png'))).size).toBeGreaterThan(0);
   });
 

@@ -1,7 +1,7 @@
 /**
  * One reading of the gateway per second, from its admin API: `/api/v1/services` (replicas,
  * held requests, panic mode per revision) and `/api/v1/stats` (the gateway's own count of requests
- * in the last completed second). Pure: the JSON in, a plain sample out; the fetching is in run.ts.
+ * and its time-weighted concurrency in the last completed second). Pure: the JSON in, a plain sample out; the fetching is in run.ts.
  * Without the event feed, scale decisions are the changes of desired replicas between two samples.
  */
 
@@ -45,6 +45,8 @@ export interface RevisionSample {
   condition: string;
   /** Requests the gateway counted in its last completed second. */
   gatewayRequests: number;
+  /** Time-weighted requests in flight over that second (2 in flight for half of it = 1). */
+  concurrency: number;
 }
 
 export interface GatewaySample {
@@ -60,6 +62,7 @@ export interface GatewaySample {
   /** Any revision in panic mode. */
   panic: boolean;
   gatewayRequests: number;
+  concurrency: number;
 }
 
 /** A change of desired replicas (from the event feed, or seen between two samples). */
@@ -76,8 +79,11 @@ export interface ScaleDecision {
 /** A sample from the two answers; only `service`'s revisions when given. */
 export function gatewaySample(t: number, services: unknown, stats: unknown, service?: string): GatewaySample {
   const list = (services as ServicesAnswer).services.filter((s) => service === undefined || s.name === service);
-  const recent = new Map<string, number>();
-  for (const r of (stats as StatsAnswer).revisions) recent.set(`${r.service}/${r.revision}`, r.seconds.at(-1)?.requests ?? 0);
+  const recent = new Map<string, { requests: number; concurrency: number }>();
+  for (const r of (stats as StatsAnswer).revisions) {
+    const last = r.seconds.at(-1);
+    recent.set(`${r.service}/${r.revision}`, { requests: last?.requests ?? 0, concurrency: last?.concurrency ?? 0 });
+  }
   const revisions = list.flatMap((s) =>
     s.revisions.map(
       (r): RevisionSample => ({
@@ -95,7 +101,8 @@ export function gatewaySample(t: number, services: unknown, stats: unknown, serv
         requestsTotal: r.requestsTotal,
         coldStarts: r.coldStarts,
         condition: r.condition?.status ?? 'Unknown',
-        gatewayRequests: recent.get(`${s.name}/${r.name}`) ?? 0,
+        gatewayRequests: recent.get(`${s.name}/${r.name}`)?.requests ?? 0,
+        concurrency: recent.get(`${s.name}/${r.name}`)?.concurrency ?? 0,
       }),
     ),
   );
@@ -110,6 +117,7 @@ export function gatewaySample(t: number, services: unknown, stats: unknown, serv
     held: sum((r) => r.held),
     panic: revisions.some((r) => r.panicMode),
     gatewayRequests: sum((r) => r.gatewayRequests),
+    concurrency: Math.round(sum((r) => r.concurrency) * 100) / 100,
   };
 }
 

@@ -36,11 +36,13 @@ export function htmlTable(header: string[], rows: string[][]): string {
 }
 
 const STYLE = `
-body { font: 14px/1.45 system-ui, sans-serif; margin: 24px auto; max-width: 1040px; color: #1d2430; padding: 0 16px; }
+body { font: 14px/1.45 system-ui, sans-serif; margin: 24px auto; max-width: 1060px; color: #1d2430; padding: 0 16px; }
 h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 16px; margin: 28px 0 8px; }
 .meta { color: #5b6576; margin: 0 0 16px; }
 table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
-th, td { padding: 4px 10px; border-bottom: 1px solid #e3e6ea; text-align: right; white-space: nowrap; }
+table { font-size: 13px; }
+th, td { padding: 4px 8px; border-bottom: 1px solid #e3e6ea; text-align: right; white-space: nowrap; }
+thead th { white-space: normal; vertical-align: bottom; }
 th:first-child, thead th { text-align: left; }
 .chart { margin: 8px 0 20px; } .note { color: #8a6d1f; }
 pre { background: #f5f6f8; padding: 12px; overflow: auto; font-size: 12px; }

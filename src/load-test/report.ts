@@ -1,7 +1,7 @@
 /**
  * report.html for one run: the summary per phase, then charts over the run's seconds — latency
  * p50/p90/p99; throughput and errors; replicas desired vs ready with each scale decision marked;
- * held requests with each cold start marked — and the scenario as written.
+ * held requests and concurrency with each cold start marked — and the scenario as written.
  */
 import { CHART_SCRIPT } from './report-charts.js';
 import { escapeHtml, htmlTable, reportPage } from './report-page.js';
@@ -53,13 +53,23 @@ if (g) {
     { label: 'actual', color: '#9aa3af', values: g.samples.map((s) => s.actual) },
   ], phaseMarks.concat(decisions));
   const colds = g.coldStarts.map((c) => ({ t: c.t, color: '#d64545', dash: true, label: 'cold start ' + Math.round(c.heldMs) + ' ms ×' + c.held, row: 2 }));
-  drawChart('held', 'Held requests and in flight at the gateway (dashed: cold starts)', gx, [
+  drawChart('held', 'Held requests, and concurrency over the last second (dashed: cold starts)', gx, [
     { label: 'held', unit: 'requests', color: '#d64545', fill: true, values: g.samples.map((s) => s.held) },
-    { label: 'in flight', color: '#2f7ed8', values: g.samples.map((s) => s.inflight) },
+    { label: 'concurrency', color: '#2f7ed8', values: g.samples.map((s) => s.concurrency) },
     { label: 'panic', color: '#f0a30a', axis: 'right', range: [0, 1], unit: 'panic (1 = yes)', values: g.samples.map((s) => (s.panic ? 1 : 0)) },
   ], phaseMarks.concat(colds));
 }
 `;
+
+/** The admin calls the phases made (a rollout started, say), with the gateway's answer. */
+function callList(phases: readonly PhaseResult[]): string {
+  const items = phases.flatMap((p) =>
+    p.call === undefined
+      ? []
+      : [`<li>${escapeHtml(p.name)}: ${escapeHtml(`${p.call.method} ${p.call.path}`)} → ${p.call.status === 0 ? 'unreachable' : p.call.status} <code>${escapeHtml(p.call.answer.slice(0, 200))}</code></li>`],
+  );
+  return items.length === 0 ? '' : `<ul>${items.join('')}</ul>`;
+}
 
 export async function renderReport(results: LoadtestResults): Promise<string> {
   const s = results.scenario;
@@ -92,6 +102,7 @@ ${
   }</p>
 <h2>Phases</h2>
 ${htmlTable(PHASE_HEADER, phaseRows(results.phases).map((r) => r.map(escapeHtml)))}
+${callList(results.phases)}
 <h2>Over time</h2>
 <div id="latency" class="chart"></div><div id="throughput" class="chart"></div>
 ${gatewayPart}

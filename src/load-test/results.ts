@@ -24,6 +24,17 @@ export interface PhaseResult extends TallySummary {
   /** Peak replicas seen by the sampler during the phase (null without an admin URL). */
   maxDesired: number | null;
   maxReady: number | null;
+  /** The phase's admin call, when it has one. */
+  call?: CallResult;
+}
+
+export interface CallResult {
+  method: string;
+  path: string;
+  /** 0 when the admin API could not be reached. */
+  status: number;
+  /** The first 500 characters of the answer, or why there was none. */
+  answer: string;
 }
 
 /** A cold start: a held request (or several) released by a revision that was at zero. */

@@ -17,9 +17,10 @@ import {
   shareableScenario,
   type GatewayResults,
   type LoadtestResults,
+  type CallResult,
   type PhaseResult,
 } from './results.js';
-import { phaseBoundMs, phaseLabel, type Scenario } from './scenario.js';
+import { phaseBoundMs, phaseLabel, type Phase, type Scenario } from './scenario.js';
 
 export interface RunOptions {
   scenario: Scenario;
@@ -43,6 +44,26 @@ async function adminJson(adminUrl: string, token: string | undefined, path: stri
     throw new Error(`${path}: ${res.statusCode}`);
   }
   return res.body.json();
+}
+
+/** A phase's admin call: its status and the start of its answer, or why it failed. */
+async function adminCall(adminUrl: string, token: string | undefined, call: NonNullable<Phase['call']>): Promise<CallResult> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (token !== undefined) headers.authorization = `Bearer ${token}`;
+  if (call.body !== undefined) headers['content-type'] = 'application/json';
+  try {
+    const res = await request(adminUrl + call.path, {
+      method: call.method,
+      headers,
+      body: call.body === undefined ? undefined : JSON.stringify(call.body),
+      headersTimeout: 10_000,
+      bodyTimeout: 10_000,
+    });
+    const text = await res.body.text();
+    return { method: call.method, path: call.path, status: res.statusCode, answer: text.slice(0, 500) };
+  } catch (err) {
+    return { method: call.method, path: call.path, status: 0, answer: errorText(err) };
+  }
 }
 
 const errorText = (err: unknown) => (err as { code?: string }).code ?? (err as Error).message;
@@ -135,12 +156,15 @@ export async function runScenario(options: RunOptions): Promise<LoadtestResults>
   })();
   if (admin !== undefined) await tick(0);
 
-  const spans: Array<{ startS: number; endS: number }> = [];
+  const spans: Array<{ startS: number; endS: number; call?: CallResult }> = [];
   for (; phaseIndex < scenario.phases.length && !signal.aborted; phaseIndex++) {
+    const phase = scenario.phases[phaseIndex]!;
     const phaseStart = Date.now();
     recorder.beginPhase(phaseIndex, phaseStart);
-    await runPhase(scenario.phases[phaseIndex]!, scenario, recorder, signal);
-    spans.push({ startS: (phaseStart - startMs) / 1000, endS: (Date.now() - startMs) / 1000 });
+    // The call is made before the load starts, and the load does not wait for what it sets off.
+    const call = phase.call === undefined || admin === undefined ? undefined : await adminCall(admin.url.replace(/\/$/, ''), options.token, phase.call);
+    await runPhase(phase, scenario, recorder, signal);
+    spans.push({ startS: (phaseStart - startMs) / 1000, endS: (Date.now() - startMs) / 1000, ...(call === undefined ? {} : { call }) });
   }
   phaseIndex = Math.min(phaseIndex, scenario.phases.length - 1);
   background.abort();
@@ -163,6 +187,7 @@ export async function runScenario(options: RunOptions): Promise<LoadtestResults>
       requestedRps: requestedRps(phase),
       maxDesired: peak((s) => s.desired),
       maxReady: peak((s) => s.ready),
+      ...(span.call === undefined ? {} : { call: span.call }),
     };
   });
 

@@ -60,17 +60,30 @@ const admin = z
 
 const name = z.string().min(1).max(80).optional();
 
+/**
+ * A request to the gateway's admin API made as the phase begins, e.g. starting a canary rollout:
+ * `{ method: POST, path: /api/v1/services/iris/rollout, body: { to: iris-00002 } }`.
+ */
+const call = z
+  .object({
+    method: z.enum(['GET', 'POST', 'PUT', 'DELETE']),
+    path: z.string().regex(/^\/api\/v1\/[\w./%-]*$/, 'want a path of the admin API, /api/v1/…'),
+    body: z.unknown().optional(),
+  })
+  .strict()
+  .optional();
+
 const phase = z.discriminatedUnion('type', [
   /** Connections kept busy (closed model), or a fixed request rate over them (open model). */
-  z.object({ type: z.literal('constant'), name, duration, connections: connections.default(10), rate: rate.optional() }).strict(),
+  z.object({ type: z.literal('constant'), name, call, duration, connections: connections.default(10), rate: rate.optional() }).strict(),
   /** A request rate going linearly from `from` to `to` requests per second. */
   z
-    .object({ type: z.literal('ramp'), name, duration, from: z.number().min(0).max(1_000_000), to: z.number().min(0).max(1_000_000), connections: connections.default(10) })
+    .object({ type: z.literal('ramp'), name, call, duration, from: z.number().min(0).max(1_000_000), to: z.number().min(0).max(1_000_000), connections: connections.default(10) })
     .strict(),
   /** N requests at once, each on its own connection; the phase ends when all are answered. */
-  z.object({ type: z.literal('spike'), name, requests: z.number().int().min(1).max(10_000) }).strict(),
+  z.object({ type: z.literal('spike'), name, call, requests: z.number().int().min(1).max(10_000) }).strict(),
   /** No load, e.g. to watch the gateway scale to zero. */
-  z.object({ type: z.literal('idle'), name, duration }).strict(),
+  z.object({ type: z.literal('idle'), name, call, duration }).strict(),
 ]);
 
 const scenarioSchema = z
@@ -84,6 +97,9 @@ const scenarioSchema = z
   .strict()
   .superRefine((s, ctx) => {
     const total = s.phases.reduce((sum, p) => sum + (p.type === 'spike' ? s.target.timeout : p.duration), 0);
+    s.phases.forEach((p, i) => {
+      if (p.call !== undefined && s.admin === undefined) ctx.addIssue({ code: 'custom', path: ['phases', i, 'call'], message: 'needs admin.url' });
+    });
     if (total > MAX_SCENARIO_MS) ctx.addIssue({ code: 'custom', path: ['phases'], message: `phases last ${Math.round(total / 60_000)} min, at most 360` });
   });
 
