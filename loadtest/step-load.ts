@@ -207,7 +207,14 @@ async function stepLoad(dataUrl: string, concurrency: number, holdS: number) {
   recorder.beginPhase(0, Date.now());
   await engine.runPhase(scenario.phases[0], scenario, recorder, new AbortController().signal);
   const summary = recorder.phaseSummary(0);
-  return { codes: summary.codes, errors: summary.errors, coldStarts: summary.coldStarts, ok: summary.ok, p50Ms: summary.latencyMs.p50, p99Ms: summary.latencyMs.p99 };
+  return {
+    codes: summary.codes,
+    errors: summary.errors,
+    coldStarts: summary.coldStarts,
+    ok: summary.ok,
+    p50Ms: summary.latencyMs.p50,
+    p99Ms: summary.latencyMs.p99,
+  };
 }
 
 async function run(s: Settings): Promise<number> {

@@ -12,12 +12,13 @@ import { comparePhases, comparisonText } from '../src/load-test/compare.js';
 import type { ClientSecond } from '../src/load-test/recorder.js';
 import { RESULTS_VERSION, type LoadtestResults, type PhaseResult } from '../src/load-test/results.js';
 import { parseScenario } from '../src/load-test/scenario.js';
-import { withPage } from './support/browser.js';
+import { chartsDrawn, DRAWN_CHARTS, withPage, type DrawnChart } from './support/browser.js';
 import { loadtest } from './support/loadtest-cli.js';
 
 vi.setConfig({ testTimeout: 30_000 });
 
-const TEXT = 'name: demo\ntarget: { url: "http://127.0.0.1:8080/" }\nphases:\n  - { type: spike, name: wake, requests: 10 }\n  - { type: constant, name: steady, duration: 3s }\n';
+const TEXT =
+  'name: demo\ntarget: { url: "http://127.0.0.1:8080/" }\nphases:\n  - { type: spike, name: wake, requests: 10 }\n  - { type: constant, name: steady, duration: 3s }\n';
 
 function phase(name: string, over: Partial<PhaseResult>): PhaseResult {
   return {
@@ -64,8 +65,34 @@ function results(phases: PhaseResult[], rps: number[]): LoadtestResults {
   };
 }
 
-const A = results([phase('wake', { type: 'spike', requests: 10, ok: 10, rps: 10, coldStarts: 10, latencyMs: { p50: 800, p90: 900, p99: 950, max: 960, mean: 810 } }), phase('steady', {})], [10, 100, 100, 100]);
-const B = results([phase('wake', { type: 'spike', requests: 10, ok: 8, rps: 10, coldStarts: 10, latencyMs: { p50: 400, p90: 450, p99: 475, max: 480, mean: 405 } }), phase('steady', { rps: 125, requests: 375, ok: 375, maxDesired: 3 })], [10, 120, 130, 125]);
+const A = results(
+  [
+    phase('wake', {
+      type: 'spike',
+      requests: 10,
+      ok: 10,
+      rps: 10,
+      coldStarts: 10,
+      latencyMs: { p50: 800, p90: 900, p99: 950, max: 960, mean: 810 },
+    }),
+    phase('steady', {}),
+  ],
+  [10, 100, 100, 100],
+);
+const B = results(
+  [
+    phase('wake', {
+      type: 'spike',
+      requests: 10,
+      ok: 8,
+      rps: 10,
+      coldStarts: 10,
+      latencyMs: { p50: 400, p90: 450, p99: 475, max: 480, mean: 405 },
+    }),
+    phase('steady', { rps: 125, requests: 375, ok: 375, maxDesired: 3 }),
+  ],
+  [10, 120, 130, 125],
+);
 
 describe('comparePhases', () => {
   const rows = comparePhases(A, B);
@@ -106,12 +133,12 @@ describe('sluice loadtest compare', () => {
     expect(stdout).toContain(`comparison report: ${page}`);
     const charts = await withPage(async (p) => {
       await p.goto(pathToFileURL(page).href);
-      await p.waitForFunction(() => document.body.dataset.charts === '2', undefined, { timeout: 10_000 });
-      return p.evaluate(() => (window as unknown as { sluiceCharts: Array<{ id: string; series: string[] }> }).sluiceCharts.map((c) => [c.id, c.series]));
+      await p.waitForFunction(chartsDrawn(2), undefined, { timeout: 10_000 });
+      return (await p.evaluate<DrawnChart[]>(DRAWN_CHARTS)).map((c) => [c.id, c.series, c.painted > 1000]);
     });
     expect(charts).toEqual([
-      ['p99', ['A p99', 'B p99']],
-      ['rps', ['A', 'B']],
+      ['p99', ['A p99', 'B p99'], true],
+      ['rps', ['A', 'B'], true],
     ]);
     expect(await readFile(page, 'utf8')).toContain('<td>+25.0 %</td>');
   });

@@ -15,10 +15,22 @@ describe('SseParser', () => {
   const rows: Array<{ label: string; chunks: string[]; want: SseMessage[] }> = [
     { label: 'one event', chunks: ['id: 1\nevent: scale\ndata: {"a":1}\n\n'], want: [{ id: '1', event: 'scale', data: '{"a":1}' }] },
     { label: 'split anywhere', chunks: ['id: 4\nev', 'ent: scale\nda', 'ta: x\n', '\n'], want: [{ id: '4', event: 'scale', data: 'x' }] },
-    { label: 'CRLF, and CR then LF across chunks', chunks: ['data: a\r', '\ndata: b\r\n\r\n'], want: [{ id: '', event: 'message', data: 'a\nb' }] },
-    { label: 'comments and unknown fields skipped', chunks: [': keep-alive\nretry: 10\nfoo: bar\ndata: x\n\n'], want: [{ id: '', event: 'message', data: 'x' }] },
+    {
+      label: 'CRLF, and CR then LF across chunks',
+      chunks: ['data: a\r', '\ndata: b\r\n\r\n'],
+      want: [{ id: '', event: 'message', data: 'a\nb' }],
+    },
+    {
+      label: 'comments and unknown fields skipped',
+      chunks: [': keep-alive\nretry: 10\nfoo: bar\ndata: x\n\n'],
+      want: [{ id: '', event: 'message', data: 'x' }],
+    },
     { label: 'no space after the colon', chunks: ['data:x\n\n'], want: [{ id: '', event: 'message', data: 'x' }] },
-    { label: 'an event without data is not dispatched', chunks: ['event: scale\n\ndata: y\n\n'], want: [{ id: '', event: 'message', data: 'y' }] },
+    {
+      label: 'an event without data is not dispatched',
+      chunks: ['event: scale\n\ndata: y\n\n'],
+      want: [{ id: '', event: 'message', data: 'y' }],
+    },
     {
       label: 'id persists, event does not',
       chunks: ['id: 7\nevent: scale\ndata: a\n\ndata: b\n\n'],
@@ -27,7 +39,11 @@ describe('SseParser', () => {
         { id: '7', event: 'message', data: 'b' },
       ],
     },
-    { label: 'an overlong line drops its event', chunks: ['data: ', 'x'.repeat(MAX_LINE_CHARS + 1), '\n\ndata: ok\n\n'], want: [{ id: '', event: 'message', data: 'ok' }] },
+    {
+      label: 'an overlong line drops its event',
+      chunks: ['data: ', 'x'.repeat(MAX_LINE_CHARS + 1), '\n\ndata: ok\n\n'],
+      want: [{ id: '', event: 'message', data: 'ok' }],
+    },
   ];
   for (const row of rows) {
     it(row.label, () => {
@@ -41,7 +57,11 @@ describe('SseParser', () => {
 
 describe('parseEvent', () => {
   const rows = [
-    { label: 'an event of the contract', data: '{"id":3,"type":"scale","time":"2026-12-02T06:01:02.345Z","service":"demo","fields":{"from":0,"to":1}}', ok: true },
+    {
+      label: 'an event of the contract',
+      data: '{"id":3,"type":"scale","time":"2026-12-02T06:01:02.345Z","service":"demo","fields":{"from":0,"to":1}}',
+      ok: true,
+    },
     { label: 'not JSON', data: '{', ok: false },
     { label: 'no id', data: '{"type":"scale","time":"t","fields":{}}', ok: false },
     { label: 'fields not an object', data: '{"id":1,"type":"scale","time":"t","fields":3}', ok: false },
@@ -69,7 +89,14 @@ class FeedServer {
   }
 
   publish(type: string, fields: Record<string, unknown>): void {
-    const e: GatewayEvent = { id: this.ring.length + 1, type, time: new Date().toISOString(), service: 'demo', revision: 'demo-00001', fields };
+    const e: GatewayEvent = {
+      id: this.ring.length + 1,
+      type,
+      time: new Date().toISOString(),
+      service: 'demo',
+      revision: 'demo-00001',
+      fields,
+    };
     this.ring.push(e);
     for (const c of this.clients) if (c.types === null || c.types.has(type)) c.res.write(this.message(e));
   }

@@ -33,10 +33,18 @@ describe('progressLine', () => {
     },
     {
       label: 'an idle second',
-      progress: { ...base, phase: 'rest', second: second({ requests: 0, ok: 0, errors: 0, codes: {}, latencyMs: { p50: null, p90: null, p99: null, max: null, mean: null } }) },
+      progress: {
+        ...base,
+        phase: 'rest',
+        second: second({ requests: 0, ok: 0, errors: 0, codes: {}, latencyMs: { p50: null, p90: null, p99: null, max: null, mean: null } }),
+      },
       want: '[2/3 rest] 12/40 s  0 rps  p50 —  p99 —  err 0',
     },
-    { label: 'before the first second closes', progress: { ...base, elapsedS: 0.2, second: undefined }, want: '[2/3 steady] 0/40 s  0 rps  p50 —  p99 —  err 0' },
+    {
+      label: 'before the first second closes',
+      progress: { ...base, elapsedS: 0.2, second: undefined },
+      want: '[2/3 steady] 0/40 s  0 rps  p50 —  p99 —  err 0',
+    },
     {
       label: 'the admin API unreachable',
       progress: { ...base, gateway: { error: 'ECONNREFUSED' } },

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { LoadtestResults } from '../src/load-test/results.js';
-import { withPage } from './support/browser.js';
+import { chartsDrawn, DRAWN_CHARTS, withPage, type DrawnChart } from './support/browser.js';
 import { countingRevision, startGateway, type TestGateway } from './support/harness.js';
 import { loadtest } from './support/loadtest-cli.js';
 
@@ -90,7 +90,11 @@ describe('sluice loadtest against a gateway at zero', () => {
       ['steady', 'constant'],
       ['rest', 'idle'],
     ]);
-    const [wake, steady, rest] = results.phases as [LoadtestResults['phases'][number], LoadtestResults['phases'][number], LoadtestResults['phases'][number]];
+    const [wake, steady, rest] = results.phases as [
+      LoadtestResults['phases'][number],
+      LoadtestResults['phases'][number],
+      LoadtestResults['phases'][number],
+    ];
     expect(wake.requests).toBe(SPIKE);
     expect(wake.ok).toBe(SPIKE);
     expect(steady.requests).toBeGreaterThan(0);
@@ -131,16 +135,8 @@ describe('sluice loadtest against a gateway at zero', () => {
       });
       page.on('pageerror', (e) => failed.push(e.message));
       await page.goto(pathToFileURL(report).href);
-      await page.waitForFunction(() => document.body.dataset.charts === '4', undefined, { timeout: 10_000 });
-      const drawn = await page.evaluate(() =>
-        (window as unknown as { sluiceCharts: Array<{ id: string; series: string[]; points: number }> }).sluiceCharts.map((c) => {
-          const canvas = document.querySelector(`#${c.id} canvas`) as HTMLCanvasElement;
-          const pixels = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
-          let painted = 0;
-          for (let i = 3; i < pixels.length; i += 4) if (pixels[i]! > 0) painted++;
-          return { id: c.id, series: c.series, points: c.points, width: canvas.width, height: canvas.height, painted };
-        }),
-      );
+      await page.waitForFunction(chartsDrawn(4), undefined, { timeout: 10_000 });
+      const drawn = await page.evaluate<DrawnChart[]>(DRAWN_CHARTS);
       await page.screenshot({ path: join(TEST_OUTPUT, 'loadtest-report.png'), fullPage: true });
       expect(failed).toEqual([]);
       return drawn;
@@ -154,12 +150,15 @@ describe('sluice loadtest against a gateway at zero', () => {
     }
     expect(charts[0]!.series).toEqual(['p50', 'p90', 'p99']);
     expect(charts[2]!.series).toEqual(['desired', 'ready', 'actual']);
-    expect(charts[3]!.series).toEqual(["held", "concurrency", "panic"]);
+    expect(charts[3]!.series).toEqual(['held', 'concurrency', 'panic']);
     expect((await stat(join(TEST_OUTPUT, 'loadtest-report.png'))).size).toBeGreaterThan(0);
   });
 
   it('stops on SIGINT, still writing results.json and report.html, and exits 130', async () => {
-    const file = await scenarioFile('stopped', `  - { type: constant, name: long, duration: 60s, connections: 1 }\n  - { type: idle, duration: 60s }\n`);
+    const file = await scenarioFile(
+      'stopped',
+      `  - { type: constant, name: long, duration: 60s, connections: 1 }\n  - { type: idle, duration: 60s }\n`,
+    );
     const out = join(dir, 'stopped-out');
     const run = loadtest([file, '--out', out]);
     await run.line((l) => l.startsWith('[1/2 long]'));

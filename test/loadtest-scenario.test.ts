@@ -43,23 +43,65 @@ phases:
   });
 
   const rows: Array<{ label: string; text: string; want: string[] }> = [
-    { label: 'no target', text: 'phases: [{type: idle, duration: 1s}]', want: ['target: Invalid input: expected object, received undefined'] },
-    { label: 'not http', text: 'target: { url: "ftp://x/" }\nphases: [{type: idle, duration: 1s}]', want: ['target.url: want an http:// or https:// URL'] },
+    {
+      label: 'no target',
+      text: 'phases: [{type: idle, duration: 1s}]',
+      want: ['target: Invalid input: expected object, received undefined'],
+    },
+    {
+      label: 'not http',
+      text: 'target: { url: "ftp://x/" }\nphases: [{type: idle, duration: 1s}]',
+      want: ['target.url: want an http:// or https:// URL'],
+    },
     { label: 'no phases', text: `${TARGET}phases: []`, want: ['phases: Too small: expected array to have >=1 items'] },
-    { label: 'unknown phase type', text: `${TARGET}phases: [{type: soak, duration: 1s}]`, want: ["phases[0].type: Invalid discriminator value. Expected 'constant' | 'ramp' | 'spike' | 'idle'"] },
-    { label: 'bad duration', text: `${TARGET}phases: [{type: idle, duration: soon}]`, want: ['phases[0].duration: want a duration such as 30s, 5m or 500ms'] },
-    { label: 'zero rate', text: `${TARGET}phases: [{type: constant, duration: 1s, rate: 0}]`, want: ['phases[0].rate: Too small: expected number to be >0'] },
-    { label: 'fractional connections', text: `${TARGET}phases: [{type: constant, duration: 1s, connections: 1.5}]`, want: ['phases[0].connections: Invalid input: expected int, received number'] },
-    { label: 'a spike too big', text: `${TARGET}phases: [{type: spike, requests: 100000}]`, want: ['phases[0].requests: Too big: expected number to be <=10000'] },
-    { label: 'unknown key in a phase', text: `${TARGET}phases: [{type: idle, duration: 1s, rate: 5}]`, want: ['phases[0]: Unrecognized key: "rate"'] },
+    {
+      label: 'unknown phase type',
+      text: `${TARGET}phases: [{type: soak, duration: 1s}]`,
+      want: ["phases[0].type: Invalid discriminator value. Expected 'constant' | 'ramp' | 'spike' | 'idle'"],
+    },
+    {
+      label: 'bad duration',
+      text: `${TARGET}phases: [{type: idle, duration: soon}]`,
+      want: ['phases[0].duration: want a duration such as 30s, 5m or 500ms'],
+    },
+    {
+      label: 'zero rate',
+      text: `${TARGET}phases: [{type: constant, duration: 1s, rate: 0}]`,
+      want: ['phases[0].rate: Too small: expected number to be >0'],
+    },
+    {
+      label: 'fractional connections',
+      text: `${TARGET}phases: [{type: constant, duration: 1s, connections: 1.5}]`,
+      want: ['phases[0].connections: Invalid input: expected int, received number'],
+    },
+    {
+      label: 'a spike too big',
+      text: `${TARGET}phases: [{type: spike, requests: 100000}]`,
+      want: ['phases[0].requests: Too big: expected number to be <=10000'],
+    },
+    {
+      label: 'unknown key in a phase',
+      text: `${TARGET}phases: [{type: idle, duration: 1s, rate: 5}]`,
+      want: ['phases[0]: Unrecognized key: "rate"'],
+    },
     {
       label: 'body and bodyFile',
       text: 'target: { url: "http://127.0.0.1/", body: "{}", bodyFile: row.json }\nphases: [{type: idle, duration: 1s}]',
       want: ['target.bodyFile: give body or bodyFile, not both'],
     },
-    { label: 'admin not a URL', text: `${TARGET}admin: { url: "127.0.0.1:8081" }\nphases: [{type: idle, duration: 1s}]`, want: ['admin.url: want an http:// or https:// URL'] },
+    {
+      label: 'admin not a URL',
+      text: `${TARGET}admin: { url: "127.0.0.1:8081" }\nphases: [{type: idle, duration: 1s}]`,
+      want: ['admin.url: want an http:// or https:// URL'],
+    },
     { label: 'longer than 6 h', text: `${TARGET}phases: [{type: idle, duration: 7h}]`, want: ['phases: phases last 420 min, at most 360'] },
-    { label: 'not YAML', text: 'target: [unclosed', want: ['(root): not valid YAML: Flow sequence in block collection must be sufficiently indented and end with a ] at line 1, column 18:'] },
+    {
+      label: 'not YAML',
+      text: 'target: [unclosed',
+      want: [
+        '(root): not valid YAML: Flow sequence in block collection must be sufficiently indented and end with a ] at line 1, column 18:',
+      ],
+    },
   ];
   for (const row of rows) {
     it(`refuses ${row.label}, naming the field`, () => {
@@ -73,8 +115,14 @@ describe('loadScenario', () => {
     const dir = await mkdtemp(join(tmpdir(), 'sluice-scenario-'));
     try {
       await writeFile(join(dir, 'row.json'), '{"inputs":[]}');
-      await writeFile(join(dir, 'ok.yaml'), 'target: { url: "http://127.0.0.1/", method: POST, bodyFile: row.json }\nphases: [{type: idle, duration: 1s}]');
-      await writeFile(join(dir, 'missing.yaml'), 'target: { url: "http://127.0.0.1/", bodyFile: nope.json }\nphases: [{type: idle, duration: 1s}]');
+      await writeFile(
+        join(dir, 'ok.yaml'),
+        'target: { url: "http://127.0.0.1/", method: POST, bodyFile: row.json }\nphases: [{type: idle, duration: 1s}]',
+      );
+      await writeFile(
+        join(dir, 'missing.yaml'),
+        'target: { url: "http://127.0.0.1/", bodyFile: nope.json }\nphases: [{type: idle, duration: 1s}]',
+      );
       expect((await loadScenario(join(dir, 'ok.yaml'))).scenario.target.body).toBe('{"inputs":[]}');
       await expect(loadScenario(join(dir, 'missing.yaml'))).rejects.toThrow(/^target\.bodyFile: cannot read .*nope\.json: ENOENT$/);
     } finally {

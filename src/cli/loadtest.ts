@@ -36,7 +36,12 @@ The admin API's bearer token: the scenario's admin.token, else env SLUICE_ADMIN_
 /** Exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report it. */
 const INTERRUPTED = 130;
 
-const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z').replace('T', '-');
+const stamp = (d: Date) =>
+  d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')
+    .replace('T', '-');
 
 async function run(path: string, out: string | undefined): Promise<number> {
   const { scenario, text } = await loadScenario(path);

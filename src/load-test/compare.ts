@@ -63,7 +63,14 @@ const signed = (v: number | null, digits: number, unit = '') => (v === null ? '�
 
 /** The rows as cells: phase, metric, A, B, Δ, Δ %. */
 export function comparisonCells(rows: readonly ComparisonRow[]): string[][] {
-  return rows.map((r) => [r.phase, r.metric, fmt(r.a, r.digits), fmt(r.b, r.digits), signed(r.delta, r.digits), signed(r.percent, 1, ' %')]);
+  return rows.map((r) => [
+    r.phase,
+    r.metric,
+    fmt(r.a, r.digits),
+    fmt(r.b, r.digits),
+    signed(r.delta, r.digits),
+    signed(r.percent, 1, ' %'),
+  ]);
 }
 
 export const COMPARISON_HEADER = ['phase', 'metric', 'A', 'B', 'B − A', 'change'];

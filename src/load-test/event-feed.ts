@@ -49,7 +49,8 @@ export function parseEvent(data: string): GatewayEvent | null {
     return null;
   }
   const e = value as Partial<GatewayEvent> | null;
-  if (e === null || typeof e !== 'object' || !Number.isSafeInteger(e.id) || typeof e.type !== 'string' || typeof e.time !== 'string') return null;
+  if (e === null || typeof e !== 'object' || !Number.isSafeInteger(e.id) || typeof e.type !== 'string' || typeof e.time !== 'string')
+    return null;
   if (e.fields === null || typeof e.fields !== 'object') return null;
   return e as GatewayEvent;
 }

@@ -85,26 +85,24 @@ export function gatewaySample(t: number, services: unknown, stats: unknown, serv
     recent.set(`${r.service}/${r.revision}`, { requests: last?.requests ?? 0, concurrency: last?.concurrency ?? 0 });
   }
   const revisions = list.flatMap((s) =>
-    s.revisions.map(
-      (r): RevisionSample => ({
-        service: s.name,
-        revision: r.name,
-        percent: r.percent,
-        desired: r.replicas.desired,
-        actual: r.replicas.actual,
-        ready: r.replicas.ready,
-        inflight: r.inflight,
-        held: r.held,
-        stableConcurrency: r.stableConcurrency,
-        panicConcurrency: r.panicConcurrency,
-        panicMode: r.panicMode,
-        requestsTotal: r.requestsTotal,
-        coldStarts: r.coldStarts,
-        condition: r.condition?.status ?? 'Unknown',
-        gatewayRequests: recent.get(`${s.name}/${r.name}`)?.requests ?? 0,
-        concurrency: recent.get(`${s.name}/${r.name}`)?.concurrency ?? 0,
-      }),
-    ),
+    s.revisions.map((r): RevisionSample => ({
+      service: s.name,
+      revision: r.name,
+      percent: r.percent,
+      desired: r.replicas.desired,
+      actual: r.replicas.actual,
+      ready: r.replicas.ready,
+      inflight: r.inflight,
+      held: r.held,
+      stableConcurrency: r.stableConcurrency,
+      panicConcurrency: r.panicConcurrency,
+      panicMode: r.panicMode,
+      requestsTotal: r.requestsTotal,
+      coldStarts: r.coldStarts,
+      condition: r.condition?.status ?? 'Unknown',
+      gatewayRequests: recent.get(`${s.name}/${r.name}`)?.requests ?? 0,
+      concurrency: recent.get(`${s.name}/${r.name}`)?.concurrency ?? 0,
+    })),
   );
   const sum = (pick: (r: RevisionSample) => number) => revisions.reduce((n, r) => n + pick(r), 0);
   return {

@@ -25,7 +25,10 @@ export function escapeHtml(text: string): string {
 
 /** JSON inside a <script> element: `<` escaped so no `</script>` or `<!--` can end it early. */
 function scriptJson(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 /** A table from rows of already-escaped cells; the first column is a header per row. */

@@ -28,7 +28,21 @@ export function phaseRows(phases: readonly PhaseResult[]): string[][] {
   ]);
 }
 
-export const PHASE_HEADER = ['phase', 'type', 'time', 'answers', 'rps (achieved / asked)', 'non-2xx', 'errors', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'cold starts', 'peak desired / ready'];
+export const PHASE_HEADER = [
+  'phase',
+  'type',
+  'time',
+  'answers',
+  'rps (achieved / asked)',
+  'non-2xx',
+  'errors',
+  'p50 ms',
+  'p90 ms',
+  'p99 ms',
+  'max ms',
+  'cold starts',
+  'peak desired / ready',
+];
 
 const PAGE_SCRIPT = String.raw`
 const secs = DATA.seconds;
@@ -66,7 +80,9 @@ function callList(phases: readonly PhaseResult[]): string {
   const items = phases.flatMap((p) =>
     p.call === undefined
       ? []
-      : [`<li>${escapeHtml(p.name)}: ${escapeHtml(`${p.call.method} ${p.call.path}`)} → ${p.call.status === 0 ? 'unreachable' : p.call.status} <code>${escapeHtml(p.call.answer.slice(0, 200))}</code></li>`],
+      : [
+          `<li>${escapeHtml(p.name)}: ${escapeHtml(`${p.call.method} ${p.call.path}`)} → ${p.call.status === 0 ? 'unreachable' : p.call.status} <code>${escapeHtml(p.call.answer.slice(0, 200))}</code></li>`,
+        ],
   );
   return items.length === 0 ? '' : `<ul>${items.join('')}</ul>`;
 }
@@ -84,7 +100,13 @@ ${
     ? '<p>None.</p>'
     : htmlTable(
         ['t (s)', 'revision', 'from', 'to', 'reason'],
-        g.scaleDecisions.map((d) => [num(d.t, 1), escapeHtml(`${d.service}/${d.revision}`), String(d.from), String(d.to), escapeHtml(d.reason)]),
+        g.scaleDecisions.map((d) => [
+          num(d.t, 1),
+          escapeHtml(`${d.service}/${d.revision}`),
+          String(d.from),
+          String(d.to),
+          escapeHtml(d.reason),
+        ]),
       )
 }
 <h2>Cold starts</h2>
@@ -101,7 +123,10 @@ ${
     s.description === undefined ? '' : `<br>${escapeHtml(s.description)}`
   }</p>
 <h2>Phases</h2>
-${htmlTable(PHASE_HEADER, phaseRows(results.phases).map((r) => r.map(escapeHtml)))}
+${htmlTable(
+  PHASE_HEADER,
+  phaseRows(results.phases).map((r) => r.map(escapeHtml)),
+)}
 ${callList(results.phases)}
 <h2>Over time</h2>
 <div id="latency" class="chart"></div><div id="throughput" class="chart"></div>

@@ -115,7 +115,7 @@ export async function readResults(path: string): Promise<LoadtestResults> {
   try {
     value = JSON.parse(await readFile(path, 'utf8'));
   } catch (err) {
-    throw new Error(`${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new Error(`${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
   }
   const r = value as Partial<LoadtestResults> | null;
   if (r === null || typeof r !== 'object' || r.version !== RESULTS_VERSION || !Array.isArray(r.phases) || !Array.isArray(r.seconds)) {

@@ -80,7 +80,8 @@ class FeedLog {
     const t = Math.round(Date.parse(e.time) - this.startMs) / 1000;
     const where = { service: e.service ?? '', revision: e.revision ?? '' };
     const f = e.fields;
-    if (e.type === 'scale') this.decisions.push({ t, ...where, from: Number(f.from), to: Number(f.to), reason: String(f.reason ?? '') });
+    if (e.type === 'scale')
+      this.decisions.push({ t, ...where, from: Number(f.from), to: Number(f.to), reason: typeof f.reason === 'string' ? f.reason : '' });
     else if (e.type === 'cold_start') this.coldStarts.push({ t, ...where, heldMs: Number(f.heldMs), held: Number(f.held) });
     else if (e.type === 'panic') this.panics.push({ t, ...where, panic: f.panic === true });
   }
@@ -162,7 +163,10 @@ export async function runScenario(options: RunOptions): Promise<LoadtestResults>
     const phaseStart = Date.now();
     recorder.beginPhase(phaseIndex, phaseStart);
     // The call is made before the load starts, and the load does not wait for what it sets off.
-    const call = phase.call === undefined || admin === undefined ? undefined : await adminCall(admin.url.replace(/\/$/, ''), options.token, phase.call);
+    const call =
+      phase.call === undefined || admin === undefined
+        ? undefined
+        : await adminCall(admin.url.replace(/\/$/, ''), options.token, phase.call);
     await runPhase(phase, scenario, recorder, signal);
     spans.push({ startS: (phaseStart - startMs) / 1000, endS: (Date.now() - startMs) / 1000, ...(call === undefined ? {} : { call }) });
   }
@@ -176,7 +180,8 @@ export async function runScenario(options: RunOptions): Promise<LoadtestResults>
     const phase = scenario.phases[i]!;
     const summary = recorder.phaseSummary(i);
     const inside = samples.filter((s) => s.t >= span.startS && s.t <= span.endS);
-    const peak = (pick: (s: GatewaySample) => number) => (admin === undefined ? null : inside.length === 0 ? 0 : Math.max(...inside.map(pick)));
+    const peak = (pick: (s: GatewaySample) => number) =>
+      admin === undefined ? null : inside.length === 0 ? 0 : Math.max(...inside.map(pick));
     return {
       name: phaseLabel(phase, i),
       type: phase.type,

@@ -78,7 +78,15 @@ const phase = z.discriminatedUnion('type', [
   z.object({ type: z.literal('constant'), name, call, duration, connections: connections.default(10), rate: rate.optional() }).strict(),
   /** A request rate going linearly from `from` to `to` requests per second. */
   z
-    .object({ type: z.literal('ramp'), name, call, duration, from: z.number().min(0).max(1_000_000), to: z.number().min(0).max(1_000_000), connections: connections.default(10) })
+    .object({
+      type: z.literal('ramp'),
+      name,
+      call,
+      duration,
+      from: z.number().min(0).max(1_000_000),
+      to: z.number().min(0).max(1_000_000),
+      connections: connections.default(10),
+    })
     .strict(),
   /** N requests at once, each on its own connection; the phase ends when all are answered. */
   z.object({ type: z.literal('spike'), name, call, requests: z.number().int().min(1).max(10_000) }).strict(),
@@ -98,9 +106,11 @@ const scenarioSchema = z
   .superRefine((s, ctx) => {
     const total = s.phases.reduce((sum, p) => sum + (p.type === 'spike' ? s.target.timeout : p.duration), 0);
     s.phases.forEach((p, i) => {
-      if (p.call !== undefined && s.admin === undefined) ctx.addIssue({ code: 'custom', path: ['phases', i, 'call'], message: 'needs admin.url' });
+      if (p.call !== undefined && s.admin === undefined)
+        ctx.addIssue({ code: 'custom', path: ['phases', i, 'call'], message: 'needs admin.url' });
     });
-    if (total > MAX_SCENARIO_MS) ctx.addIssue({ code: 'custom', path: ['phases'], message: `phases last ${Math.round(total / 60_000)} min, at most 360` });
+    if (total > MAX_SCENARIO_MS)
+      ctx.addIssue({ code: 'custom', path: ['phases'], message: `phases last ${Math.round(total / 60_000)} min, at most 360` });
   });
 
 export type Scenario = z.infer<typeof scenarioSchema>;

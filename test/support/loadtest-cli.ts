@@ -16,7 +16,7 @@ export function loadtest(args: string[], timeoutMs = 60_000): LoadtestRun {
   let stdout = '';
   let stderr = '';
   const waiting: Array<{ match: (line: string) => boolean; resolve: (line: string) => void }> = [];
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
     stdout += d;
     for (const w of [...waiting]) {
       const hit = stdout.split('\n').find(w.match);
@@ -26,7 +26,7 @@ export function loadtest(args: string[], timeoutMs = 60_000): LoadtestRun {
       }
     }
   });
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
     child.on('error', reject);
