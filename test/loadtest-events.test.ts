@@ -6,10 +6,15 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { followEvents, parseEvent, type GatewayEvent } from '../src/load-test/event-feed.js';
+import type { LoadtestResults } from '../src/load-test/results.js';
 import { MAX_LINE_CHARS, SseParser, type SseMessage } from '../src/load-test/sse-parser.js';
 import { until } from './support/harness.js';
+import { loadtest } from './support/loadtest-cli.js';
 
 describe('SseParser', () => {
   const rows: Array<{ label: string; chunks: string[]; want: SseMessage[] }> = [
@@ -118,6 +123,16 @@ class FeedServer {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://x');
+    // Enough of the rest of the admin API (and a target) for a whole `sluice loadtest` run.
+    const answers: Record<string, unknown> = {
+      '/api/v1/services': { services: [{ name: 'demo', revisions: [] }] },
+      '/api/v1/stats': { now: 0, revisions: [] },
+      '/work': { ok: true },
+    };
+    if (answers[url.pathname] !== undefined) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answers[url.pathname]));
+      return;
+    }
     if (!this.present || url.pathname !== '/api/v1/events') {
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"not_found"}}');
       return;
@@ -190,5 +205,37 @@ describe('followEvents', () => {
     await feed.done;
     expect(feed.state()).toBe('absent');
     expect(feed.everLive()).toBe(false);
+  });
+});
+
+describe('sluice loadtest with an event feed', () => {
+  it('takes scale decisions and cold starts from the feed, with their reasons (needs a current build)', async () => {
+    feedServer = new FeedServer();
+    await feedServer.listen();
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-feed-'));
+    try {
+      const file = join(dir, 'feed.yaml');
+      await writeFile(
+        file,
+        `target: { url: "${feedServer.url}/work" }\nadmin: { url: "${feedServer.url}" }\nphases:\n  - { type: constant, duration: 3s, rate: 20, connections: 2 }\n`,
+      );
+      const run = loadtest([file, '--out', dir], 30_000);
+      await until(() => feedServer!.clients.size === 1, 'the run follows the feed');
+      feedServer.publish('scale', { from: 0, to: 1, reason: 'activation' });
+      feedServer.publish('cold_start', { heldMs: 812, held: 5 });
+      feedServer.publish('panic', { panic: true, desired: 4, ready: 1 });
+      const { code } = await run.done;
+      expect(code).toBe(0);
+      const g = (JSON.parse(await readFile(join(dir, 'results.json'), 'utf8')) as LoadtestResults).gateway!;
+      expect(g.source).toBe('events');
+      expect(g.scaleDecisions.map((d) => [d.service, d.revision, d.from, d.to, d.reason])).toEqual([
+        ['demo', 'demo-00001', 0, 1, 'activation'],
+      ]);
+      expect(g.coldStarts.map((c) => [c.heldMs, c.held])).toEqual([[812, 5]]);
+      expect(g.panics.map((p) => p.panic)).toEqual([true]);
+      expect(feedServer.lastEventIds).toEqual([undefined]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
