@@ -21,7 +21,7 @@ export interface PhaseResult extends TallySummary {
   rps: number;
   /** What was asked for: a rate (constant with rate, ramp: the mean), connections, or a spike's requests. */
   requestedRps: number | null;
-  /** Peak replicas seen by the sampler during the phase (null without an admin URL). */
+  /** Peak replicas seen by the sampler during the phase (null without a sample in it). */
   maxDesired: number | null;
   maxReady: number | null;
   /** The phase's admin call, when it has one. */

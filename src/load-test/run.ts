@@ -180,8 +180,8 @@ export async function runScenario(options: RunOptions): Promise<LoadtestResults>
     const phase = scenario.phases[i]!;
     const summary = recorder.phaseSummary(i);
     const inside = samples.filter((s) => s.t >= span.startS && s.t <= span.endS);
-    const peak = (pick: (s: GatewaySample) => number) =>
-      admin === undefined ? null : inside.length === 0 ? 0 : Math.max(...inside.map(pick));
+    // No sample within the phase (no admin URL, or the admin API unreachable): no figure, not a 0.
+    const peak = (pick: (s: GatewaySample) => number) => (inside.length === 0 ? null : Math.max(...inside.map(pick)));
     return {
       name: phaseLabel(phase, i),
       type: phase.type,
