@@ -35,9 +35,14 @@ export interface RunOptions {
 /** A sample not answered within this is skipped (recorded as a sample error), not waited for. */
 const SAMPLE_TIMEOUT_MS = 900;
 
-async function adminJson(adminUrl: string, token: string | undefined, path: string): Promise<unknown> {
+function adminHeaders(token: string | undefined): Record<string, string> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (token !== undefined) headers.authorization = `Bearer ${token}`;
+  return headers;
+}
+
+async function adminJson(adminUrl: string, token: string | undefined, path: string): Promise<unknown> {
+  const headers = adminHeaders(token);
   const res = await request(adminUrl + path, { headers, headersTimeout: SAMPLE_TIMEOUT_MS, bodyTimeout: SAMPLE_TIMEOUT_MS });
   if (res.statusCode !== 200) {
     await res.body.dump();
@@ -48,8 +53,7 @@ async function adminJson(adminUrl: string, token: string | undefined, path: stri
 
 /** A phase's admin call: its status and the start of its answer, or why it failed. */
 async function adminCall(adminUrl: string, token: string | undefined, call: NonNullable<Phase['call']>): Promise<CallResult> {
-  const headers: Record<string, string> = { accept: 'application/json' };
-  if (token !== undefined) headers.authorization = `Bearer ${token}`;
+  const headers = adminHeaders(token);
   if (call.body !== undefined) headers['content-type'] = 'application/json';
   try {
     const res = await request(adminUrl + call.path, {
