@@ -1,7 +1,7 @@
 /**
  * `sluice loadtest compare A B`: the per-phase differences (src/load-test/compare.ts) as a table,
  * and the command from the build on two results files, writing compare.html (opened in headless
- * Chromium). Needs a current build (`npm run build`).
+ * Chromium); and a report of results holding hostile text. Needs a current build (`npm run build`).
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { comparePhases, comparisonText } from '../src/load-test/compare.js';
 import type { ClientSecond } from '../src/load-test/recorder.js';
 import { RESULTS_VERSION, type LoadtestResults, type PhaseResult } from '../src/load-test/results.js';
+import { renderReport } from '../src/load-test/report.js';
 import { parseScenario } from '../src/load-test/scenario.js';
 import { chartsDrawn, DRAWN_CHARTS, withPage, type DrawnChart } from './support/browser.js';
 import { loadtest } from './support/loadtest-cli.js';
@@ -148,5 +149,19 @@ describe('sluice loadtest compare', () => {
     const { code, stderr } = await loadtest(['compare', join(dir, 'a.json'), join(dir, 'other.json')]).done;
     expect(code).toBe(2);
     expect(stderr).toContain('other.json: not a results.json of sluice loadtest (version 1)');
+  });
+});
+
+describe('renderReport', () => {
+  it('keeps text from the results as text: a name or scenario holding </script> cannot end the page script', async () => {
+    const hostile = '</script><script>alert(1)</script>';
+    const r = results([phase(hostile, {})], [1, 2]);
+    r.scenario = { ...r.scenario, name: hostile };
+    r.scenarioText = hostile;
+    const html = await renderReport(r);
+    expect(html).not.toContain('<script>alert(1)');
+    // uPlot's script, the data and the page's script: nothing else.
+    expect(html.match(/<script[ >]/g)).toHaveLength(3);
+    expect(html).toContain('&#60;/script&#62;&#60;script&#62;alert(1)');
   });
 });
