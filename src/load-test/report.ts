@@ -1,7 +1,8 @@
 /**
  * report.html for one run: the summary per phase, then charts over the run's seconds — latency
  * p50/p90/p99; throughput and errors; replicas desired vs ready with each scale decision marked;
- * held requests and concurrency with each cold start marked — and the scenario as written.
+ * held requests and concurrency with each cold start marked; the traffic split when there are several
+ * revisions — and the scenario as written.
  */
 import { CHART_SCRIPT } from './report-charts.js';
 import { escapeHtml, htmlTable, reportPage } from './report-page.js';
@@ -72,8 +73,24 @@ if (g) {
     { label: 'concurrency', color: '#2f7ed8', values: g.samples.map((s) => s.concurrency) },
     { label: 'panic', color: '#f0a30a', axis: 'right', range: [0, 1], unit: 'panic (1 = yes)', values: g.samples.map((s) => (s.panic ? 1 : 0)) },
   ], phaseMarks.concat(colds));
+  const keys = [...new Set(g.samples.flatMap((s) => s.revisions.map((r) => r.service + '/' + r.revision)))];
+  const colors = ['#2f7ed8', '#d64545', '#2a9d5c', '#7b3fb0', '#f0a30a', '#9aa3af'];
+  if (keys.length > 1) {
+    drawChart('traffic', 'Traffic per revision (%)', gx, keys.map((key, i) => ({
+      label: key, unit: '%', color: colors[i % colors.length],
+      values: g.samples.map((s) => {
+        const r = s.revisions.find((x) => x.service + '/' + x.revision === key);
+        return r ? r.percent : null;
+      }),
+    })), phaseMarks);
+  }
 }
 `;
+
+/** Revisions seen in the samples: with more than one (a canary), the traffic split is charted too. */
+function revisionCount(g: NonNullable<LoadtestResults['gateway']>): number {
+  return new Set(g.samples.flatMap((s) => s.revisions.map((r) => `${r.service}/${r.revision}`))).size;
+}
 
 /** The admin calls the phases made (a rollout started, say), with the gateway's answer. */
 function callList(phases: readonly PhaseResult[]): string {
@@ -93,7 +110,7 @@ export async function renderReport(results: LoadtestResults): Promise<string> {
   const gatewayPart =
     g === null
       ? '<p class="note">No gateway admin URL in the scenario (admin.url): replicas, held requests and cold starts are not charted.</p>'
-      : `<div id="replicas" class="chart"></div><div id="held" class="chart"></div>
+      : `<div id="replicas" class="chart"></div><div id="held" class="chart"></div>${revisionCount(g) > 1 ? '<div id="traffic" class="chart"></div>' : ''}
 <h2>Scale decisions (${escapeHtml(g.source === 'events' ? 'from the event feed' : 'observed between samples')})</h2>
 ${
   g.scaleDecisions.length === 0
