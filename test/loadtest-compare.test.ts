@@ -165,3 +165,63 @@ describe('renderReport', () => {
     expect(html).toContain('&#60;/script&#62;&#60;script&#62;alert(1)');
   });
 });
+
+describe('renderReport with a gateway of two revisions', () => {
+  it('draws the traffic split as a fifth chart, one series per revision', async () => {
+    const rev = (revision: string, percent: number) => ({
+      service: 'iris',
+      revision,
+      percent,
+      desired: 1,
+      actual: 1,
+      ready: 1,
+      inflight: 0,
+      held: 0,
+      stableConcurrency: 1,
+      panicConcurrency: 1,
+      panicMode: false,
+      requestsTotal: 0,
+      coldStarts: 0,
+      condition: 'Ready',
+      gatewayRequests: 10,
+      concurrency: 1,
+    });
+    const r = results([phase('steady', {})], [100, 100, 100, 100]);
+    const split = [100, 90, 90, 100];
+    r.gateway = {
+      adminUrl: 'http://127.0.0.1:8081',
+      source: 'polling',
+      samples: split.map((stable, t) => ({
+        t,
+        revisions: [rev('stable', stable), rev('canary', 100 - stable)],
+        desired: 2,
+        actual: 2,
+        ready: 2,
+        inflight: 0,
+        held: 0,
+        panic: false,
+        gatewayRequests: 20,
+        concurrency: 2,
+      })),
+      scaleDecisions: [],
+      coldStarts: [],
+      panics: [],
+      sampleErrors: [],
+    };
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-report-'));
+    try {
+      const file = join(dir, 'report.html');
+      await writeFile(file, await renderReport(r));
+      const charts = await withPage(async (p) => {
+        await p.goto(pathToFileURL(file).href);
+        await p.waitForFunction(chartsDrawn(5), undefined, { timeout: 10_000 });
+        return p.evaluate<DrawnChart[]>(DRAWN_CHARTS);
+      });
+      expect(charts.map((c) => c.id)).toEqual(['latency', 'throughput', 'replicas', 'held', 'traffic']);
+      expect(charts[4]!.series).toEqual(['iris/stable', 'iris/canary']);
+      expect(charts[4]!.painted).toBeGreaterThan(1000);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
