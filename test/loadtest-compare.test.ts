@@ -1,7 +1,8 @@
 /**
  * `sluice loadtest compare A B`: the per-phase differences (src/load-test/compare.ts) as a table,
  * and the command from the build on two results files, writing compare.html (opened in headless
- * Chromium); and a report of results holding hostile text. Needs a current build (`npm run build`).
+ * Chromium); and report.html from results made here: hostile text kept as text, the traffic split
+ * charted for two revisions. Needs a current build (`npm run build`).
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
