@@ -18,10 +18,11 @@ const ARGS = [
   '--disable-sync',
 ];
 
-export async function withPage<T>(use: (page: Page) => Promise<T>): Promise<T> {
+/** A fresh browser and one page of `viewport` (default 1100 × 900) for `use`. */
+export async function withPage<T>(use: (page: Page) => Promise<T>, viewport = { width: 1100, height: 900 }): Promise<T> {
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
   try {
-    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    const page = await browser.newPage({ viewport });
     return await use(page);
   } finally {
     await browser.close();
