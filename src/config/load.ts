@@ -14,6 +14,7 @@ import {
   type RawConfig,
   type RawRevision,
   type RawService,
+  type LocalRevision,
   type TlsSettings,
   type TrafficTarget,
 } from './schema.js';
@@ -46,9 +47,23 @@ function checkService(svc: RawService, i: number, problems: string[]): void {
     if (r.backend === 'local' && r.metricsSource === 'queue-proxy' && !r.queueProxy) {
       problems.push(`${at}.revisions[${j}].metricsSource: queue-proxy on a local revision needs queueProxy: true`);
     }
+    if (r.backend === 'local') checkLocalProtocol(r, `${at}.revisions[${j}]`, problems);
     checkUpstream(r, `${at}.revisions[${j}]`, problems);
   });
   checkTraffic(names, svc.traffic, `${at}.traffic`, problems);
+}
+
+/**
+ * A local replica is probed the way its protocol needs, and only what the probe can speak is accepted:
+ * the gRPC health check is HTTP/2, and the queue-proxy in front of an app forwards HTTP/1.1 only.
+ */
+function checkLocalProtocol(r: LocalRevision, at: string, problems: string[]): void {
+  if (r.readinessProbe === 'grpc' && r.protocol !== 'h2c') {
+    problems.push(`${at}.readinessProbe: grpc is probed over HTTP/2 in cleartext and needs protocol h2c, got protocol ${r.protocol}`);
+  }
+  if (r.queueProxy && r.protocol === 'h2c') {
+    problems.push(`${at}.queueProxy: the queue-proxy forwards HTTP/1.1 to its app, so protocol h2c needs queueProxy: false`);
+  }
 }
 
 /**
