@@ -108,7 +108,8 @@ async function secretSources(options: GatewayAppOptions): Promise<SecretSourceFa
 }
 
 export async function startGatewayApp(options: GatewayAppOptions): Promise<GatewayApp> {
-  const { config, source, logger, token } = options;
+  const { config, logger, token } = options;
+  let source = options.source;
   const cleartext = options.listen !== 'off';
   if (!cleartext && config.tls === undefined) throw new StartFailure('listen: off leaves no listener: the config has no tls block', 2);
 
@@ -141,6 +142,9 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
     } catch (err) {
       throw new StartFailure(`kubernetes: ${(err as Error).message}`, 2, { cause: err });
     }
+    // Revisions that leave their protocol to their Service port get it before any is applied.
+    source = kube.protocols.wrap(source);
+    await kube.protocols.resolve(config);
   }
   const local = new LocalDriver({ ...options.localDriver, logger: logger.child({ component: 'local-driver' }) });
   const drivers = { local, static: new StaticDriver(), ...(kube ? { kubernetes: kube.driver } : {}) };

@@ -28,6 +28,11 @@ export type Revision = RawRevision & {
   scaling: ScalingSpec;
   /** The tls block with its files read; absent without one. */
   upstreamTls?: UpstreamTls | undefined;
+  /**
+   * Set on a Kubernetes revision whose config writes `protocol:` itself; without it, its Service
+   * port's appProtocol or name may choose h2c (src/kube/service-protocols.ts).
+   */
+  protocolDeclared?: true;
 };
 export type Service = Omit<RawService, 'revisions'> & { revisions: Revision[] };
 export type Config = Omit<RawConfig, 'services'> & { services: Service[] };
@@ -147,10 +152,17 @@ export function parseConfig(doc: unknown, base = process.cwd()): Config {
       ...r,
       scaling: resolveScaling(defaults, r, `services[${i}].revisions[${j}]`, problems),
       upstreamTls: readUpstreamTls(r, base, `services[${i}].revisions[${j}]`, problems),
+      ...(r.backend === 'kubernetes' && protocolWritten(doc, i, j) ? { protocolDeclared: true as const } : {}),
     })),
   }));
   if (problems.length > 0) throw new ConfigError(problems);
   return { ...raw, services };
+}
+
+/** Whether the document itself writes services[i].revisions[j].protocol (the schema fills in http1 when not). */
+function protocolWritten(doc: unknown, i: number, j: number): boolean {
+  const services = (doc as { services?: { revisions?: Record<string, unknown>[] }[] } | null)?.services;
+  return services?.[i]?.revisions?.[j]?.protocol !== undefined;
 }
 
 /** Parse YAML text; syntax errors name the line. `base`: where relative file paths start (parseConfig). */
