@@ -22,12 +22,11 @@ import type { RateRun } from './load.js';
 import { findNginx, startNginx } from './nginx.js';
 import type { BenchOptions } from './options.js';
 import { ROOT } from './paths.js';
-import { Child } from './processes.js';
+import { startPredictor } from './predictor.js';
+import type { Child } from './processes.js';
 
 const PROTO = join(ROOT, 'dist', 'predictor', 'proto', 'grpc_predict_v2.proto');
 const METHOD_PATH = '/inference.GRPCInferenceService/ModelInfer';
-const GRPC_LINE = /^predictor \S+ serving gRPC on (\S+)$/;
-const LISTENING = /^predictor \S+ listening on (http:\/\/\S+)$/;
 /** One virginica row; the predictor answers class 2. */
 const REQUEST = {
   model_name: 'iris',
@@ -87,22 +86,11 @@ async function checkTarget(address: string): Promise<string | undefined> {
   }
 }
 
-/** Starts `sluice predictor --grpc-port 0`; its REST URL and gRPC address. */
-async function startGrpcPredictor(cliPath: string): Promise<{ child: Child; restUrl: string; grpcAddress: string }> {
-  const child = new Child({
-    name: 'grpc predictor',
-    command: process.execPath,
-    args: [cliPath, 'predictor', '--port', '0', '--grpc-port', '0'],
-  });
-  const restUrl = await child.waitForLine((line) => LISTENING.exec(line)?.[1], 15_000);
-  const grpcAddress = await child.waitForLine((line) => GRPC_LINE.exec(line)?.[1], 15_000);
-  return { child, restUrl, grpcAddress };
-}
-
 /** The phase; every process it starts is stopped before it returns. */
 export async function grpcPhase(o: GrpcPhaseOptions): Promise<GrpcPhase> {
-  const predictor = await startGrpcPredictor(o.cliPath);
-  const started: Child[] = [predictor.child];
+  const running = await startPredictor(o.cliPath, 'iris', { grpc: true });
+  const predictor = { child: running.child, restUrl: running.url, grpcAddress: running.grpcAddress! };
+  const children: Child[] = [predictor.child];
   try {
     const configPath = join(o.tmp, 'grpc.yaml');
     await writeFile(
@@ -119,7 +107,7 @@ export async function grpcPhase(o: GrpcPhaseOptions): Promise<GrpcPhase> {
       }),
     );
     const gateway = await startGateway({ cliPath: o.cliPath, configPath, logLevel: 'info', name: 'grpc gateway' });
-    started.push(gateway.child);
+    children.push(gateway.child);
     const targets: { target: string; address: string; child?: Child }[] = [
       { target: 'direct', address: predictor.grpcAddress },
       { target: 'gateway', address: new URL(gateway.url).host, child: gateway.child },
@@ -127,7 +115,7 @@ export async function grpcPhase(o: GrpcPhaseOptions): Promise<GrpcPhase> {
     if (o.nginxBinary !== undefined) {
       try {
         const nginx = await startNginx(o.nginxBinary, join(o.tmp, 'nginx-grpc'), predictor.restUrl, undefined, predictor.grpcAddress);
-        started.push(nginx.child);
+        children.push(nginx.child);
         targets.push({ target: 'nginx', address: nginx.grpcAddress!, child: nginx.child });
       } catch (err) {
         o.log(`gRPC nginx: did not start, no nginx row: ${(err as Error).message.split('\n')[0]}`);
@@ -181,7 +169,7 @@ export async function grpcPhase(o: GrpcPhaseOptions): Promise<GrpcPhase> {
       summary: summarizeFixedRate(runs, runs[0]?.requestedRps ?? o.rps, o.rounds),
     };
   } finally {
-    for (const child of started.reverse()) await child.stop();
+    for (const child of children.reverse()) await child.stop();
   }
 }
 

@@ -10,7 +10,7 @@
  * are fixed: the request HealthCheckRequest{service: ""} is an empty message (a 5-byte gRPC frame
  * of zeros), and the answer HealthCheckResponse{status} holds one varint field, SERVING = 1.
  */
-import { connect, constants, type ClientHttp2Session } from 'node:http2';
+import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
 import { formatHostPort } from '../net-address.js';
 import type { ProbeResult, Prober } from './readiness-probe.js';
 
@@ -85,7 +85,7 @@ export class H2cProber implements Prober {
       let answer = Buffer.alloc(0);
       let grpcStatus: string | undefined;
       stream.on('response', (headers) => (grpcStatus = headerValue(headers['grpc-status'])));
-      stream.on('trailers', (trailers) => (grpcStatus = headerValue(trailers['grpc-status'])));
+      stream.on('trailers', (trailers: IncomingHttpHeaders) => (grpcStatus = headerValue(trailers['grpc-status'])));
       stream.on('data', (chunk: Buffer) => {
         answer = Buffer.concat([answer, chunk]);
         if (answer.length > MAX_ANSWER_BYTES) {
