@@ -6,11 +6,14 @@
 import type { KubeConfig, V1Service } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfigText } from '../src/config/load.js';
 import { MemoryConfigSource } from '../src/config/memory-source.js';
+import type { ConfigChange } from '../src/config/source.js';
+import { ConfigError } from '../src/errors.js';
 import { portProtocol, servicePort } from '../src/kube/port-protocol.js';
 import { ServiceProtocols } from '../src/kube/service-protocols.js';
 import { FakeKubeServer, loadKubeConfig, SERVICES } from './support/fake-kube/index.js';
-import { startGateway, type TestGateway } from './support/harness.js';
+import { startGateway, until, type TestGateway } from './support/harness.js';
 
 describe('portProtocol: appProtocol first, then the name', () => {
   it.each([
@@ -130,5 +133,30 @@ services:
     const changed = await source.updateTraffic('iris', [{ revision: 'by-app-protocol', percent: 100 }]);
     expect(changed.services[0]!.revisions.find((r) => r.name === 'by-app-protocol')!.protocol).toBe('h2c');
     source.close();
+  });
+
+  it('watched changes arrive resolved and in the order they came; a rejected one passes through', async () => {
+    const protocols = new ServiceProtocols({ kubeConfig, namespace: 'models', logger: pino({ level: 'silent' }) });
+    let emit: ((change: ConfigChange) => void) | undefined;
+    const inner = new MemoryConfigSource(yaml);
+    const source = protocols.wrap({
+      ...inner,
+      description: 'test',
+      load: () => inner.load(),
+      watch: (fn) => (emit = fn),
+      close: () => {},
+      updateTraffic: (s, t) => inner.updateTraffic(s, t),
+    });
+    const seen: ConfigChange[] = [];
+    source.watch((change) => seen.push(change));
+    const error = new ConfigError(['services: bad']);
+    emit!({ config: parseConfigText(yaml) });
+    emit!({ error });
+    emit!({ config: parseConfigText(yaml.replace('portName: h2c\n        protocol: http1', 'portName: h2c')) });
+    await until(() => seen.length === 3, 'three changes');
+    expect(seen[0]!.config!.services[0]!.revisions[0]!.protocol).toBe('h2c');
+    expect(seen[1]!.error).toBe(error);
+    // The third no longer declares `declared`'s protocol: its Service port (h2c) decides now.
+    expect(seen[2]!.config!.services[0]!.revisions.find((r) => r.name === 'declared')!.protocol).toBe('h2c');
   });
 });

@@ -59,11 +59,16 @@ export class ServiceProtocols {
     return {
       description: source.description,
       load: () => source.load().then((config) => this.resolve(config)),
-      watch: (onChange: (change: ConfigChange) => void) =>
+      watch: (onChange: (change: ConfigChange) => void) => {
+        // One change at a time, in the order they came: a slow Service read must not let an older
+        // config be applied after a newer one.
+        let previous = Promise.resolve();
         source.watch((change) => {
-          if (change.config === undefined) onChange(change);
-          else void this.resolve(change.config).then((config) => onChange({ config }));
-        }),
+          previous = previous
+            .then(async () => onChange(change.config === undefined ? change : { config: await this.resolve(change.config) }))
+            .catch((err: unknown) => this.opts.logger.error({ err }, 'applying a config change failed'));
+        });
+      },
       updateTraffic: (service: string, traffic: TrafficTarget[]) =>
         source.updateTraffic(service, traffic).then((config) => this.resolve(config)),
       close: () => source.close(),
