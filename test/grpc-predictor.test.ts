@@ -194,6 +194,13 @@ describe('gRPC predictor: a ready server', () => {
     expect([second.code, second.details]).toEqual([status.INTERNAL, 'injected failure (error rate 0.5)']);
   });
 
+  it('--latency holds each ModelInfer: a call with a shorter deadline ends DEADLINE_EXCEEDED, metadata is not held', async () => {
+    const { infer } = await start({ latencyMs: 60_000, drainTimeoutMs: 100 });
+    expect(await unary(infer, 'ServerLive', {}, 2000)).toEqual({ live: true });
+    const err = await grpcError(unary(infer, 'ModelInfer', irisInferRequest([ROWS[0]!]), 300));
+    expect(err.code).toBe(status.DEADLINE_EXCEEDED);
+  });
+
   it('ModelStreamInfer answers each request in order; a bad one is an error_message and the stream goes on', async () => {
     const { infer } = await start();
     const stream = (infer as unknown as Record<string, () => ClientDuplexStream<unknown, Record<string, unknown>>>).ModelStreamInfer!.call(

@@ -25,12 +25,12 @@ export function healthClient(address: string): Client {
 
 type UnaryMethod = (req: unknown, options: { deadline: number }, callback: (err: ServiceError | null, res: unknown) => void) => void;
 
-/** One unary call with a 10 s deadline. */
-export function unary<Res = Record<string, unknown>>(client: Client, method: string, request: unknown): Promise<Res> {
+/** One unary call, by default with a 10 s deadline. */
+export function unary<Res = Record<string, unknown>>(client: Client, method: string, request: unknown, deadlineMs = 10_000): Promise<Res> {
   const fn = (client as unknown as Record<string, UnaryMethod>)[method];
   if (fn === undefined) throw new Error(`no method ${method}`);
   return new Promise((resolve, reject) =>
-    fn.call(client, request, { deadline: Date.now() + 10_000 }, (err, res) => (err ? reject(err) : resolve(res as Res))),
+    fn.call(client, request, { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(err) : resolve(res as Res))),
   );
 }
 
