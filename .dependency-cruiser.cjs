@@ -10,7 +10,7 @@ const LAYERS = [
   // the programs: the CLI and the one composition root
   { name: 'programs', folders: ['cli', 'app'], files: ['cli', 'index'], mayCross: true },
   // features and programs built on the two paths
-  { name: 'features', folders: ['admin', 'rollout', 'queue-proxy', 'predictor'] },
+  { name: 'features', folders: ['admin', 'rollout', 'queue-proxy', 'predictor', 'tracing', 'load-test'] },
   // the request path, the control path, and the Kubernetes adapters
   { name: 'paths', folders: ['autoscaler', 'gateway', 'kube'] },
   // mechanisms: scaler drivers, statistics, the data port's server, the upstream client

@@ -38,6 +38,24 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard's page script runs in a browser, with uPlot loaded before it by a script tag.
+    files: ['src/admin/dashboard/*.js'],
+    languageOptions: {
+      globals: {
+        document: 'readonly',
+        location: 'readonly',
+        history: 'readonly',
+        sessionStorage: 'readonly',
+        prompt: 'readonly',
+        fetch: 'readonly',
+        CSS: 'readonly',
+        TextDecoderStream: 'readonly',
+        URLSearchParams: 'readonly',
+        uPlot: 'readonly',
+      },
+    },
+  },
+  {
     // CommonJS: require() is how these import, and require / module / exports are in scope.
     files: ['**/*.cjs'],
     languageOptions: { sourceType: 'commonjs' },

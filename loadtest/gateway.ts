@@ -97,11 +97,18 @@ export async function startGateway(options: {
 
 /**
  * Config for the throughput runs: model `iris` → one static revision, the predictor. Pure proxying.
- * With a certificate, a TLS listener on 127.0.0.1 too, serving it (the defaults otherwise).
+ * With a certificate, a TLS listener on 127.0.0.1 too, serving it (the defaults otherwise); with
+ * `tracing`, a tracing block exporting there at that sampling ratio.
  */
-export async function writeStaticConfig(dir: string, predictorUrl: string, certificate?: BenchCertificate): Promise<string> {
+export async function writeStaticConfig(
+  dir: string,
+  predictorUrl: string,
+  certificate?: BenchCertificate,
+  tracing?: { endpoint: string; sampleRatio: number },
+): Promise<string> {
   const config = {
     ...(certificate === undefined ? {} : { tls: { listen: '127.0.0.1:0', certificates: [{ ...certificate }] } }),
+    ...(tracing === undefined ? {} : { tracing }),
     services: [
       {
         name: 'iris',
@@ -111,7 +118,7 @@ export async function writeStaticConfig(dir: string, predictorUrl: string, certi
       },
     ],
   };
-  const path = join(dir, 'static.yaml');
+  const path = join(dir, tracing === undefined ? 'static.yaml' : `static-trace-${tracing.sampleRatio}.yaml`);
   await writeFile(path, JSON.stringify(config, null, 2) + '\n');
   return path;
 }

@@ -29,6 +29,8 @@ export interface BenchOptions {
   /** Skip the HTTP/1.1-over-TLS rows (gateway-tls, nginx-tls). */
   noTls: boolean;
   skipColdStart: boolean;
+  /** Add the rows gateway-trace-100 and gateway-trace-1: the gateway with tracing on, exporting to an in-process OTLP sink. */
+  tracing: boolean;
 }
 
 export const USAGE = `usage: npm run bench -- [options]      (node dist/loadtest/overhead.js [options])
@@ -55,6 +57,8 @@ options:
   --no-nginx          skip nginx even when it is on the PATH
   --no-tls            skip the HTTP/1.1-over-TLS rows (gateway-tls, nginx-tls)
   --skip-cold-start   skip the cold-start measurement
+  --tracing           add rows for the gateway with tracing on at 100 % and 1 % sampling
+                      (gateway-trace-100, gateway-trace-1), exporting to an OTLP sink in this process
   -h, --help          this text
 `;
 
@@ -86,6 +90,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
       'no-nginx': { type: 'boolean' },
       'no-tls': { type: 'boolean' },
       'skip-cold-start': { type: 'boolean' },
+      tracing: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -108,5 +113,6 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
     noNginx: values['no-nginx'] ?? false,
     noTls: values['no-tls'] ?? false,
     skipColdStart: values['skip-cold-start'] ?? false,
+    tracing: values.tracing ?? false,
   };
 }

@@ -10,9 +10,14 @@
  *     several rounds at one offered rate below saturation (see fixed-rate.ts for why): the budget figure;
  *  2b. the same over h2c with prior knowledge, h2load as the load generator (when on the PATH):
  *     the gateway's data port, and nginx's second port (`listen … http2`), both to the same
- *     predictor over HTTP/1.1;
+ *     predictor over HTTP/1.1; beside them node:http2 answering by itself (h2-responder.ts), the
+ *     floor that the runtime's HTTP/2 layer sets;
  *  2c. unary gRPC ModelInfer at the same rate (loadtest/grpc.ts): direct, gateway, nginx grpc_pass;
  *  3. cold starts: a fresh gateway, a local revision at zero, one request, timed.
+ *
+ * With `--tracing`, phases 1 and 2 have two more rows, gateway-trace-100 and gateway-trace-1: the
+ * same gateway with tracing on at 100 % and 1 % sampling, exporting to an OTLP sink in this process
+ * that accepts and discards (otlp-sink.ts), so the figures are the tracing's own cost.
  *
  * The gateway and nginx of phases 1 and 2 are started once, before the first measurement, and
  * stay up until phase 2b ends.
@@ -33,9 +38,9 @@ import { checkH2c, findH2load, runH2loadAtRate, type H2loadSettings } from './h2
 import { exchange, negotiated } from './net.js';
 import { findNginx, startNginx, type RunningNginx } from './nginx.js';
 import { USAGE, parseBenchArgs, type BenchOptions } from './options.js';
-import { startPredictor } from './predictor.js';
+import { startPredictor, type RunningPredictor } from './predictor.js';
 import { clockTicksPerSecond, procAvailable } from './proc-cpu.js';
-import { killAllNow, stopAll } from './processes.js';
+import { Child, killAllNow, stopAll } from './processes.js';
 import {
   coldStartTable,
   isRun,
@@ -48,9 +53,9 @@ import {
   type SkippedTarget,
   type TargetRow,
 } from './report.js';
-import { CLI, RESULTS } from './paths.js';
+import { CLI, RESPONDER, RESULTS } from './paths.js';
 import { makeCertificate, type BenchCertificate } from './tls-certificate.js';
-import type { Child } from './processes.js';
+import { startOtlpSink, type OtlpSink } from './otlp-sink.js';
 
 const MODEL = 'iris';
 const INFER_PATH = `/v2/models/${MODEL}/infer`;
@@ -96,6 +101,29 @@ interface Proxies {
   nginx: RunningNginx | SkippedTarget;
   /** Why there are no TLS rows (--no-tls, no certificate), or undefined when there are. */
   tlsSkipped: string | undefined;
+  /** With --tracing: the traced gateways, each under its row's name. */
+  traced: { target: string; gateway: RunningGateway | SkippedTarget }[];
+}
+
+/** The --tracing rows: the gateway with tracing on at these sampling ratios. */
+const TRACED = [
+  { target: 'gateway-trace-100', sampleRatio: 1 },
+  { target: 'gateway-trace-1', sampleRatio: 0.01 },
+] as const;
+
+/** Starts the traced gateways of --tracing, exporting to `sink`; one that fails to start is a skipped row. */
+async function startTraced(tmp: string, predictorUrl: string, sink: OtlpSink): Promise<Proxies['traced']> {
+  const traced: Proxies['traced'] = [];
+  for (const { target, sampleRatio } of TRACED) {
+    try {
+      const configPath = await writeStaticConfig(tmp, predictorUrl, undefined, { endpoint: sink.url, sampleRatio });
+      traced.push({ target, gateway: await startGateway({ cliPath: CLI, configPath, logLevel: 'info', name: target }) });
+    } catch (err) {
+      traced.push({ target, gateway: { target, skipped: `did not start: ${firstLine(err)}` } });
+      log(`${target} did not start:\n${(err as Error).message}`);
+    }
+  }
+  return traced;
 }
 
 /** One row's target: a URL served by a proxy process. */
@@ -114,6 +142,7 @@ function proxyList(proxies: Proxies): { target: string; proxy: ProxyTarget | Ski
   return [
     { target: 'gateway', proxy: proxies.gateway },
     { target: 'nginx', proxy: proxies.nginx },
+    ...proxies.traced.map(({ target, gateway }) => ({ target, proxy: gateway })),
     ...(proxies.tlsSkipped !== undefined
       ? []
       : [
@@ -170,10 +199,22 @@ async function withProxies<T>(
         log((err as Error).message);
       }
     }
+    const sink = options.tracing ? await startOtlpSink() : undefined;
+    const traced = sink === undefined ? [] : await startTraced(tmp, predictorUrl, sink);
     try {
-      return await body({ gateway, nginx, tlsSkipped: typeof certificate === 'string' ? certificate : undefined });
+      return await body({ gateway, nginx, tlsSkipped: typeof certificate === 'string' ? certificate : undefined, traced });
     } finally {
       if (!('skipped' in nginx)) await nginx.child.stop();
+      for (const { gateway: g } of traced) {
+        if ('skipped' in g) continue;
+        gatewayProblems.push(...g.problems);
+        await g.child.stop();
+      }
+      if (sink !== undefined) {
+        const { requests, bytes } = sink.exports();
+        log(`\nOTLP sink: ${requests} export requests, ${(bytes / 1e6).toFixed(1)} MB of spans received from the traced gateways`);
+        await sink.close();
+      }
     }
   } finally {
     if (!('skipped' in gateway)) {
@@ -308,7 +349,7 @@ type H2cFixedRate = { settings: H2loadSettings & { rounds: number }; runs: RateR
 async function h2cFixedRate(
   options: BenchOptions,
   proxies: Proxies,
-  predictor: Child,
+  predictor: RunningPredictor,
   tmp: string,
   ticksPerSecond: number | undefined,
 ): Promise<H2cFixedRate> {
@@ -329,6 +370,9 @@ async function h2cFixedRate(
   if (targets.length === 0) return { skipped: 'no proxy answered over h2c' };
   const bodyFile = join(tmp, 'infer.json');
   await writeFile(bodyFile, INFER_BODY);
+  const responder = await startFloorResponder(predictor.url, tmp);
+  if (typeof responder === 'string') log(`h2c ${H2_FLOOR}: skipped, ${responder}`);
+  else targets.push({ target: H2_FLOOR, url: responder.url, child: responder.child });
   const settings: H2loadSettings = {
     rps: options.cpuRate,
     durationS: options.cpuDurationS,
@@ -345,24 +389,46 @@ async function h2cFixedRate(
       `at ${settings.rps} rps (about ${rounds * targets.length * (settings.warmupS + settings.durationS + 1)} s)`,
   );
   const runs: RateRun[] = [];
-  for (let round = 1; round <= rounds; round++) {
-    const these: RateRun[] = [];
-    for (const t of roundOrder(targets, round)) {
-      these.push(
-        await runH2loadAtRate(h2load, t.target, round, t.url, settings, {
-          proxyPid: t.child.pid,
-          predictorPid: predictor.pid,
-          ticksPerSecond,
-        }),
+  try {
+    for (let round = 1; round <= rounds; round++) {
+      const these: RateRun[] = [];
+      for (const t of roundOrder(targets, round)) {
+        these.push(
+          await runH2loadAtRate(h2load, t.target, round, t.url, settings, {
+            proxyPid: t.child.pid,
+            predictorPid: predictor.child.pid,
+            ticksPerSecond,
+          }),
+        );
+      }
+      runs.push(...these);
+      log(
+        `  round ${round}: ` +
+          these.map((r) => `${r.target} ${r.proxyCpuUsPerReq?.toFixed(1) ?? '—'} µs/req at ${r.rps.toFixed(0)} rps`).join(', '),
       );
     }
-    runs.push(...these);
-    log(
-      `  round ${round}: ` +
-        these.map((r) => `${r.target} ${r.proxyCpuUsPerReq?.toFixed(1) ?? '—'} µs/req at ${r.rps.toFixed(0)} rps`).join(', '),
-    );
+  } finally {
+    if (typeof responder !== 'string') await responder.child.stop();
   }
   return { settings: { ...settings, rounds }, runs, summary: summarizeFixedRate(runs, runs[0]?.requestedRps ?? settings.rps, rounds) };
+}
+
+/** The h2c rows' floor target: node:http2 answering by itself (h2-responder.ts). */
+const H2_FLOOR = 'node:http2 alone';
+
+/** Starts h2-responder.js with the predictor's own answer to the bench request; the problem otherwise. */
+async function startFloorResponder(predictorUrl: string, tmp: string): Promise<{ url: string; child: Child } | string> {
+  try {
+    const answer = await exchange(predictorUrl + INFER_PATH, 'POST', INFER_BODY, 5_000);
+    if (answer.status !== 200) return `the predictor answered ${answer.status}`;
+    const answerFile = join(tmp, 'answer.json');
+    await writeFile(answerFile, answer.body);
+    const child = new Child({ name: 'h2-responder', command: process.execPath, args: [RESPONDER, answerFile] });
+    const port = await child.waitForLine((line) => /^listening on (\d+)$/.exec(line)?.[1], 10_000);
+    return { url: `http://127.0.0.1:${port}`, child };
+  } catch (err) {
+    return firstLine(err);
+  }
 }
 
 function printH2cFixedRate(result: H2cFixedRate): void {
@@ -374,6 +440,14 @@ function printH2cFixedRate(result: H2cFixedRate): void {
   log(`\nh2c: CPU µs per 2xx response at ${summary.requestedRps} rps, ${settings.durationS} s measured per run:`);
   log(fixedRateTable(summary));
   log('\n' + fixedRateLines(summary).replace(/^gateway \/ nginx/, 'h2c: gateway / nginx'));
+  const floor = summary.targets.find((t) => t.target === H2_FLOOR)?.proxyCpuUsPerReq.median;
+  const nginx = summary.targets.find((t) => t.target === 'nginx')?.proxyCpuUsPerReq.median;
+  if (floor != null && nginx != null && nginx > 0) {
+    log(
+      `${H2_FLOOR} / nginx (node:http2 answering by itself, no proxying; medians): ${(floor / nginx).toFixed(2)}× — ` +
+        `the share of the gateway's figure that is Node's HTTP/2 layer`,
+    );
+  }
   const noisy = runs.filter((r) => r.otherCpus !== null && r.otherCpus >= NOISY_OTHER_CPUS);
   if (noisy.length > 0) {
     log(
@@ -481,7 +555,7 @@ async function main(argv: string[]): Promise<number> {
       }
       const atRate = await fixedRate(options, proxies, rows, predictor.child, ticksPerSecond);
       printFixedRate(atRate);
-      const h2c = await h2cFixedRate(options, proxies, predictor.child, tmp, ticksPerSecond);
+      const h2c = await h2cFixedRate(options, proxies, predictor, tmp, ticksPerSecond);
       printH2cFixedRate(h2c);
       return { settings, rows, derived, atRate, h2c };
     });

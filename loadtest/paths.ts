@@ -8,3 +8,8 @@ export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI = join(ROOT, 'dist', 'cli.js');
 /** loadtest/results/ (git-ignored). */
 export const RESULTS = join(ROOT, 'loadtest', 'results');
+/** The h2c rows' node:http2-only responder (h2-responder.ts), from the build. */
+export const RESPONDER = join(ROOT, 'dist', 'loadtest', 'h2-responder.js');
+
+/** A module of the build (`load-test/engine.js`), loaded at run time: `T` states the part of it the script uses. */
+export const fromDist = <T>(path: string): Promise<T> => import(new URL(`../../dist/${path}`, import.meta.url).href) as Promise<T>;

@@ -18,13 +18,12 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { parseLogLine } from './gateway.js';
 import { freePort } from './net.js';
 import { Child, killAllNow, stopAll } from './processes.js';
-import { CLI, RESULTS } from './paths.js';
+import { CLI, fromDist, RESULTS } from './paths.js';
 
 const SERVICE = 'step';
 const REVISION = 'step-00001';
@@ -169,40 +168,53 @@ function row(s: Sample): string {
   return `${f(s.t, 8, 1)}  ${f(s.inflight, 9)}  ${f(s.held, 4)}  ${f(s.stable, 6, 2)}  ${f(s.panic, 6, 2)}  ${f(s.desired, 7)}  ${f(s.ready, 5)}  ${f(s.actual, 6)}  ${s.panicking ? 'yes' : 'no'}`;
 }
 
-/** Request loops against the data port until `until` (Date.now()); counts answers by status. */
-async function stepLoad(pool: Pool, concurrency: number, until: number) {
-  const codes = new Map<number, number>();
-  const latencies: number[] = [];
-  let errors = 0;
-  let coldStarts = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (Date.now() < until) {
-        const started = performance.now();
-        try {
-          const res = await pool.request({
-            path: '/v2/models/iris/infer',
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: BODY,
-            headersTimeout: 30_000,
-            bodyTimeout: 30_000,
-          });
-          await res.body.dump();
-          codes.set(res.statusCode, (codes.get(res.statusCode) ?? 0) + 1);
-          if (res.headers['sluice-cold-start'] !== undefined) coldStarts++;
-          if (res.statusCode === 200) latencies.push(performance.now() - started);
-        } catch {
-          errors++;
-          await sleep(50);
-        }
-      }
+/** What the step uses of the build's load-test engine (src/load-test/). */
+interface LoadTestModules {
+  scenario: { parseScenario(text: string): { phases: unknown[] } };
+  recorder: {
+    Recorder: new (startMs: number) => {
+      beginPhase(index: number, now: number): void;
+      phaseSummary(index: number): {
+        ok: number;
+        codes: Record<string, number>;
+        errors: number;
+        coldStarts: number;
+        latencyMs: { p50: number | null; p99: number | null };
+      };
+    };
+  };
+  engine: { runPhase(phase: unknown, scenario: unknown, recorder: unknown, signal: AbortSignal): Promise<void> };
+}
+
+/**
+ * The step itself: `sluice loadtest`'s engine, one closed-model phase of N connections for the hold
+ * (each sends its next request when the last is answered), answers counted by status.
+ */
+async function stepLoad(dataUrl: string, concurrency: number, holdS: number) {
+  const [scenarioModule, recorderModule, engine] = await Promise.all([
+    fromDist<LoadTestModules['scenario']>('load-test/scenario.js'),
+    fromDist<LoadTestModules['recorder']>('load-test/recorder.js'),
+    fromDist<LoadTestModules['engine']>('load-test/engine.js'),
+  ]);
+  // JSON is YAML: the scenario goes in as one flow mapping.
+  const scenario = scenarioModule.parseScenario(
+    JSON.stringify({
+      target: { url: `${dataUrl}/v2/models/iris/infer`, method: 'POST', headers: { 'content-type': 'application/json' }, body: BODY },
+      phases: [{ type: 'constant', duration: holdS * 1000 + 'ms', connections: concurrency }],
     }),
   );
-  latencies.sort((a, b) => a - b);
-  const pct = (p: number) =>
-    latencies.length === 0 ? null : +latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!.toFixed(1);
-  return { codes: Object.fromEntries(codes), errors, coldStarts, ok: latencies.length, p50Ms: pct(0.5), p99Ms: pct(0.99) };
+  const recorder = new recorderModule.Recorder(Date.now());
+  recorder.beginPhase(0, Date.now());
+  await engine.runPhase(scenario.phases[0], scenario, recorder, new AbortController().signal);
+  const summary = recorder.phaseSummary(0);
+  return {
+    codes: summary.codes,
+    errors: summary.errors,
+    coldStarts: summary.coldStarts,
+    ok: summary.ok,
+    p50Ms: summary.latencyMs.p50,
+    p99Ms: summary.latencyMs.p99,
+  };
 }
 
 async function run(s: Settings): Promise<number> {
@@ -252,7 +264,6 @@ async function run(s: Settings): Promise<number> {
   });
   await gateway.waitForLine((line) => (parseLogLine(line)?.msg.startsWith('sluice gateway listening on') ? true : undefined), 15_000);
 
-  const data = new Pool(`http://127.0.0.1:${dataPort}`, { connections: s.concurrency, pipelining: 1 });
   const admin = new Pool(`http://127.0.0.1:${adminPort}`, { connections: 2 });
   const readRevision = async (): Promise<RevisionJson> => {
     const res = await admin.request({ path: `/api/v1/services/${SERVICE}`, method: 'GET', headersTimeout: 5000, bodyTimeout: 5000 });
@@ -291,7 +302,7 @@ async function run(s: Settings): Promise<number> {
   })();
 
   await sleep(stepAt - Date.now());
-  const load = await stepLoad(data, s.concurrency, stepAt + s.holdS * 1000);
+  const load = await stepLoad(`http://127.0.0.1:${dataPort}`, s.concurrency, s.holdS);
   const loadStoppedAt = Date.now();
   log(
     `--- load stopped at ${((loadStoppedAt - stepAt) / 1000).toFixed(1)} s: ${load.ok} answered 200, ` +
@@ -311,7 +322,6 @@ async function run(s: Settings): Promise<number> {
   await sleep(2 * SAMPLE_MS);
   sampling = false;
   await sampler;
-  await data.close();
   await admin.close();
 
   for (const e of events) e.t = +((e.at - stepAt) / 1000).toFixed(3);

@@ -19,10 +19,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { RESULTS } from './paths.js';
-
-/** A module from dist/, loaded at run time: `T` states the part of it this script uses. */
-const dist = <T>(path: string): Promise<T> => import(new URL(`../../dist/${path}`, import.meta.url).href) as Promise<T>;
+import { fromDist as dist, RESULTS } from './paths.js';
 
 /** What the bench touches of a RevisionRuntime (src/gateway/revision.ts). */
 interface Runtime {

@@ -9,6 +9,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(arg
   status: { summary: 'show services, revisions, replicas and rollouts (admin API)', load: () => import('./cli/status.js') },
   traffic: { summary: 'set the traffic split and tags of a service (admin API)', load: () => import('./cli/traffic.js') },
   rollout: { summary: 'start, abort or show a canary / blue-green rollout (admin API)', load: () => import('./cli/rollout.js') },
+  loadtest: { summary: 'run a load-test scenario and write its report (or compare two runs)', load: () => import('./cli/loadtest.js') },
   'queue-proxy': { summary: 'run the per-pod sidecar: concurrency limit, stats, drain', load: () => import('./queue-proxy/main.js') },
 };
 

@@ -4,7 +4,7 @@ import { isLoopback, startAdminServer, type AdminServer } from '../src/admin/ser
 import type { RevisionCondition } from '../src/core/condition.js';
 import type { RevisionView, ServiceView, StatusSource } from '../src/core/status.js';
 import { createMetrics } from '../src/stats/metrics.js';
-import { RevisionStats } from '../src/stats/revision-stats.js';
+import { DURATION_BOUNDS, RevisionStats } from '../src/stats/revision-stats.js';
 
 const T0 = Date.UTC(2025, 0, 2, 3, 4, 5);
 
@@ -123,6 +123,11 @@ describe('serviceJson', () => {
           excessBurstCapacity: -207,
           requestsTotal: 2,
           coldStarts: 1,
+          codes: { '200': 1 },
+          // One request of 40 ms: in the 50 ms bucket.
+          latency: { boundsSeconds: DURATION_BOUNDS, counts: [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], sumSeconds: 0.04 },
+          heldByReason: { scaled_to_zero: 0, starting: 0, at_capacity: 0, retry: 0 },
+          ejections: 0,
           lastRequestAt: '2025-01-02T03:04:06.000Z',
           // No stderr output: no output field.
           condition: { status: 'Ready', reason: 'Serving', message: '1 ready replica', since: '2025-01-02T03:04:05.500Z' },
@@ -144,6 +149,10 @@ describe('serviceJson', () => {
           excessBurstCapacity: 0,
           requestsTotal: 0,
           coldStarts: 0,
+          codes: {},
+          latency: { boundsSeconds: DURATION_BOUNDS, counts: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], sumSeconds: 0 },
+          heldByReason: { scaled_to_zero: 0, starting: 0, at_capacity: 0, retry: 0 },
+          ejections: 0,
           lastRequestAt: null,
           condition: {
             status: 'Failed',
@@ -347,7 +356,7 @@ describe('admin server', () => {
 
   it('answers unknown paths with a JSON 404', async () => {
     const { get, base } = await start();
-    for (const path of ['/', '/nope', '/api/v1', '/api/v1/services/iris/extra']) {
+    for (const path of ['/nope', '/ui/', '/ui/other.js', '/api/v1', '/api/v1/services/iris/extra']) {
       const res = await get(path);
       expect(res.status, path).toBe(404);
       const body = (await res.json()) as { error: { code: string } };

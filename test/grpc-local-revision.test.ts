@@ -43,7 +43,7 @@ describe('a gRPC local revision behind the gateway', () => {
       gw = await startGateway(config('        protocol: h2c\n        readinessProbe: grpc', ['--startup-delay', '500']));
       const rev = gw.revision('iris-grpc', 'iris-1');
       expect(rev.endpoints).toHaveLength(0);
-      const client = inferenceClient(`127.0.0.1:${gw.port}`, { 'grpc.default_authority': 'iris-grpc.test' });
+      const client = inferenceClient(gw.url, 'iris-grpc.test');
       clients.push(client);
 
       const answer = unary<InferAnswer>(client, 'ModelInfer', irisInferRequest([[6.7, 3.0, 5.2, 2.3]]));

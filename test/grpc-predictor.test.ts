@@ -5,11 +5,11 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { status, type Client, type ClientDuplexStream, type ClientReadableStream } from '@grpc/grpc-js';
+import { status, type Client, type ClientReadableStream } from '@grpc/grpc-js';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startPredictor, type Predictor } from '../src/predictor/server.js';
-import { grpcError, healthClient, inferenceClient, irisInferRequest, rawFp32, unary } from './support/grpc.js';
+import { grpcError, healthClient, inferenceClient, irisInferRequest, rawFp32, unary, type StreamResponse } from './support/grpc.js';
 import { CLI, until } from './support/harness.js';
 
 const ROWS = [
@@ -37,9 +37,9 @@ const predictors: Predictor[] = [];
 async function start(options: Parameters<typeof startPredictor>[0] = {}) {
   const predictor = await startPredictor({ grpcPort: 0, ...options });
   predictors.push(predictor);
-  const address = `127.0.0.1:${predictor.grpcPort!}`;
-  const infer = inferenceClient(address);
-  const health = healthClient(address);
+  const url = `http://127.0.0.1:${predictor.grpcPort!}`;
+  const infer = inferenceClient(url);
+  const health = healthClient(url);
   clients.push(infer, health);
   return { predictor, infer, health };
 }
@@ -203,23 +203,21 @@ describe('gRPC predictor: a ready server', () => {
 
   it('ModelStreamInfer answers each request in order; a bad one is an error_message and the stream goes on', async () => {
     const { infer } = await start();
-    const stream = (infer as unknown as Record<string, () => ClientDuplexStream<unknown, Record<string, unknown>>>).ModelStreamInfer!.call(
-      infer,
-    );
-    const answers: Record<string, unknown>[] = [];
-    stream.on('data', (m: Record<string, unknown>) => answers.push(m));
+    const stream = infer.ModelStreamInfer();
+    const answers: StreamResponse[] = [];
+    stream.on('data', (m: StreamResponse) => answers.push(m));
     stream.write({ ...irisInferRequest([ROWS[0]!]), id: 'a' });
     stream.write({ ...irisInferRequest([[1, 2, 3]]), id: 'b' });
     stream.write({ ...irisInferRequest([ROWS[1]!]), id: 'c' });
     stream.end();
     await once(stream, 'end');
     expect(answers).toHaveLength(3);
-    expect(answers.map((a) => (a.infer_response as InferAnswer | null)?.id ?? a.error_message)).toEqual([
+    expect(answers.map((a) => a.infer_response?.id ?? a.error_message)).toEqual([
       'a',
       'inputs[0].data: 3 values for shape [1, 4], want 4',
       'c',
     ]);
-    expect((answers[2]!.infer_response as InferAnswer).outputs[0]!.contents.int64_contents).toEqual([2]);
+    expect((answers[2]!.infer_response as unknown as InferAnswer).outputs[0]!.contents.int64_contents).toEqual([2]);
   });
 
   it('health: Check is SERVING for the server and the inference service, NOT_FOUND for another service', async () => {
@@ -290,7 +288,7 @@ describe('sluice predictor --grpc-port (the built CLI)', () => {
   it('prints "predictor <model> serving gRPC on HOST:PORT" and answers there', async () => {
     const m = /^predictor iris serving gRPC on (127\.0\.0\.1:\d+)$/m.exec(stdout);
     expect(m, stdout).not.toBeNull();
-    const client = inferenceClient(m![1]!);
+    const client = inferenceClient(`http://${m![1]!}`);
     clients.push(client);
     const res = await unary<InferAnswer>(client, 'ModelInfer', irisInferRequest([ROWS[1]!]));
     expect(res.outputs[0]!.contents.int64_contents).toEqual([2]);

@@ -53,7 +53,7 @@ const KINDS: Record<string, Kind> = {
 };
 
 /** Custom resources neither library has a schema for; each gets its own checks below. */
-const CUSTOM_KINDS = new Set(['serving.kserve.io/v1beta1/InferenceService']);
+const CUSTOM_KINDS = new Set(['serving.kserve.io/v1beta1/InferenceService', 'monitoring.coreos.com/v1/PodMonitor']);
 
 const kindKey = (o: K8sObject): string => `${o.apiVersion}/${o.kind}`;
 
@@ -72,8 +72,24 @@ interface InferenceService extends K8sObject {
   spec: { predictor: clientNode.V1PodSpec & { minReplicas?: number; canaryTrafficPercent?: number } };
 }
 
+/** The part of a Prometheus Operator PodMonitor checked here. */
+interface PodMonitor extends K8sObject {
+  spec: {
+    jobLabel?: string;
+    selector: clientNode.V1LabelSelector;
+    podMetricsEndpoints: Array<{
+      port: string;
+      path: string;
+      scheme?: string;
+      interval?: string;
+      authorization?: { type: string; credentials: { name: string; key: string } };
+    }>;
+  };
+}
+
 /** Each kind read below, as client-node types it. */
 interface Kinds {
+  PodMonitor: PodMonitor;
   ConfigMap: clientNode.V1ConfigMap;
   Deployment: clientNode.V1Deployment;
   InferenceService: InferenceService;
@@ -704,5 +720,35 @@ describe('the unknown-field check itself', () => {
     ['a misspelt Service field', { spec: { publishNotReadyAddress: false } }, 'V1Service', ['spec.publishNotReadyAddress']],
   ])('%s', (_, object, type, want) => {
     expect(unknownFields(object, type, '')).toEqual(want);
+  });
+});
+
+describe('the PodMonitor example', () => {
+  const monitors = ofKind('PodMonitor');
+  const gateway = named('Deployment', 'sluice', 'sluice-system');
+  const podLabels = gateway.spec!.template.metadata!.labels!;
+  const container = gateway.spec!.template.spec!.containers.find((c) => c.ports?.some((p) => p.name === 'admin'))!;
+
+  it('is there, once, beside the gateway', () => {
+    expect(monitors).toHaveLength(1);
+    expect(monitors[0]!.object.metadata.namespace).toBe(gateway.metadata.namespace);
+  });
+
+  it("selects the gateway's pods and nothing the labels do not say", () => {
+    const { selector } = monitors[0]!.object.spec;
+    expect(selector.matchExpressions).toBeUndefined();
+    for (const [k, v] of Object.entries(selector.matchLabels ?? {})) expect(podLabels[k], k).toBe(v);
+    expect(monitors[0]!.object.spec.jobLabel && podLabels[monitors[0]!.object.spec.jobLabel]).toBeDefined();
+  });
+
+  it("scrapes /metrics on the admin port with the admin token's Secret", () => {
+    const [endpoint, ...more] = monitors[0]!.object.spec.podMetricsEndpoints;
+    expect(more).toEqual([]);
+    expect(endpoint!.port).toBe('admin');
+    expect(container.ports!.find((p) => p.name === 'admin')!.containerPort).toBe(8081);
+    expect(endpoint!.path).toBe('/metrics');
+    expect(endpoint!.interval).toMatch(/^\d+s$/);
+    const token = container.env!.find((e) => e.name === 'SLUICE_ADMIN_TOKEN')!.valueFrom!.secretKeyRef!;
+    expect(endpoint!.authorization).toEqual({ type: 'Bearer', credentials: { name: token.name, key: token.key } });
   });
 });

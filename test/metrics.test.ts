@@ -138,8 +138,10 @@ function busyStats(): RevisionStats {
   s.arrive(2000);
   s.begin();
   s.held = 2;
-  s.coldStarts = 1;
-  s.coldStartSeconds = 1.5;
+  s.coldStart(1.5);
+  s.heldByReason.scaled_to_zero = 1;
+  s.heldByReason.at_capacity = 4;
+  s.ejections = 2;
   return s;
 }
 
@@ -236,6 +238,15 @@ describe('createMetrics', () => {
       { name: 'sluice_revision_replicas', labels: { kind: 'ready' }, want: 1 },
       { name: 'sluice_cold_start_seconds_sum', want: 1.5 },
       { name: 'sluice_cold_start_seconds_count', want: 1 },
+      // 1.5 s: above the 1 s bound, within 2.5 s.
+      { name: 'sluice_cold_start_seconds_bucket', labels: { le: '1' }, want: 0 },
+      { name: 'sluice_cold_start_seconds_bucket', labels: { le: '2.5' }, want: 1 },
+      { name: 'sluice_cold_start_seconds_bucket', labels: { le: '+Inf' }, want: 1 },
+      { name: 'sluice_held_requests_total', labels: { reason: 'scaled_to_zero' }, want: 1 },
+      { name: 'sluice_held_requests_total', labels: { reason: 'starting' }, want: 0 },
+      { name: 'sluice_held_requests_total', labels: { reason: 'at_capacity' }, want: 4 },
+      { name: 'sluice_held_requests_total', labels: { reason: 'retry' }, want: 0 },
+      { name: 'sluice_endpoint_ejections_total', want: 2 },
     ];
     for (const row of table) {
       expect(got.get(key(row.name, { ...a, ...row.labels })), `${row.name} ${JSON.stringify(row.labels ?? {})}`).toBe(row.want);
@@ -257,9 +268,13 @@ describe('createMetrics', () => {
       sluice_revision_replicas: 'gauge',
       sluice_revision_panic_mode: 'gauge',
       sluice_revision_held_requests: 'gauge',
-      sluice_cold_start_seconds: 'summary',
+      sluice_cold_start_seconds: 'histogram',
       sluice_scale_operations_total: 'counter',
       sluice_revision_condition: 'gauge',
+      sluice_held_requests_total: 'counter',
+      sluice_endpoint_ejections_total: 'counter',
+      sluice_config_reloads_total: 'counter',
+      sluice_build_info: 'gauge',
     };
     for (const [name, type] of Object.entries(types)) expect(text).toContain(`# TYPE ${name} ${type}\n`);
     assertValidExposition(text);

@@ -543,3 +543,25 @@ describe('modelName', () => {
     expect(modelName(path)).toBe(want);
   });
 });
+
+describe('Router.match with a model named outside the path (a gRPC call)', () => {
+  const router = new Router<string>([
+    { service: 'iris', hosts: [], model: 'iris' },
+    { service: 'resnet', hosts: [], model: 'resnet' },
+    { service: 'grpc-any', hosts: [], pathPrefix: '/inference.GRPCInferenceService' },
+  ]);
+  const PATH = '/inference.GRPCInferenceService/ModelInfer';
+  it.each([
+    ['iris', 'iris'],
+    ['resnet', 'resnet'],
+    ['unknown', 'grpc-any'],
+    [null, 'grpc-any'],
+  ] as const)('model %s → %s', (model, want) => {
+    expect(router.match('a.test', PATH, model)).toBe(want);
+  });
+
+  it('the model given wins over one the path names', () => {
+    expect(router.match('a.test', '/v2/models/resnet/infer', 'iris')).toBe('iris');
+    expect(router.match('a.test', '/v2/models/resnet/infer')).toBe('resnet');
+  });
+});

@@ -1,6 +1,7 @@
 /**
- * The admin API as a Hono app: health, readiness, Prometheus metrics and the read-only status routes.
- * Serving it (and refusing an unsafe bind) lives in server.ts.
+ * The admin API as a Hono app: health, readiness, Prometheus metrics, the status routes, the event
+ * feed (event-feed.ts) and the dashboard (dashboard.ts). Serving it (and refusing an unsafe bind)
+ * lives in server.ts.
  *
  * Errors are JSON `{"error":{"code","message"}}` everywhere: unknown paths 404 `not_found`, a missing
  * or wrong bearer token 401 `unauthorized`, a body over the size limit 413 `payload_too_large`, a
@@ -13,11 +14,15 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Registry } from 'prom-client';
 import { ConfigError, SluiceError } from '../errors.js';
 import type { RevisionCondition } from '../core/condition.js';
-import type { RevisionView, ServiceView, StatusSource } from '../core/status.js';
+import type { HoldReason, RevisionView, ServiceView, StatusSource } from '../core/status.js';
 import { quote, truncate } from '../quote.js';
 import { requireBearer } from '../require-bearer.js';
+import { codeLabel } from '../stats/metrics.js';
+import { DURATION_BOUNDS } from '../stats/revision-stats.js';
 import type { GatewayStatsJson } from '../stats/stats-json.js';
 import { adminBodyLimit } from './body-limit.js';
+import { DASHBOARD_PATHS, dashboardRoutes } from './dashboard.js';
+import { eventFeedRoute, type EventFeedOptions, type EventFeedSource } from './event-feed.js';
 import { parseJsonBody } from './json-body.js';
 
 /** The part of a pino logger the admin app uses. */
@@ -46,6 +51,12 @@ export interface AdminDeps {
    * `{ kubernetes: { apiReachable, since, … } }`), shown by /readyz and each service's status.
    */
   conditions?: () => Record<string, unknown>;
+  /** The event bus for `GET /api/v1/events`; without it that route answers 404. */
+  events?: EventFeedSource;
+  /** Bounds of the event feed (slow clients, heartbeat). */
+  eventFeed?: EventFeedOptions;
+  /** Where the dashboard's files are (dashboard.ts DASHBOARD_DIR by default). */
+  dashboardDir?: URL;
 }
 
 /** What the write routes call. Each rejects with a SluiceError (ConfigError for invalid input). */
@@ -66,8 +77,8 @@ export interface AdminControl {
  */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
-/** Routes a probe must reach without credentials. */
-const OPEN_PATHS = new Set(['/healthz', '/readyz']);
+/** Routes a probe must reach without credentials, and the dashboard's files (they hold no data). */
+const OPEN_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', ...DASHBOARD_PATHS]);
 
 /** One revision as the admin API shows it. */
 export interface RevisionJson {
@@ -87,6 +98,17 @@ export interface RevisionJson {
   excessBurstCapacity: number;
   requestsTotal: number;
   coldStarts: number;
+  /**
+   * Responses by status code since start ("499": the client went away first). Optional, like
+   * `latency`, `heldByReason` and `ejections`: clients such as `sluice status` also read older gateways.
+   */
+  codes?: Record<string, number>;
+  /** Request durations since start: counts per bucket (seconds, one more count than bounds for +Inf). */
+  latency?: { boundsSeconds: readonly number[]; counts: number[]; sumSeconds: number };
+  /** Requests held since start, by why (core/status.ts HoldReason). */
+  heldByReason?: Record<HoldReason, number>;
+  /** Endpoints skipped for a moment after a connection to them failed, since start. */
+  ejections?: number;
   /** ISO 8601, or null when the revision has never had a request. */
   lastRequestAt: string | null;
   condition: ConditionJson;
@@ -138,6 +160,10 @@ export function serviceJson(view: ServiceView): ServiceJson {
       excessBurstCapacity: r.autoscaler.excessBurstCapacity,
       requestsTotal: r.stats.requestsTotal,
       coldStarts: r.stats.coldStarts,
+      codes: Object.fromEntries([...r.stats.codes].map(([code, n]) => [codeLabel(code), n])),
+      latency: { boundsSeconds: DURATION_BOUNDS, counts: Array.from(r.stats.durationCounts), sumSeconds: r.stats.durationSum },
+      heldByReason: { ...r.stats.heldByReason },
+      ejections: r.stats.ejections,
       lastRequestAt: r.stats.lastRequestAt > 0 ? new Date(r.stats.lastRequestAt).toISOString() : null,
       condition: conditionJson(r.condition),
     })),
@@ -230,6 +256,9 @@ export function createAdminApp(deps: AdminDeps): Hono {
   }
 
   app.get('/api/v1/stats', (c) => c.json(statsJson(status.services(), now())));
+
+  if (deps.events) eventFeedRoute(app, deps.events, deps.eventFeed);
+  dashboardRoutes(app, deps.dashboardDir);
 
   app.notFound((c) => c.json(errorBody('not_found', `no route for ${truncate(c.req.method, 16)} ${truncate(c.req.path, 200)}`), 404));
 

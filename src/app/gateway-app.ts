@@ -1,7 +1,8 @@
 /**
  * The gateway program, wired once: scaler drivers, the gateway on its listener and transports, the
- * metrics, the control loop, queue-proxy stats, the traffic and rollout controllers and the admin
- * API; Kubernetes mode when the config needs it. `sluice gateway` (src/cli/gateway.ts) and the
+ * metrics, the control loop, queue-proxy stats, the traffic and rollout controllers, the event bus
+ * every one of them publishes to, and the admin API that serves it; Kubernetes mode when the config
+ * needs it. `sluice gateway` (src/cli/gateway.ts) and the
  * test harness both call startGatewayApp, so every integration test runs the wiring users run.
  *
  * Start order: TLS certificates, drivers, gateway, loop, controllers, config watch, admin port, data
@@ -28,10 +29,14 @@ import { RolloutController } from '../rollout/rollout-controller.js';
 import { TrafficController } from '../rollout/traffic-controller.js';
 import { LocalDriver, type LocalDriverOptions } from '../scaler/local.js';
 import { StaticDriver } from '../scaler/static.js';
+import { EventBus } from '../core/event-bus.js';
+import { trafficEvents } from './traffic-events.js';
 import { createMetrics } from '../stats/metrics.js';
 import { adminControl } from './admin-control.js';
 import { dataPort, upstreamTransport } from './protocols.js';
 import { CertificateLoadError } from '../downstream/certificate-store.js';
+import { resolveTracing } from '../config/tracing.js';
+import type { OtelRequestTracer } from '../tracing/otel-tracer.js';
 import { TlsTermination, type SecretSourceFactory } from './tls-termination.js';
 
 export interface GatewayAppOptions {
@@ -57,6 +62,12 @@ export interface GatewayAppOptions {
   onConfigChange?: (change: ConfigChange) => void;
   /** Every applied traffic change. */
   onTrafficChange?: (service: string, traffic: TrafficTarget[], reason: string) => void;
+  /**
+   * Where the OTEL_* variables that choose the endpoint, sampler, service name and batch sizes are read
+   * (the config's `tracing:` block wins over them); the SDK reads the others, such as
+   * OTEL_EXPORTER_OTLP_HEADERS, from process.env. Default process.env.
+   */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 export interface GatewayApp {
@@ -66,6 +77,8 @@ export interface GatewayApp {
   readonly traffic: TrafficController;
   readonly rollouts: RolloutController;
   readonly kube: KubernetesMode | undefined;
+  /** The event feed's bus: what `GET /api/v1/events` streams. */
+  readonly events: EventBus;
   /** Where the data port listens: the cleartext listener, or the TLS one when cleartext is off. */
   readonly data: AddressInfo;
   /** Where the TLS listener listens, with a `tls` block. */
@@ -107,6 +120,30 @@ async function secretSources(options: GatewayAppOptions): Promise<SecretSourceFa
   };
 }
 
+/** 2 s for the last spans to leave at stop: a collector that is down must not hold a shutdown for the export timeout. */
+const TRACE_FLUSH_MS = 2_000;
+
+/** The tracer the config and OTEL_* ask for, or none (tracing off: the OpenTelemetry packages are not even loaded). */
+async function startTracer(options: GatewayAppOptions): Promise<OtelRequestTracer | undefined> {
+  const { settings, warnings } = resolveTracing(options.config.tracing, options.env ?? process.env);
+  for (const warning of warnings) options.logger.warn(`tracing: ${warning}`);
+  if (settings === undefined) return undefined;
+  const { OtelRequestTracer } = await import('../tracing/otel-tracer.js');
+  options.logger.info(
+    { endpoint: settings.url, sampler: settings.sampler, service: settings.serviceName },
+    'tracing on: spans go over OTLP/HTTP',
+  );
+  return new OtelRequestTracer(settings);
+}
+
+/** Flush and stop the tracer, waiting at most TRACE_FLUSH_MS. */
+function stopTracer(tracer: OtelRequestTracer | undefined): Promise<void> {
+  if (tracer === undefined) return Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, TRACE_FLUSH_MS)));
+  return Promise.race([tracer.shutdown().catch(() => undefined), waited]).finally(() => clearTimeout(timer));
+}
+
 export async function startGatewayApp(options: GatewayAppOptions): Promise<GatewayApp> {
   const { config, logger, token } = options;
   let source = options.source;
@@ -146,6 +183,8 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
     source = kube.protocols.wrap(source);
     await kube.protocols.resolve(config);
   }
+  const events = new EventBus();
+  const tracer = await startTracer(options);
   const local = new LocalDriver({ ...options.localDriver, logger: logger.child({ component: 'local-driver' }) });
   const drivers = { local, static: new StaticDriver(), ...(kube ? { kubernetes: kube.driver } : {}) };
   const port = dataPort(logger, config.http2);
@@ -155,9 +194,11 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
     drivers,
     listener,
     transport: upstreamTransport,
+    tracer,
     // A canary that cannot start is rolled back at once. Conditions change only once revisions are
     // applied (traffic.reload below), after the rollout controller exists.
     onCondition: (key, condition) => rollouts.conditionChanged(key, condition),
+    events,
   });
   const metrics = createMetrics(gw, { defaultMetrics: options.defaultMetrics });
   const queueProxyMetrics = new QueueProxyMetrics({ token });
@@ -173,13 +214,30 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
       queueProxyMetrics.sync(!kube || kube.isLeader() ? gw.revisions() : []);
     },
     isLeader: kube?.isLeader,
+    events,
   });
   gw.onPoke((rev) => loop.poke(rev));
-  const traffic = new TrafficController({ gateway: gw, source, logger, onChange: options.onTrafficChange }, config);
-  const rollouts = new RolloutController({ traffic, gateway: gw, logger: logger.child({ component: 'rollout' }) });
+  const onTrafficChange = (service: string, targets: TrafficTarget[], reason: string): void => {
+    events.publish(trafficEvents.changed(service, targets));
+    options.onTrafficChange?.(service, targets, reason);
+  };
+  const traffic = new TrafficController({ gateway: gw, source, logger, onChange: onTrafficChange }, config);
+  const rollouts = new RolloutController({ traffic, gateway: gw, logger: logger.child({ component: 'rollout' }), events });
 
-  const rejected = (err: ConfigError, why?: string) =>
+  const rejected = (err: ConfigError, why?: string) => {
+    metrics.configReload('failure');
+    events.publish({ type: 'config_reload', fields: { ok: false, error: err.message } });
     logger.error({ problems: err.problems, why }, `config rejected, keeping the running one: ${err.message}`);
+  };
+  /** A new config replaces the running one: traffic (told as events per service that changed), then TLS. */
+  const applyConfig = (next: Config): void => {
+    const before = traffic.config;
+    traffic.reload(next);
+    applyTls(next);
+    metrics.configReload('success');
+    events.publish({ type: 'config_reload', fields: { ok: true } });
+    for (const event of trafficEvents.between(before, next)) events.publish(event);
+  };
   /** What a new config changes besides traffic: the TLS listener's certificates and settings. */
   const applyTls = (next: Config): void => {
     if (tls !== undefined) void tls.apply(next.tls);
@@ -188,8 +246,7 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
   const reload = (why: string): Promise<void> =>
     source.load().then(
       (next) => {
-        traffic.reload(next);
-        applyTls(next);
+        applyConfig(next);
         logger.info({ source: source.description, why }, 'config reloaded');
       },
       (err: unknown) => rejected(err as ConfigError, why),
@@ -208,6 +265,7 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
     // Hand the Lease over first: another replica decides while this one drains.
     await kube?.elector?.stop();
     await gw.close(graceMs);
+    await stopTracer(tracer);
     await local.close();
     await kube?.close();
     await adminServer?.close();
@@ -219,8 +277,7 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
     source.watch((change) => {
       if (change.error) rejected(change.error);
       else {
-        traffic.reload(change.config);
-        applyTls(change.config);
+        applyConfig(change.config);
         logger.info({ source: source.description }, 'config reloaded');
       }
       options.onConfigChange?.(change);
@@ -233,6 +290,7 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
         logger,
         control: adminControl(traffic, rollouts),
         conditions: kube?.conditions,
+        events,
       }),
       host: options.admin.host,
       port: options.admin.port,
@@ -271,6 +329,7 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
     traffic,
     rollouts,
     kube,
+    events,
     data,
     tls: tlsAt,
     admin,

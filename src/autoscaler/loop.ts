@@ -16,6 +16,7 @@ import type { Logger } from '../log.js';
 import type { Endpoint } from '../core/endpoint.js';
 import type { ReplicaCounts, RevisionKey } from '../core/revision.js';
 import type { AutoscalerView } from '../core/status.js';
+import { NO_EVENTS, revisionFields, type EventSink } from '../core/gateway-event.js';
 import type { Revision } from '../config/load.js';
 import type { ScalerDriver } from '../scaler/driver.js';
 import type { SecondBuckets } from '../stats/windows.js';
@@ -54,6 +55,17 @@ export interface ScaledRevision {
   readonly floor: { readonly replicas: number; readonly until: number } | undefined;
 }
 
+/**
+ * Why a tick changes the replica count, as the event feed says it: `scale_to_zero` for 0, `panic`
+ * while panicking, `decider` when the decider's answer stands, `bounds` when a bound changed it
+ * (min/max/initial scale, held requests, a floor, no data after the grace period).
+ */
+function scaleReason(want: number, result: { desiredPodCount: number; panicking: boolean } | undefined): string {
+  if (want === 0) return 'scale_to_zero';
+  if (result?.panicking) return 'panic';
+  return result !== undefined && result.desiredPodCount === want ? 'decider' : 'bounds';
+}
+
 export interface LoopOptions {
   revisions: () => Iterable<ScaledRevision>;
   logger: Logger;
@@ -73,6 +85,8 @@ export interface LoopOptions {
    * Default: always.
    */
   isLeader?: () => boolean;
+  /** Where scale and panic events go (the event feed). Default: nowhere. */
+  events?: EventSink;
 }
 
 interface RevisionState {
@@ -91,6 +105,8 @@ interface RevisionState {
   /** The decider's last answer and excess burst capacity, kept through ticks without data. */
   desiredPodCount: number;
   excessBurstCapacity: number;
+  /** Panic mode as of the last tick, so entering and leaving it are told once each. */
+  panicking: boolean;
 }
 
 export class AutoscalerLoop {
@@ -100,10 +116,12 @@ export class AutoscalerLoop {
   private timer: NodeJS.Timeout | undefined;
   /** Ticks so far; each state is stamped with the last one that listed its revision. */
   private tickCount = 0;
+  private readonly events: EventSink;
 
   constructor(private readonly options: LoopOptions) {
     this.tickMs = options.tickMs ?? 2000;
     this.now = options.now ?? Date.now;
+    this.events = options.events ?? NO_EVENTS;
   }
 
   start(): void {
@@ -131,7 +149,7 @@ export class AutoscalerLoop {
       // Raising a revision above zero is the deciding replica's job (any one may wake it).
       if (rev.endpoints.length > 0 || (this.options.isLeader !== undefined && !this.options.isLeader())) return;
       const burst = burstReplicas(rev.queue.length, s);
-      if (burst > desired) this.scale(rev, burst, 'activation burst');
+      if (burst > desired) this.scale(rev, burst, 'activation_burst');
       return;
     }
     const state = this.state(rev, this.now());
@@ -142,6 +160,7 @@ export class AutoscalerLoop {
       // Any replica may wake a revision; the driver makes it a 0 → n change only (a guarded write).
       const from = rev.replicas.desired;
       rev.driver.activate(rev.key, n);
+      this.events.publish({ type: 'scale', ...revisionFields(rev.key), fields: { from, to: n, reason: 'activation' } });
       this.options.logger.info({ revision: rev.key, from, to: n, reason: 'activation' }, `activate ${rev.key} 0 → ${n}`);
     } else {
       this.scale(rev, n, 'activation');
@@ -180,6 +199,7 @@ export class AutoscalerLoop {
         seenDesired: rev.replicas.desired,
         desiredPodCount: -1,
         excessBurstCapacity: 0,
+        panicking: false,
       };
       this.states.set(rev.key, st);
     } else if (st.scaling !== rev.spec.scaling || st.reachable !== rev.reachable) {
@@ -247,11 +267,16 @@ export class AutoscalerLoop {
       desiredPodCount: st.desiredPodCount,
       excessBurstCapacity: st.excessBurstCapacity,
     });
+    const panicking = result?.panicking ?? false;
+    if (panicking !== st.panicking) {
+      st.panicking = panicking;
+      this.events.publish({ type: 'panic', ...revisionFields(rev.key), fields: { panic: panicking, desired: want, ready } });
+    }
     if (this.options.isLeader && !this.options.isLeader()) {
       st.seenDesired = rev.replicas.desired;
       return;
     }
-    if (want !== rev.replicas.desired) this.scale(rev, want, result?.panicking ? 'panic' : 'tick');
+    if (want !== rev.replicas.desired) this.scale(rev, want, scaleReason(want, result));
     st.seenDesired = rev.replicas.desired;
   }
 
@@ -260,6 +285,7 @@ export class AutoscalerLoop {
     try {
       rev.driver.setReplicas(rev.key, n);
       this.options.onScale?.('success');
+      this.events.publish({ type: 'scale', ...revisionFields(rev.key), fields: { from, to: n, reason } });
       this.options.logger.info({ revision: rev.key, from, to: n, reason }, `scale ${rev.key} ${from} → ${n} (${reason})`);
     } catch (err) {
       this.options.onScale?.('error');

@@ -3,6 +3,7 @@
  * Cross-field rules (traffic sums, unique names) live in load.ts, annotation ranges in scaling.ts.
  */
 import { z } from 'zod';
+import { tracingSchema } from './tracing.js';
 
 const name = z
   .string()
@@ -345,6 +346,8 @@ export const configSchema = z
     services: z.array(serviceSchema).default([]),
     /** Kubernetes mode settings; all defaults when absent. */
     kubernetes: kubernetesSettingsSchema.optional(),
+    /** OpenTelemetry tracing (src/config/tracing.ts); off when absent unless OTEL_* names an endpoint. Read at start. */
+    tracing: tracingSchema.optional(),
   })
   .strict();
 

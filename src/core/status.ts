@@ -5,6 +5,15 @@
 import type { RevisionCondition } from './condition.js';
 import type { ReplicaCounts } from './revision.js';
 
+/**
+ * Why the activator held a request: no ready endpoint and none wanted (`scaled_to_zero`), no ready
+ * endpoint yet while replicas start (`starting`), endpoints all at capacity or requests already
+ * waiting ahead (`at_capacity`), or an attempt failed and none other had room (`retry`).
+ */
+export type HoldReason = 'scaled_to_zero' | 'starting' | 'at_capacity' | 'retry';
+
+export const HOLD_REASONS: readonly HoldReason[] = ['scaled_to_zero', 'starting', 'at_capacity', 'retry'];
+
 /** A revision's request counters as readers see them (stats/revision-stats.ts keeps them). */
 export interface RevisionCounters {
   readonly inflight: number;
@@ -19,6 +28,12 @@ export interface RevisionCounters {
   readonly durationSum: number;
   readonly coldStarts: number;
   readonly coldStartSeconds: number;
+  /** Cold-start waits: counts per COLD_START_BOUNDS bucket (stats/revision-stats.ts), plus +Inf. */
+  readonly coldStartCounts: ArrayLike<number>;
+  /** Requests held since start, by why. */
+  readonly heldByReason: Readonly<Record<HoldReason, number>>;
+  /** Times an endpoint was ejected (skipped for a moment after a connection to it failed). */
+  readonly ejections: number;
   /** The last `n` completed seconds, oldest first. */
   recentSeconds(now: number, n: number): Array<{ second: number; concurrency: number; requests: number }>;
 }

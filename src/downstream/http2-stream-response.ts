@@ -36,6 +36,7 @@ export class Http2StreamResponse extends EventEmitter implements BodyFlowControl
   /** The client sent `TE: trailers`: the stream ends with a trailers frame (empty: an empty DATA frame with END_STREAM). */
   private trailersWanted = false;
   private trailerFields: OutgoingHttpHeaders = {};
+  private hasTrailerFields = false;
 
   constructor(
     private readonly stream: ServerHttp2Stream,
@@ -74,6 +75,7 @@ export class Http2StreamResponse extends EventEmitter implements BodyFlowControl
   addTrailers(fields: ReadonlyArray<[string, string]>): void {
     if (!this.trailersWanted || this.writableFinished) return;
     for (const [name, value] of fields) this.trailerFields[name.toLowerCase()] = value;
+    if (fields.length > 0) this.hasTrailerFields = true;
   }
 
   /** Send the head now (a stream's first event should not wait for its first chunk). */
@@ -147,7 +149,9 @@ export class Http2StreamResponse extends EventEmitter implements BodyFlowControl
     const stream = this.stream;
     if (stream.destroyed) return false;
     try {
-      if (!this.trailersWanted) {
+      // Nothing after the head (no body, no trailer fields): it ends the stream itself, as a
+      // gRPC Trailers-Only response must (its status is in the head).
+      if (!this.trailersWanted || (endStream && !this.hasTrailerFields)) {
         stream.respond(head, { endStream });
         return true;
       }

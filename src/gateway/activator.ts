@@ -12,6 +12,7 @@
  * the head's. Only a request held again at the head (sent once, to go again) can have a later
  * deadline than the ones behind it; the sweep looks past those.
  */
+import type { HoldReason } from '../core/status.js';
 import type { SluiceError } from '../errors.js';
 import type { HoldNode } from './hold-queue.js';
 import { pickEndpoint, pickEndpointExcept } from './balancer.js';
@@ -39,6 +40,13 @@ export function releaseLimit(cc: number, desired: number, ready: number, demand:
   return cc > 0 ? Math.min(cc, share) : share;
 }
 
+/** Why `rev` holds a request now (core/status.ts HoldReason). */
+function holdReason(rev: RevisionRuntime, front: boolean): HoldReason {
+  if (front) return 'retry';
+  if (rev.endpoints.length > 0) return 'at_capacity';
+  return rev.replicas.desired === 0 ? 'scaled_to_zero' : 'starting';
+}
+
 export class Activator {
   constructor(private readonly poke: Poke) {}
 
@@ -64,6 +72,8 @@ export class Activator {
     const held: Held = { request, deadline: now + waitMs, waitMs, front };
     const node = front ? rev.queue.unshift(held, now) : rev.queue.push(held, now);
     rev.stats.held = rev.queue.length;
+    // One increment (and, with no endpoint, one replica-count lookup): held requests only, never a warm one.
+    rev.stats.heldByReason[holdReason(rev, front)]++;
     if (rev.holdTimer === undefined || held.deadline < rev.holdTimerAt) this.arm(rev, held.deadline);
     this.poke(rev);
     // Endpoints with room take held requests in order, this one included when its turn comes.

@@ -6,6 +6,8 @@
  * Response bytes go straight from the upstream parser to `res.write`, with backpressure both ways
  * (a slow client pauses the upstream socket). A failed attempt is tried again as retry-rule.ts
  * says: on another endpoint, or held again (at the head of the queue) when none has room.
+ * A gRPC call (grpc-dispatch.ts) is answered with gRPC statuses, and its grpc-timeout is a
+ * deadline of its own, held or in flight.
  */
 import { SluiceError } from '../errors.js';
 import type { Endpoint } from '../core/endpoint.js';
@@ -16,7 +18,11 @@ import type { DownstreamRequest, DownstreamResponse, UpstreamTransport } from '.
 import type { HoldNode } from './hold-queue.js';
 import { downstreamResponseHeaders, hasHeader, headInput, upstreamRequestHeaders, type RequestHead } from './headers.js';
 import { errors, sendError } from './respond.js';
+import { remainingTimeout } from './grpc-call.js';
+import type { GrpcCall } from './grpc-dispatch.js';
+import { sendGrpcError } from './grpc-status.js';
 import { ejectsEndpoint, isUnreachable, retryTarget, type AttemptFailure, type RetryTarget } from './retry-rule.js';
+import type { RequestTrace, RequestTracer } from './request-trace.js';
 import type { Held, HeldRequest, RevisionRuntime } from './revision.js';
 
 /** What an exchange needs from the gateway around it. */
@@ -24,6 +30,8 @@ export interface ExchangeContext {
   readonly activator: Activator;
   /** Responses carry Sluice-Revision (and Sluice-Cold-Start); false behind a queue-proxy, where the gateway in front names the revision. */
   readonly announceRevision: boolean;
+  /** The tracer, decided at start; undefined when tracing is off (the request path then does no tracing work). */
+  readonly tracer: RequestTracer | undefined;
   pool(endpoint: Endpoint, rev: RevisionRuntime): UpstreamTransport;
   /** Called after each request leaves an endpoint (capacity freed). */
   released(rev: RevisionRuntime, now: number): void;
@@ -50,6 +58,9 @@ export class Exchange implements HeldRequest, UpstreamHandler {
   avoid: Endpoint[] | undefined;
   /** Set-Cookie to add to the response (sticky cookie issued by the traffic policy). */
   setCookie: string | undefined;
+  /** A gRPC call: errors are gRPC statuses, and its deadline (grpc-timeout) bounds the hold and the call. */
+  grpc: GrpcCall | undefined;
+  private deadlineTimer: NodeJS.Timeout | undefined;
   /**
    * The endpoint's request headers (headers.ts). A held request lets go of them and builds them
    * again when it is sent: a burst of 10,000 held requests then holds no header lists.
@@ -58,6 +69,8 @@ export class Exchange implements HeldRequest, UpstreamHandler {
   private readonly hasHost: boolean;
   private readonly contentLength: number;
   private readonly teTrailers: boolean;
+  /** This request's trace; undefined, and never looked at further, when tracing is off. */
+  private readonly trace: RequestTrace | undefined;
 
   constructor(
     private readonly ctx: ExchangeContext,
@@ -73,12 +86,19 @@ export class Exchange implements HeldRequest, UpstreamHandler {
     this.hasHost = head.hasHost;
     this.contentLength = head.contentLength;
     this.teTrailers = head.teTrailers;
+    const tracer = ctx.tracer;
+    this.trace =
+      tracer === undefined
+        ? undefined
+        : tracer.begin({ method: req.method!, path, service: rev.service, revision: rev.name, startedAt, rawHeaders: req.rawHeaders });
     // 'on', not 'once': the response says 'close' at most once, and once() wraps every listener.
     res.on('close', this.onClientClose);
   }
 
   /** Route to an endpoint with room now, or hold (behind the requests already held: first come, first served). */
   start(now: number): void {
+    const deadlineAt = this.grpc?.deadlineAt;
+    if (deadlineAt !== undefined) this.deadlineTimer = setTimeout(this.onDeadline, Math.max(0, deadlineAt - now));
     const endpoint = this.rev.queue.length === 0 ? pickEndpoint(this.rev.endpoints, this.rev.spec.containerConcurrency) : undefined;
     if (endpoint !== undefined) this.send(endpoint, -1);
     else this.hold(now, false);
@@ -96,16 +116,21 @@ export class Exchange implements HeldRequest, UpstreamHandler {
     this.node = undefined;
     if (this.clientGone) return;
     const now = Date.now();
-    if (this.coldStartMs === 0 && waitedMs >= 0) {
+    const coldStart = this.coldStartMs === 0 && waitedMs >= 0;
+    if (coldStart) {
       this.coldStartMs = waitedMs;
-      this.rev.stats.coldStarts++;
-      this.rev.stats.coldStartSeconds += waitedMs / 1000;
+      this.rev.stats.coldStart(waitedMs / 1000);
     }
     this.endpoint = endpoint;
     this.attempts++;
     endpoint.inflight++;
     this.rev.stats.begin();
     const headers = (this.headers ??= this.rebuildHeaders());
+    if (this.grpc?.deadlineAt !== undefined) this.passDeadline(headers, this.grpc.deadlineAt, now);
+    if (this.trace !== undefined) {
+      if (waitedMs >= 0) this.trace.held(waitedMs, now, coldStart);
+      this.trace.sending(endpoint.id, headers);
+    }
     const request: UpstreamRequest = {
       method: this.req.method!,
       path: this.path,
@@ -145,8 +170,9 @@ export class Exchange implements HeldRequest, UpstreamHandler {
     const headers = downstreamResponseHeaders(rawHeaders, extra);
     this.res.writeHead(statusCode, headers);
     // A body of unknown length may be a stream (SSE, long poll): send the head now, not with the
-    // first chunk. With a Content-Length the head rides along with the body in one write.
-    if (!hasHeader(headers, 'content-length')) this.res.flushHeaders();
+    // first chunk. With a Content-Length the head rides along with the body in one write; a gRPC
+    // Trailers-Only response (its status in the head) ends with it, in one HEADERS frame.
+    if (!hasHeader(headers, 'content-length') && !(this.grpc !== undefined && hasHeader(headers, 'grpc-status'))) this.res.flushHeaders();
   }
 
   onResponseData(chunk: Buffer): boolean {
@@ -178,13 +204,19 @@ export class Exchange implements HeldRequest, UpstreamHandler {
     this.leaveEndpoint();
     if (this.clientGone) return this.record(0);
     if (this.res.headersSent) {
-      this.res.destroy(err);
+      // A gRPC response under way ends with a status in its trailers; others are cut.
+      if (this.grpc !== undefined)
+        this.answerError(
+          code === 'UPSTREAM_TIMEOUT' ? errors.requestTimeout(this.rev.spec.timeoutSeconds * 1000) : errors.upstreamError(err),
+        );
+      else this.res.destroy(err);
       return this.record(this.status);
     }
     const replayable = this.contentLength === 0 || this.body !== undefined || progress === 'unsent' || progress === 'head';
     const failure = { progress, reused, code, method: this.req.method!, replayable, attempts: this.attempts };
     const target = retryTarget(failure);
     this.ctx.attemptFailed(this.rev, failed, { ...failure, path: this.path, next: target });
+    if (this.trace !== undefined) this.trace.attemptFailed(failed.id, code || progress, target);
     if (target === 'any') return this.retry(failed, false);
     if (target === 'other') return this.retry(failed, true);
     const answer =
@@ -248,14 +280,43 @@ export class Exchange implements HeldRequest, UpstreamHandler {
   }
 
   private answerError(err: SluiceError): void {
-    sendError(this.res, err, this.rev.service, this.rev.name, this.ctx.announceRevision);
+    if (this.trace !== undefined) this.trace.failed(err.code, err.message);
+    if (this.grpc !== undefined) sendGrpcError(this.res, err, this.rev.service, this.rev.name, this.ctx.announceRevision);
+    else sendError(this.res, err, this.rev.service, this.rev.name, this.ctx.announceRevision);
   }
+
+  /** The endpoint gets what is left of the call's deadline as its grpc-timeout (held 400 ms of `1S` → `600m`). */
+  private passDeadline(headers: string[], deadlineAt: number, now: number): void {
+    for (let i = 0; i < headers.length; i += 2) {
+      if (headers[i]!.length === 12 && headers[i]!.toLowerCase() === 'grpc-timeout') headers[i + 1] = remainingTimeout(deadlineAt, now);
+    }
+  }
+
+  /** The call's deadline passed: it leaves the queue or its endpoint, and is answered DEADLINE_EXCEEDED. */
+  private readonly onDeadline = (): void => {
+    this.deadlineTimer = undefined;
+    if (this.finished || this.clientGone) return;
+    // Nobody is waiting for the endpoint's answer any more: what it sends is not read.
+    this.clientGone = true;
+    if (this.node !== undefined) {
+      this.ctx.activator.leave(this.rev, this.node);
+      this.node = undefined;
+    } else if (this.upstream !== undefined) {
+      this.upstream.abort();
+      this.leaveEndpoint();
+    }
+    const err = errors.deadlineExceeded(this.grpc!.timeoutMs!);
+    this.answerError(err);
+    this.record(err.status);
+  };
 
   private record(status: number): void {
     if (this.finished) return;
     this.finished = true;
+    if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
     const now = Date.now();
     this.rev.stats.record(status, (now - this.startedAt) / 1000, now);
+    if (this.trace !== undefined) this.trace.end(status, this.coldStartMs);
   }
 
   private readonly onClientClose = (): void => {

@@ -30,12 +30,16 @@ import { Router } from './router.js';
 import { routeSpecs, serviceViews, type RouteTarget, type ServiceRuntime } from './service-table.js';
 import type { AutoscalerView, ServiceView, StatusSource } from '../core/status.js';
 import type { ConditionListener, RevisionCondition } from '../core/condition.js';
+import { NO_EVENTS, revisionFields, type EventSink } from '../core/gateway-event.js';
 import { TrafficPolicy, type TrafficChoice } from './traffic-policy.js';
 import { SluiceError } from '../errors.js';
 import { UpgradeExchange } from './upgrade.js';
+import { handleGrpcCall, type GrpcCall } from './grpc-dispatch.js';
+import { sendGrpcError } from './grpc-status.js';
+import type { RequestTracer } from './request-trace.js';
 
 /** A request routed: its revision, its head for the endpoint, its normalised target. */
-interface Routed {
+export interface Routed {
   choice: TrafficChoice;
   head: RequestHead;
   path: string;
@@ -55,11 +59,16 @@ export interface GatewayOptions {
   announceRevision?: boolean;
   /** Called after a revision's reported condition changed and held requests were dealt with (rollouts watch canaries). */
   onCondition?: ConditionListener;
+  /** Where endpoint-set, cold-start and condition events go (the event feed). Default: nowhere. */
+  events?: EventSink;
+  /** Traces every request (request-trace.ts); none when tracing is off. */
+  tracer?: RequestTracer;
 }
 
 export class Gateway implements StatusSource, ExchangeContext {
   readonly activator: Activator;
   readonly announceRevision: boolean;
+  readonly tracer: RequestTracer | undefined;
   private readonly server: Listener | undefined;
   private readonly transport: TransportFactory;
   private readonly logger: Logger;
@@ -75,12 +84,14 @@ export class Gateway implements StatusSource, ExchangeContext {
   private closing = false;
   private pokeHook: Poke | undefined;
   private readonly conditionHook: ConditionListener | undefined;
+  private readonly events: EventSink;
 
   constructor(options: GatewayOptions) {
     this.logger = options.logger;
     this.drivers = options.drivers;
     this.pokeHook = options.poke;
     this.conditionHook = options.onCondition;
+    this.events = options.events ?? NO_EVENTS;
     this.activator = new Activator((rev) => this.pokeHook?.(rev));
     for (const driver of Object.values(this.drivers)) {
       driver?.onEndpoints((key, eps) => this.setEndpoints(key, eps));
@@ -88,6 +99,7 @@ export class Gateway implements StatusSource, ExchangeContext {
     }
     this.transport = options.transport;
     this.announceRevision = options.announceRevision ?? true;
+    this.tracer = options.tracer;
     this.server = options.listener?.({ request: this.handle, upgrade: this.handleUpgrade });
   }
 
@@ -204,6 +216,7 @@ export class Gateway implements StatusSource, ExchangeContext {
   eject(rev: RevisionRuntime, endpoint: Endpoint): void {
     if (endpoint.ejectedUntil !== 0) return;
     endpoint.ejectedUntil = Date.now() + EJECTION_MS;
+    rev.stats.ejections++;
     this.logger.debug({ revision: rev.key, endpoint: endpoint.id }, 'endpoint ejected after a connection failure');
     setTimeout(() => this.activator.release(rev, Date.now()), EJECTION_MS + 1).unref();
   }
@@ -224,16 +237,38 @@ export class Gateway implements StatusSource, ExchangeContext {
     if (rev === undefined) return;
     const before = rev.endpoints;
     rev.endpoints = endpoints;
-    if (before.length === 0 && endpoints.length > 0) rev.readySince = Date.now();
+    const now = Date.now();
+    const woke = before.length === 0 && endpoints.length > 0;
+    if (woke) rev.readySince = now;
     this.closeUnusedPools(before, endpoints);
     this.logger.debug({ revision: key, endpoints: endpoints.map((e) => e.id) }, 'endpoints changed');
-    this.activator.release(rev, Date.now());
+    const names = revisionFields(key);
+    // By id, through sets: O(n) for the rare change of a large set.
+    const beforeIds = new Set(before.map((e) => e.id));
+    const afterIds = new Set(endpoints.map((e) => e.id));
+    const added = [...afterIds].filter((id) => !beforeIds.has(id));
+    const removed = [...beforeIds].filter((id) => !afterIds.has(id));
+    if (added.length > 0 || removed.length > 0) {
+      this.events.publish({ type: 'endpoints', ...names, fields: { ready: endpoints.length, added, removed } });
+    }
+    // A cold start ends here: what was held while the revision had no endpoint goes now (or its share does).
+    const oldest = woke ? rev.queue.peek() : undefined;
+    const heldBefore = rev.queue.length;
+    this.activator.release(rev, now);
+    if (oldest !== undefined && heldBefore > rev.queue.length) {
+      this.events.publish({ type: 'cold_start', ...names, fields: { heldMs: now - oldest.heldAt, held: heldBefore - rev.queue.length } });
+    }
   }
 
   private setCondition(key: RevisionKey, condition: RevisionCondition): void {
     const rev = this.revisionsByKey.get(key);
     if (rev === undefined || rev.driver.condition === undefined) return;
     rev.reported = condition;
+    this.events.publish({
+      type: 'condition',
+      ...revisionFields(key),
+      fields: { status: condition.status, reason: condition.reason, message: condition.message },
+    });
     this.activator.conditionChanged(rev);
     this.conditionHook?.(key, condition);
   }
@@ -284,46 +319,61 @@ export class Gateway implements StatusSource, ExchangeContext {
 
   /**
    * Request → revision: origin-form target only (an absolute URL or authority never picks an
-   * upstream), normalised; one Host; then host/path/model, then tag or sticky key or weighted
-   * split. Returns the route, or the error to answer with. Cost: one header pass, one Map
-   * lookup, one pick.
+   * upstream), normalised; one Host (`head`, the header rules' reading); then host/path/model
+   * (`model`: the one a gRPC call's first message names), then tag or sticky key or weighted
+   * split. Returns the route, or the error to answer with. Cost: one Map lookup, one pick.
    */
-  private route(req: DownstreamRequest | IncomingMessage): Routed | SluiceError {
+  readonly route = (req: DownstreamRequest | IncomingMessage, head: RequestHead, model?: string | null): Routed | SluiceError => {
     const path = normalizeTarget(req.url ?? '');
     if (typeof path !== 'string') return errors.badRequest(targetProblemMessage(path.problem));
     if (this.closing) return errors.queueClosed();
-    const head = upstreamRequestHeaders(headInput(req));
-    if (head instanceof SluiceError) return head;
-    const target = this.router.match(head.host, path);
-    if (target === undefined) return errors.routeNotFound(head.host, path);
+    const target = this.router.match(head.host, path, model);
+    if (target === undefined) return errors.routeNotFound(head.host, path, model);
     const tag = head.tag ?? target.tag;
     const choice = target.service.policy.choose(req, tag);
     if (choice === undefined) return errors.tagNotFound(target.service.name, tag!);
     return { choice, head, path };
-  }
+  };
 
   /** The data-port request listener (public so a wrapper, e.g. the queue-proxy, can count first). */
   readonly handle = (req: DownstreamRequest, res: DownstreamResponse): void => {
     try {
-      const routed = this.route(req);
+      const head = upstreamRequestHeaders(headInput(req));
+      if (head instanceof SluiceError) return sendError(res, head);
+      if (head.grpc) return handleGrpcCall(this, req, res, head);
+      const routed = this.route(req, head);
       if (routed instanceof SluiceError) return sendError(res, routed);
-      const { choice, head, path } = routed;
-      const now = Date.now();
-      choice.revision.stats.arrive(now);
-      const exchange = new Exchange(this, choice.revision, req, res, head, path, now);
-      if (choice.setCookie !== undefined) exchange.setCookie = choice.setCookie;
-      exchange.start(now);
+      this.dispatch(req, res, routed, undefined);
     } catch (err) {
-      this.logger.error({ err }, 'request handler failed');
-      if (!res.headersSent) sendError(res, errors.upstreamError(err));
-      else res.destroy();
+      this.failed(res, err, false);
     }
+  };
+
+  /** A routed request (a gRPC call with its deadline) goes to its revision: an endpoint with room, or held. */
+  readonly dispatch = (req: DownstreamRequest, res: DownstreamResponse, routed: Routed, grpc: GrpcCall | undefined): void => {
+    const { choice, head, path } = routed;
+    const now = Date.now();
+    choice.revision.stats.arrive(now);
+    const exchange = new Exchange(this, choice.revision, req, res, head, path, now);
+    if (choice.setCookie !== undefined) exchange.setCookie = choice.setCookie;
+    exchange.grpc = grpc;
+    exchange.start(now);
+  };
+
+  /** A handler threw: answered 502 upstream_error (as a gRPC status for a gRPC call), logged. */
+  readonly failed = (res: DownstreamResponse, err: unknown, grpc: boolean): void => {
+    this.logger.error({ err }, 'request handler failed');
+    if (res.headersSent) res.destroy();
+    else if (grpc) sendGrpcError(res, errors.upstreamError(err));
+    else sendError(res, errors.upstreamError(err));
   };
 
   /** The data-port upgrade listener (WebSocket): routed like a request, then piped. */
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     try {
-      const routed = this.route(req);
+      const requestHead = upstreamRequestHeaders(headInput(req));
+      if (requestHead instanceof SluiceError) return sendSocketError(socket, requestHead);
+      const routed = this.route(req, requestHead);
       if (routed instanceof SluiceError) return sendSocketError(socket, routed);
       req.url = routed.path;
       const now = Date.now();

@@ -13,6 +13,7 @@
  * Cost: one pass over the headers, one toLowerCase and one Map lookup per name.
  */
 import { SluiceError } from '../errors.js';
+import { isGrpcContentType } from './grpc-call.js';
 import { normalizeHost } from './host.js';
 import { TAG_HEADER } from './traffic-policy.js';
 
@@ -126,6 +127,8 @@ export interface RequestHead {
   contentLength: number;
   /** The client sent `TE: trailers`: it accepts trailer fields (passed on where the endpoint's protocol carries TE, HTTP/2). */
   teTrailers: boolean;
+  /** Content-Type says gRPC (grpc-call.ts): errors are answered as gRPC statuses. */
+  grpc: boolean;
 }
 
 /**
@@ -153,13 +156,17 @@ export function upstreamRequestHeaders(req: RequestHeadInput): RequestHead | Slu
   let tag: string | undefined;
   let options: Set<string> | undefined;
   let teTrailers = false;
+  let grpc = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();
     const value = raw[i + 1]!;
     const rule = RULES.get(lower);
     if (rule === undefined || rule === 'end-to-end') {
-      if (rule !== undefined && lower === TAG_HEADER) tag = value.trim().toLowerCase();
+      if (rule !== undefined) {
+        if (lower === TAG_HEADER) tag = value.trim().toLowerCase();
+        else if (lower === 'content-type') grpc = isGrpcContentType(value);
+      }
       out.push(name, value);
     } else if (rule === 'host') {
       hosts++;
@@ -197,7 +204,7 @@ export function upstreamRequestHeaders(req: RequestHeadInput): RequestHead | Slu
   const hop = host === undefined ? `for=${forNode};proto=${proto}` : `for=${forNode};host="${host}";proto=${proto}`;
   out.push('forwarded', forwarded === undefined ? hop : `${forwarded}, ${hop}`);
   out.push(PROXIED_HEADER, '1');
-  return { headers: out, host: routeHost, hasHost: hosts === 1, tag, contentLength: chunked ? -1 : contentLength, teTrailers };
+  return { headers: out, host: routeHost, hasHost: hosts === 1, tag, contentLength: chunked ? -1 : contentLength, teTrailers, grpc };
 }
 
 /** Whether a TE value lists `trailers` (RFC 9110 §10.1.4: `TE: trailers, deflate;q=0.5`). */

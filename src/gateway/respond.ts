@@ -46,8 +46,15 @@ function statusText(status: number): string {
 }
 
 export const errors = {
-  routeNotFound: (host: string | undefined, path: string) =>
-    new SluiceError('route_not_found', 404, `no service matches host "${host ?? ''}" and path "${path}"`),
+  /** `model`: the model a gRPC call's first message names (null: it names none). */
+  routeNotFound: (host: string | undefined, path: string, model?: string | null) =>
+    new SluiceError(
+      'route_not_found',
+      404,
+      model === undefined
+        ? `no service matches host "${host ?? ''}" and path "${path}"`
+        : `no service matches host "${host ?? ''}", path "${path}" and model "${model ?? ''}"`,
+    ),
   queueFull: (depth: number) => new SluiceError('queue_full', 503, `hold queue is full (${depth} requests held)`),
   /** `condition`: what the revision was doing meanwhile (Activating: why no replica is ready yet). */
   activationTimeout: (ms: number, condition?: RevisionCondition) =>
@@ -67,6 +74,8 @@ export const errors = {
         (condition.output === '' ? '' : `; stderr: ${condition.output}`),
     ),
   requestTimeout: (ms: number) => new SluiceError('request_timeout', 504, `no response within ${ms} ms`),
+  /** A gRPC call's own deadline (grpc-timeout) passed, held or in flight. */
+  deadlineExceeded: (ms: number) => new SluiceError('request_timeout', 504, `deadline of ${ms} ms (grpc-timeout) exceeded`),
   unreachable: (cause: unknown) =>
     new SluiceError('upstream_unreachable', 502, `endpoint unreachable: ${(cause as Error)?.message ?? cause}`, { cause }),
   upstreamError: (cause: unknown) =>

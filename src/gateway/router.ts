@@ -4,7 +4,8 @@
  * (host.ts, request-target.ts).
  *
  * A service matches when every criterion it sets matches: host (exact, or `*.suffix`), path prefix on
- * a segment boundary, and KServe model name (`/v2/models/{name}/...`, `/v1/models/{name}:predict`).
+ * a segment boundary, and KServe model name (`/v2/models/{name}/...`, `/v1/models/{name}:predict`,
+ * or the model a gRPC call's first message names: grpc-model-peek.ts).
  * Among matches the most specific wins: exact host over wildcard over any host, then a model name,
  * then the longest prefix; ties go to the one listed first.
  */
@@ -89,15 +90,16 @@ export class Router<S> {
 
   /**
    * The service for a host (as normalizeHost gives it) and a normalised target (query included),
-   * or undefined.
+   * or undefined. `model`: the model the request names elsewhere (a gRPC call's first message;
+   * null: it names none), instead of the one its path names.
    * @example router.match('iris.example.com', '/v2/models/iris/infer')
+   * @example router.match('iris.example.com', '/inference.GRPCInferenceService/ModelInfer', 'iris')
    */
-  match(host: string, url: string): S | undefined {
+  match(host: string, url: string, model?: string | null): S | undefined {
     const routes = this.routesFor(host);
     if (routes.length === 0) return undefined;
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
-    let model: string | null | undefined;
     for (const r of routes) {
       if (r.pathPrefix !== undefined && !hasPrefix(path, r.pathPrefix)) continue;
       if (r.model !== undefined) {

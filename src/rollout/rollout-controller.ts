@@ -20,6 +20,7 @@
  */
 import type { TrafficTarget } from '../config/schema.js';
 import type { RevisionCondition } from '../core/condition.js';
+import type { EventFields, EventSink } from '../core/gateway-event.js';
 import type { RevisionKey } from '../core/revision.js';
 import { SluiceError } from '../errors.js';
 import type { Gateway } from '../gateway/gateway.js';
@@ -84,6 +85,8 @@ export interface RolloutControllerOptions {
   now?: () => number;
   /** Default: setTimeout (unref'd). */
   setTimer?: SetTimer;
+  /** Where each timeline event also goes (the event feed), as a `rollout` event of the canary. Default: nowhere. */
+  events?: EventSink;
 }
 
 interface Run {
@@ -395,6 +398,11 @@ export class RolloutController {
     if (percent !== undefined) event.percent = percent;
     if (analysis !== undefined) event.analysis = analysis;
     run.timeline.push(event);
+    const fields: EventFields['rollout'] = { phase: type, reason: message };
+    if (run.index >= 0) fields.step = run.index + 1;
+    if (percent !== undefined) fields.percent = percent;
+    if (analysis !== undefined) fields.verdict = analysis.verdict;
+    this.options.events?.publish({ type: 'rollout', service: run.service, revision: run.plan.to, fields });
     const log = type === 'rollback' || type === 'failed' ? 'warn' : 'info';
     this.options.logger[log]({ service: run.service, rollout: type, ...(analysis ?? {}) }, `rollout ${run.service}: ${type}: ${message}`);
   }

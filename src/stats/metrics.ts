@@ -6,20 +6,25 @@
  *
  * - counters and gauges are prom-client metrics whose `collect()` resets them and sets the current
  *   totals, so a revision that leaves the source leaves the output on the next scrape;
- * - `sluice_request_duration_seconds` (histogram) and `sluice_cold_start_seconds` (summary without
- *   quantiles: `_sum` and `_count` only) are snapshot collectors that turn RevisionStats's arrays into
- *   samples directly, since prom-client's Histogram and Summary can only be fed one observation at a
- *   time;
- * - `sluice_scale_operations_total{result}` is the one metric updated as events happen, by the control
- *   loop through `scaleOperation()` (a few times per tick at most, never per request).
+ * - `sluice_request_duration_seconds` and `sluice_cold_start_seconds` (time held for a cold start)
+ *   are histograms per revision from snapshot collectors that turn RevisionStats's arrays into
+ *   samples directly, since prom-client's Histogram can only be fed one observation at a time;
+ * - `sluice_held_requests_total{reason}` and `sluice_endpoint_ejections_total` are counters the
+ *   activator and the gateway bump in RevisionStats (one increment each, on held requests and failed
+ *   connections only, never on a warm request), read at scrape time like the others;
+ * - `sluice_scale_operations_total{result}` and `sluice_config_reloads_total{result}` are updated as
+ *   events happen, by the control loop through `scaleOperation()` (a few times per tick at most) and
+ *   by the config watch through `configReload()` (once per reload), never per request;
+ * - `sluice_build_info{version,node}` is 1, the package's version and the Node.js running it.
  *
  * Node.js process metrics come from prom-client's `collectDefaultMetrics` under their standard,
  * unprefixed names (`process_cpu_seconds_total`, `nodejs_eventloop_lag_seconds`, ...) so that stock
  * Node.js dashboards work unchanged.
  */
+import { createRequire } from 'node:module';
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
-import type { RevisionView, StatusSource } from '../core/status.js';
-import { DURATION_BOUNDS } from './revision-stats.js';
+import { HOLD_REASONS, type RevisionView, type StatusSource } from '../core/status.js';
+import { COLD_START_BOUNDS, DURATION_BOUNDS } from './revision-stats.js';
 
 /**
  * How often the event-loop delay histogram samples, ms. prom-client's default of 10 ms is a timer
@@ -38,6 +43,22 @@ export interface Metrics {
   registry: Registry;
   /** Count one replica-count patch issued by the control loop. */
   scaleOperation(result: 'success' | 'error'): void;
+  /** Count one config reload: applied, or refused (the running config kept). */
+  configReload(result: 'success' | 'failure'): void;
+}
+
+/**
+ * The package's version from package.json, two levels above this file in src/ and in dist/ alike;
+ * '0.0.0' when it cannot be read (a bundled copy without it).
+ */
+export function packageVersion(): string {
+  let version: unknown;
+  try {
+    version = (createRequire(import.meta.url)('../../package.json') as { version?: unknown }).version;
+  } catch {
+    version = undefined;
+  }
+  return typeof version === 'string' ? version : '0.0.0';
 }
 
 type RevisionLabel = 'service' | 'revision';
@@ -139,18 +160,42 @@ export function createMetrics(source: StatusSource, options: MetricsOptions = {}
     name: 'sluice_request_duration_seconds',
     help: 'Request durations as recorded when each response ends.',
     type: 'histogram',
-    samples: () => revisions().flatMap(durationSamples),
+    samples: () =>
+      revisions().flatMap((r) =>
+        histogramSamples('sluice_request_duration_seconds', labelsOf(r), DURATION_BOUNDS, r.stats.durationCounts, r.stats.durationSum),
+      ),
   });
 
   registerSnapshot(registry, {
     name: 'sluice_cold_start_seconds',
-    help: 'Time requests waited for a cold start (summary without quantiles: _sum and _count).',
-    type: 'summary',
+    help: 'Time requests were held for a cold start (the revision had no ready endpoint), until sent.',
+    type: 'histogram',
     samples: () =>
-      revisions().flatMap((r) => [
-        { metricName: 'sluice_cold_start_seconds_sum', labels: labelsOf(r), value: r.stats.coldStartSeconds },
-        { metricName: 'sluice_cold_start_seconds_count', labels: labelsOf(r), value: r.stats.coldStarts },
-      ]),
+      revisions().flatMap((r) =>
+        histogramSamples('sluice_cold_start_seconds', labelsOf(r), COLD_START_BOUNDS, r.stats.coldStartCounts, r.stats.coldStartSeconds),
+      ),
+  });
+
+  new Counter<RevisionLabel | 'reason'>({
+    name: 'sluice_held_requests_total',
+    help: 'Requests the activator held, by why: scaled_to_zero, starting (replicas not ready yet), at_capacity, retry.',
+    labelNames: [...REVISION_LABELS, 'reason'],
+    registers,
+    collect() {
+      this.reset();
+      for (const r of revisions()) for (const reason of HOLD_REASONS) this.inc({ ...labelsOf(r), reason }, r.stats.heldByReason[reason]);
+    },
+  });
+
+  new Counter<RevisionLabel>({
+    name: 'sluice_endpoint_ejections_total',
+    help: 'Endpoints skipped for a moment after a connection to them failed.',
+    labelNames: REVISION_LABELS,
+    registers,
+    collect() {
+      this.reset();
+      for (const r of revisions()) this.inc(labelsOf(r), r.stats.ejections);
+    },
   });
 
   const scaleOperations = new Counter<'result'>({
@@ -163,12 +208,31 @@ export function createMetrics(source: StatusSource, options: MetricsOptions = {}
   scaleOperations.inc({ result: 'success' }, 0);
   scaleOperations.inc({ result: 'error' }, 0);
 
+  const configReloads = new Counter<'result'>({
+    name: 'sluice_config_reloads_total',
+    help: 'Config reloads (file watch, SIGHUP, ConfigMap), by result: success, or failure (the running config kept).',
+    labelNames: ['result'],
+    registers,
+  });
+  configReloads.inc({ result: 'success' }, 0);
+  configReloads.inc({ result: 'failure' }, 0);
+
+  new Gauge<'version' | 'node'>({
+    name: 'sluice_build_info',
+    help: 'Always 1: the Sluice version and the Node.js version running it.',
+    labelNames: ['version', 'node'],
+    registers,
+  }).set({ version: packageVersion(), node: process.version }, 1);
+
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
 
   return {
     registry,
     scaleOperation(result) {
       scaleOperations.inc({ result });
+    },
+    configReload(result) {
+      configReloads.inc({ result });
     },
   };
 }
@@ -182,27 +246,27 @@ interface Sample {
 
 /**
  * The histogram lines of one revision from its plain arrays: cumulative `_bucket{le}` per bound, then
- * `+Inf`, `_sum` and `_count`. durationCounts [3, 1, 0, ..., 2] (last slot = beyond the largest bound)
+ * `+Inf`, `_sum` and `_count`. counts [3, 1, 0, ..., 2] (last slot = beyond the largest bound)
  * → le="0.005" 3, le="0.01" 4, ..., le="+Inf" 6, _count 6.
  */
-function durationSamples(r: RevisionView): Sample[] {
-  const base = { service: r.service, revision: r.revision };
-  const counts = r.stats.durationCounts;
+function histogramSamples(
+  name: string,
+  base: Record<string, string>,
+  bounds: readonly number[],
+  counts: ArrayLike<number>,
+  sum: number,
+): Sample[] {
   const out: Sample[] = [];
   let cumulative = 0;
-  for (let i = 0; i < DURATION_BOUNDS.length; i++) {
+  for (let i = 0; i < bounds.length; i++) {
     cumulative += counts[i]!;
-    out.push({
-      metricName: 'sluice_request_duration_seconds_bucket',
-      labels: { ...base, le: String(DURATION_BOUNDS[i]) },
-      value: cumulative,
-    });
+    out.push({ metricName: `${name}_bucket`, labels: { ...base, le: String(bounds[i]) }, value: cumulative });
   }
-  cumulative += counts[DURATION_BOUNDS.length]!;
+  cumulative += counts[bounds.length]!;
   out.push(
-    { metricName: 'sluice_request_duration_seconds_bucket', labels: { ...base, le: '+Inf' }, value: cumulative },
-    { metricName: 'sluice_request_duration_seconds_sum', labels: base, value: r.stats.durationSum },
-    { metricName: 'sluice_request_duration_seconds_count', labels: base, value: cumulative },
+    { metricName: `${name}_bucket`, labels: { ...base, le: '+Inf' }, value: cumulative },
+    { metricName: `${name}_sum`, labels: base, value: sum },
+    { metricName: `${name}_count`, labels: base, value: cumulative },
   );
   return out;
 }
@@ -213,10 +277,7 @@ function durationSamples(r: RevisionView): Sample[] {
  * returns); supplying that shape directly exposes precomputed histogram and summary lines without
  * replaying observations. Samples carry `metricName` just as prom-client's own Histogram values do.
  */
-function registerSnapshot(
-  registry: Registry,
-  spec: { name: string; help: string; type: 'histogram' | 'summary'; samples: () => Sample[] },
-): void {
+function registerSnapshot(registry: Registry, spec: { name: string; help: string; type: 'histogram'; samples: () => Sample[] }): void {
   const metric = {
     name: spec.name,
     help: spec.help,

@@ -7,9 +7,23 @@
  * and one request active for 250 ms gives 0.25. Request counts land in the bucket of the second they began.
  * Buckets form a ring sized to the longest window a reader needs (default 60 s stable window).
  */
+import type { HoldReason } from '../core/status.js';
 
 /** Upper bounds (seconds) of the request-duration histogram, Prometheus style (+Inf implied). */
 export const DURATION_BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+/**
+ * Upper bounds (seconds) of the cold-start histogram: from a process that is ready in 100 ms (the demo
+ * predictor) to a model server pulling weights for minutes (+Inf implied).
+ */
+export const COLD_START_BOUNDS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300];
+
+/** The index of the first bound ≥ `value`; bounds.length for +Inf. 0.03 in DURATION_BOUNDS → 3 (≤ 0.05). */
+function bucketOf(bounds: readonly number[], value: number): number {
+  let i = 0;
+  while (i < bounds.length && value > bounds[i]!) i++;
+  return i;
+}
 
 export class RevisionStats {
   /** Requests arrived and not yet answered (held + in flight); the concurrency the windows see. */
@@ -30,6 +44,12 @@ export class RevisionStats {
   /** Cold starts observed (a request waited for activation) and their total wait in seconds. */
   coldStarts = 0;
   coldStartSeconds = 0;
+  /** Cold-start waits per COLD_START_BOUNDS bucket, plus +Inf. */
+  readonly coldStartCounts = new Float64Array(COLD_START_BOUNDS.length + 1);
+  /** Requests held, by why (the activator counts them: one increment per held request). */
+  readonly heldByReason: Record<HoldReason, number> = { scaled_to_zero: 0, starting: 0, at_capacity: 0, retry: 0 };
+  /** Endpoints ejected after a connection failure (the gateway counts them). */
+  ejections = 0;
 
   /** Time-weighted average concurrency of each completed second, ring-indexed by second % size. */
   readonly concurrency: Float64Array;
@@ -79,10 +99,15 @@ export class RevisionStats {
     this.advance(now);
     this.active--;
     this.codes.set(code, (this.codes.get(code) ?? 0) + 1);
-    let i = 0;
-    while (i < DURATION_BOUNDS.length && seconds > DURATION_BOUNDS[i]!) i++;
-    this.durationCounts[i]!++;
+    this.durationCounts[bucketOf(DURATION_BOUNDS, seconds)]!++;
     this.durationSum += seconds;
+  }
+
+  /** A request held for a cold start was sent after `seconds`. A dozen comparisons at most, once per cold-started request. */
+  coldStart(seconds: number): void {
+    this.coldStarts++;
+    this.coldStartSeconds += seconds;
+    this.coldStartCounts[bucketOf(COLD_START_BOUNDS, seconds)]!++;
   }
 
   /** Bring the buckets up to `now` (call before reading). */

@@ -70,6 +70,12 @@ export interface StartOptions {
   cleartext?: boolean;
   /** Kubernetes mode against this API server (the fake's): TLS certificates from Secrets, `backend: kubernetes`. */
   kubeConfig?: KubeConfig;
+  /** The admin API's bearer token (SLUICE_ADMIN_TOKEN); default none. */
+  adminToken?: string;
+  /** Export prom-client's default process metrics (default false: most tests read only sluice_*). */
+  defaultMetrics?: boolean;
+  /** The OTEL_* variables the gateway sees (default none: the test runner's own never turn tracing on). */
+  env?: Record<string, string>;
 }
 
 export async function startGateway(yaml: string, options: StartOptions = {}): Promise<TestGateway> {
@@ -94,9 +100,11 @@ export async function startGateway(yaml: string, options: StartOptions = {}): Pr
     admin: { host: '127.0.0.1', port: 0 },
     localDriver: { closeDrainTimeoutMs: 500, livenessIntervalMs: 0 },
     tickMs: options.tickMs ?? 200,
-    defaultMetrics: false,
+    defaultMetrics: options.defaultMetrics ?? false,
     onConfigChange: (change) => (change.error ? reloadErrors.push(change.error) : reloads.push(change.config)),
     onTrafficChange: options.onTrafficChange,
+    token: options.adminToken,
+    env: options.env ?? {},
     ...(options.kubeConfig === undefined ? {} : { kubernetes: { kubeConfig: options.kubeConfig } }),
   });
   const gateway = app.gateway;
