@@ -24,6 +24,8 @@ export interface H2loadSettings {
   path: string;
   /** File holding the POST body. */
   bodyFile: string;
+  /** Request headers, `name: value`. Default a JSON content-type. */
+  headers?: string[];
 }
 
 /** Absolute path of `h2load` on the PATH, or undefined. */
@@ -75,8 +77,7 @@ export async function runH2loadAtRate(
       `--warm-up-time=${settings.warmupS}`,
       '-d',
       settings.bodyFile,
-      '-H',
-      'content-type: application/json',
+      ...(settings.headers ?? ['content-type: application/json']).flatMap((h) => ['-H', h]),
       url + settings.path,
     ],
   });

@@ -3,7 +3,9 @@
  * (pid, logs, temp files) inside its own temp dir. Used only when `nginx` is on the PATH. Beside
  * its HTTP/1.1 port it may listen for cleartext HTTP/2 with prior knowledge (h2c) and for TLS
  * (`ssl`, as the gateway's TLS listener), proxying to the same predictor over the same kept-alive
- * HTTP/1.1 connections.
+ * HTTP/1.1 connections. With `grpc`, a cleartext HTTP/2 port passes gRPC calls to a gRPC
+ * predictor with `grpc_pass` (the ngx_http_grpc_module Debian's nginx is built with) over kept-alive
+ * HTTP/2 connections, the baseline of the gRPC rows (grpc.ts).
  */
 import { accessSync, constants } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -40,7 +42,7 @@ export function nginxConfig(
   dir: string,
   listenPort: number,
   upstream: URL,
-  extra: { h2cPort?: number; tls?: { port: number; certificate: BenchCertificate } } = {},
+  extra: { h2cPort?: number; tls?: { port: number; certificate: BenchCertificate }; grpc?: GrpcPass } = {},
 ): string {
   const location = `    location / {
       proxy_pass http://predictor;
@@ -72,6 +74,28 @@ ${location}
 ${location}
   }
 `;
+  const grpc = extra.grpc;
+  const grpcUpstream =
+    grpc === undefined
+      ? ''
+      : `
+  upstream grpc_predictor {
+    server ${grpc.upstream};
+    keepalive 64;
+    keepalive_requests 1000000;
+  }
+`;
+  const grpcServer =
+    grpc === undefined
+      ? ''
+      : `
+  server {
+    listen 127.0.0.1:${grpc.port} http2;
+    location / {
+      grpc_pass grpc://grpc_predictor;
+    }
+  }
+`;
   return `daemon off;
 master_process on;
 worker_processes 1;
@@ -101,8 +125,14 @@ http {
     listen 127.0.0.1:${listenPort};
 ${location}
   }
-${ssl}${h2c}}
+${ssl}${h2c}${grpcUpstream}${grpcServer}}
 `;
+}
+
+/** The gRPC pass-through: nginx's port, and the gRPC predictor's `HOST:PORT`. */
+export interface GrpcPass {
+  port: number;
+  upstream: string;
 }
 
 export interface RunningNginx {
@@ -112,24 +142,34 @@ export interface RunningNginx {
   tlsUrl?: string;
   /** `http://127.0.0.1:PORT` of the h2c port. */
   h2cUrl: string;
+  /** `127.0.0.1:PORT` of the grpc_pass port, when started with a gRPC upstream. */
+  grpcAddress?: string;
 }
 
 /** Writes the config into `dir` and starts `nginx -p dir -c dir/nginx.conf`; resolves once it accepts (on both ports, with a certificate). */
-export async function startNginx(binary: string, dir: string, predictorUrl: string, certificate?: BenchCertificate): Promise<RunningNginx> {
+export async function startNginx(
+  binary: string,
+  dir: string,
+  predictorUrl: string,
+  certificate?: BenchCertificate,
+  grpcUpstream?: string,
+): Promise<RunningNginx> {
   await mkdir(dir, { recursive: true });
   // Run as root, nginx's worker drops to an unprivileged user, which must be able to enter the dir.
   await chmod(dir, 0o755);
   const port = await freePort();
   const tlsPort = certificate === undefined ? undefined : await freePort();
   const h2cPort = await freePort();
+  const grpc = grpcUpstream === undefined ? undefined : { port: await freePort(), upstream: grpcUpstream };
   const conf = join(dir, 'nginx.conf');
   const tls = tlsPort === undefined || certificate === undefined ? undefined : { port: tlsPort, certificate };
-  await writeFile(conf, nginxConfig(dir, port, new URL(predictorUrl), { h2cPort, tls }));
+  await writeFile(conf, nginxConfig(dir, port, new URL(predictorUrl), { h2cPort, tls, grpc }));
   // -e: the error log before the config is read, otherwise nginx opens its compiled-in default path.
   const child = new Child({ name: 'nginx', command: binary, args: ['-e', join(dir, 'error.log'), '-p', dir, '-c', conf] });
   try {
     await waitForListener(port, 10_000, () => child.hasExited);
     if (tlsPort !== undefined) await waitForListener(tlsPort, 10_000, () => child.hasExited);
+    if (grpc !== undefined) await waitForListener(grpc.port, 10_000, () => child.hasExited);
   } catch (err) {
     const log = await readFile(join(dir, 'error.log'), 'utf8').catch(() => '');
     await child.stop();
@@ -140,5 +180,6 @@ export async function startNginx(binary: string, dir: string, predictorUrl: stri
     url: `http://127.0.0.1:${port}`,
     h2cUrl: `http://127.0.0.1:${h2cPort}`,
     ...(tlsPort === undefined ? {} : { tlsUrl: `https://127.0.0.1:${tlsPort}` }),
+    ...(grpc === undefined ? {} : { grpcAddress: `127.0.0.1:${grpc.port}` }),
   };
 }

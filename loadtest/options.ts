@@ -22,6 +22,8 @@ export interface BenchOptions {
   h2Streams: number;
   /** Skip the h2c rows even when h2load is on the PATH. */
   noH2c: boolean;
+  /** Skip the gRPC ModelInfer rows (loadtest/grpc.ts). */
+  noGrpc: boolean;
   /** Skip the nginx row even when nginx is on the PATH. */
   noNginx: boolean;
   /** Skip the HTTP/1.1-over-TLS rows (gateway-tls, nginx-tls). */
@@ -37,7 +39,8 @@ Measures the gateway's overhead: the predictor directly, through the gateway (a 
 through nginx (when on the PATH), each at saturation, in cleartext and over TLS; then the proxies' CPU
 per request at a fixed offered rate, gateway and nginx interleaved over several rounds, over HTTP/1.1
 (autocannon, cleartext and TLS) and over h2c (h2load, when on the PATH); then cold starts of a local
-revision at zero.
+revision at zero; and unary gRPC ModelInfer calls at the same fixed rate (h2load), directly, through
+the gateway and through nginx's grpc_pass.
 
 options:
   --duration S        measured run per target, seconds (default 10)
@@ -50,6 +53,7 @@ options:
   --h2-clients N      h2c runs: connections (default 4)
   --h2-streams N      h2c runs: concurrent streams per connection (default 10)
   --no-h2c            skip the h2c runs even when h2load is on the PATH
+  --no-grpc           skip the gRPC ModelInfer runs (direct, gateway, nginx grpc_pass; h2load)
   --no-nginx          skip nginx even when it is on the PATH
   --no-tls            skip the HTTP/1.1-over-TLS rows (gateway-tls, nginx-tls)
   --skip-cold-start   skip the cold-start measurement
@@ -82,6 +86,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
       'h2-clients': { type: 'string' },
       'h2-streams': { type: 'string' },
       'no-h2c': { type: 'boolean' },
+      'no-grpc': { type: 'boolean' },
       'no-nginx': { type: 'boolean' },
       'no-tls': { type: 'boolean' },
       'skip-cold-start': { type: 'boolean' },
@@ -104,6 +109,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
     h2Clients: number('h2-clients', values['h2-clients'], 4, true, 1),
     h2Streams: number('h2-streams', values['h2-streams'], 10, true, 1),
     noH2c: values['no-h2c'] ?? false,
+    noGrpc: values['no-grpc'] ?? false,
     noNginx: values['no-nginx'] ?? false,
     noTls: values['no-tls'] ?? false,
     skipColdStart: values['skip-cold-start'] ?? false,

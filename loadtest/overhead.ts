@@ -12,6 +12,7 @@
  *     the gateway's data port, and nginx's second port (`listen … http2`), both to the same
  *     predictor over HTTP/1.1; beside them node:http2 answering by itself (h2-responder.ts), the
  *     floor that the runtime's HTTP/2 layer sets;
+ *  2c. unary gRPC ModelInfer at the same rate (loadtest/grpc.ts): direct, gateway, nginx grpc_pass;
  *  3. cold starts: a fresh gateway, a local revision at zero, one request, timed.
  *
  * With `--tracing`, phases 1 and 2 have two more rows, gateway-trace-100 and gateway-trace-1: the
@@ -32,6 +33,7 @@ import { coldStartOnce, type ColdStartSample } from './cold-start.js';
 import { fixedRateLines, fixedRateTable, roundOrder, summarizeFixedRate, TLS_TARGETS, type FixedRateSummary } from './fixed-rate.js';
 import { startGateway, writeColdStartConfig, writeStaticConfig, type RunningGateway } from './gateway.js';
 import { RATE_LEAD_IN_S, runAtRate, runTarget, stopLoad, type LoadSettings, type RateRun, type RateSettings } from './load.js';
+import { grpcBench } from './grpc.js';
 import { checkH2c, findH2load, runH2loadAtRate, type H2loadSettings } from './h2load.js';
 import { exchange, negotiated } from './net.js';
 import { findNginx, startNginx, type RunningNginx } from './nginx.js';
@@ -558,6 +560,7 @@ async function main(argv: string[]): Promise<number> {
       return { settings, rows, derived, atRate, h2c };
     });
     printProblems('gateway warn/error output during the throughput and fixed-rate runs', gatewayProblems);
+    const grpc = await grpcBench(options, CLI, tmp, ticksPerSecond, log);
 
     let cold: { samples: ColdStartSample[]; summary: ColdStartSummary; problems: string[] } | { skipped: string };
     if (options.skipColdStart) cold = { skipped: '--skip-cold-start' };
@@ -584,6 +587,7 @@ async function main(argv: string[]): Promise<number> {
       ratios: derived,
       fixedRate: atRate,
       h2cFixedRate: h2c,
+      grpcFixedRate: grpc,
       coldStart: 'skipped' in cold ? cold : { startupDelayMs: COLD_STARTUP_DELAY_MS, warmRequests: COLD_WARM_REQUESTS, ...cold },
       gatewayProblems,
     };

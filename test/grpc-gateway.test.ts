@@ -1,7 +1,7 @@
 /**
  * gRPC through the gateway, end to end: grpc-js clients on the data port (h2c), grpc-js servers of
  * the Open Inference Protocol behind static revisions in this process and behind local revisions
- * (test/fixtures/grpc-server.mjs, which answers the readiness probe over HTTP/1.1 on its port).
+ * (test/fixtures/grpc-server.mjs, made ready by the gateway's gRPC health check).
  * Calls are routed by the model their first message names, held at zero, split, counted; the
  * gateway's errors arrive as gRPC statuses; streams pass intact and keep their replica from
  * stopping until they end.
@@ -100,7 +100,7 @@ function localGrpcRevision(name: string, env: Record<string, string> = {}, extra
         command: ${JSON.stringify(process.execPath)}
         args: ${JSON.stringify([FIXTURES + 'grpc-server.mjs'])}
         env: ${JSON.stringify({ REVISION: name, ...env })}
-        readinessPath: /ready${extra}`;
+        readinessProbe: grpc${extra}`;
 }
 
 function service(name: string, match: string, revisions: string, traffic: string): string {

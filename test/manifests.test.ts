@@ -22,6 +22,7 @@ import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { ANNOTATION_KEYS } from '../src/config/annotations.js';
 import { AUTOSCALER_KEYS } from '../src/config/autoscaler-defaults.js';
+import { portProtocol } from '../src/kube/port-protocol.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const ROOTS = ['deploy/kubernetes', 'deploy/kserve'];
@@ -481,6 +482,7 @@ describe('RBAC', () => {
     { namespace: 'models', group: 'apps', resource: 'deployments/scale', verbs: ['get', 'patch', 'update'] },
     { namespace: 'models', group: 'apps', resource: 'deployments', verbs: ['get', 'list', 'watch'] },
     { namespace: 'models', group: 'discovery.k8s.io', resource: 'endpointslices', verbs: ['list', 'watch'] },
+    { namespace: 'models', group: '', resource: 'services', verbs: ['get'] },
     { namespace: 'models', group: '', resource: 'pods', verbs: ['get', 'list'] },
     { namespace: 'sluice-system', group: 'discovery.k8s.io', resource: 'endpointslices', verbs: ['get', 'list', 'watch'] },
     { namespace: 'sluice-system', group: 'coordination.k8s.io', resource: 'leases', verbs: ['get', 'update'], names: ['sluice-leader'] },
@@ -643,8 +645,20 @@ describe('the KServe RawDeployment example', () => {
   const isvcs = ofKind('InferenceService');
   const config = sluiceConfig(CONFIG_DOCS.find((d) => d.file === 'deploy/kserve/sluice/sluice-config.yaml')!);
 
-  it('defines iris and its canary', () => {
-    expect(isvcs.map((d) => d.object.metadata.name).sort()).toEqual(['iris', 'iris-canary']);
+  it('defines iris, its canary and the gRPC predictor', () => {
+    expect(isvcs.map((d) => d.object.metadata.name).sort()).toEqual(['iris', 'iris-canary', 'iris-grpc']);
+  });
+
+  it('the gRPC predictor declares its port as KServe does, and the gateway reads it as h2c', () => {
+    const grpc = isvcs.find((d) => d.object.metadata.name === 'iris-grpc')!.object.spec.predictor.containers[0]!;
+    const port = grpc.ports![0]!;
+    expect(port).toMatchObject({ name: 'h2c', containerPort: 8081 });
+    expect(grpc.args).toEqual(expect.arrayContaining(['--grpc-port', String(port.containerPort)]));
+    expect(grpc.readinessProbe?.grpc?.port).toBe(port.containerPort);
+    // The Service port KServe names after the container's: what src/kube/port-protocol.ts maps.
+    expect(portProtocol({ name: port.name })).toBe('h2c');
+    const rev = config.services.flatMap((s) => s.revisions).find((r) => r.deployment === 'iris-grpc-predictor')!;
+    expect(rev.protocol, 'left to the Service port').toBeUndefined();
   });
 
   it.each(isvcs.map((d) => [label(d), d]))('%s has the required fields, raw mode and an external autoscaler', (_, d) => {

@@ -145,7 +145,8 @@ function stopTracer(tracer: OtelRequestTracer | undefined): Promise<void> {
 }
 
 export async function startGatewayApp(options: GatewayAppOptions): Promise<GatewayApp> {
-  const { config, source, logger, token } = options;
+  const { config, logger, token } = options;
+  let source = options.source;
   const cleartext = options.listen !== 'off';
   if (!cleartext && config.tls === undefined) throw new StartFailure('listen: off leaves no listener: the config has no tls block', 2);
 
@@ -178,6 +179,9 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
     } catch (err) {
       throw new StartFailure(`kubernetes: ${(err as Error).message}`, 2, { cause: err });
     }
+    // Revisions that leave their protocol to their Service port get it before any is applied.
+    source = kube.protocols.wrap(source);
+    await kube.protocols.resolve(config);
   }
   const events = new EventBus();
   const tracer = await startTracer(options);

@@ -18,6 +18,7 @@ import { resolveBackoff, type BackoffPolicy } from '../kube/backoff.js';
 import type { ConfigMapConfigSource } from '../kube/configmap-source.js';
 import { LeaderElector } from '../kube/leader-election.js';
 import { PeerDiscovery } from '../kube/peers.js';
+import { ServiceProtocols } from '../kube/service-protocols.js';
 
 export interface KubernetesModeOptions {
   kubeConfig: KubeConfig;
@@ -54,6 +55,8 @@ export interface KubernetesCondition {
 
 export interface KubernetesMode {
   driver: KubernetesDriver;
+  /** Fills in Kubernetes revisions' protocol from their Service port; wraps the config source. */
+  protocols: ServiceProtocols;
   /** Undefined when `leaderElection.enabled` is false. */
   elector: LeaderElector | undefined;
   peers: PeerDiscovery | undefined;
@@ -105,9 +108,11 @@ export function startKubernetesMode(options: KubernetesModeOptions): KubernetesM
   const backoff = resolveBackoff(options.backoff, 'kubernetes mode');
   const health = new ApiHealth();
 
+  const revisionNamespace = settings.namespace ?? podNamespace ?? 'default';
+  const protocols = new ServiceProtocols({ kubeConfig: options.kubeConfig, namespace: revisionNamespace, logger: log });
   const driver = new KubernetesDriver({
     kubeConfig: options.kubeConfig,
-    namespace: settings.namespace ?? podNamespace ?? 'default',
+    namespace: revisionNamespace,
     logger: options.logger.child({ component: 'kubernetes-driver' }),
     backoff,
   });
@@ -160,6 +165,7 @@ export function startKubernetesMode(options: KubernetesModeOptions): KubernetesM
 
   return {
     driver,
+    protocols,
     elector,
     peers,
     collector,

@@ -14,6 +14,7 @@ import {
   type RawConfig,
   type RawRevision,
   type RawService,
+  type LocalRevision,
   type TlsSettings,
   type TrafficTarget,
 } from './schema.js';
@@ -27,6 +28,11 @@ export type Revision = RawRevision & {
   scaling: ScalingSpec;
   /** The tls block with its files read; absent without one. */
   upstreamTls?: UpstreamTls | undefined;
+  /**
+   * Set on a Kubernetes revision whose config writes `protocol:` itself; without it, its Service
+   * port's appProtocol or name may choose h2c (src/kube/service-protocols.ts).
+   */
+  protocolDeclared?: true;
 };
 export type Service = Omit<RawService, 'revisions'> & { revisions: Revision[] };
 export type Config = Omit<RawConfig, 'services'> & { services: Service[] };
@@ -46,9 +52,23 @@ function checkService(svc: RawService, i: number, problems: string[]): void {
     if (r.backend === 'local' && r.metricsSource === 'queue-proxy' && !r.queueProxy) {
       problems.push(`${at}.revisions[${j}].metricsSource: queue-proxy on a local revision needs queueProxy: true`);
     }
+    if (r.backend === 'local') checkLocalProtocol(r, `${at}.revisions[${j}]`, problems);
     checkUpstream(r, `${at}.revisions[${j}]`, problems);
   });
   checkTraffic(names, svc.traffic, `${at}.traffic`, problems);
+}
+
+/**
+ * A local replica is probed the way its protocol needs, and only what the probe can speak is accepted:
+ * the gRPC health check is HTTP/2, and the queue-proxy in front of an app forwards HTTP/1.1 only.
+ */
+function checkLocalProtocol(r: LocalRevision, at: string, problems: string[]): void {
+  if (r.readinessProbe === 'grpc' && r.protocol !== 'h2c') {
+    problems.push(`${at}.readinessProbe: grpc is probed over HTTP/2 in cleartext and needs protocol h2c, got protocol ${r.protocol}`);
+  }
+  if (r.queueProxy && r.protocol === 'h2c') {
+    problems.push(`${at}.queueProxy: the queue-proxy forwards HTTP/1.1 to its app, so protocol h2c needs queueProxy: false`);
+  }
 }
 
 /**
@@ -132,10 +152,17 @@ export function parseConfig(doc: unknown, base = process.cwd()): Config {
       ...r,
       scaling: resolveScaling(defaults, r, `services[${i}].revisions[${j}]`, problems),
       upstreamTls: readUpstreamTls(r, base, `services[${i}].revisions[${j}]`, problems),
+      ...(r.backend === 'kubernetes' && protocolWritten(doc, i, j) ? { protocolDeclared: true as const } : {}),
     })),
   }));
   if (problems.length > 0) throw new ConfigError(problems);
   return { ...raw, services };
+}
+
+/** Whether the document itself writes services[i].revisions[j].protocol (the schema fills in http1 when not). */
+function protocolWritten(doc: unknown, i: number, j: number): boolean {
+  const services = (doc as { services?: { revisions?: Record<string, unknown>[] }[] } | null)?.services;
+  return services?.[i]?.revisions?.[j]?.protocol !== undefined;
 }
 
 /** Parse YAML text; syntax errors name the line. `base`: where relative file paths start (parseConfig). */

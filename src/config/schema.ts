@@ -98,6 +98,13 @@ const localRevision = z
     cwd: z.string().optional(),
     /** Path probed for readiness (200–399 means ready). */
     readinessPath: z.string().startsWith('/').default('/'),
+    /**
+     * How readiness and liveness are probed: `http` GETs readinessPath in the revision's protocol
+     * (HTTP/1.1, or HTTP/2 with prior knowledge when protocol is h2c); `grpc` calls the gRPC health
+     * service (`grpc.health.v1.Health/Check`, service "") over h2c, ready when it answers SERVING —
+     * for gRPC servers, which answer nothing at a plain path. `grpc` needs protocol h2c. Default http.
+     */
+    readinessProbe: z.enum(['http', 'grpc']).default('http'),
     /** A replica not ready this long after its start is killed, and the revision is Failed (ReadinessTimeout). */
     readinessTimeoutSeconds: z.number().positive().max(3600).default(300),
     /**

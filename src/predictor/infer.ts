@@ -32,6 +32,14 @@ export function parseInferRequest(body: string): InferRequest {
   } catch (err) {
     throw new V2Error(400, `invalid JSON: ${(err as Error).message}`);
   }
+  return validateInferRequest(req);
+}
+
+/**
+ * Validates an inference request in the V2 JSON shape, however it arrived (a REST body, or a gRPC
+ * ModelInferRequest turned into that shape by grpc-infer.ts); throws a 400 V2Error naming the bad field.
+ */
+export function validateInferRequest(req: unknown): InferRequest {
   if (!isObject(req)) throw new V2Error(400, `request body: want a JSON object, got ${describe(req)}`);
 
   let id: string;
@@ -92,8 +100,21 @@ function parseRequestedOutputs(outputs: unknown): ReadonlySet<string> {
   return names;
 }
 
+/** The V2 inference response: what REST sends as JSON and gRPC as a ModelInferResponse. */
+export interface InferResponse {
+  model_name: string;
+  model_version: string;
+  id: string;
+  outputs: ResponseOutput[];
+}
+
 /** Runs the model on a validated request; returns the response body as JSON. */
 export function inferResponseJson(modelName: string, req: InferRequest): string {
+  return JSON.stringify(inferResponse(modelName, req));
+}
+
+/** Runs the model on a validated request. */
+export function inferResponse(modelName: string, req: InferRequest): InferResponse {
   const { classes, probabilities } = predictIris(req.features, req.rows);
   const outputs: ResponseOutput[] = [];
   if (req.outputs.has(OUTPUT_PREDICT)) {
@@ -104,5 +125,5 @@ export function inferResponseJson(modelName: string, req: InferRequest): string 
     for (let i = 0; i < probabilities.length; i++) probabilities[i] = Math.round(probabilities[i]! * 1e6) / 1e6;
     outputs.push({ name: OUTPUT_PROBABILITIES, shape: [req.rows, IRIS_CLASSES.length], datatype: 'FP32', data: probabilities });
   }
-  return JSON.stringify({ model_name: modelName, model_version: MODEL_VERSION, id: req.id, outputs });
+  return { model_name: modelName, model_version: MODEL_VERSION, id: req.id, outputs };
 }

@@ -3,6 +3,7 @@
  * keeps the process alive. SIGTERM or SIGINT drains (no new connections, in-flight requests finish,
  * at most 10 s) and exits 0; a second signal exits at once.
  */
+import { formatHostPort } from '../net-address.js';
 import { OptionError, USAGE, parsePredictorArgs } from './options.js';
 import { startPredictor, urlHost } from './server.js';
 
@@ -32,6 +33,9 @@ export async function main(argv: string[]): Promise<number | void> {
     return 1;
   }
   process.stdout.write(`predictor ${options.model} listening on ${predictor.url}\n`);
+  if (predictor.grpcPort !== undefined) {
+    process.stdout.write(`predictor ${options.model} serving gRPC on ${formatHostPort(options.host, predictor.grpcPort)}\n`);
+  }
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {

@@ -10,6 +10,8 @@ export interface PredictorOptions {
   model: string;
   /** TCP port; 0 picks a free one. Default env `PORT`, else 8080. */
   port: number;
+  /** Port of the gRPC server (Open Inference Protocol and gRPC health); 0 picks a free one. Default: no gRPC server. */
+  grpcPort?: number | undefined;
   /** Address to listen on. Default `127.0.0.1`. */
   host: string;
   /** Model load time: readiness (and inference) waits this long after start; liveness does not. Default 0. */
@@ -43,12 +45,20 @@ options:
   --model NAME          name the model is served under (default: iris)
   --port N              port to listen on, 0 for any free one (default: env PORT, else 8080)
   --host H              address to listen on (default: 127.0.0.1)
+  --grpc-port N         also serve gRPC on this port, 0 for any free one: the Open Inference
+                        Protocol's inference.GRPCInferenceService (ServerLive, ServerReady,
+                        ModelReady, ServerMetadata, ModelMetadata, ModelInfer, ModelStreamInfer)
+                        and grpc.health.v1.Health, SERVING once ready (default: no gRPC)
   --startup-delay MS    model load time: not ready until it has passed (default: 0)
   --latency MS          time each infer request takes (default: 0)
-  --error-rate F        fraction 0..1 of infer requests answered 500, spread evenly (default: 0)
+  --error-rate F        fraction 0..1 of infer requests answered 500 (gRPC: INTERNAL),
+                        spread evenly (default: 0)
   -h, --help            show this help
 
-On listen it prints: predictor <model> listening on http://<host>:<port>
+The startup delay, latency and error rate apply to REST and gRPC alike. On listen it prints
+  predictor <model> listening on http://<host>:<port>
+and with --grpc-port also
+  predictor <model> serving gRPC on <host>:<port>
 `;
 
 export class OptionError extends Error {
@@ -75,6 +85,7 @@ export function parsePredictorArgs(argv: string[], env: NodeJS.ProcessEnv): Pred
       options: {
         model: { type: 'string' },
         port: { type: 'string' },
+        'grpc-port': { type: 'string' },
         host: { type: 'string' },
         'startup-delay': { type: 'string' },
         latency: { type: 'string' },
@@ -103,6 +114,7 @@ export function parsePredictorArgs(argv: string[], env: NodeJS.ProcessEnv): Pred
     model,
     host,
     port,
+    grpcPort: values['grpc-port'] === undefined ? undefined : parsePort('--grpc-port', values['grpc-port']),
     startupDelayMs: parseMs('--startup-delay', values['startup-delay']),
     latencyMs: parseMs('--latency', values.latency),
     errorRate: parseFraction('--error-rate', values['error-rate']),
@@ -134,7 +146,15 @@ function parseFraction(name: string, text: string | undefined): number {
 /** Checks options given programmatically (startPredictor), with the same messages as the CLI. */
 export function validateOptions(o: PredictorOptions): void {
   if (!MODEL_NAME_PATTERN.test(o.model)) throw new OptionError(`model: not a valid name: ${JSON.stringify(o.model)}`);
-  if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new OptionError(`port: want 0..65535, got ${o.port}`);
+  for (const [name, v] of [
+    ['port', o.port],
+    ['grpcPort', o.grpcPort ?? 0],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 0 || v > 65535) throw new OptionError(`${name}: want 0..65535, got ${v}`);
+  }
+  if (o.grpcPort !== undefined && o.grpcPort !== 0 && o.grpcPort === o.port) {
+    throw new OptionError(`grpcPort: want a port other than the REST port ${o.port}`);
+  }
   for (const [name, v] of [
     ['startupDelayMs', o.startupDelayMs],
     ['latencyMs', o.latencyMs],

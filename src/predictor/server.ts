@@ -11,8 +11,12 @@
  *   GET  /v2/models/{m}[/versions/1]/ready    200 | 503 {"name","ready"}
  *   POST /v2/models/{m}[/versions/1]/infer    iris classification
  *   POST /v2/models/{m}[/versions/1]/generate_stream   SSE tokens
+ *
+ * With `grpcPort`, the same model also answers over gRPC on that port (grpc-server.ts), sharing
+ * readiness and the injected error rate.
  */
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readBody } from './body.js';
@@ -20,6 +24,8 @@ import { ErrorRate } from './error-rate.js';
 import { parseGenerateRequest, streamTokens } from './generate-stream.js';
 import { inferResponseJson, parseInferRequest } from './infer.js';
 import { MODEL_VERSION, modelMetadata } from './model.js';
+import { startGrpcPredictor, type GrpcPredictor } from './grpc-server.js';
+import { Readiness } from './readiness.js';
 import { DEFAULT_OPTIONS, validateOptions, type PredictorOptions } from './options.js';
 import { json, send, sendError, startEventStream } from './respond.js';
 import { errorJson } from './v2.js';
@@ -28,6 +34,8 @@ export interface Predictor {
   /** Base URL, e.g. `http://127.0.0.1:40123`. */
   url: string;
   port: number;
+  /** The gRPC server's port, when `grpcPort` was given. */
+  grpcPort?: number;
   /** Stops accepting, lets in-flight requests finish (at most `drainTimeoutMs`), then resolves. */
   close(): Promise<void>;
 }
@@ -50,59 +58,56 @@ export async function startPredictor(overrides: Partial<PredictorOptions> = {}):
   const o: PredictorOptions = { ...DEFAULT_OPTIONS, port: 0, ...overrides };
   validateOptions(o);
 
-  let ready = o.startupDelayMs === 0;
-  const loading = ready ? undefined : setTimeout(() => (ready = true), o.startupDelayMs);
-  let draining = false;
+  const readiness = new Readiness(o.startupDelayMs);
   const errors = new ErrorRate(o.errorRate);
 
   const LIVE = json({ live: true });
   const READY = json({ ready: true });
   const NOT_READY = json({ ready: false });
-  const SERVER_METADATA = json({ name: 'sluice-predictor', version: packageVersion(), extensions: [] });
+  const serverVersion = packageVersion();
+  const SERVER_METADATA = json({ name: 'sluice-predictor', version: serverVersion, extensions: [] });
   const MODEL_METADATA = json(modelMetadata(o.model));
   const MODEL_READY = json({ name: o.model, ready: true });
   const MODEL_NOT_READY = json({ name: o.model, ready: false });
-  const NOT_LOADED = errorJson(`model "${o.model}" is not ready: still loading`);
-  const DRAINING = errorJson(`model "${o.model}" is not ready: server shutting down`);
   const INJECTED = errorJson(`injected failure (error rate ${o.errorRate})`);
 
-  /** Readiness: loaded and not shutting down. */
-  const isReady = (): boolean => ready && !draining;
-  const notReadyError = (): string => (draining ? DRAINING : NOT_LOADED);
+  const isReady = (): boolean => readiness.ready;
+  const notReadyError = (): string => errorJson(readiness.notReadyReason(o.model));
 
-  const health: Handler = (_req, res) => send(res, isReady() ? 200 : 503, isReady() ? READY : NOT_READY, draining);
-  const modelReady: Handler = (_req, res) => send(res, isReady() ? 200 : 503, isReady() ? MODEL_READY : MODEL_NOT_READY, draining);
+  const health: Handler = (_req, res) => send(res, isReady() ? 200 : 503, isReady() ? READY : NOT_READY, readiness.draining);
+  const modelReady: Handler = (_req, res) =>
+    send(res, isReady() ? 200 : 503, isReady() ? MODEL_READY : MODEL_NOT_READY, readiness.draining);
 
   const infer: Handler = (req, res) => {
-    if (!isReady()) return send(res, 503, notReadyError(), draining);
+    if (!isReady()) return send(res, 503, notReadyError(), readiness.draining);
     readBody(req, o.maxBodyBytes)
       .then(async (body) => {
         const parsed = parseInferRequest(body);
         if (o.latencyMs > 0) await sleep(o.latencyMs);
-        if (errors.next()) return send(res, 500, INJECTED, draining);
-        send(res, 200, inferResponseJson(o.model, parsed), draining);
+        if (errors.next()) return send(res, 500, INJECTED, readiness.draining);
+        send(res, 200, inferResponseJson(o.model, parsed), readiness.draining);
       })
-      .catch((err: unknown) => sendError(res, err, draining));
+      .catch((err: unknown) => sendError(res, err, readiness.draining));
   };
 
   const generateStream: Handler = (req, res) => {
-    if (!isReady()) return send(res, 503, notReadyError(), draining);
+    if (!isReady()) return send(res, 503, notReadyError(), readiness.draining);
     readBody(req, o.maxBodyBytes)
       .then((body) => {
         const gen = parseGenerateRequest(body);
-        startEventStream(res, draining);
+        startEventStream(res, readiness.draining);
         streamTokens(res, o.model, gen);
       })
-      .catch((err: unknown) => sendError(res, err, draining));
+      .catch((err: unknown) => sendError(res, err, readiness.draining));
   };
 
   const routes = new Map<string, Route>([
-    ['/v2/health/live', { get: (_req, res) => send(res, 200, LIVE, draining), allow: 'GET, HEAD' }],
+    ['/v2/health/live', { get: (_req, res) => send(res, 200, LIVE, readiness.draining), allow: 'GET, HEAD' }],
     ['/v2/health/ready', { get: health, allow: 'GET, HEAD' }],
-    ['/v2', { get: (_req, res) => send(res, 200, SERVER_METADATA, draining), allow: 'GET, HEAD' }],
+    ['/v2', { get: (_req, res) => send(res, 200, SERVER_METADATA, readiness.draining), allow: 'GET, HEAD' }],
   ]);
   for (const base of [`/v2/models/${o.model}`, `/v2/models/${o.model}/versions/${MODEL_VERSION}`]) {
-    routes.set(base, { get: (_req, res) => send(res, 200, MODEL_METADATA, draining), allow: 'GET, HEAD' });
+    routes.set(base, { get: (_req, res) => send(res, 200, MODEL_METADATA, readiness.draining), allow: 'GET, HEAD' });
     routes.set(`${base}/ready`, { get: modelReady, allow: 'GET, HEAD' });
     routes.set(`${base}/infer`, { post: infer, allow: 'POST' });
     routes.set(`${base}/generate_stream`, { post: generateStream, allow: 'POST' });
@@ -116,11 +121,11 @@ export async function startPredictor(overrides: Partial<PredictorOptions> = {}):
     let path = q === -1 ? url : url.slice(0, q);
     if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
     const route = routes.get(path);
-    if (route === undefined) return send(res, 404, errorJson(notFoundMessage(path, o.model, modelPrefix)), draining);
+    if (route === undefined) return send(res, 404, errorJson(notFoundMessage(path, o.model, modelPrefix)), readiness.draining);
     const method = req.method;
     const handler = method === 'GET' || method === 'HEAD' ? route.get : method === 'POST' ? route.post : undefined;
     if (handler === undefined) {
-      return send(res, 405, errorJson(`method ${method} not allowed on ${path}; allowed: ${route.allow}`), draining, route.allow);
+      return send(res, 405, errorJson(`method ${method} not allowed on ${path}; allowed: ${route.allow}`), readiness.draining, route.allow);
     }
     handler(req, res);
   });
@@ -136,16 +141,26 @@ export async function startPredictor(overrides: Partial<PredictorOptions> = {}):
       resolve();
     });
   }).catch((err: unknown) => {
-    if (loading) clearTimeout(loading);
+    readiness.drain();
     throw err;
   });
 
   const port = (server.address() as AddressInfo).port;
+  let grpc: GrpcPredictor | undefined;
+  if (o.grpcPort !== undefined) {
+    try {
+      grpc = await startGrpcPredictor({ ...o, grpcPort: o.grpcPort }, readiness, errors, serverVersion);
+    } catch (err) {
+      readiness.drain();
+      await new Promise((resolve) => server.close(resolve));
+      throw new Error(`gRPC port ${o.grpcPort}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  }
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
-      draining = true;
-      if (loading) clearTimeout(loading);
+      readiness.drain();
+      const grpcClosed = grpc?.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Keep-alive connections go as soon as they are idle: those idle now at once, those whose
       // response was already under way (a stream) once it has ended.
@@ -157,10 +172,10 @@ export async function startPredictor(overrides: Partial<PredictorOptions> = {}):
       clearInterval(sweep);
       clearTimeout(deadline);
       server.closeAllConnections();
-      await closed;
+      await Promise.all([closed, grpcClosed]);
     })());
 
-  return { url: `http://${urlHost(o.host)}:${port}`, port, close };
+  return { url: `http://${urlHost(o.host)}:${port}`, port, ...(grpc && { grpcPort: grpc.port }), close };
 }
 
 function notFoundMessage(path: string, model: string, modelPrefix: string): string {
@@ -175,10 +190,6 @@ function notFoundMessage(path: string, model: string, modelPrefix: string): stri
     }
   }
   return `no route for ${path}`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** IPv6 literals go in brackets in a URL. */

@@ -10,19 +10,29 @@
  * The replica reports through two hooks: `ready` and `exit`. An exit is `expected` only when stop()
  * came first; anything else is a crash the driver replaces.
  */
-import { Agent } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { createEndpoint, type Endpoint } from '../core/endpoint.js';
 import { freePorts } from './free-port.js';
 import type { LocalDriverTimings } from './local-options.js';
 import { QueueProxiedApp } from './queue-proxied-app.js';
-import { probe, type ProbeResult } from './readiness-probe.js';
+import { H2cProber } from './h2c-probe.js';
+import { http1Prober, type ProbeResult, type Prober } from './readiness-probe.js';
 import { AppProcess, type ReplicaProcesses, type ReplicaSpec } from './replica-processes.js';
 
 export type { ReplicaSpec } from './replica-processes.js';
 /** Port (on the replica's host) and path of the readiness and liveness probes. */
 type ProbeAt = ReplicaProcesses['probe'];
+
+/**
+ * How a replica is probed: HTTP/1.1 unless the revision speaks h2c to it, then HTTP/2 — a GET of the
+ * readiness path, or the gRPC health check with `readinessProbe: grpc`. (The config refuses h2c
+ * behind a queue-proxy, whose admin port is HTTP/1.1.)
+ */
+function replicaProber(spec: ReplicaSpec, host: string, at: ProbeAt): Prober {
+  if (spec.protocol !== 'h2c') return http1Prober(host, at.port, at.path);
+  return new H2cProber(host, at.port, spec.readinessProbe === 'grpc' ? { kind: 'grpc' } : { kind: 'http', path: at.path });
+}
 export type ReplicaState = 'starting' | 'ready' | 'stopping' | 'exited';
 
 /**
@@ -70,8 +80,8 @@ export class LocalReplica {
   private resolveExited!: (exit: ReplicaExit) => void;
   /** Aborts probe sleeps when the replica stops or dies. */
   private readonly probes = new AbortController();
-  /** One keep-alive socket for all probes of this replica. */
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  /** One kept connection for all probes of this replica; set when its processes start. */
+  private prober: Prober | undefined;
   private killReason: string | undefined;
   private killCause: ExitCause = 'exit';
   private drainDeadline = Infinity;
@@ -143,25 +153,25 @@ export class LocalReplica {
     // A failed spawn (ENOENT command or cwd) has no pid; its exit follows at once.
     if (processes.pid === undefined) return;
     this.ctx.log.info(processes.describe(), 'replica started');
-    if (await this.waitReady(processes.probe)) await this.watchLiveness(processes.probe);
+    this.prober = replicaProber(this.spec, this.ctx.host, processes.probe);
+    if (await this.waitReady(this.prober)) await this.watchLiveness(this.prober);
   }
 
   /**
    * Probe until the first 2xx/3xx: every 2 ms while refused, every 5 ms while answering not-ready.
    * True when the replica became ready.
    */
-  private async waitReady(at: ProbeAt): Promise<boolean> {
+  private async waitReady(prober: Prober): Promise<boolean> {
     const t = this.ctx.timings;
     const timeoutMs = this.spec.readinessTimeoutSeconds * 1000;
     let last: ProbeResult | undefined;
     const timer = setTimeout(() => {
       const probed = last === undefined ? 'no answer yet' : last === 'refused' ? 'connection refused' : 'not 2xx/3xx';
-      this.fail(`not ready within ${timeoutMs} ms (readiness probe GET ${at.path}: ${probed})`, 'readiness');
+      this.fail(`not ready within ${timeoutMs} ms (readiness probe ${prober.describe}: ${probed})`, 'readiness');
     }, timeoutMs);
-    const target = { host: this.ctx.host, ...at, agent: this.agent, timeoutMs: t.probeTimeoutMs };
     try {
       while (this.state === 'starting' && this.killReason === undefined) {
-        const result = await probe(target);
+        const result = await prober.probe(t.probeTimeoutMs);
         last = result;
         if (this.state !== 'starting' || this.killReason !== undefined) return false;
         if (result === 'ready') {
@@ -191,18 +201,17 @@ export class LocalReplica {
   }
 
   /** Slow check after readiness; process exit stays the main death signal. */
-  private async watchLiveness(at: ProbeAt): Promise<void> {
+  private async watchLiveness(prober: Prober): Promise<void> {
     const t = this.ctx.timings;
     if (t.livenessIntervalMs <= 0) {
-      this.agent.destroy();
+      prober.close();
       return;
     }
-    const target = { host: this.ctx.host, ...at, agent: this.agent, timeoutMs: t.livenessTimeoutMs };
     let failures = 0;
     try {
       while (this.state === 'ready' && this.killReason === undefined) {
         await sleep(t.livenessIntervalMs, undefined, { signal: this.probes.signal });
-        const result = await probe(target);
+        const result = await prober.probe(t.livenessTimeoutMs);
         if (this.state !== 'ready') return;
         failures = result === 'ready' ? 0 : failures + 1;
         if (failures >= t.livenessFailureThreshold) this.fail(`failed ${failures} liveness probes in a row`, 'liveness');
@@ -240,7 +249,7 @@ export class LocalReplica {
 
   private stopProbes(): void {
     this.probes.abort();
-    this.agent.destroy();
+    this.prober?.close();
   }
 
   private finish(outcome: Omit<ReplicaExit, 'expected' | 'cause'>, cause: ExitCause): void {

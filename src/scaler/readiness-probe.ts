@@ -7,9 +7,29 @@
  * A keep-alive agent with one socket lets a replica that answers 503 for a minute be probed every
  * 5 ms over one connection instead of leaving 12 000 sockets in TIME_WAIT.
  */
-import { request, type Agent } from 'node:http';
+import { Agent, request } from 'node:http';
 
 export type ProbeResult = 'ready' | 'not-ready' | 'refused';
+
+/** The probes of one replica over a connection kept between them (HTTP/1.1 here, h2c in h2c-probe.ts). */
+export interface Prober {
+  /** Never rejects; `not-ready` when no answer came within `timeoutMs`. */
+  probe(timeoutMs: number): Promise<ProbeResult>;
+  /** What is probed, for log lines: `GET /ready`. */
+  readonly describe: string;
+  /** Drops the kept connection. */
+  close(): void;
+}
+
+/** GET `path` over one kept-alive HTTP/1.1 socket. */
+export function http1Prober(host: string, port: number, path: string): Prober {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  return {
+    probe: (timeoutMs) => probe({ host, port, path, agent, timeoutMs }),
+    describe: `GET ${path}`,
+    close: () => agent.destroy(),
+  };
+}
 
 export interface ProbeTarget {
   host: string;

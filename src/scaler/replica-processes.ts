@@ -20,6 +20,8 @@ export type ReplicaSpec = Pick<
   | 'env'
   | 'cwd'
   | 'readinessPath'
+  | 'readinessProbe'
+  | 'protocol'
   | 'readinessTimeoutSeconds'
   | 'queueProxy'
   | 'containerConcurrency'

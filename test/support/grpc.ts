@@ -1,13 +1,12 @@
 /**
- * gRPC for the tests: the Open Inference Protocol service (test/fixtures/grpc_predict_v2.proto)
- * loaded with @grpc/proto-loader, grpc-js clients of it, and grpc-js servers of it in this process
- * (behind static revisions) whose handlers each test writes.
+ * gRPC for the tests: the Open Inference Protocol service and the health service, loaded from the
+ * predictor's own .proto files (src/predictor/proto/) with @grpc/proto-loader and the predictor's
+ * options; grpc-js clients of them, grpc-js servers of the inference service in this process (behind
+ * static revisions) whose handlers each test writes, and helpers for the iris model's requests.
  */
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-
-export const PROTO = fileURLToPath(new URL('../fixtures/grpc_predict_v2.proto', import.meta.url));
+import { LOAD_OPTIONS, PROTO_FILES } from '../../src/predictor/grpc-protos.js';
 
 export interface InferRequest {
   model_name?: string;
@@ -48,9 +47,12 @@ interface ServiceConstructor {
   service: grpc.ServiceDefinition;
 }
 
-const definition = protoLoader.loadSync(PROTO, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
-const inference = grpc.loadPackageDefinition(definition).inference as unknown as { GRPCInferenceService: ServiceConstructor };
+const loaded = grpc.loadPackageDefinition(protoLoader.loadSync([PROTO_FILES.inference, PROTO_FILES.health], LOAD_OPTIONS));
+const inference = loaded.inference as unknown as { GRPCInferenceService: ServiceConstructor };
 export const InferenceService = inference.GRPCInferenceService;
+const health = ((loaded.grpc as grpc.GrpcObject).health as grpc.GrpcObject).v1 as unknown as {
+  Health: new (address: string, credentials: grpc.ChannelCredentials) => grpc.Client;
+};
 
 /** A client of `url` (`http://127.0.0.1:PORT`), in cleartext; `authority` sets :authority. */
 export function inferenceClient(url: string, authority?: string): InferenceClient {
@@ -103,6 +105,53 @@ export async function startInferenceServer(
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
   return { server, url: `http://127.0.0.1:${port}`, port };
+}
+
+/** A client of grpc.health.v1.Health at `url` (`http://127.0.0.1:PORT`), in cleartext. */
+export function healthClient(url: string): grpc.Client {
+  return new health.Health(new URL(url).host, grpc.credentials.createInsecure());
+}
+
+type UnaryMethod = (req: unknown, options: { deadline: number }, callback: (err: grpc.ServiceError | null, res: unknown) => void) => void;
+
+/** One unary call, by default with a 10 s deadline. */
+export function unary<Res = Record<string, unknown>>(
+  client: grpc.Client,
+  method: string,
+  request: unknown,
+  deadlineMs = 10_000,
+): Promise<Res> {
+  const fn = (client as unknown as Record<string, UnaryMethod>)[method];
+  if (fn === undefined) throw new Error(`no method ${method}`);
+  return new Promise((resolve, reject) =>
+    fn.call(client, request, { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(err) : resolve(res as Res))),
+  );
+}
+
+/** The grpc.ServiceError a call failed with (fails the test when it succeeded). */
+export async function grpcError(call: Promise<unknown>): Promise<grpc.ServiceError> {
+  try {
+    await call;
+  } catch (err) {
+    return err as grpc.ServiceError;
+  }
+  throw new Error('the call succeeded, want an error');
+}
+
+/** `features` (rows of 4) as the raw little-endian FP32 bytes of raw_input_contents. */
+export function rawFp32(rows: number[][]): Buffer {
+  const flat = rows.flat();
+  const buf = Buffer.alloc(flat.length * 4);
+  flat.forEach((v, i) => buf.writeFloatLE(v, i * 4));
+  return buf;
+}
+
+/** A ModelInferRequest for the iris model with `rows` as typed FP32 contents. */
+export function irisInferRequest(rows: number[][], model = 'iris'): Record<string, unknown> {
+  return {
+    model_name: model,
+    inputs: [{ name: 'input-0', datatype: 'FP32', shape: [rows.length, 4], contents: { fp32_contents: rows.flat() } }],
+  };
 }
 
 export { grpc };
