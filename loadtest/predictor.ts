@@ -18,8 +18,14 @@ export async function startPredictor(cliPath: string, model: string, options: { 
     command: process.execPath,
     args: [cliPath, 'predictor', '--model', model, '--port', '0', ...(options.grpc ? ['--grpc-port', '0'] : [])],
   });
-  const url = await child.waitForLine((line) => LISTENING.exec(line)?.[1], 15_000);
-  if (!options.grpc) return { child, url };
-  const grpcAddress = await child.waitForLine((line) => GRPC.exec(line)?.[1], 15_000);
-  return { child, url, grpcAddress };
+  if (!options.grpc) return { child, url: await child.waitForLine((line) => LISTENING.exec(line)?.[1], 15_000) };
+  // One wait for both lines: they often arrive in one read, and a second wait would start after both.
+  let url: string | undefined;
+  let grpcAddress: string | undefined;
+  await child.waitForLine((line) => {
+    url ??= LISTENING.exec(line)?.[1];
+    grpcAddress ??= GRPC.exec(line)?.[1];
+    return url !== undefined && grpcAddress !== undefined ? true : undefined;
+  }, 15_000);
+  return { child, url: url!, grpcAddress };
 }
