@@ -29,6 +29,17 @@ export function findNginx(): string | undefined {
   return undefined;
 }
 
+/** An upstream block: the predictor's address with kept-alive connections (64 idle, a million requests each). */
+function upstreamBlock(name: string, server: string): string {
+  return `
+  upstream ${name} {
+    server ${server};
+    keepalive 64;
+    keepalive_requests 1000000;
+  }
+`;
+}
+
 /**
  * The config. keepalive_requests is raised on both sides so that neither the client connections
  * nor the upstream ones are closed every 1000 requests (nginx's default): the gateway and Node's
@@ -75,16 +86,7 @@ ${location}
   }
 `;
   const grpc = extra.grpc;
-  const grpcUpstream =
-    grpc === undefined
-      ? ''
-      : `
-  upstream grpc_predictor {
-    server ${grpc.upstream};
-    keepalive 64;
-    keepalive_requests 1000000;
-  }
-`;
+  const grpcUpstream = grpc === undefined ? '' : upstreamBlock('grpc_predictor', grpc.upstream);
   const grpcServer =
     grpc === undefined
       ? ''
@@ -114,13 +116,7 @@ http {
   fastcgi_temp_path ${dir}/fastcgi;
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
-
-  upstream predictor {
-    server ${upstream.host};
-    keepalive 64;
-    keepalive_requests 1000000;
-  }
-
+${upstreamBlock('predictor', upstream.host)}
   server {
     listen 127.0.0.1:${listenPort};
 ${location}

@@ -7,7 +7,7 @@
 import { mkdir } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { withPage } from './support/browser.js';
-import { IRIS_ROW, predictorRevision, startGateway, type TestGateway } from './support/harness.js';
+import { AT_ZERO, IRIS_ROW, predictorRevision, startGateway, type TestGateway } from './support/harness.js';
 
 const TOKEN = 'dashboard-test-token';
 const SCREENSHOT_DIR = new URL('../test-output/', import.meta.url);
@@ -20,11 +20,7 @@ afterEach(async () => {
 });
 
 const CONFIG = `
-autoscaler:
-  scale-to-zero-grace-period: 30s
-  allow-zero-initial-scale: true
-  initial-scale: 0
-services:
+${AT_ZERO}services:
   - name: demo
     match:
       model: iris

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GatewayEvent } from '../src/core/gateway-event.js';
-import { IRIS_ROW, predictorRevision, startGateway, type TestGateway } from './support/harness.js';
+import { AT_ZERO, IRIS_ROW, predictorRevision, startGateway, type TestGateway } from './support/harness.js';
 import { openFeed, type FeedClient } from './support/sse.js';
 
 let gw: TestGateway | undefined;
@@ -26,11 +26,7 @@ afterEach(async () => {
 /** Service demo: two predictor revisions at zero, all traffic on demo-00001 (or as `traffic` says). */
 function demoConfig(traffic = '      - revision: demo-00001\n        percent: 100'): string {
   return `
-autoscaler:
-  scale-to-zero-grace-period: 30s
-  allow-zero-initial-scale: true
-  initial-scale: 0
-services:
+${AT_ZERO}services:
   - name: demo
     match:
       model: iris

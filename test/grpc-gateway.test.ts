@@ -67,6 +67,12 @@ function infer(request: InferRequest): ReturnType<typeof call<InferRequest, Infe
   return call(c.ModelInfer, c, request);
 }
 
+/** The call failed with `code`, its message containing each of `parts`. */
+function expectStatus(r: { error?: grpc.ServiceError | null }, code: grpc.status, ...parts: string[]): void {
+  expect(r.error?.code).toBe(code);
+  for (const part of parts) expect(r.error?.details).toContain(part);
+}
+
 async function gateway(yaml: string): Promise<TestGateway> {
   gw = await startGateway(yaml);
   return gw;
@@ -242,8 +248,7 @@ describe('gRPC through the gateway', () => {
       expect(live.headers?.get('sluice-revision')).toEqual(['iris-1']);
       const wrong = client('other.test');
       const missed = await call(wrong.ServerLive, wrong, {});
-      expect(missed.error?.code).toBe(grpc.status.NOT_FOUND);
-      expect(missed.error?.details).toContain('other.test');
+      expectStatus(missed, grpc.status.NOT_FOUND, 'other.test');
     },
     TEST_MS,
   );
@@ -255,8 +260,7 @@ describe('gRPC through the gateway', () => {
         config(service('iris', 'model: iris', staticRevision('iris-1', await namedServer('iris-1')), ALL_TO('iris-1'))),
       );
       const r = await infer({ model_name: 'nope' });
-      expect(r.error?.code).toBe(grpc.status.NOT_FOUND);
-      expect(r.error?.details).toContain('model "nope"');
+      expectStatus(r, grpc.status.NOT_FOUND, 'model "nope"');
       const raw = await rawCall(g.url, {}, inferFrame('nope'));
       expect(raw.endedWithHead).toBe(true);
       expect(raw.headers[':status']).toBe(200);
@@ -323,9 +327,7 @@ describe('gRPC through the gateway', () => {
       const second = call(c.ModelInfer, c, { model_name: 'iris' });
       await until(() => g.revision('iris', 'iris-1').queue.length === 1, 'second call held');
       const third = await call(c.ModelInfer, c, { model_name: 'iris' });
-      expect(third.error?.code).toBe(grpc.status.UNAVAILABLE);
-      expect(third.error?.details).toContain('hold queue is full');
-      expect(third.error?.details).toContain('service iris, revision iris-1');
+      expectStatus(third, grpc.status.UNAVAILABLE, 'hold queue is full', 'service iris, revision iris-1');
       waiting.shift()!();
       await until(() => waiting.length === 1, 'second call released to the endpoint');
       waiting.shift()!();
@@ -366,8 +368,7 @@ describe('gRPC through the gateway', () => {
         ),
       );
       const r = await infer({ model_name: 'iris' });
-      expect(r.error?.code).toBe(grpc.status.DEADLINE_EXCEEDED);
-      expect(r.error?.details).toContain('no ready endpoint within 300 ms');
+      expectStatus(r, grpc.status.DEADLINE_EXCEEDED, 'no ready endpoint within 300 ms');
     },
     TEST_MS,
   );
@@ -408,9 +409,7 @@ describe('gRPC through the gateway', () => {
         args: ${JSON.stringify(['-e', 'console.error("model file not found"); process.exit(1)'])}`;
       await gateway(config(service('iris', 'model: iris', failing, ALL_TO('iris-1'))));
       const r = await infer({ model_name: 'iris' });
-      expect(r.error?.code).toBe(grpc.status.UNAVAILABLE);
-      expect(r.error?.details).toContain('model file not found');
-      expect(r.error?.details).toContain('revision iris-1');
+      expectStatus(r, grpc.status.UNAVAILABLE, 'model file not found', 'revision iris-1');
     },
     TEST_MS,
   );
@@ -435,9 +434,7 @@ describe('gRPC through the gateway', () => {
       server.forceShutdown(); // its port is free now: nothing listens there
       await gateway(config(service('iris', 'model: iris', staticRevision('iris-1', `http://127.0.0.1:${port}`), ALL_TO('iris-1'))));
       const r = await infer({ model_name: 'iris' });
-      expect(r.error?.code).toBe(grpc.status.UNAVAILABLE);
-      expect(r.error?.details).toContain('unreachable');
-      expect(r.error?.details).toContain('revision iris-1');
+      expectStatus(r, grpc.status.UNAVAILABLE, 'unreachable', 'revision iris-1');
     },
     TEST_MS,
   );
@@ -626,8 +623,7 @@ describe('gRPC through the gateway', () => {
         ),
       );
       const r = await infer({ model_name: 'iris' });
-      expect(r.error?.code).toBe(grpc.status.UNIMPLEMENTED);
-      expect(r.error?.details).toContain('protocol: http1');
+      expectStatus(r, grpc.status.UNIMPLEMENTED, 'protocol: http1');
     },
     TEST_MS,
   );

@@ -28,20 +28,16 @@ interface StatsAnswer {
   revisions: Array<{ service: string; revision: string; seconds: Array<{ second: number; concurrency: number; requests: number }> }>;
 }
 
-export interface RevisionSample {
+/** A revision's reading: the services API's own figures, its replicas flattened, and the last second's stats. */
+export interface RevisionSample extends Pick<
+  RevisionStatus,
+  'percent' | 'inflight' | 'held' | 'stableConcurrency' | 'panicConcurrency' | 'panicMode' | 'requestsTotal' | 'coldStarts'
+> {
   service: string;
   revision: string;
-  percent: number;
   desired: number;
   actual: number;
   ready: number;
-  inflight: number;
-  held: number;
-  stableConcurrency: number;
-  panicConcurrency: number;
-  panicMode: boolean;
-  requestsTotal: number;
-  coldStarts: number;
   condition: string;
   /** Requests the gateway counted in its last completed second. */
   gatewayRequests: number;

@@ -24,7 +24,7 @@ import { ErrorRate } from './error-rate.js';
 import { parseGenerateRequest, streamTokens } from './generate-stream.js';
 import { inferResponseJson, parseInferRequest } from './infer.js';
 import { MODEL_VERSION, modelMetadata } from './model.js';
-import { startGrpcPredictor, type GrpcPredictor } from './grpc-server.js';
+import type { GrpcPredictor } from './grpc-server.js';
 import { Readiness } from './readiness.js';
 import { DEFAULT_OPTIONS, validateOptions, type PredictorOptions } from './options.js';
 import { json, send, sendError, startEventStream } from './respond.js';
@@ -149,6 +149,9 @@ export async function startPredictor(overrides: Partial<PredictorOptions> = {}):
   let grpc: GrpcPredictor | undefined;
   if (o.grpcPort !== undefined) {
     try {
+      // Loaded only with a gRPC port: grpc-js and the .proto files add about 100 ms to every start
+      // of a REST-only replica, which is a cold start's critical path.
+      const { startGrpcPredictor } = await import('./grpc-server.js');
       grpc = await startGrpcPredictor({ ...o, grpcPort: o.grpcPort }, readiness, errors, serverVersion);
     } catch (err) {
       readiness.drain();

@@ -171,4 +171,11 @@ export function countingRevision(name: string, body = ''): string {
 ${body}`;
 }
 
+/** A config's autoscaler block for revisions that start at zero and stay up 30 s after their last request. */
+export const AT_ZERO = `autoscaler:
+  scale-to-zero-grace-period: 30s
+  allow-zero-initial-scale: true
+  initial-scale: 0
+`;
+
 export const IRIS_ROW = { inputs: [{ name: 'input-0', shape: [1, 4], datatype: 'FP32', data: [6.7, 3.0, 5.2, 2.3] }] };
