@@ -29,6 +29,16 @@ export function findNginx(): string | undefined {
   return undefined;
 }
 
+/** A server block on 127.0.0.1: `listen` is the port and its parameters (`8443 ssl`), `body` its lines. */
+function serverBlock(listen: string, body: string): string {
+  return `
+  server {
+    listen 127.0.0.1:${listen};
+${body}
+  }
+`;
+}
+
 /** An upstream block: the predictor's address with kept-alive connections (64 idle, a million requests each). */
 function upstreamBlock(name: string, server: string): string {
   return `
@@ -64,40 +74,28 @@ export function nginxConfig(
   const ssl =
     tls === undefined
       ? ''
-      : `
-  server {
-    listen 127.0.0.1:${tls.port} ssl;
-    ssl_certificate ${tls.certificate.certFile};
+      : serverBlock(
+          `${tls.port} ssl`,
+          `    ssl_certificate ${tls.certificate.certFile};
     ssl_certificate_key ${tls.certificate.keyFile};
     ssl_protocols TLSv1.2 TLSv1.3;
-${location}
-  }
-`;
+${location}`,
+        );
   // h2c: "listen ... http2" without ssl is HTTP/2 with prior knowledge only. From nginx 1.25.1 the
   // parameter is deprecated for "http2 on;", which older versions lack. keepalive_requests above
   // also bounds the requests on one HTTP/2 connection.
-  const h2c =
-    extra.h2cPort === undefined
-      ? ''
-      : `
-  server {
-    listen 127.0.0.1:${extra.h2cPort} http2;
-${location}
-  }
-`;
+  const h2c = extra.h2cPort === undefined ? '' : serverBlock(`${extra.h2cPort} http2`, location);
   const grpc = extra.grpc;
   const grpcUpstream = grpc === undefined ? '' : upstreamBlock('grpc_predictor', grpc.upstream);
   const grpcServer =
     grpc === undefined
       ? ''
-      : `
-  server {
-    listen 127.0.0.1:${grpc.port} http2;
-    location / {
+      : serverBlock(
+          `${grpc.port} http2`,
+          `    location / {
       grpc_pass grpc://grpc_predictor;
-    }
-  }
-`;
+    }`,
+        );
   return `daemon off;
 master_process on;
 worker_processes 1;
@@ -116,12 +114,7 @@ http {
   fastcgi_temp_path ${dir}/fastcgi;
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
-${upstreamBlock('predictor', upstream.host)}
-  server {
-    listen 127.0.0.1:${listenPort};
-${location}
-  }
-${ssl}${h2c}${grpcUpstream}${grpcServer}}
+${upstreamBlock('predictor', upstream.host)}${serverBlock(String(listenPort), location)}${ssl}${h2c}${grpcUpstream}${grpcServer}}
 `;
 }
 

@@ -132,6 +132,11 @@ const ALL_TO = (revision: string) => `
       - revision: ${revision}
         percent: 100`;
 
+/** A config of one service, `iris` (matched by model), all of its traffic on its one revision `iris-1`. */
+function irisOnly(revision: string): string {
+  return config(service('iris', 'model: iris', revision, ALL_TO('iris-1')));
+}
+
 /** One gRPC request by hand (node:http2), for what grpc-js clients do not send or hide: the gateway's own trailers. */
 function rawCall(
   url: string,
@@ -181,9 +186,7 @@ describe('gRPC through the gateway', () => {
   it(
     'a ModelInfer at zero is held through the cold start of a local h2c revision and answered',
     async () => {
-      const g = await gateway(
-        config(service('iris', 'model: iris', localGrpcRevision('iris-1', { STARTUP_DELAY_MS: '300' }), ALL_TO('iris-1'))),
-      );
+      const g = await gateway(irisOnly(localGrpcRevision('iris-1', { STARTUP_DELAY_MS: '300' })));
       expect(g.revision('iris', 'iris-1').endpoints).toHaveLength(0);
       const r = await infer({ model_name: 'iris', id: 'cold-1' });
       expect(r.error).toBeUndefined();
@@ -256,9 +259,7 @@ describe('gRPC through the gateway', () => {
   it(
     'an unknown model is NOT_FOUND, in a Trailers-Only response naming the model',
     async () => {
-      const g = await gateway(
-        config(service('iris', 'model: iris', staticRevision('iris-1', await namedServer('iris-1')), ALL_TO('iris-1'))),
-      );
+      const g = await gateway(irisOnly(staticRevision('iris-1', await namedServer('iris-1'))));
       const r = await infer({ model_name: 'nope' });
       expectStatus(r, grpc.status.NOT_FOUND, 'model "nope"');
       const raw = await rawCall(g.url, {}, inferFrame('nope'));
@@ -340,9 +341,7 @@ describe('gRPC through the gateway', () => {
   it(
     'grpc-timeout bounds the hold: DEADLINE_EXCEEDED from the gateway, and the call leaves the queue',
     async () => {
-      const g = await gateway(
-        config(service('iris', 'model: iris', localGrpcRevision('iris-1', { STARTUP_DELAY_MS: '60000' }), ALL_TO('iris-1'))),
-      );
+      const g = await gateway(irisOnly(localGrpcRevision('iris-1', { STARTUP_DELAY_MS: '60000' })));
       const raw = await rawCall(g.url, { 'grpc-timeout': '200m' }, inferFrame('iris'));
       expect(raw.endedWithHead).toBe(true);
       expect(raw.headers['grpc-status']).toBe('4');
@@ -385,7 +384,7 @@ describe('gRPC through the gateway', () => {
         },
       });
       servers.push(server);
-      const g = await gateway(config(service('iris', 'model: iris', staticRevision('iris-1', url), ALL_TO('iris-1'))));
+      const g = await gateway(irisOnly(staticRevision('iris-1', url)));
       const raw = await rawCall(g.url, { 'grpc-timeout': '300m' }, inferFrame('iris'));
       expect(arrived).toBe(1);
       expect(raw.endedWithHead).toBe(true);
@@ -407,7 +406,7 @@ describe('gRPC through the gateway', () => {
         protocol: h2c
         command: ${JSON.stringify(process.execPath)}
         args: ${JSON.stringify(['-e', 'console.error("model file not found"); process.exit(1)'])}`;
-      await gateway(config(service('iris', 'model: iris', failing, ALL_TO('iris-1'))));
+      await gateway(irisOnly(failing));
       const r = await infer({ model_name: 'iris' });
       expectStatus(r, grpc.status.UNAVAILABLE, 'model file not found', 'revision iris-1');
     },
@@ -417,9 +416,7 @@ describe('gRPC through the gateway', () => {
   it(
     'a malformed grpc-timeout is INVALID_ARGUMENT',
     async () => {
-      const g = await gateway(
-        config(service('iris', 'model: iris', staticRevision('iris-1', await namedServer('iris-1')), ALL_TO('iris-1'))),
-      );
+      const g = await gateway(irisOnly(staticRevision('iris-1', await namedServer('iris-1'))));
       const raw = await rawCall(g.url, { 'grpc-timeout': '5 seconds' }, inferFrame('iris'));
       expect(raw.headers['grpc-status']).toBe('3');
       expect(decodeURIComponent(String(raw.headers['grpc-message']))).toContain('grpc-timeout');
@@ -432,7 +429,7 @@ describe('gRPC through the gateway', () => {
     async () => {
       const { server, port } = await startInferenceServer({});
       server.forceShutdown(); // its port is free now: nothing listens there
-      await gateway(config(service('iris', 'model: iris', staticRevision('iris-1', `http://127.0.0.1:${port}`), ALL_TO('iris-1'))));
+      await gateway(irisOnly(staticRevision('iris-1', `http://127.0.0.1:${port}`)));
       const r = await infer({ model_name: 'iris' });
       expectStatus(r, grpc.status.UNAVAILABLE, 'unreachable', 'revision iris-1');
     },
@@ -451,7 +448,7 @@ describe('gRPC through the gateway', () => {
         },
       });
       servers.push(server);
-      await gateway(config(service('iris', 'model: iris', staticRevision('iris-1', url), ALL_TO('iris-1'))));
+      await gateway(irisOnly(staticRevision('iris-1', url)));
       const r = await infer({ model_name: 'iris' });
       expect(r.error?.code).toBe(grpc.status.FAILED_PRECONDITION);
       expect(r.error?.details).toBe('tensor "x" 100% wrong — é');
@@ -471,7 +468,7 @@ describe('gRPC through the gateway', () => {
       });
       servers.push(server);
       const front = await mixedEndpoint(grpcUrl, held);
-      const g = await gateway(config(service('iris', 'model: iris', staticRevision('iris-1', front), ALL_TO('iris-1'))));
+      const g = await gateway(irisOnly(staticRevision('iris-1', front)));
       const rev = g.revision('iris', 'iris-1');
       const rest = request(`${g.url}/v2/models/iris/infer`, {
         method: 'POST',
@@ -509,7 +506,7 @@ describe('gRPC through the gateway', () => {
         },
       });
       servers.push(server);
-      const g = await gateway(config(service('iris', 'model: iris', staticRevision('iris-1', url), ALL_TO('iris-1'))));
+      const g = await gateway(irisOnly(staticRevision('iris-1', url)));
       const { stream, got, ended } = openStream();
       const payload = (i: number) => Buffer.alloc(1024, i % 251);
       for (let i = 0; i < 1000; i++) stream.write({ model_name: 'iris', id: String(i), raw_input_contents: [payload(i)] });
@@ -534,7 +531,7 @@ describe('gRPC through the gateway', () => {
         },
       });
       servers.push(server);
-      const g = await gateway(config(service('iris', 'model: iris', staticRevision('iris-1', url), ALL_TO('iris-1'))));
+      const g = await gateway(irisOnly(staticRevision('iris-1', url)));
       const { stream, got, ended } = openStream();
       await new Promise((r) => setTimeout(r, 100)); // the stream is open, no message yet
       expect(g.revision('iris', 'iris-1').stats.requestsTotal).toBe(0);
@@ -550,9 +547,7 @@ describe('gRPC through the gateway', () => {
   it(
     'a call cancelled while held leaves the queue at once',
     async () => {
-      const g = await gateway(
-        config(service('iris', 'model: iris', localGrpcRevision('iris-1', { STARTUP_DELAY_MS: '60000' }), ALL_TO('iris-1'))),
-      );
+      const g = await gateway(irisOnly(localGrpcRevision('iris-1', { STARTUP_DELAY_MS: '60000' })));
       const rev = g.revision('iris', 'iris-1');
       const c = client();
       const pending = c.ModelInfer({ model_name: 'iris' }, new grpc.Metadata(), {}, () => {});
@@ -567,7 +562,7 @@ describe('gRPC through the gateway', () => {
   it(
     'a gRPC stream open during scale-down keeps its replica running until it ends',
     async () => {
-      const g = await gateway(config(service('iris', 'model: iris', localGrpcRevision('iris-1'), ALL_TO('iris-1'))));
+      const g = await gateway(irisOnly(localGrpcRevision('iris-1')));
       const key = 'iris/iris-1';
       const { stream, got, ended } = openStream();
       stream.write({ model_name: 'iris', id: 'before' });
@@ -593,9 +588,7 @@ describe('gRPC through the gateway', () => {
   it(
     'a gRPC call over HTTP/1.1 gets a clear 400',
     async () => {
-      const g = await gateway(
-        config(service('iris', 'model: iris', staticRevision('iris-1', await namedServer('iris-1')), ALL_TO('iris-1'))),
-      );
+      const g = await gateway(irisOnly(staticRevision('iris-1', await namedServer('iris-1'))));
       const r = await request(`${g.url}${INFER_PATH}`, {
         method: 'POST',
         body: inferFrame('iris'),
