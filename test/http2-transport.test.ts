@@ -13,7 +13,7 @@ import { Http2Call } from '../src/upstream/http2-call.js';
 import type { EndpointSession } from '../src/upstream/http2-session.js';
 import { Http2Transport } from '../src/upstream/http2-transport.js';
 import type { Progress, UpstreamHandler, UpstreamRequest } from '../src/upstream/upstream-connection.js';
-import { until } from './support/harness.js';
+import { pump, settled, until } from './support/harness.js';
 import { h2Server, type H2Server } from './support/h2-server.js';
 
 /** Records one exchange; `settled` resolves on its end or its error. */
@@ -89,18 +89,6 @@ async function server(...args: Parameters<typeof h2Server>): Promise<H2Server> {
 
 function get(path: string, extra: Partial<UpstreamRequest> = {}): UpstreamRequest {
   return { method: 'GET', path, headers: ['host', 'iris.test'], body: null, contentLength: 0, timeoutMs: 10_000, ...extra };
-}
-
-/** `read()` once it has stopped changing for 20 turns of the event loop (I/O included). */
-async function settled(read: () => number): Promise<number> {
-  let value = read();
-  for (let quiet = 0; quiet < 20;) {
-    await new Promise((resolve) => setImmediate(resolve));
-    const now = read();
-    quiet = now === value ? quiet + 1 : 0;
-    value = now;
-  }
-  return value;
 }
 
 /** Answers each stream with its path after `hold` resolves for it. */
@@ -219,21 +207,16 @@ describe('Http2Transport: streams on one session', () => {
       stream.resume();
       stream.respond({ ':status': 200 });
       const chunk = Buffer.alloc(64 * 1024, 'x');
-      const pump = (): void => {
-        while (written < size) {
+      pump(
+        stream,
+        chunk,
+        () => {
+          if (written >= size) return false;
           written += chunk.length;
-          if (!stream.write(chunk)) {
-            blocked = true;
-            stream.once('drain', () => {
-              blocked = false;
-              pump();
-            });
-            return;
-          }
-        }
-        stream.end();
-      };
-      pump();
+          return true;
+        },
+        (waiting) => (blocked = waiting),
+      );
     });
     const t = transport(srv.origin);
     let paused = true;
@@ -268,21 +251,16 @@ describe('Http2Transport: streams on one session', () => {
     let sent = 0;
     let waiting = false;
     let stop = false;
-    const pump = (): void => {
-      while (!stop) {
+    pump(
+      body,
+      chunk,
+      () => {
+        if (stop) return false;
         sent += chunk.length;
-        if (!body.write(chunk)) {
-          waiting = true;
-          body.once('drain', () => {
-            waiting = false;
-            pump();
-          });
-          return;
-        }
-      }
-      body.end();
-    };
-    pump();
+        return true;
+      },
+      (w) => (waiting = w),
+    );
     await until(() => stream !== undefined && body.isPaused() && waiting, 'the body to be held back');
     expect(received).toBe(0);
     stop = true;

@@ -28,7 +28,7 @@ import { Gateway } from '../src/gateway/gateway.js';
 import { KubernetesDriver } from '../src/kube/deployment-driver.js';
 import type { ErrorBody } from './support/bodies.js';
 import { certFolder, type CertFolder, type Pem } from './support/certs.js';
-import { FIXTURES, startGateway, until, type StartOptions, type TestGateway } from './support/harness.js';
+import { FIXTURES, settled, startGateway, until, type StartOptions, type TestGateway } from './support/harness.js';
 import { DEPLOYMENTS, ENDPOINT_SLICES, FakeKubeServer, deploymentManifest, loadKubeConfig } from './support/fake-kube/index.js';
 import { echo, h2Server, type H2Server, type H2ServerOptions, type StreamHandler } from './support/h2-server.js';
 
@@ -125,21 +125,6 @@ function send(
 
 function json<T = { headers: IncomingHttpHeaders; raw: string[]; body: string; session: number }>(r: Reply): T {
   return JSON.parse(r.body) as T;
-}
-
-/**
- * `read()` once it has stopped changing for 20 turns of the event loop (I/O included): where bytes
- * stop when something holds them back. (A gateway without backpressure would move them on.)
- */
-async function settled(read: () => number): Promise<number> {
-  let value = read();
-  for (let quiet = 0; quiet < 20;) {
-    await new Promise((resolve) => setImmediate(resolve));
-    const now = read();
-    quiet = now === value ? quiet + 1 : 0;
-    value = now;
-  }
-  return value;
 }
 
 /** Pseudo-header and field names as the endpoint received them, in order. */

@@ -131,6 +131,42 @@ export async function startGateway(yaml: string, options: StartOptions = {}): Pr
   };
 }
 
+/**
+ * Writes `chunk` to `out` for as long as `more()` says (its own count goes there), waiting for
+ * 'drain' whenever `out` is full: `waiting(true)` then `waiting(false)` around each wait. Ends `out`.
+ */
+export function pump(out: NodeJS.WritableStream, chunk: Buffer, more: () => boolean, waiting: (waiting: boolean) => void): void {
+  const next = (): void => {
+    while (more()) {
+      if (!out.write(chunk)) {
+        waiting(true);
+        out.once('drain', () => {
+          waiting(false);
+          next();
+        });
+        return;
+      }
+    }
+    out.end();
+  };
+  next();
+}
+
+/**
+ * `read()` once it has stopped changing for 20 turns of the event loop (I/O included): where bytes
+ * stop when something holds them back. (A path without backpressure would move them on.)
+ */
+export async function settled(read: () => number): Promise<number> {
+  let value = read();
+  for (let quiet = 0; quiet < 20;) {
+    await new Promise((resolve) => setImmediate(resolve));
+    const now = read();
+    quiet = now === value ? quiet + 1 : 0;
+    value = now;
+  }
+  return value;
+}
+
 /** Poll `check` every 10 ms until it returns true; fails after `timeoutMs` with `what`. */
 export async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
