@@ -224,6 +224,25 @@ describe('the request body', () => {
   );
 
   it(
+    'streams whose bodies were read to their end all close once their responses are written: the session then closes on GOAWAY',
+    async () => {
+      // Node destroys such a stream only after its last write has finished (http2-late-destroy.ts);
+      // one left undestroyed would keep its session, and close(), from ever finishing.
+      const { port, server, sessions } = await start(echo);
+      const s = await session(port);
+      const bodies = Array.from({ length: 200 }, (_, i) => 'x'.repeat(1 + (i % 7) * 300));
+      const answers = await Promise.all(
+        bodies.map((body) => h2Request(s, { ':method': 'POST', ':path': '/infer', 'content-length': String(body.length) }, body)),
+      );
+      expect(answers.map((a) => (JSON.parse(a.body.toString()) as { bytes: number }).bytes)).toEqual(bodies.map((b) => b.length));
+      await server.close();
+      expect(sessions.sessionCount).toBe(0);
+      expect(server.connectionCount).toBe(0);
+    },
+    TEST_MS,
+  );
+
+  it(
     'Expect: 100-continue gets a 100 before the client sends its body',
     async () => {
       const { port } = await start(echo);

@@ -15,6 +15,7 @@
 import { createServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { destroyWhenWritten } from './http2-late-destroy.js';
 import { ClientSession, type SessionOwner } from './http2-session.js';
 import { Http2StreamRequest, readBody, translateHead } from './http2-stream-request.js';
 import { Http2StreamResponse } from './http2-stream-response.js';
@@ -143,6 +144,7 @@ export class Http2Sessions implements H2cHandoff, SessionOwner {
       return void stream.destroy();
     }
     client.streamOpened();
+    destroyWhenWritten(stream);
     const head = translateHead(rawHeaders, stream.endAfterHeaders);
     const res = new Http2StreamResponse(stream, typeof head !== 'string' && head.method === 'HEAD', client);
     if (typeof head !== 'string' && head.acceptsTrailers) res.acceptTrailers();
