@@ -620,6 +620,25 @@ describe('gRPC through the gateway', () => {
     },
     TEST_MS,
   );
+
+  it(
+    'nor can a cleartext revision with protocol auto (HTTP/1.1 without TLS): UNIMPLEMENTED, saying why',
+    async () => {
+      await gateway(
+        config(
+          service(
+            'iris',
+            'model: iris',
+            `\n      - name: iris-1\n        backend: static\n        protocol: auto\n        urls: [${await namedServer('iris-1')}]`,
+            ALL_TO('iris-1'),
+          ),
+        ),
+      );
+      const r = await infer({ model_name: 'iris' });
+      expectStatus(r, grpc.status.UNIMPLEMENTED, 'protocol: auto without TLS is HTTP/1.1');
+    },
+    TEST_MS,
+  );
 });
 
 function isAlive(pid: number): boolean {

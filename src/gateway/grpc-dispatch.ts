@@ -92,13 +92,27 @@ function routeCall<R extends RoutedCall>(
   const routed = gateway.route(req, head, model);
   if (routed instanceof SluiceError) return sendGrpcError(res, routed);
   const rev = routed.choice.revision;
-  if ((rev.spec.protocol ?? 'http1') === 'http1') {
+  const http1 = overHttp1(rev.spec);
+  if (http1 !== undefined) {
     const err = new SluiceError(
       'not_implemented',
       501,
-      `revision ${rev.name} is reached over HTTP/1.1 (protocol: http1), which cannot carry gRPC: set its protocol to h2c or h2`,
+      `revision ${rev.name} is reached over HTTP/1.1 (${http1}), which cannot carry gRPC: set its protocol to h2c or h2`,
     );
     return sendGrpcError(res, err, rev.service, rev.name);
   }
   gateway.dispatch(req, res, routed, call);
+}
+
+/**
+ * Why a revision's endpoints are reached over HTTP/1.1 whatever they speak, or undefined when they
+ * may be reached over HTTP/2: `protocol: http1`, or `auto` without TLS (cleartext auto is HTTP/1.1:
+ * upstream/transport-choice.ts).
+ */
+function overHttp1(spec: RoutedCall['choice']['revision']['spec']): string | undefined {
+  const protocol = spec.protocol ?? 'http1';
+  if (protocol === 'http1') return 'protocol: http1';
+  if (protocol !== 'auto' || spec.tls !== undefined) return undefined;
+  if (spec.backend === 'static' && spec.urls.every((url) => url.startsWith('https:'))) return undefined;
+  return 'protocol: auto without TLS is HTTP/1.1';
 }
