@@ -11,8 +11,11 @@ import { chooseDataPort, createDataPortServer, type DataPortServer } from '../do
 import { Http2Sessions } from '../downstream/http2-sessions.js';
 import type { ListenerHandlers, TransportFactory } from '../gateway/http-types.js';
 import type { Logger } from '../log.js';
+import { formatHostPort } from '../net-address.js';
+import type { ReplicaLinker } from '../scaler/replica-link.js';
 import { AlpnTransport } from '../upstream/alpn-transport.js';
 import { Http2Transport } from '../upstream/http2-transport.js';
+import { connectTls, tlsTarget } from '../upstream/tls-connect.js';
 import { chooseTransport } from '../upstream/transport-choice.js';
 import { UpstreamPool } from '../upstream/upstream-pool.js';
 
@@ -26,6 +29,18 @@ export const upstreamTransport: TransportFactory = (origin, limits) => {
   if (client === 'h2') return new Http2Transport(origin, { connectTimeoutMs, tls });
   if (client === 'alpn') return new AlpnTransport(origin, { connectTimeoutMs, maxConnections, maxNewConnections, tls: tls! });
   return new UpstreamPool(origin, { connectTimeoutMs, maxConnections, maxNewConnections, tls });
+};
+
+/**
+ * How a local replica's probes reach it: the client upstreamTransport picks for its endpoint
+ * (`http://host:port`) and, over TLS, connections verified as the upstream client verifies them —
+ * one secure context per replica, built from the tls block read when the config was loaded.
+ */
+export const replicaLink: ReplicaLinker = (host, port, protocol, tls) => {
+  const choice = chooseTransport(`http://${formatHostPort(host, port)}`, protocol, tls);
+  if (choice.tls === undefined) return { client: choice.client, connectTls: undefined };
+  const target = tlsTarget(host, port, choice.tls);
+  return { client: choice.client, connectTls: (alpn) => connectTls(target, alpn) };
 };
 
 /** The data port's server (a gateway's ListenerFactory, which TLS (tls-termination.ts) wraps), and where TLS sends ALPN-h2 connections. */
