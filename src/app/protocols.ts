@@ -22,11 +22,15 @@ import { UpstreamPool } from '../upstream/upstream-pool.js';
 /** Kept-alive HTTP/1.1 connections to each endpoint, bounded as the revision says. */
 export const http1Transport: TransportFactory = (origin, limits) => new UpstreamPool(origin, limits);
 
-/** The client each endpoint's revision asks for: the HTTP/1.1 pool, one HTTP/2 session, or the one ALPN agrees on. */
+/**
+ * The client each endpoint's revision asks for: the HTTP/1.1 pool, the HTTP/2 sessions, or the one
+ * ALPN agrees on; `maxConnectionsPerEndpoint` and `maxNewConnectionsPerEndpoint` bound connections
+ * and HTTP/2 sessions alike.
+ */
 export const upstreamTransport: TransportFactory = (origin, limits) => {
   const { client, tls } = chooseTransport(origin, limits.protocol, limits.tls);
   const { connectTimeoutMs, maxConnections, maxNewConnections } = limits;
-  if (client === 'h2') return new Http2Transport(origin, { connectTimeoutMs, tls });
+  if (client === 'h2') return new Http2Transport(origin, { connectTimeoutMs, maxConnections, maxNewConnections, tls });
   if (client === 'alpn') return new AlpnTransport(origin, { connectTimeoutMs, maxConnections, maxNewConnections, tls: tls! });
   return new UpstreamPool(origin, { connectTimeoutMs, maxConnections, maxNewConnections, tls });
 };

@@ -68,7 +68,10 @@ const revisionCommon = {
   activationTimeoutSeconds: z.number().positive().max(3600).default(120),
   /** Max requests held for this revision; beyond it a 503 with Retry-After. */
   queueDepth: z.number().int().min(0).max(1_000_000).default(10_000),
-  /** Connections the gateway keeps open to one endpoint, idle and busy; requests beyond wait for one. */
+  /**
+   * Connections the gateway keeps open to one endpoint, idle and busy; requests beyond wait for one.
+   * For HTTP/2 these are sessions that take new streams, opened while every one is full.
+   */
   maxConnectionsPerEndpoint: z.number().int().min(1).max(100_000).default(1_000),
   /**
    * Connections opened to one endpoint and not yet answered on: what can sit in its listen backlog
