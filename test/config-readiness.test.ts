@@ -1,7 +1,7 @@
 /**
  * A local revision's readiness probe follows its protocol: `readinessProbe` (http | grpc), its default,
- * and the cross-field rules — grpc needs protocol h2c, and h2c cannot sit behind the HTTP/1.1
- * queue-proxy. Problems name the field path.
+ * and the cross-field rules — grpc needs HTTP/2 (protocol h2c or h2), and neither h2c nor TLS can sit
+ * behind the cleartext HTTP/1.1 queue-proxy. Problems name the field path.
  */
 import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../src/config/load.js';
@@ -40,6 +40,14 @@ describe('local revision readiness: valid', () => {
     { label: 'defaults: HTTP probe over HTTP/1.1', fields: '', wantProtocol: 'http1', wantProbe: 'http' },
     { label: 'h2c with the default HTTP probe (a GET over HTTP/2)', fields: 'protocol: h2c', wantProtocol: 'h2c', wantProbe: 'http' },
     { label: 'h2c with the gRPC health check', fields: 'protocol: h2c\nreadinessProbe: grpc', wantProtocol: 'h2c', wantProbe: 'grpc' },
+    {
+      label: 'h2 with the gRPC health check (over TLS)',
+      fields: 'protocol: h2\nreadinessProbe: grpc',
+      wantProtocol: 'h2',
+      wantProbe: 'grpc',
+    },
+    { label: 'h2 with the default HTTP probe', fields: 'protocol: h2\ntls: {}', wantProtocol: 'h2', wantProbe: 'http' },
+    { label: 'a tls block on http1 without a queue-proxy', fields: 'tls: {}', wantProtocol: 'http1', wantProbe: 'http' },
     { label: 'explicit http probe on http1', fields: 'readinessProbe: http', wantProtocol: 'http1', wantProbe: 'http' },
   ])('$label', ({ fields, wantProtocol, wantProbe }) => {
     const rev = parseConfigText(config(fields)).services[0]!.revisions[0]!;
@@ -50,14 +58,24 @@ describe('local revision readiness: valid', () => {
 describe('local revision readiness: invalid configs name the field', () => {
   it.each([
     {
-      label: 'grpc probe without protocol h2c',
+      label: 'grpc probe without an HTTP/2 protocol',
       fields: 'readinessProbe: grpc',
-      want: 'services[0].revisions[0].readinessProbe: grpc is probed over HTTP/2 in cleartext and needs protocol h2c, got protocol http1',
+      want: 'services[0].revisions[0].readinessProbe: grpc is probed over HTTP/2 and needs protocol h2c or h2, got protocol http1',
     },
     {
-      label: 'grpc probe with protocol auto',
-      fields: 'protocol: auto\nreadinessProbe: grpc',
-      want: 'services[0].revisions[0].readinessProbe: grpc is probed over HTTP/2 in cleartext and needs protocol h2c, got protocol auto',
+      label: 'grpc probe with protocol auto (ALPN may pick HTTP/1.1)',
+      fields: 'protocol: auto\ntls: {}\nreadinessProbe: grpc',
+      want: 'services[0].revisions[0].readinessProbe: grpc is probed over HTTP/2 and needs protocol h2c or h2, got protocol auto',
+    },
+    {
+      label: 'a tls block behind a queue-proxy',
+      fields: 'tls: {}\nqueueProxy: true',
+      want: 'services[0].revisions[0].queueProxy: the queue-proxy listens in cleartext HTTP/1.1, so a tls block needs queueProxy: false',
+    },
+    {
+      label: 'h2 behind a queue-proxy',
+      fields: 'protocol: h2\nqueueProxy: true',
+      want: 'services[0].revisions[0].queueProxy: the queue-proxy listens in cleartext HTTP/1.1, so protocol h2 (HTTP/2 over TLS) needs queueProxy: false',
     },
     {
       label: 'h2c behind a queue-proxy',

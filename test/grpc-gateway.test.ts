@@ -1,7 +1,7 @@
 /**
  * gRPC through the gateway, end to end: grpc-js clients on the data port (h2c), grpc-js servers of
  * the Open Inference Protocol behind static revisions in this process and behind local revisions
- * (test/fixtures/grpc-server.mjs, made ready by the gateway's gRPC health check).
+ * (test/fixtures/grpc-server.mjs, made ready by the gateway's gRPC health check, over h2c or TLS).
  * Calls are routed by the model their first message names, held at zero, split, counted; the
  * gateway's errors arrive as gRPC statuses; streams pass intact and keep their replica from
  * stopping until they end.
@@ -20,6 +20,7 @@ import {
   type InferResponse,
   type StreamResponse,
 } from './support/grpc.js';
+import { certFolder } from './support/certs.js';
 import { FIXTURES, startGateway, until, type TestGateway } from './support/harness.js';
 
 const TEST_MS = 30_000;
@@ -97,12 +98,12 @@ function staticRevision(name: string, url: string, extra = ''): string {
         urls: [${url}]${extra}`;
 }
 
-/** A local revision running test/fixtures/grpc-server.mjs, at zero until called. */
-function localGrpcRevision(name: string, env: Record<string, string> = {}, extra = ''): string {
+/** A local revision running test/fixtures/grpc-server.mjs, at zero until called; h2c unless `protocol` says h2 (TLS). */
+function localGrpcRevision(name: string, env: Record<string, string> = {}, extra = '', protocol: 'h2c' | 'h2' = 'h2c'): string {
   return `
       - name: ${name}
         backend: local
-        protocol: h2c
+        protocol: ${protocol}
         command: ${JSON.stringify(process.execPath)}
         args: ${JSON.stringify([FIXTURES + 'grpc-server.mjs'])}
         env: ${JSON.stringify({ REVISION: name, ...env })}
@@ -183,6 +184,28 @@ function inferFrame(model: string): Buffer {
 }
 
 describe('gRPC through the gateway', () => {
+  it(
+    'a local h2 revision (gRPC over TLS only) is made ready by the gRPC health check over TLS and answers ModelInfer',
+    async () => {
+      const certs = certFolder();
+      try {
+        const ca = certs.ca('sluice-test-ca');
+        const pem = certs.issue(ca, 'iris', { sans: ['DNS:iris.models.test'] });
+        const tls = `\n        tls: { caFile: ${JSON.stringify(ca.certFile)}, serverName: iris.models.test }`;
+        const g = await gateway(irisOnly(localGrpcRevision('iris-1', { CERT_FILE: pem.certFile, KEY_FILE: pem.keyFile }, tls, 'h2')));
+        const r = await infer({ model_name: 'iris', id: 'tls-1' });
+        expect(r.error).toBeUndefined();
+        expect(r.response).toMatchObject({ model_name: 'iris', id: 'tls-1', model_version: 'iris-1' });
+        expect(g.revision('iris', 'iris-1').stats.coldStarts).toBe(1);
+      } finally {
+        await gw?.close();
+        gw = undefined;
+        certs.remove();
+      }
+    },
+    TEST_MS,
+  );
+
   it(
     'a ModelInfer at zero is held through the cold start of a local h2c revision and answered',
     async () => {

@@ -2,7 +2,8 @@
  * The HTTP/2 transport (src/upstream/http2-transport.ts) against node:http2 servers on 127.0.0.1:
  * one session for many streams, the endpoint's concurrency limit with waiting in order, the
  * progress a failure reports (refused and unprocessed streams are unsent), connect timeouts,
- * endpoints that do not speak HTTP/2, a new session after one died, timeouts, aborts and trailers.
+ * endpoints that do not speak HTTP/2, a new session after one died, timeouts, aborts and trailers;
+ * more sessions when every one is full, up to maxConnections, closed again once idle.
  */
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { constants, type ServerHttp2Stream } from 'node:http2';
@@ -11,7 +12,7 @@ import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Http2Call } from '../src/upstream/http2-call.js';
 import type { EndpointSession } from '../src/upstream/http2-session.js';
-import { Http2Transport } from '../src/upstream/http2-transport.js';
+import { Http2Transport, type Http2TransportOptions } from '../src/upstream/http2-transport.js';
 import type { Progress, UpstreamHandler, UpstreamRequest } from '../src/upstream/upstream-connection.js';
 import { pump, settled, until } from './support/harness.js';
 import { h2Server, type H2Server } from './support/h2-server.js';
@@ -75,8 +76,8 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function transport(origin: string, connectTimeoutMs = 5_000): Http2Transport {
-  const t = new Http2Transport(origin, { connectTimeoutMs });
+function transport(origin: string, connectTimeoutMs = 5_000, options: Http2TransportOptions = {}): Http2Transport {
+  const t = new Http2Transport(origin, { connectTimeoutMs, ...options });
   transports.push(t);
   return t;
 }
@@ -268,6 +269,102 @@ describe('Http2Transport: streams on one session', () => {
     await r.settled;
     expect(Number(r.body)).toBe(sent);
     expect(srv.streams[0]!.headers['content-length']).toBeUndefined();
+  });
+});
+
+/** An endpoint allowing `streams` at once per session whose streams wait until released; counts the most open at once on each session. */
+async function holdingServer(streams: number) {
+  const open = new Map<number, number>();
+  const most = new Map<number, number>();
+  const release: Array<() => void> = [];
+  const srv = await server(
+    (stream, headers, seen) => {
+      const at = seen.session;
+      open.set(at, (open.get(at) ?? 0) + 1);
+      most.set(at, Math.max(most.get(at) ?? 0, open.get(at)!));
+      stream.on('close', () => open.set(at, open.get(at)! - 1));
+      answering(() => new Promise((resolve) => release.push(resolve)))(stream, headers);
+    },
+    { settings: { maxConcurrentStreams: streams } },
+  );
+  return { srv, release, most };
+}
+
+describe('Http2Transport: more sessions when every one is full (maxConnections)', () => {
+  it.each([
+    { label: 'maxConnections 3: three sessions take the six at once', maxConnections: 3, wantSessions: 3, wantAtOnce: 6 },
+    { label: 'maxConnections 2: two sessions, two requests wait', maxConnections: 2, wantSessions: 2, wantAtOnce: 4 },
+    { label: 'maxConnections 1: one session, four requests wait', maxConnections: 1, wantSessions: 1, wantAtOnce: 2 },
+  ])('streams limit 2, six requests in flight — $label, and all complete', async ({ maxConnections, wantSessions, wantAtOnce }) => {
+    const { srv, release, most } = await holdingServer(2);
+    const t = transport(srv.origin, 5_000, { maxConnections });
+    const rs = Array.from({ length: 6 }, () => new Recorder());
+    rs.forEach((r, i) => t.request(get(`/r${i}`), r));
+    await until(() => release.length === wantAtOnce, `${wantAtOnce} streams at the endpoint`);
+    expect(await settled(() => release.length)).toBe(wantAtOnce);
+    expect(srv.sessions).toHaveLength(wantSessions);
+    expect(t.size).toBe(wantSessions);
+    for (let answered = 0; answered < 6; answered++) {
+      await until(() => release.length > answered, `stream ${answered + 1} at the endpoint`);
+      release[answered]!();
+    }
+    await Promise.all(rs.map((r) => r.settled));
+    expect(rs.map((r) => [r.status, r.body])).toEqual(rs.map((_, i) => [200, `/r${i}`]));
+    expect([...most.values()].every((n) => n <= 2)).toBe(true);
+    expect(srv.sessions).toHaveLength(wantSessions);
+  });
+
+  it('new streams go to the oldest session with room; sessions beyond need close once idle, and one stays', async () => {
+    const { srv, release } = await holdingServer(2);
+    const t = transport(srv.origin, 5_000, { maxConnections: 3, idleMs: 20 });
+    const rs = Array.from({ length: 6 }, () => new Recorder());
+    rs.forEach((r, i) => t.request(get(`/r${i}`), r));
+    await until(() => release.length === 6, 'six streams at the endpoint');
+    for (const done of release) done();
+    await Promise.all(rs.map((r) => r.settled));
+    await until(() => t.size === 1, 'the extra sessions closed');
+    await until(() => srv.sessions.filter((s) => s.closed || s.destroyed).length === 2, 'the endpoint to see two sessions close');
+    const kept = srv.sessions.findIndex((s) => !s.closed && !s.destroyed);
+    // Two at once fit the one session left: no new session for them.
+    const more = [new Recorder(), new Recorder()];
+    more.forEach((r, i) => t.request(get(`/again${i}`), r));
+    await until(() => release.length === 8, 'two more streams at the endpoint');
+    release[6]!();
+    release[7]!();
+    await Promise.all(more.map((r) => r.settled));
+    expect(more.map((r) => r.body)).toEqual(['/again0', '/again1']);
+    expect(srv.sessions).toHaveLength(3);
+    expect(srv.streams.slice(6).map((x) => x.session)).toEqual([kept, kept]);
+  });
+
+  it('a session that dies moves the waiting requests to a new one', async () => {
+    let first = true;
+    const release: Array<() => void> = [];
+    const srv = await server(
+      (stream, headers) => {
+        // The first request is answered at once, so its session has served; the others wait.
+        const now = first;
+        first = false;
+        answering(() => (now ? Promise.resolve() : new Promise((resolve) => release.push(resolve))))(stream, headers);
+      },
+      { settings: { maxConcurrentStreams: 1 } },
+    );
+    const t = transport(srv.origin, 5_000, { maxConnections: 2 });
+    const rs = Array.from({ length: 4 }, () => new Recorder());
+    rs.forEach((r, i) => t.request(get(`/r${i}`), r));
+    await rs[0]!.settled;
+    // r1 on the first session, r2 on the second; r3 waits: both sessions full, and two is the limit.
+    await until(() => release.length === 2, 'r1 and r2 at the endpoint');
+    expect(await settled(() => srv.streams.length)).toBe(3);
+    srv.sessions[srv.streams.find((x) => x.headers[':path'] === '/r1')!.session]!.destroy();
+    await rs[1]!.settled;
+    expect(rs[1]!.error).toBeDefined();
+    await until(() => release.length === 3, 'r3 on a new session');
+    for (const done of release) done();
+    await Promise.all(rs.map((r) => r.settled));
+    expect([rs[2]!.body, rs[3]!.body]).toEqual(['/r2', '/r3']);
+    expect(srv.sessions).toHaveLength(3);
+    expect(srv.streams.find((x) => x.headers[':path'] === '/r3')!.session).toBe(2);
   });
 });
 

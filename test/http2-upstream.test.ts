@@ -5,7 +5,8 @@
  *
  *  - h2c: the request translated (pseudo-headers, Host → :authority, hop-by-hop fields gone),
  *    bodies streamed both ways with flow control, status codes, many requests on one session;
- *  - a local revision running an h2c server;
+ *  - a local revision running an h2c server, and local revisions that listen only with TLS (HTTPS with
+ *    mTLS, h2 by server name, auto), probed over TLS as their requests go; a wrong CA never gets ready;
  *  - h2 over TLS verified against the configured CA and name (a wrong CA or name is a 502 and the
  *    endpoint never gets a request), mTLS, HTTP/1.1 over TLS, `auto` by ALPN;
  *  - a session that dies, a GOAWAY, REFUSED_STREAM: unsent requests go to another endpoint;
@@ -48,6 +49,7 @@ let ca: Pem;
 let otherCa: Pem;
 let serverPem: Pem;
 let clientPem: Pem;
+let namedPem: Pem;
 
 beforeAll(() => {
   certs = certFolder();
@@ -55,6 +57,7 @@ beforeAll(() => {
   otherCa = certs.ca('some-other-ca');
   serverPem = certs.issue(ca, 'iris', { sans: ['DNS:iris.test', 'IP:127.0.0.1'] });
   clientPem = certs.issue(ca, 'gateway', { client: true });
+  namedPem = certs.issue(ca, 'replica', { sans: ['DNS:replica.test'] });
 });
 afterAll(() => certs.remove());
 
@@ -365,6 +368,83 @@ readinessPath: /ready`),
     expect(new Set(bodies.map((b) => b.session))).toEqual(new Set([2]));
     expect(json<{ sessions: number }>(await send(g.port, { path: '/sessions' })).sessions).toBe(2);
   });
+});
+
+/** A local revision running test/fixtures/tls-server.mjs (`protocol`: h1 or h2) with `pem`, and `more` revision fields. */
+function tlsReplica(protocol: 'h1' | 'h2', pem: Pem, more: string, env: Record<string, string> = {}): string {
+  return oneRevision(`
+backend: local
+command: ${JSON.stringify(process.execPath)}
+args: ${JSON.stringify([join(FIXTURES, 'tls-server.mjs')])}
+env: ${JSON.stringify({ PROTOCOL: protocol, CERT_FILE: pem.certFile, KEY_FILE: pem.keyFile, ...env })}
+readinessPath: /ready
+${more.trim()}`);
+}
+
+interface TlsEcho {
+  protocol: string;
+  alpn: string;
+  url: string;
+  client: string | null;
+}
+
+describe('a local revision that listens only with TLS', () => {
+  it('HTTPS with mTLS: probed over TLS with the client certificate, ready, and served over HTTP/1.1', async () => {
+    const tls = `{ caFile: ${JSON.stringify(ca.certFile)}, certFile: ${JSON.stringify(clientPem.certFile)}, keyFile: ${JSON.stringify(clientPem.keyFile)} }`;
+    const g = await gateway(tlsReplica('h1', serverPem, `tls: ${tls}`, { CLIENT_CA_FILE: ca.certFile }));
+    const r = await send(g.port, { path: '/secure' });
+    expect(r.status).toBe(200);
+    expect(json<TlsEcho>(r)).toEqual({ protocol: '1.1', alpn: 'http/1.1', url: '/secure', client: 'gateway' });
+    expect(g.revision('iris', 'a').condition).toMatchObject({ status: 'Ready' });
+  });
+
+  it('h2 verified by the configured server name: probed with HTTP/2 over TLS, ready, and served over HTTP/2', async () => {
+    const g = await gateway(
+      tlsReplica('h2', namedPem, `protocol: h2\ntls: { caFile: ${JSON.stringify(ca.certFile)}, serverName: replica.test }`),
+    );
+    const replies = await Promise.all([1, 2, 3].map((i) => send(g.port, { path: `/h2/${i}` })));
+    expect(replies.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(replies.map((r) => json<TlsEcho>(r))).toEqual(
+      [1, 2, 3].map((i) => ({ protocol: '2.0', alpn: 'h2', url: `/h2/${i}`, client: null })),
+    );
+  });
+
+  it('auto: probed with HTTP/1.1 over TLS, and served by what ALPN agrees on', async () => {
+    const g = await gateway(tlsReplica('h1', serverPem, `protocol: auto\ntls: { caFile: ${JSON.stringify(ca.certFile)} }`));
+    const r = await send(g.port, { path: '/auto' });
+    expect(r.status).toBe(200);
+    expect(json<TlsEcho>(r)).toMatchObject({ protocol: '1.1', alpn: 'http/1.1' });
+  });
+
+  it.each([
+    { label: 'HTTPS', protocol: 'h1' as const, more: '', probe: 'GET /ready over TLS' },
+    { label: 'h2', protocol: 'h2' as const, more: 'protocol: h2', probe: 'GET /ready over h2 (TLS)' },
+  ])(
+    '$label with a CA that did not sign its certificate: never ready, and Failed naming the TLS error',
+    async ({ protocol, more, probe }) => {
+      const g = await gateway(
+        tlsReplica(
+          protocol,
+          serverPem,
+          `${more}\ntls: { caFile: ${JSON.stringify(otherCa.certFile)} }\nreadinessTimeoutSeconds: 0.5\nstartFailureThreshold: 1`,
+        ),
+      );
+      const r = await send(g.port, { path: '/never' });
+      expect(r.status).toBe(503);
+      const { error } = JSON.parse(r.body) as ErrorBody;
+      const why = `not ready within 500 ms (readiness probe ${probe}: unable to verify the first certificate (UNABLE_TO_VERIFY_LEAF_SIGNATURE))`;
+      expect(error).toMatchObject({
+        code: 'revision_failed',
+        message: `revision iris/a failed (ReadinessTimeout): ${why}, on its first start`,
+      });
+      expect(g.revision('iris', 'a').condition).toMatchObject({
+        status: 'Failed',
+        reason: 'ReadinessTimeout',
+        message: expect.stringContaining(why) as string,
+      });
+      expect(g.revision('iris', 'a').endpoints).toHaveLength(0);
+    },
+  );
 });
 
 describe('endpoints over TLS', () => {

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import ts from 'typescript';
 import { afterEach, describe, expect, it } from 'vitest';
+import { replicaLink } from '../src/app/protocols.js';
 import { parseConfig, type Revision } from '../src/config/load.js';
 import type { Endpoint } from '../src/core/endpoint.js';
 import { LocalDriver, type LocalDriverOptions } from '../src/scaler/local.js';
@@ -50,10 +51,10 @@ const drivers: LocalDriver[] = [];
 const pids = new Set<number>();
 
 /** A driver with fast restart timings and a logger whose lines the test can read. */
-function makeDriver(options: LocalDriverOptions = {}) {
+function makeDriver(options: Partial<LocalDriverOptions> = {}) {
   const lines: LogLine[] = [];
   const logger = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s) as LogLine) });
-  const driver = new LocalDriver({ logger, restartBackoffMs: 10, ...options });
+  const driver = new LocalDriver({ logger, link: replicaLink, restartBackoffMs: 10, ...options });
   drivers.push(driver);
   const sets: Endpoint[][] = [];
   driver.onEndpoints((key, endpoints) => {
@@ -332,7 +333,7 @@ describe('LocalDriver', { timeout: 30_000 }, () => {
     driver.add(KEY, localRevision());
     expect(() => driver.setReplicas(KEY, -1)).toThrow(/integer/);
     expect(() => driver.setReplicas(KEY, 1.5)).toThrow(/integer/);
-    expect(() => new LocalDriver({ probeIntervalMs: -1 })).toThrow(/probeIntervalMs/);
+    expect(() => new LocalDriver({ link: replicaLink, probeIntervalMs: -1 })).toThrow(/probeIntervalMs/);
   });
 
   it('kills every child when the gateway process exits without close()', async () => {
@@ -347,7 +348,8 @@ describe('LocalDriver', { timeout: 30_000 }, () => {
 import { LocalDriver } from './src/scaler/local.js';
 const pids = [];
 const logger = pino({ level: 'info' }, { write(s) { const l = JSON.parse(s); if (l.msg === 'replica started') pids.push(l.pid); } });
-const driver = new LocalDriver({ logger });
+// Cleartext HTTP/1.1, what the gateway's link gives this revision.
+const driver = new LocalDriver({ logger, link: () => ({ client: 'http1', connectTls: undefined }) });
 driver.add('svc/r1', JSON.parse(process.argv[2]));
 driver.onEndpoints((key, endpoints) => {
   if (endpoints.length === 2) { console.log(JSON.stringify(pids)); process.exit(0); }

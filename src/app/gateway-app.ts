@@ -33,7 +33,7 @@ import { EventBus } from '../core/event-bus.js';
 import { trafficEvents } from './traffic-events.js';
 import { createMetrics } from '../stats/metrics.js';
 import { adminControl } from './admin-control.js';
-import { dataPort, upstreamTransport } from './protocols.js';
+import { dataPort, replicaLink, upstreamTransport } from './protocols.js';
 import { CertificateLoadError } from '../downstream/certificate-store.js';
 import { resolveTracing } from '../config/tracing.js';
 import type { OtelRequestTracer } from '../tracing/otel-tracer.js';
@@ -53,7 +53,7 @@ export interface GatewayAppOptions {
   /** Kubernetes mode: the API server, and the ConfigMap when the config comes from one. */
   kubernetes?: { kubeConfig: KubeConfig; configMap?: ConfigMapConfigSource };
   /** Timings of the local driver (tests shorten them). */
-  localDriver?: Omit<LocalDriverOptions, 'logger'>;
+  localDriver?: Omit<LocalDriverOptions, 'logger' | 'link'>;
   /** Control loop period. Default 2000 ms (Knative's). */
   tickMs?: number;
   /** Export prom-client's default process metrics. Default true. */
@@ -185,7 +185,7 @@ export async function startGatewayApp(options: GatewayAppOptions): Promise<Gatew
   }
   const events = new EventBus();
   const tracer = await startTracer(options);
-  const local = new LocalDriver({ ...options.localDriver, logger: logger.child({ component: 'local-driver' }) });
+  const local = new LocalDriver({ ...options.localDriver, link: replicaLink, logger: logger.child({ component: 'local-driver' }) });
   const drivers = { local, static: new StaticDriver(), ...(kube ? { kubernetes: kube.driver } : {}) };
   const port = dataPort(logger, config.http2);
   const listener = tls === undefined ? port.listener : tls.listener(port.listener, port.serveH2);

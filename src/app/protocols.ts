@@ -11,21 +11,40 @@ import { chooseDataPort, createDataPortServer, type DataPortServer } from '../do
 import { Http2Sessions } from '../downstream/http2-sessions.js';
 import type { ListenerHandlers, TransportFactory } from '../gateway/http-types.js';
 import type { Logger } from '../log.js';
+import { formatHostPort } from '../net-address.js';
+import type { ReplicaLinker } from '../scaler/replica-link.js';
 import { AlpnTransport } from '../upstream/alpn-transport.js';
 import { Http2Transport } from '../upstream/http2-transport.js';
+import { connectTls, tlsTarget } from '../upstream/tls-connect.js';
 import { chooseTransport } from '../upstream/transport-choice.js';
 import { UpstreamPool } from '../upstream/upstream-pool.js';
 
 /** Kept-alive HTTP/1.1 connections to each endpoint, bounded as the revision says. */
 export const http1Transport: TransportFactory = (origin, limits) => new UpstreamPool(origin, limits);
 
-/** The client each endpoint's revision asks for: the HTTP/1.1 pool, one HTTP/2 session, or the one ALPN agrees on. */
+/**
+ * The client each endpoint's revision asks for: the HTTP/1.1 pool, the HTTP/2 sessions, or the one
+ * ALPN agrees on; `maxConnectionsPerEndpoint` and `maxNewConnectionsPerEndpoint` bound connections
+ * and HTTP/2 sessions alike.
+ */
 export const upstreamTransport: TransportFactory = (origin, limits) => {
   const { client, tls } = chooseTransport(origin, limits.protocol, limits.tls);
   const { connectTimeoutMs, maxConnections, maxNewConnections } = limits;
-  if (client === 'h2') return new Http2Transport(origin, { connectTimeoutMs, tls });
+  if (client === 'h2') return new Http2Transport(origin, { connectTimeoutMs, maxConnections, maxNewConnections, tls });
   if (client === 'alpn') return new AlpnTransport(origin, { connectTimeoutMs, maxConnections, maxNewConnections, tls: tls! });
   return new UpstreamPool(origin, { connectTimeoutMs, maxConnections, maxNewConnections, tls });
+};
+
+/**
+ * How a local replica's probes reach it: the client upstreamTransport picks for its endpoint
+ * (`http://host:port`) and, over TLS, connections verified as the upstream client verifies them —
+ * one secure context per replica, built from the tls block read when the config was loaded.
+ */
+export const replicaLink: ReplicaLinker = (host, port, protocol, tls) => {
+  const choice = chooseTransport(`http://${formatHostPort(host, port)}`, protocol, tls);
+  if (choice.tls === undefined) return { client: choice.client, connectTls: undefined };
+  const target = tlsTarget(host, port, choice.tls);
+  return { client: choice.client, connectTls: (alpn) => connectTls(target, alpn) };
 };
 
 /** The data port's server (a gateway's ListenerFactory, which TLS (tls-termination.ts) wraps), and where TLS sends ALPN-h2 connections. */

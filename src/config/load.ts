@@ -60,14 +60,19 @@ function checkService(svc: RawService, i: number, problems: string[]): void {
 
 /**
  * A local replica is probed the way its protocol needs, and only what the probe can speak is accepted:
- * the gRPC health check is HTTP/2, and the queue-proxy in front of an app forwards HTTP/1.1 only.
+ * the gRPC health check is HTTP/2 (h2c, or h2 over TLS), and the queue-proxy in front of an app
+ * listens and forwards in cleartext HTTP/1.1 only.
  */
 function checkLocalProtocol(r: LocalRevision, at: string, problems: string[]): void {
-  if (r.readinessProbe === 'grpc' && r.protocol !== 'h2c') {
-    problems.push(`${at}.readinessProbe: grpc is probed over HTTP/2 in cleartext and needs protocol h2c, got protocol ${r.protocol}`);
+  if (r.readinessProbe === 'grpc' && r.protocol !== 'h2c' && r.protocol !== 'h2') {
+    problems.push(`${at}.readinessProbe: grpc is probed over HTTP/2 and needs protocol h2c or h2, got protocol ${r.protocol}`);
   }
   if (r.queueProxy && r.protocol === 'h2c') {
     problems.push(`${at}.queueProxy: the queue-proxy forwards HTTP/1.1 to its app, so protocol h2c needs queueProxy: false`);
+  }
+  if (r.queueProxy && (r.protocol === 'h2' || r.tls !== undefined)) {
+    const why = r.protocol === 'h2' ? 'protocol h2 (HTTP/2 over TLS)' : 'a tls block';
+    problems.push(`${at}.queueProxy: the queue-proxy listens in cleartext HTTP/1.1, so ${why} needs queueProxy: false`);
   }
 }
 

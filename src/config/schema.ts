@@ -68,7 +68,10 @@ const revisionCommon = {
   activationTimeoutSeconds: z.number().positive().max(3600).default(120),
   /** Max requests held for this revision; beyond it a 503 with Retry-After. */
   queueDepth: z.number().int().min(0).max(1_000_000).default(10_000),
-  /** Connections the gateway keeps open to one endpoint, idle and busy; requests beyond wait for one. */
+  /**
+   * Connections the gateway keeps open to one endpoint, idle and busy; requests beyond wait for one.
+   * For HTTP/2 these are sessions that take new streams, opened while every one is full.
+   */
   maxConnectionsPerEndpoint: z.number().int().min(1).max(100_000).default(1_000),
   /**
    * Connections opened to one endpoint and not yet answered on: what can sit in its listen backlog
@@ -99,10 +102,12 @@ const localRevision = z
     /** Path probed for readiness (200–399 means ready). */
     readinessPath: z.string().startsWith('/').default('/'),
     /**
-     * How readiness and liveness are probed: `http` GETs readinessPath in the revision's protocol
-     * (HTTP/1.1, or HTTP/2 with prior knowledge when protocol is h2c); `grpc` calls the gRPC health
-     * service (`grpc.health.v1.Health/Check`, service "") over h2c, ready when it answers SERVING —
-     * for gRPC servers, which answer nothing at a plain path. `grpc` needs protocol h2c. Default http.
+     * How readiness and liveness are probed, always the way requests go (over TLS with the tls
+     * block's CA, server name and client certificate when the revision uses TLS): `http` GETs
+     * readinessPath in the revision's protocol (HTTP/1.1; HTTP/2 for h2c and h2; HTTP/1.1 over TLS
+     * for auto); `grpc` calls the gRPC health service (`grpc.health.v1.Health/Check`, service "")
+     * over HTTP/2, ready when it answers SERVING — for gRPC servers, which answer nothing at a plain
+     * path. `grpc` needs protocol h2c or h2. Default http.
      */
     readinessProbe: z.enum(['http', 'grpc']).default('http'),
     /** A replica not ready this long after its start is killed, and the revision is Failed (ReadinessTimeout). */

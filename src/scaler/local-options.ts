@@ -4,6 +4,7 @@
  */
 import { pino, type Logger } from 'pino';
 import { SluiceError } from '../errors.js';
+import type { ReplicaLinker } from './replica-link.js';
 
 export interface LocalDriverTimings {
   /** Wait between readiness probes while the port refuses connections (fails in µs, cheap). Default 2. */
@@ -31,6 +32,11 @@ export interface LocalDriverTimings {
 }
 
 export interface LocalDriverOptions extends Partial<LocalDriverTimings> {
+  /**
+   * How the gateway reaches a replica (client, TLS), so its probes go the same way; no default, as
+   * the rule belongs to the upstream client (src/app/protocols.ts `replicaLink`).
+   */
+  link: ReplicaLinker;
   /** Child output (debug), replica lifecycle (info) and crashes (warn). Default: silent. */
   logger?: Logger;
   /** Address replicas listen on and are probed and published at. Default `127.0.0.1`. */
@@ -58,7 +64,7 @@ export interface ResolvedLocalOptions {
 }
 
 /** Fill defaults and check every field once; a bad one throws naming the field and what it wants. */
-export function resolveLocalOptions(options: LocalDriverOptions = {}): ResolvedLocalOptions {
+export function resolveLocalOptions(options: Omit<LocalDriverOptions, 'link'> = {}): ResolvedLocalOptions {
   const timings = { ...DEFAULT_TIMINGS };
   for (const name of Object.keys(DEFAULT_TIMINGS) as (keyof LocalDriverTimings)[]) {
     const value = options[name];

@@ -16,8 +16,9 @@ import { createEndpoint, type Endpoint } from '../core/endpoint.js';
 import { freePorts } from './free-port.js';
 import type { LocalDriverTimings } from './local-options.js';
 import { QueueProxiedApp } from './queue-proxied-app.js';
-import { H2cProber } from './h2c-probe.js';
+import { Http2Prober } from './http2-probe.js';
 import { http1Prober, type ProbeResult, type Prober } from './readiness-probe.js';
+import type { ReplicaLinker } from './replica-link.js';
 import { AppProcess, type ReplicaProcesses, type ReplicaSpec } from './replica-processes.js';
 
 export type { ReplicaSpec } from './replica-processes.js';
@@ -25,13 +26,22 @@ export type { ReplicaSpec } from './replica-processes.js';
 type ProbeAt = ReplicaProcesses['probe'];
 
 /**
- * How a replica is probed: HTTP/1.1 unless the revision speaks h2c to it, then HTTP/2 — a GET of the
- * readiness path, or the gRPC health check with `readinessProbe: grpc`. (The config refuses h2c
- * behind a queue-proxy, whose admin port is HTTP/1.1.)
+ * How a replica is probed: the way its requests will go (the link's client and TLS), at the probe's
+ * port and path.
+ *  - HTTP/1.1 (`http1`), cleartext or over TLS;
+ *  - HTTP/2 (`h2c` in cleartext, `h2` over TLS): a GET of the readiness path, or the gRPC health
+ *    check with `readinessProbe: grpc`;
+ *  - `auto` over TLS: HTTP/1.1 over TLS (ALPN http/1.1), which a server that lets ALPN choose
+ *    accepts; an HTTP/2-only server is `protocol: h2`.
+ * Behind a queue-proxy the probe is its admin port's `/readyz`, cleartext HTTP/1.1 (the config
+ * refuses h2c and TLS there, as the queue-proxy forwards and listens in cleartext HTTP/1.1).
  */
-function replicaProber(spec: ReplicaSpec, host: string, at: ProbeAt): Prober {
-  if (spec.protocol !== 'h2c') return http1Prober(host, at.port, at.path);
-  return new H2cProber(host, at.port, spec.readinessProbe === 'grpc' ? { kind: 'grpc' } : { kind: 'http', path: at.path });
+function replicaProber(spec: ReplicaSpec, host: string, at: ProbeAt, linker: ReplicaLinker): Prober {
+  if (spec.queueProxy) return http1Prober(host, at.port, at.path);
+  const link = linker(host, at.port, spec.protocol, spec.upstreamTls);
+  if (link.client !== 'h2') return http1Prober(host, at.port, at.path, link.connectTls);
+  const how = spec.readinessProbe === 'grpc' ? ({ kind: 'grpc' } as const) : ({ kind: 'http', path: at.path } as const);
+  return new Http2Prober(host, at.port, how, link.connectTls);
 }
 export type ReplicaState = 'starting' | 'ready' | 'stopping' | 'exited';
 
@@ -64,6 +74,8 @@ export interface ReplicaContext {
   /** Already bound to the revision. */
   log: Logger;
   timings: LocalDriverTimings;
+  /** How the gateway reaches the replica, so probes go the same way. */
+  link: ReplicaLinker;
 }
 
 export class LocalReplica {
@@ -153,7 +165,7 @@ export class LocalReplica {
     // A failed spawn (ENOENT command or cwd) has no pid; its exit follows at once.
     if (processes.pid === undefined) return;
     this.ctx.log.info(processes.describe(), 'replica started');
-    this.prober = replicaProber(this.spec, this.ctx.host, processes.probe);
+    this.prober = replicaProber(this.spec, this.ctx.host, processes.probe, this.ctx.link);
     if (await this.waitReady(this.prober)) await this.watchLiveness(this.prober);
   }
 
@@ -166,7 +178,7 @@ export class LocalReplica {
     const timeoutMs = this.spec.readinessTimeoutSeconds * 1000;
     let last: ProbeResult | undefined;
     const timer = setTimeout(() => {
-      const probed = last === undefined ? 'no answer yet' : last === 'refused' ? 'connection refused' : 'not 2xx/3xx';
+      const probed = last === undefined ? 'no answer yet' : last === 'refused' ? 'connection refused' : (prober.lastError ?? 'not 2xx/3xx');
       this.fail(`not ready within ${timeoutMs} ms (readiness probe ${prober.describe}: ${probed})`, 'readiness');
     }, timeoutMs);
     try {

@@ -16,6 +16,7 @@ import type { ReplicaCounts, RevisionKey } from '../core/revision.js';
 import type { Endpoint } from '../core/endpoint.js';
 import { resolveLocalOptions, type LocalDriverOptions, type LocalDriverTimings } from './local-options.js';
 import { LocalReplica, type ReplicaExit } from './local-replica.js';
+import type { ReplicaLinker } from './replica-link.js';
 import { localCondition, type StartFailure } from './local-condition.js';
 import { sameCondition, type ConditionListener, type RevisionCondition } from '../core/condition.js';
 
@@ -24,7 +25,7 @@ export type { LocalDriverOptions } from './local-options.js';
 interface ManagedRevision {
   key: RevisionKey;
   /** Used for replicas started from now on; running ones keep the spec they started with. */
-  spec: LocalRevision;
+  spec: LocalRevision & Pick<Revision, 'upstreamTls'>;
   log: Logger;
   desired: number;
   /** Every replica not yet exited: starting, ready or stopping. */
@@ -65,17 +66,19 @@ export class LocalDriver implements ScalerDriver {
   private readonly log: Logger;
   private readonly host: string;
   private readonly timings: LocalDriverTimings;
+  private readonly link: ReplicaLinker;
   private readonly revisions = new Map<RevisionKey, ManagedRevision>();
   private readonly listeners: EndpointsListener[] = [];
   private readonly conditionListeners: ConditionListener[] = [];
   private seq = 0;
   private closed = false;
 
-  constructor(options: LocalDriverOptions = {}) {
+  constructor(options: LocalDriverOptions) {
     const resolved = resolveLocalOptions(options);
     this.log = resolved.logger;
     this.host = resolved.host;
     this.timings = resolved.timings;
+    this.link = options.link;
   }
 
   add(key: RevisionKey, revision: Revision): void {
@@ -208,7 +211,7 @@ export class LocalDriver implements ScalerDriver {
     const replica = new LocalReplica(
       ++this.seq,
       rev.spec,
-      { host: this.host, log: rev.log, timings: this.timings },
+      { host: this.host, log: rev.log, timings: this.timings, link: this.link },
       { ready: (r) => this.replicaReady(rev, r), exit: (r, exit) => this.replicaExited(rev, r, exit) },
     );
     rev.replicas.add(replica);

@@ -10,6 +10,7 @@
  * ReplicaProcesses, so it reads the same whichever runs.
  */
 import type { Logger } from 'pino';
+import type { Revision } from '../config/load.js';
 import type { LocalRevision } from '../config/schema.js';
 import { SupervisedChild, type ChildExit } from './supervised-child.js';
 
@@ -27,7 +28,8 @@ export type ReplicaSpec = Pick<
   | 'containerConcurrency'
   | 'timeoutSeconds'
   | 'terminationGraceSeconds'
->;
+> &
+  Pick<Revision, 'upstreamTls'>;
 
 export interface ReplicaProcesses {
   /** The app's pid (what logs call the replica's pid); undefined when it failed to spawn. */

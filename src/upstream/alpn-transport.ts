@@ -1,7 +1,7 @@
 /**
  * `protocol: auto` over TLS: the first connection offers ALPN `h2` and `http/1.1`, and the
  * endpoint's choice picks the client for good — the HTTP/2 transport, whose first session runs on
- * that very connection, or the HTTP/1.1 pool (the probe connection is closed: one extra handshake
+ * that very connection (and which opens more sessions within the same connection limits), or the HTTP/1.1 pool (the probe connection is closed: one extra handshake
  * per endpoint). Requests that arrive before the handshake ends wait for it; if it fails, they fail
  * unsent with its error and the next request tries again.
  */
@@ -106,7 +106,8 @@ export class AlpnTransport {
       this.probe = undefined;
       if (this.closed) return socket.destroy();
       if (socket.alpnProtocol === 'h2') {
-        this.client = new Http2Transport(this.origin, { connectTimeoutMs: ms, tls: this.options.tls, socket });
+        const { maxConnections, maxNewConnections, tls } = this.options;
+        this.client = new Http2Transport(this.origin, { connectTimeoutMs: ms, maxConnections, maxNewConnections, tls, socket });
       } else {
         socket.destroy();
         this.client = new UpstreamPool(this.origin, this.options);

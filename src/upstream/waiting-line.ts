@@ -13,6 +13,11 @@ export class WaitingLine<T> {
     return this.head === this.items.length;
   }
 
+  /** Items in line, given-up ones included. O(1). */
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
   /** The oldest item, or undefined. */
   peek(): T | undefined {
     return this.items[this.head];

@@ -1,8 +1,9 @@
 /**
- * Readiness and liveness probes of a replica that speaks HTTP/2 in cleartext (`protocol: h2c`): a GET
- * of the readiness path, or for `readinessProbe: grpc` the gRPC health check
- * (`grpc.health.v1.Health/Check`, service ""), over one HTTP/2 session kept for all probes of the
- * replica. Results as readiness-probe.ts: `refused`, `not-ready`, `ready`.
+ * Readiness and liveness probes of a replica that speaks HTTP/2 — in cleartext (`protocol: h2c`,
+ * prior knowledge) or over TLS (`protocol: h2`, ALPN h2, with the revision's CA, server name and
+ * client certificate): a GET of the readiness path, or for `readinessProbe: grpc` the gRPC health
+ * check (`grpc.health.v1.Health/Check`, service ""), over one HTTP/2 session kept for all probes of
+ * the replica. Results as readiness-probe.ts: `refused`, `not-ready`, `ready`.
  *
  * Plain node:http2 rather than a gRPC client: a gRPC channel backs off between reconnects (1 s at
  * first), so a replica whose port opened 2 ms after a refused probe would be seen a second late;
@@ -11,8 +12,9 @@
  * of zeros), and the answer HealthCheckResponse{status} holds one varint field, SERVING = 1.
  */
 import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
 import { formatHostPort } from '../net-address.js';
-import type { ProbeResult, Prober } from './readiness-probe.js';
+import { describeProbeError, type ProbeResult, type Prober } from './readiness-probe.js';
 
 const HEALTH_CHECK_PATH = '/grpc.health.v1.Health/Check';
 /** gRPC frame: not compressed, length 0 — an empty HealthCheckRequest. */
@@ -21,20 +23,25 @@ const EMPTY_REQUEST = Buffer.alloc(5);
 const MAX_ANSWER_BYTES = 64;
 const SERVING = 1;
 
-export type H2cProbeKind = { kind: 'http'; path: string } | { kind: 'grpc' };
+export type Http2ProbeKind = { kind: 'http'; path: string } | { kind: 'grpc' };
 
-export class H2cProber implements Prober {
+export class Http2Prober implements Prober {
   readonly describe: string;
+  lastError: string | undefined;
   private session: ClientHttp2Session | undefined;
   private readonly authority: string;
 
+  /** Over TLS when `connectTls` is given (each session on a new connection offering ALPN h2), else h2c. */
   constructor(
     host: string,
     port: number,
-    private readonly how: H2cProbeKind,
+    private readonly how: Http2ProbeKind,
+    private readonly connectTls?: (alpn: string[]) => TLSSocket,
   ) {
-    this.authority = `http://${formatHostPort(host, port)}`;
-    this.describe = how.kind === 'grpc' ? `gRPC health Check over h2c` : `GET ${how.path} over h2c`;
+    const tls = connectTls !== undefined;
+    this.authority = `${tls ? 'https' : 'http'}://${formatHostPort(host, port)}`;
+    const over = tls ? 'h2 (TLS)' : 'h2c';
+    this.describe = how.kind === 'grpc' ? `gRPC health Check over ${over}` : `GET ${how.path} over ${over}`;
   }
 
   /** Never rejects. */
@@ -42,17 +49,22 @@ export class H2cProber implements Prober {
     return new Promise((resolve) => {
       let settled = false;
       const session = this.connected();
-      const settle = (result: ProbeResult): void => {
+      const settle = (result: ProbeResult, why?: string): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         session.off('error', onSessionError);
+        // Set once the probe is over: a failure message read while the next probe runs still says why the last one failed.
+        this.lastError = why;
         resolve(result);
       };
-      const onSessionError = (err: NodeJS.ErrnoException): void => settle(err.code === 'ECONNREFUSED' ? 'refused' : 'not-ready');
+      const onSessionError = (err: NodeJS.ErrnoException): void => {
+        if (err.code === 'ECONNREFUSED') settle('refused');
+        else settle('not-ready', describeProbeError(err));
+      };
       session.on('error', onSessionError);
       const timer = setTimeout(() => {
-        settle('not-ready');
+        settle('not-ready', `no answer within ${timeoutMs} ms`);
         // A session that does not answer in time is not trusted with the next probe.
         this.close();
       }, timeoutMs);
@@ -72,7 +84,7 @@ export class H2cProber implements Prober {
       );
       // A stream error follows a session error (refused) or stands alone (reset): settle waits a
       // tick so the session's reason, when there is one, is the one reported.
-      stream.on('error', () => setImmediate(() => settle('not-ready')));
+      stream.on('error', (err: NodeJS.ErrnoException) => setImmediate(() => settle('not-ready', describeProbeError(err))));
       if (!grpc) {
         stream.on('response', (headers) => {
           const status = Number(headers[':status']);
@@ -105,7 +117,9 @@ export class H2cProber implements Prober {
   private connected(): ClientHttp2Session {
     const current = this.session;
     if (current !== undefined && !current.closed && !current.destroyed) return current;
-    const session = connect(this.authority);
+    const connectTls = this.connectTls;
+    const session =
+      connectTls === undefined ? connect(this.authority) : connect(this.authority, { createConnection: () => connectTls(['h2']) });
     // Errors are read by the probe that is waiting; one with nobody waiting must not crash the gateway.
     session.on('error', () => {});
     session.on('close', () => {
