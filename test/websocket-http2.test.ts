@@ -15,8 +15,9 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import type { ErrorBody } from './support/bodies.js';
 import { selfSignedLocalhost } from './support/certs.js';
-import { h2Session } from './support/h2.js';
-import { connectWebSocket, OPCODE, type H2WebSocket } from './support/h2-websocket.js';
+import { h2Session, serverSettings } from './support/h2.js';
+import { acceptFor } from '../src/gateway/websocket-handshake.js';
+import { connectWebSocket, encodeFrame, OPCODE, type H2WebSocket } from './support/h2-websocket.js';
 import { AT_ZERO, FIXTURES, settled, startGateway, until, type StartOptions, type TestGateway } from './support/harness.js';
 
 vi.setConfig({ testTimeout: 30_000 });
@@ -68,6 +69,12 @@ function listen(server: Server | NetServer): Promise<number> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
 }
 
+/** A correct 101 to a raw endpoint's request `head`. */
+function upgraded(head: string): string {
+  const key = /sec-websocket-key: *(\S+)/i.exec(head)![1]!;
+  return `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptFor(key)}\r\n\r\n`;
+}
+
 /** A raw TCP endpoint: each connection gets `answer(head)` once its request head has arrived. */
 async function rawEndpoint(answer: (head: string) => string): Promise<{ port: number; sockets: Socket[] }> {
   const sockets: Socket[] = [];
@@ -75,9 +82,13 @@ async function rawEndpoint(answer: (head: string) => string): Promise<{ port: nu
     sockets.push(socket);
     socket.on('error', () => {});
     let head = '';
+    let answered = false;
     socket.on('data', (d: Buffer) => {
       head += d.toString('latin1');
-      if (head.includes('\r\n\r\n')) socket.write(answer(head));
+      if (!answered && head.includes('\r\n\r\n')) {
+        answered = true;
+        socket.write(answer(head));
+      }
     });
   });
   const port = await listen(server);
@@ -138,7 +149,7 @@ describe('WebSockets over h2c', () => {
     const endpoint = await wsEndpoint();
     const gw = await start(chatConfig(endpoint.port));
     const s = await session(gw.url);
-    expect(s.remoteSettings.enableConnectProtocol).toBe(true);
+    expect((await serverSettings(s)).enableConnectProtocol).toBe(true);
     const answer = await connectWebSocket(s, '/ws/room?x=1', {
       ':authority': 'chat.example.test',
       'sec-websocket-version': '13',
@@ -185,24 +196,42 @@ describe('WebSockets over h2c', () => {
     expect(keys[0]).not.toBe(keys[1]);
   });
 
-  it('the endpoint closing ends the stream; the endpoint cut off resets it', async () => {
+  it('the endpoint closing ends the stream', async () => {
     const endpoint = await wsEndpoint();
     const gw = await start(chatConfig(endpoint.port));
     const s = await session(gw.url);
-    const first = await open(s, '/ws', { 'sec-websocket-version': '13' });
+    const ws = await open(s, '/ws', { 'sec-websocket-version': '13' });
     endpoint.sockets[0]!.close(4001, 'bye');
-    const frame = await first.next();
+    const frame = await ws.next();
     expect(frame.opcode).toBe(OPCODE.CLOSE);
     expect(frame.payload.readUInt16BE(0)).toBe(4001);
-    first.close(4001); // the client's answer; the endpoint then ends its socket
-    await first.closed;
-    expect(first.stream.rstCode).toBe(constants.NGHTTP2_NO_ERROR);
+    ws.close(4001); // the client's answer; the endpoint then ends its socket
+    await ws.closed;
+    expect(ws.stream.rstCode).toBe(constants.NGHTTP2_NO_ERROR);
+    await until(() => gw.revision('chat', 'chat-1').stats.inflight === 0, 'the tunnel left the in-flight count');
+  });
 
-    const second = await open(s, '/ws', { 'sec-websocket-version': '13' });
-    endpoint.sockets[1]!.terminate();
-    await second.closed;
-    expect(second.stream.rstCode).not.toBe(constants.NGHTTP2_NO_ERROR);
-    await until(() => gw.revision('chat', 'chat-1').stats.inflight === 0, 'both tunnels left the in-flight count');
+  it('an endpoint that ends its socket while the client sends on: END_STREAM, then RST_STREAM NO_ERROR', async () => {
+    const fake = await rawEndpoint((head) => upgraded(head));
+    const gw = await start(chatConfig(fake.port));
+    const s = await session(gw.url);
+    const ws = await open(s, '/ws', { 'sec-websocket-version': '13' });
+    fake.sockets[0]!.end(encodeFrame(OPCODE.TEXT, 'last words', false));
+    expect((await ws.next()).payload.toString()).toBe('last words');
+    await ws.closed;
+    expect(ws.stream.rstCode).toBe(constants.NGHTTP2_NO_ERROR);
+    await until(() => gw.revision('chat', 'chat-1').stats.inflight === 0, 'the tunnel left the in-flight count');
+  });
+
+  it('an endpoint socket reset: RST_STREAM to the client', async () => {
+    const fake = await rawEndpoint((head) => upgraded(head));
+    const gw = await start(chatConfig(fake.port));
+    const s = await session(gw.url);
+    const ws = await open(s, '/ws', { 'sec-websocket-version': '13' });
+    fake.sockets[0]!.resetAndDestroy();
+    await ws.closed;
+    expect(ws.stream.rstCode).not.toBe(constants.NGHTTP2_NO_ERROR);
+    await until(() => gw.revision('chat', 'chat-1').stats.inflight === 0, 'the tunnel left the in-flight count');
   });
 
   it('RST_STREAM from the client closes the endpoint socket', async () => {
@@ -227,13 +256,14 @@ describe('WebSockets over h2c', () => {
     ws.stream.pause();
     const server = endpoint.sockets[0]!;
     const chunk = Buffer.alloc(64 * 1024);
-    for (let i = 0; i < 64; i++) server.send(chunk); // 4 MiB
-    // The endpoint's buffer stops draining: the gateway read only what windows and buffers hold.
+    for (let i = 0; i < 512; i++) server.send(chunk); // 32 MiB
+    // The endpoint's buffer stops draining: past the stream's window and the sockets' buffers
+    // (a few MiB on loopback), the gateway reads no more.
     const stuck = await settled(() => server.bufferedAmount);
-    expect(stuck).toBeGreaterThan(1024 * 1024);
+    expect(stuck).toBeGreaterThan(16 * 1024 * 1024);
     ws.stream.resume();
     let got = 0;
-    while (got < 64) if ((await ws.next()).payload.length === chunk.length) got++;
+    while (got < 512) if ((await ws.next()).payload.length === chunk.length) got++;
     expect(server.bufferedAmount).toBe(0);
   });
 });
@@ -328,7 +358,7 @@ describe('refusals', () => {
     const endpoint = await wsEndpoint();
     const gw = await start(chatConfig(endpoint.port, 'http2:\n  websockets: false\n'));
     const s = await session(gw.url);
-    expect(s.remoteSettings.enableConnectProtocol).toBe(false);
+    expect((await serverSettings(s)).enableConnectProtocol).toBe(false);
     await expect(connectWebSocket(s, '/ws', { ':authority': 'chat.example.test' })).rejects.toThrow(
       `code ${constants.NGHTTP2_PROTOCOL_ERROR}`,
     );

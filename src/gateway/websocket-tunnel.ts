@@ -141,7 +141,12 @@ export class WebSocketTunnel implements HeldRequest {
     socket.on('end', () => res.end());
     socket.once('close', () => {
       // Cut before it ended: the stream is reset (its 'close' then ends the tunnel's count).
-      if (!res.writableFinished) res.destroy();
+      if (!res.writableFinished) return res.destroy();
+      // Ended, and nobody reads what the client might still send: once the END_STREAM is out,
+      // RST_STREAM NO_ERROR tells it to stop (RFC 9113 §8.1), and the stream closes.
+      if (tunnel.readableEnded) return;
+      if (tunnel.writableFinished) tunnel.destroy();
+      else tunnel.once('finish', () => tunnel.destroy());
     });
     this.finish(101);
   }

@@ -97,11 +97,11 @@ export class H2WebSocket {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  /** A close frame with `code`. */
+  /** A close frame with `code`, then END_STREAM (nothing is sent after a close; the stream closes once the server ends too). */
   close(code = 1000): void {
     const payload = Buffer.alloc(2);
     payload.writeUInt16BE(code);
-    this.send(OPCODE.CLOSE, payload);
+    this.stream.end(encodeFrame(OPCODE.CLOSE, payload));
   }
 
   private onFrame(f: WsFrame): void {
