@@ -16,6 +16,7 @@ import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import type { ErrorBody } from './support/bodies.js';
 import { selfSignedLocalhost } from './support/certs.js';
 import { h2Session, serverSettings } from './support/h2.js';
+import { withPage } from './support/browser.js';
 import { acceptFor } from '../src/gateway/websocket-handshake.js';
 import { connectWebSocket, encodeFrame, OPCODE, type H2WebSocket } from './support/h2-websocket.js';
 import { AT_ZERO, FIXTURES, settled, startGateway, until, type StartOptions, type TestGateway } from './support/harness.js';
@@ -395,5 +396,58 @@ describe('a revision at zero', () => {
     expect(rev.stats.coldStarts).toBe(1);
     ws.close();
     await ws.closed;
+  });
+});
+
+describe('Chromium', () => {
+  it('opens new WebSocket("wss://…") over the h2 connection its page came on', async () => {
+    const endpoint = await wsEndpoint();
+    const pages = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<!doctype html><title>chat</title>');
+    });
+    const pagesPort = await listen(pages);
+    closers.push(() => new Promise((r) => pages.close(() => r())));
+    const { certFile, keyFile } = selfSignedLocalhost(dir);
+    const gw = await start(
+      `services:
+  - name: chat
+    match: { pathPrefix: /ws }
+    revisions:
+      - { name: chat-1, backend: static, urls: ["http://127.0.0.1:${endpoint.port}"] }
+    traffic:
+      - { revision: chat-1, percent: 100 }
+  - name: pages
+    revisions:
+      - { name: pages-1, backend: static, urls: ["http://127.0.0.1:${pagesPort}"] }
+    traffic:
+      - { revision: pages-1, percent: 100 }
+`,
+      { tls: { certificates: [{ certFile, keyFile }] } },
+    );
+    const result = await withPage(
+      async (page) => {
+        await page.goto(`${gw.tlsUrl!}/`);
+        const pageProtocol = await page.evaluate(`performance.getEntriesByType('navigation')[0].nextHopProtocol`);
+        const reply = await page.evaluate(`new Promise((resolve, reject) => {
+          const ws = new WebSocket('wss://' + location.host + '/ws/browser', ['chat.v2']);
+          ws.onopen = () => ws.send('from the page');
+          ws.onmessage = (e) => { resolve({ data: e.data, protocol: ws.protocol }); ws.close(1000); };
+          ws.onerror = () => reject(new Error('WebSocket failed'));
+        })`);
+        return { pageProtocol, reply };
+      },
+      undefined,
+      { ignoreHTTPSErrors: true },
+    );
+    expect(result.reply).toEqual({ data: 'echo:from the page', protocol: 'chat.v2' });
+    expect(result.pageProtocol).toBe('h2');
+    // The HTTP/2 path: the gateway's header rules ran (Forwarded, X-Forwarded-Proto https), where
+    // an HTTP/1.1 upgrade goes through http-proxy, which says wss and adds no Forwarded.
+    const seen = endpoint.handshakes[0]!;
+    expect(seen['x-forwarded-proto']).toBe('https');
+    expect(seen['forwarded']).toContain('proto=https');
+    expect(seen['sec-websocket-protocol']).toBe('chat.v2');
+    await until(() => endpoint.closes.length === 1, 'the page closed its WebSocket');
   });
 });
