@@ -53,7 +53,9 @@ async function wsEndpoint(): Promise<Endpoint> {
   wss.on('connection', (ws, req: IncomingMessage) => {
     endpoint.handshakes.push(req.headers);
     endpoint.sockets.push(ws);
-    ws.on('message', (data, isBinary) => ws.send(isBinary ? (data as Buffer) : `echo:${(data as Buffer).toString()}`, { binary: isBinary }));
+    ws.on('message', (data, isBinary) =>
+      ws.send(isBinary ? (data as Buffer) : `echo:${(data as Buffer).toString()}`, { binary: isBinary }),
+    );
     ws.on('close', (code) => endpoint.closes.push(code));
   });
   endpoint.port = await listen(server);
@@ -296,7 +298,8 @@ describe('WebSockets over TLS h2', () => {
 describe('refusals', () => {
   it('an endpoint whose 101 carries the wrong Sec-WebSocket-Accept: 502', async () => {
     const fake = await rawEndpoint(
-      () => 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: bm90IHRoZSByaWdodCBvbmU=\r\n\r\n',
+      () =>
+        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: bm90IHRoZSByaWdodCBvbmU=\r\n\r\n',
     );
     const gw = await start(chatConfig(fake.port));
     const s = await session(gw.url);

@@ -96,7 +96,6 @@ export function http2Sessions(handlers: ListenerHandlers, http2: Http2Settings, 
     idleTimeoutMs: http2.idleTimeoutSeconds * 1000,
     maxResetsPerSecond: http2.maxResetsPerSecond,
   };
-  const webSocket = handlers.webSocket;
   return new Http2Sessions(
     (req, res) => handlers.request(req, res),
     limits,
@@ -105,6 +104,6 @@ export function http2Sessions(handlers: ListenerHandlers, http2: Http2Settings, 
         { client, limit },
         `HTTP/2 client reset more than ${limit} streams within a second: closed with GOAWAY ENHANCE_YOUR_CALM`,
       ),
-    http2.websockets && webSocket !== undefined ? (req, res, tunnel) => webSocket.call(handlers, req, res, tunnel) : undefined,
+    http2.websockets && handlers.webSocket !== undefined ? (req, res, tunnel) => handlers.webSocket!(req, res, tunnel) : undefined,
   );
 }

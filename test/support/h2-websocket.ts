@@ -136,7 +136,10 @@ export interface ConnectAnswer {
  */
 export function connectWebSocket(session: ClientHttp2Session, path: string, headers: OutgoingHttpHeaders = {}): Promise<ConnectAnswer> {
   return new Promise((resolve, reject) => {
-    const stream = session.request({ ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': 'http', ':path': path, ...headers }, { endStream: false });
+    const stream = session.request(
+      { ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': 'http', ':path': path, ...headers },
+      { endStream: false },
+    );
     stream.on('error', () => {}); // 'close' says it
     const onClose = (): void => reject(new Error(`stream closed without an answer (code ${stream.rstCode})`));
     stream.once('close', onClose);
