@@ -11,6 +11,7 @@ describe('http2: block', () => {
       maxHeaderListSize: 16_384,
       idleTimeoutSeconds: 65,
       maxResetsPerSecond: 100,
+      websockets: true,
     });
   });
 
@@ -25,6 +26,7 @@ describe('http2: block', () => {
     ['http2:\n  idleTimeoutSeconds: 0', 'http2.idleTimeoutSeconds'],
     ['http2:\n  maxResetsPerSecond: 1.5', 'http2.maxResetsPerSecond'],
     ['http2:\n  pushEnabled: true', 'http2'],
+    ['http2:\n  websockets: yes please', 'http2.websockets'],
   ])('refuses %j, naming %s', (text, path) => {
     let problems: string[] = [];
     try {

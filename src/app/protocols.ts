@@ -103,7 +103,8 @@ function withSessions(server: DataPortServer, sessions: Http2Sessions): DataPort
 }
 
 /**
- * HTTP/2 sessions whose streams go to the gateway's request handler, with the config's limits: the
+ * HTTP/2 sessions whose streams go to the gateway's request handler (and WebSocket openings to its
+ * WebSocket handler, with `http2.websockets`), with the config's limits: the
  * cleartext data port's h2c hand-off, and what a TLS listener gives its ALPN-h2 sockets to
  * (`serveSecure`). The data port that is handed it stops it with its own close.
  */
@@ -122,5 +123,6 @@ export function http2Sessions(handlers: ListenerHandlers, http2: Http2Settings, 
         { client, limit },
         `HTTP/2 client reset more than ${limit} streams within a second: closed with GOAWAY ENHANCE_YOUR_CALM`,
       ),
+    http2.websockets && handlers.webSocket !== undefined ? (req, res, tunnel) => handlers.webSocket!(req, res, tunnel) : undefined,
   );
 }

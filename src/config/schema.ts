@@ -330,6 +330,8 @@ const http2Settings = z
     idleTimeoutSeconds: z.number().positive().max(3600).default(65),
     /** Streams a client may reset within any second; one more closes its connection with GOAWAY ENHANCE_YOUR_CALM (rapid reset, CVE-2023-44487). Default 100. */
     maxResetsPerSecond: z.number().int().min(1).max(100_000).default(100),
+    /** Open WebSockets over HTTP/2 (RFC 8441 extended CONNECT; SETTINGS_ENABLE_CONNECT_PROTOCOL advertised). Default true. */
+    websockets: z.boolean().default(true),
   })
   .strict();
 

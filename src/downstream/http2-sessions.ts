@@ -11,9 +11,15 @@
  * LIST_SIZE: a larger head gets RST_STREAM ENHANCE_YOUR_CALM), the idle timeout and the rapid-reset
  * rule (http2-session.ts). Every session and stream has an 'error' listener: a client's protocol
  * error ends its stream or session, never the process.
+ *
+ * WebSockets (RFC 8441): given a WebSocket handler, the sessions advertise
+ * SETTINGS_ENABLE_CONNECT_PROTOCOL, and a stream opened with an extended CONNECT for `websocket`
+ * goes to that handler with the stream itself as the tunnel. Without one, nghttp2 answers a
+ * `:protocol` with RST_STREAM PROTOCOL_ERROR.
  */
 import { createServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { destroyWhenWritten } from './http2-late-destroy.js';
 import { ClientSession, type SessionOwner } from './http2-session.js';
@@ -36,6 +42,12 @@ export interface Http2Limits {
 
 export type StreamHandler = (req: Http2StreamRequest, res: Http2StreamResponse) => void;
 
+/**
+ * A WebSocket opening (extended CONNECT): `req` reads as its GET (no body), `res` answers it (200
+ * opens the tunnel), `tunnel` is the stream, whose DATA frames are the WebSocket's bytes both ways.
+ */
+export type WebSocketHandler = (req: Http2StreamRequest, res: Http2StreamResponse, tunnel: Duplex) => void;
+
 /** Called when a client's session is closed for resetting too many streams (for the log). */
 export type FloodListener = (remoteAddress: string | undefined, limit: number) => void;
 
@@ -54,9 +66,15 @@ export class Http2Sessions implements H2cHandoff, SessionOwner {
     private readonly handler: StreamHandler,
     private readonly limits: Http2Limits,
     private readonly onFlood?: FloodListener,
+    /** Where WebSocket openings go; none: extended CONNECT is not advertised. */
+    private readonly onWebSocket?: WebSocketHandler,
   ) {
     this.server = createServer({
-      settings: { maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderListSize },
+      settings: {
+        maxConcurrentStreams: limits.maxConcurrentStreams,
+        maxHeaderListSize: limits.maxHeaderListSize,
+        enableConnectProtocol: onWebSocket !== undefined,
+      },
     });
     this.server.on('session', this.onSession);
   }
@@ -150,6 +168,7 @@ export class Http2Sessions implements H2cHandoff, SessionOwner {
     if (typeof head !== 'string' && head.acceptsTrailers) res.acceptTrailers();
     if (typeof head === 'string') return refuse(res, head);
     const req = new Http2StreamRequest(head, client.socket, res);
+    if (head.webSocket) return this.openWebSocket(req, res, stream);
     if (stream.endAfterHeaders) {
       req.finish();
       return this.handler(req, res);
@@ -165,6 +184,13 @@ export class Http2Sessions implements H2cHandoff, SessionOwner {
     // a body that came with it before the next macrotask, so it is then complete and leaves with
     // the endpoint's request head in one write (and can be sent again on a retry).
     setImmediate(dispatchLater, this.handler, req, res);
+  }
+
+  /** An extended CONNECT: its stream is read by the tunnel once open, never as a body. */
+  private openWebSocket(req: Http2StreamRequest, res: Http2StreamResponse, stream: ServerHttp2Stream): void {
+    req.finish();
+    if (this.onWebSocket === undefined) return refuse(res, 'WebSockets over HTTP/2 are off here (http2.websockets)');
+    this.onWebSocket(req, res, stream);
   }
 }
 

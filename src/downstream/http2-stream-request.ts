@@ -12,6 +12,11 @@
  * than "trailers"), upper-case names and malformed pseudo-headers never get here: node:http2's
  * nghttp2 answers them with a stream error (PROTOCOL_ERROR).
  *
+ * An extended CONNECT (RFC 8441: `:method CONNECT`, `:protocol websocket`) is a WebSocket opening:
+ * it reads as the GET of an HTTP/1.1 upgrade (`webSocket` says so; its stream's bytes are the
+ * WebSocket's, never a body). Another `:protocol` is refused, and so is a plain CONNECT (no
+ * `:path`): the data port never tunnels to an address a client names.
+ *
  * Cost: one pass over the raw headers, a few string comparisons per name.
  */
 import type { ServerHttp2Stream } from 'node:http2';
@@ -28,6 +33,8 @@ export interface TranslatedHead {
   expectsContinue: boolean;
   /** `TE: trailers` (the only TE HTTP/2 allows): the client takes trailer fields, so the response waits for the endpoint's. */
   acceptsTrailers: boolean;
+  /** An extended CONNECT with `:protocol websocket` (RFC 8441): `method` is GET, the stream is the WebSocket's. */
+  webSocket: boolean;
 }
 
 /**
@@ -35,10 +42,11 @@ export interface TranslatedHead {
  * head, or why it is refused (answered 400). `endStream`: the HEADERS frame ended the stream (no body).
  *
  * @example translateHead([':method', 'GET', ':path', '/x', ':scheme', 'http', ':authority', 'a.example'], true)
- *   // { method: 'GET', url: '/x', rawHeaders: ['host', 'a.example'], expectsContinue: false, acceptsTrailers: false }
+ *   // { method: 'GET', url: '/x', rawHeaders: ['host', 'a.example'], expectsContinue: false, acceptsTrailers: false, webSocket: false }
  */
 export function translateHead(raw: readonly string[], endStream: boolean): TranslatedHead | string {
   let method = '';
+  let protocol: string | undefined;
   let path: string | undefined;
   let authority: string | undefined;
   let host: string | undefined;
@@ -55,7 +63,8 @@ export function translateHead(raw: readonly string[], endStream: boolean): Trans
       if (name === ':method') method = value;
       else if (name === ':path') path = value;
       else if (name === ':authority') authority = value;
-      continue; // :scheme (the connection says it), :protocol (never enabled)
+      else if (name === ':protocol') protocol = value;
+      continue; // :scheme (the connection says it)
     }
     if (name === 'host') {
       hosts++;
@@ -72,6 +81,13 @@ export function translateHead(raw: readonly string[], endStream: boolean): Trans
     out.push(name, value);
   }
   if (path === undefined) return `${method} without :path cannot be served here`;
+  // nghttp2 lets :protocol through only on a CONNECT, and only when the data port enabled it.
+  const webSocket = protocol !== undefined;
+  if (protocol !== undefined) {
+    if (method !== 'CONNECT') return `:protocol on a ${method} request, want CONNECT`;
+    if (protocol !== 'websocket') return `extended CONNECT for protocol "${clip(protocol)}" is not served here: only websocket (RFC 8441)`;
+    method = 'GET';
+  }
   if (hosts > 1) return `request has ${hosts} Host headers, want at most one`;
   if (authority !== undefined) {
     if (host !== undefined && host.toLowerCase() !== authority.toLowerCase())
@@ -83,8 +99,8 @@ export function translateHead(raw: readonly string[], endStream: boolean): Trans
     return 'HTTP/2 request without :authority or Host';
   }
   if (cookie !== undefined) out.push('cookie', cookie);
-  if (!endStream && !length) out.push('transfer-encoding', 'chunked');
-  return { method, url: path, rawHeaders: out, expectsContinue: expects && !endStream, acceptsTrailers: trailers };
+  if (!endStream && !length && !webSocket) out.push('transfer-encoding', 'chunked');
+  return { method, url: path, rawHeaders: out, expectsContinue: expects && !endStream, acceptsTrailers: trailers, webSocket };
 }
 
 const COLON = 58;

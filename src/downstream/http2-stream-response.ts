@@ -122,7 +122,9 @@ export class Http2StreamResponse extends EventEmitter implements BodyFlowControl
         req.dump();
         dropBody(stream);
       }
-    } else if (!stream.endAfterHeaders && stream.readableFlowing !== true) {
+    } else if (!stream.endAfterHeaders && stream.readableFlowing === null) {
+      // Nobody reads the stream (a refused head, a WebSocket answered without a tunnel); one
+      // paused on purpose (a WebSocket tunnel's backpressure) stays so.
       stream.resume();
     }
   }

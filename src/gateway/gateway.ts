@@ -34,6 +34,7 @@ import { NO_EVENTS, revisionFields, type EventSink } from '../core/gateway-event
 import { TrafficPolicy, type TrafficChoice } from './traffic-policy.js';
 import { SluiceError } from '../errors.js';
 import { UpgradeExchange } from './upgrade.js';
+import { WebSocketTunnel } from './websocket-tunnel.js';
 import { handleGrpcCall, type GrpcCall } from './grpc-dispatch.js';
 import { sendGrpcError } from './grpc-status.js';
 import type { RequestTracer } from './request-trace.js';
@@ -100,7 +101,7 @@ export class Gateway implements StatusSource, ExchangeContext {
     this.transport = options.transport;
     this.announceRevision = options.announceRevision ?? true;
     this.tracer = options.tracer;
-    this.server = options.listener?.({ request: this.handle, upgrade: this.handleUpgrade });
+    this.server = options.listener?.({ request: this.handle, upgrade: this.handleUpgrade, webSocket: this.handleWebSocket });
   }
 
   /** Set the activation hook (the autoscaler is built after the gateway). */
@@ -382,6 +383,27 @@ export class Gateway implements StatusSource, ExchangeContext {
     } catch (err) {
       this.logger.error({ err }, 'upgrade handler failed');
       socket.destroy();
+    }
+  };
+
+  /**
+   * The data port's WebSocket over HTTP/2 (an extended CONNECT, websocket-tunnel.ts): routed like
+   * a request by its :authority and :path, then held or tunnelled to an endpoint.
+   */
+  readonly handleWebSocket = (req: DownstreamRequest, res: DownstreamResponse, tunnel: Duplex): void => {
+    try {
+      const head = upstreamRequestHeaders(headInput(req));
+      if (head instanceof SluiceError) return sendError(res, head);
+      const routed = this.route(req, head);
+      if (routed instanceof SluiceError) return sendError(res, routed);
+      const now = Date.now();
+      const rev = routed.choice.revision;
+      rev.stats.arrive(now);
+      const webSocket = new WebSocketTunnel(this, rev, res, tunnel, head, routed.path, now);
+      webSocket.setCookie = routed.choice.setCookie;
+      webSocket.start(now);
+    } catch (err) {
+      this.failed(res, err, false);
     }
   };
 

@@ -53,6 +53,13 @@ export interface ListenerHandlers {
   request(req: DownstreamRequest, res: DownstreamResponse): void;
   /** A WebSocket upgrade: the socket and the bytes read after the head now belong to the gateway. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /**
+   * A WebSocket over an HTTP/2 stream (RFC 8441 extended CONNECT): `req` reads as the upgrade's GET
+   * (no body), `res` answers it (an error as any response; 200 opens the tunnel), and `tunnel`
+   * carries the WebSocket's bytes from the client (its writes go through `res`). Optional: a
+   * listener whose owner has none does not offer WebSockets over HTTP/2.
+   */
+  webSocket?(req: DownstreamRequest, res: DownstreamResponse, tunnel: Duplex): void;
 }
 
 /** A data-port listener as the gateway drives it. */

@@ -18,11 +18,15 @@ const ARGS = [
   '--disable-sync',
 ];
 
-/** A fresh browser and one page of `viewport` (default 1100 × 900) for `use`. */
-export async function withPage<T>(use: (page: Page) => Promise<T>, viewport = { width: 1100, height: 900 }): Promise<T> {
+/** A fresh browser and one page of `viewport` (default 1100 × 900) for `use`; `ignoreHTTPSErrors` takes a test's self-signed certificate. */
+export async function withPage<T>(
+  use: (page: Page) => Promise<T>,
+  viewport = { width: 1100, height: 900 },
+  options: { ignoreHTTPSErrors?: boolean } = {},
+): Promise<T> {
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
   try {
-    const page = await browser.newPage({ viewport });
+    const page = await browser.newPage({ viewport, ignoreHTTPSErrors: options.ignoreHTTPSErrors ?? false });
     return await use(page);
   } finally {
     await browser.close();

@@ -4,7 +4,13 @@
  * a preface split over writes, a flood of resets). Its HPACK is literal fields without indexing and
  * without Huffman coding (RFC 7541 §6.2.2), which every decoder must take.
  */
-import { connect as h2connect, type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import {
+  connect as h2connect,
+  type ClientHttp2Session,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+  type Settings,
+} from 'node:http2';
 import { connect, type Socket } from 'node:net';
 
 export interface H2Response {
@@ -13,10 +19,14 @@ export interface H2Response {
   body: Buffer;
 }
 
+/** Each session's first SETTINGS from the server, as h2Session saw them arrive. */
+const SERVER_SETTINGS = new WeakMap<ClientHttp2Session, Promise<Settings>>();
+
 /** A session to `url` (`http://` for h2c with prior knowledge), connected. */
 export function h2Session(url: string, options: Parameters<typeof h2connect>[1] = {}): Promise<ClientHttp2Session> {
   return new Promise((resolve, reject) => {
     const session = h2connect(url, options);
+    SERVER_SETTINGS.set(session, new Promise((settings) => session.once('remoteSettings', settings)));
     session.once('connect', () => {
       session.off('error', reject);
       session.on('error', () => {}); // a test that expects the session to fail looks at its streams
@@ -24,6 +34,11 @@ export function h2Session(url: string, options: Parameters<typeof h2connect>[1] 
     });
     session.once('error', reject);
   });
+}
+
+/** The server's SETTINGS on a session from h2Session, once they have arrived (`remoteSettings` holds defaults until then). */
+export function serverSettings(session: ClientHttp2Session): Promise<Settings> {
+  return SERVER_SETTINGS.get(session)!;
 }
 
 /** One request on `session`; resolves with the whole response, rejects on a stream error. */
