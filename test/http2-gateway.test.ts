@@ -39,8 +39,9 @@ afterEach(async () => {
   for (const s of sockets.splice(0)) s.destroy();
   await gw?.close();
   gw = undefined;
-  for (const u of upstreams.splice(0)) u.closeAllConnections();
-  await Promise.all(upstreams.splice(0).map((u) => new Promise((r) => u.close(r))));
+  const closing = upstreams.splice(0);
+  for (const u of closing) u.closeAllConnections();
+  await Promise.all(closing.map((u) => new Promise((r) => u.close(r))));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
