@@ -24,6 +24,7 @@ import { sendGrpcError } from './grpc-status.js';
 import { ejectsEndpoint, isUnreachable, retryTarget, type AttemptFailure, type RetryTarget } from './retry-rule.js';
 import type { RequestTrace, RequestTracer } from './request-trace.js';
 import type { Held, HeldRequest, RevisionRuntime } from './revision.js';
+import { announcedHeaders, leaveEndpoint, recordOutcome } from './request-end.js';
 
 /** What an exchange needs from the gateway around it. */
 export interface ExchangeContext {
@@ -161,12 +162,7 @@ export class Exchange implements HeldRequest, UpstreamHandler {
 
   onResponseHead(statusCode: number, rawHeaders: string[]): void {
     this.status = statusCode;
-    const extra = !this.ctx.announceRevision
-      ? []
-      : this.coldStartMs >= 0
-        ? ['sluice-revision', this.rev.name, 'sluice-cold-start', String(this.coldStartMs)]
-        : ['sluice-revision', this.rev.name];
-    if (this.setCookie !== undefined) extra.push('set-cookie', this.setCookie);
+    const extra = announcedHeaders(this.ctx.announceRevision, this.rev.name, this.coldStartMs, this.setCookie);
     const headers = downstreamResponseHeaders(rawHeaders, extra);
     this.res.writeHead(statusCode, headers);
     // A body of unknown length may be a stream (SSE, long poll): send the head now, not with the
@@ -274,9 +270,7 @@ export class Exchange implements HeldRequest, UpstreamHandler {
     if (endpoint === undefined) return;
     this.endpoint = undefined;
     this.upstream = undefined;
-    endpoint.inflight--;
-    this.rev.stats.end();
-    this.ctx.released(this.rev, Date.now());
+    leaveEndpoint(this.ctx, this.rev, endpoint);
   }
 
   private answerError(err: SluiceError): void {
@@ -314,8 +308,7 @@ export class Exchange implements HeldRequest, UpstreamHandler {
     if (this.finished) return;
     this.finished = true;
     if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
-    const now = Date.now();
-    this.rev.stats.record(status, (now - this.startedAt) / 1000, now);
+    recordOutcome(this.rev, status, this.startedAt);
     if (this.trace !== undefined) this.trace.end(status, this.coldStartMs);
   }
 

@@ -20,6 +20,7 @@ import type { HoldNode } from './hold-queue.js';
 import { PROXIED_HEADER } from './headers.js';
 import { sendSocketError, errors } from './respond.js';
 import type { Held, HeldRequest, RevisionRuntime } from './revision.js';
+import { leaveEndpoint, recordOutcome } from './request-end.js';
 
 let proxy: HttpProxy | undefined;
 
@@ -86,18 +87,15 @@ export class UpgradeExchange implements HeldRequest {
     if (this.endpoint !== undefined) {
       const endpoint = this.endpoint;
       this.endpoint = undefined;
-      endpoint.inflight--;
-      this.rev.stats.end();
       this.finish(101);
-      this.ctx.released(this.rev, Date.now());
+      leaveEndpoint(this.ctx, this.rev, endpoint);
     }
   };
 
   private finish(status: number): void {
     if (this.done) return;
     this.done = true;
-    const now = Date.now();
-    this.rev.stats.record(status, (now - this.startedAt) / 1000, now);
+    recordOutcome(this.rev, status, this.startedAt);
   }
 }
 

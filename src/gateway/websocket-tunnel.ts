@@ -25,6 +25,7 @@ import type { DownstreamResponse } from './http-types.js';
 import { errors, sendError } from './respond.js';
 import type { Held, HeldRequest, RevisionRuntime } from './revision.js';
 import { clientTunnelHeaders, endpointHandshakeHeaders, handshakeProblem, webSocketKey } from './websocket-handshake.js';
+import { announcedHeaders, leaveEndpoint, recordOutcome } from './request-end.js';
 
 export class WebSocketTunnel implements HeldRequest {
   private node: HoldNode<Held> | undefined;
@@ -215,13 +216,7 @@ export class WebSocketTunnel implements HeldRequest {
 
   /** Sluice-Revision (and Sluice-Cold-Start after a cold start), a sticky cookie, for the client's head. */
   private announced(): string[] {
-    const extra = !this.ctx.announceRevision
-      ? []
-      : this.coldStartMs >= 0
-        ? ['sluice-revision', this.rev.name, 'sluice-cold-start', String(this.coldStartMs)]
-        : ['sluice-revision', this.rev.name];
-    if (this.setCookie !== undefined) extra.push('set-cookie', this.setCookie);
-    return extra;
+    return announcedHeaders(this.ctx.announceRevision, this.rev.name, this.coldStartMs, this.setCookie);
   }
 
   /** The endpoint's in-flight count and the revision's, once: the tunnel or its refusal is over. */
@@ -229,17 +224,14 @@ export class WebSocketTunnel implements HeldRequest {
     const endpoint = this.endpoint;
     if (endpoint === undefined) return;
     this.endpoint = undefined;
-    endpoint.inflight--;
-    this.rev.stats.end();
-    this.ctx.released(this.rev, Date.now());
+    leaveEndpoint(this.ctx, this.rev, endpoint);
   }
 
   /** Recorded once, when the handshake's outcome is known (0: the client left first). */
   private finish(status: number): void {
     if (this.done) return;
     this.done = true;
-    const now = Date.now();
-    this.rev.stats.record(status, (now - this.startedAt) / 1000, now);
+    recordOutcome(this.rev, status, this.startedAt);
   }
 }
 
