@@ -625,40 +625,24 @@ describe('gRPC through the gateway', () => {
     TEST_MS,
   );
 
-  it(
-    'a revision reached over HTTP/1.1 cannot take gRPC: UNIMPLEMENTED, saying which protocol to set',
-    async () => {
+  it.each([
+    { label: 'protocol http1 (the default)', protocol: '', why: 'protocol: http1' },
+    { label: 'protocol auto in cleartext', protocol: '\n        protocol: auto', why: 'protocol: auto without TLS is HTTP/1.1' },
+  ])(
+    'a revision reached over HTTP/1.1 cannot take gRPC ($label): UNIMPLEMENTED, saying why and which protocol to set',
+    async ({ protocol, why }) => {
       await gateway(
         config(
           service(
             'iris',
             'model: iris',
-            `\n      - name: iris-1\n        backend: static\n        urls: [${await namedServer('iris-1')}]`,
+            `\n      - name: iris-1\n        backend: static${protocol}\n        urls: [${await namedServer('iris-1')}]`,
             ALL_TO('iris-1'),
           ),
         ),
       );
       const r = await infer({ model_name: 'iris' });
-      expectStatus(r, grpc.status.UNIMPLEMENTED, 'protocol: http1');
-    },
-    TEST_MS,
-  );
-
-  it(
-    'nor can a cleartext revision with protocol auto (HTTP/1.1 without TLS): UNIMPLEMENTED, saying why',
-    async () => {
-      await gateway(
-        config(
-          service(
-            'iris',
-            'model: iris',
-            `\n      - name: iris-1\n        backend: static\n        protocol: auto\n        urls: [${await namedServer('iris-1')}]`,
-            ALL_TO('iris-1'),
-          ),
-        ),
-      );
-      const r = await infer({ model_name: 'iris' });
-      expectStatus(r, grpc.status.UNIMPLEMENTED, 'protocol: auto without TLS is HTTP/1.1');
+      expectStatus(r, grpc.status.UNIMPLEMENTED, why);
     },
     TEST_MS,
   );
